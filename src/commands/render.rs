@@ -1,0 +1,207 @@
+//! `devflow render`: the plan as the files and commands `up` will use.
+
+use anyhow::{Context, Result};
+
+use crate::cli::{RenderArgs, RenderPart};
+use crate::plan::{Action, Change, Plan};
+use crate::ui::Printer;
+use crate::values::{self, Value};
+
+pub fn run(args: &RenderArgs, printer: &mut Printer) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let project = super::load_project(&cwd, &args.project, &args.set, printer)?;
+    let plan = crate::plan::build(&project, &cwd).context("cannot plan the environment")?;
+
+    let text = match (args.explain, args.only, args.json) {
+        (true, _, false) => explain_text(&plan, &cwd),
+        (true, _, true) => json(
+            &serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}),
+        ),
+        (false, Some(part), true) => json(&part_value(&plan, part)),
+        (false, Some(part), false) => part_text(&plan, part),
+        (false, None, true) => json(&plan),
+        (false, None, false) => everything(&plan),
+    };
+    printer
+        .out(&text)
+        .context("cannot write to standard output")?;
+    Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("the plan serialises as JSON")
+}
+
+fn part_value(plan: &Plan, part: RenderPart) -> Value {
+    match part {
+        RenderPart::Cluster => plan.cluster.clone(),
+        RenderPart::Values => plan.values.clone(),
+        RenderPart::Manifests => Value::Array(plan.manifests.clone()),
+        RenderPart::Plan => serde_json::to_value(&plan.steps).expect("steps serialise"),
+    }
+}
+
+fn part_text(plan: &Plan, part: RenderPart) -> String {
+    match part {
+        RenderPart::Cluster => values::to_yaml(&plan.cluster),
+        RenderPart::Values => values::to_yaml(&plan.values),
+        RenderPart::Manifests => plan
+            .manifests
+            .iter()
+            .map(|m| format!("---\n{}", values::to_yaml(m)))
+            .collect(),
+        RenderPart::Plan => steps_text(plan),
+    }
+}
+
+/// All four parts as one YAML stream, each introduced by a comment that says what it is for.
+fn everything(plan: &Plan) -> String {
+    let tool = match plan.provider {
+        crate::config::Provider::Kind => "kind create cluster --config -",
+        crate::config::Provider::K3d => "k3d cluster create --config",
+    };
+    let mut out = format!(
+        "# devflow render: project `{}` on {} (Kubernetes {}), profile `{}`, chart {}, Airflow {} ({})\n# UI {}  ·  DAGs mounted read-only at {}\n",
+        plan.project,
+        plan.provider,
+        plan.kubernetes,
+        plan.profile,
+        plan.chart_version,
+        plan.airflow_version,
+        plan.executor,
+        plan.url,
+        plan.dags_mount
+    );
+    out.push_str(&format!(
+        "\n# ── cluster: the {} config, for `{tool}` ──\n---\n{}",
+        plan.provider,
+        values::to_yaml(&plan.cluster)
+    ));
+    out.push_str(&format!(
+        "\n# ── values: for `helm upgrade --install` (secrets show as <generated>; `--explain` says why each differs from production) ──\n---\n{}",
+        values::to_yaml(&plan.values)
+    ));
+    out.push_str("\n# ── manifests: applied by devflow before the chart ──\n");
+    out.push_str(&part_text(plan, RenderPart::Manifests));
+    out.push_str("\n# ── plan: the steps of `devflow up` ──\n");
+    for line in steps_text(plan).lines() {
+        out.push_str(&format!("# {line}\n"));
+    }
+    out
+}
+
+fn steps_text(plan: &Plan) -> String {
+    let width = plan.steps.iter().map(|s| s.title.len()).max().unwrap_or(0);
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let what = match &step.action {
+                Action::Command {
+                    argv,
+                    stdin: Some(stdin),
+                } => format!("$ {} < {stdin}", shell_words(argv)),
+                Action::Command { argv, stdin: None } => format!("$ {}", shell_words(argv)),
+                Action::Devflow(what) => what.clone(),
+            };
+            format!("{:>2}. {:<width$}  {what}\n", i + 1, step.title)
+        })
+        .collect()
+}
+
+/// A command line as a person would type it: words with spaces or quotes are single-quoted.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| {
+            if !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+            {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The parity report as a table: key, production value, laptop value, why.
+fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
+    let files: Vec<String> = plan
+        .production_files
+        .iter()
+        .map(|f| f.strip_prefix(cwd).unwrap_or(f).display().to_string())
+        .collect();
+    let mut out = if files.is_empty() {
+        format!(
+            "Parity report: no production values given (--values FILE), so devflow's laptop values are compared with the chart's defaults.\nLaptop: {} (Kubernetes {}), profile `{}`, Airflow {} ({}).\n",
+            plan.provider, plan.kubernetes, plan.profile, plan.airflow_version, plan.executor
+        )
+    } else {
+        format!(
+            "Parity report: {} → laptop ({} (Kubernetes {}), profile `{}`, Airflow {}, {}).\nEvery key below differs from production; every other production value is kept as it is.\n",
+            files.join(" + "),
+            plan.provider,
+            plan.kubernetes,
+            plan.profile,
+            plan.airflow_version,
+            plan.executor
+        )
+    };
+    let cell = |value: &Option<Value>, none: &str| {
+        value
+            .as_ref()
+            .map_or_else(|| none.to_string(), |v| values::brief(v, 30))
+    };
+    let rows: Vec<[String; 4]> = plan
+        .parity
+        .iter()
+        .map(
+            |Change {
+                 key,
+                 production,
+                 laptop,
+                 reason,
+             }| {
+                [
+                    key.clone(),
+                    cell(production, "(chart default)"),
+                    cell(laptop, "(removed)"),
+                    reason.clone(),
+                ]
+            },
+        )
+        .collect();
+    let header = [
+        "KEY".to_string(),
+        "PRODUCTION".to_string(),
+        "LAPTOP".to_string(),
+        "WHY".to_string(),
+    ];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    out.push('\n');
+    for row in std::iter::once(&header).chain(&rows) {
+        out.push_str(&format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    out.push_str(&format!("\n{} keys differ.\n", rows.len()));
+    out
+}

@@ -1,0 +1,56 @@
+//! devflow: production-parity Apache Airflow on a laptop. This file only parses the command line,
+//! runs the command and turns its error, printed once, into the exit code.
+
+mod cli;
+mod commands;
+mod config;
+mod plan;
+mod profile;
+mod ui;
+mod values;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit codes: 2 when the user's input is wrong (a file, key or flag), 1 when the environment
+/// fails or devflow itself does.
+const INPUT_ERROR: u8 = 2;
+const FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let mut printer = ui::Printer::terminal();
+    match commands::run(&cli.command, &mut printer) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            printer.error(&error);
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<config::Error>() {
+            return if matches!(e, config::Error::Read { .. }) {
+                FAILURE
+            } else {
+                INPUT_ERROR
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<plan::Error>() {
+            return if e.is_bug() { FAILURE } else { INPUT_ERROR };
+        }
+        if cause.downcast_ref::<profile::Error>().is_some() {
+            return INPUT_ERROR;
+        }
+        if let Some(e) = cause.downcast_ref::<commands::Error>() {
+            return match e {
+                commands::Error::NotBuilt { .. } => FAILURE,
+                commands::Error::AlreadyInitialised { .. } => INPUT_ERROR,
+            };
+        }
+    }
+    FAILURE
+}

@@ -1,0 +1,433 @@
+//! The plan: from a resolved project, everything `up` will create and the steps to create it. Pure
+//! and fast: nothing here touches Docker, the network or a cluster.
+
+pub mod cluster;
+mod layers;
+pub mod manifests;
+mod production;
+mod release;
+pub mod schemas;
+
+use std::path::{Path as FsPath, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{Project, Provider};
+use crate::profile::{self, Profile};
+use crate::values::{self, Path, Value};
+
+/// What a generated secret shows as until `up` generates it.
+pub const GENERATED: &str = "<generated>";
+pub const NAMESPACE: &str = "airflow";
+pub const RELEASE: &str = "airflow";
+pub const CHART_REPO: &str = "https://airflow.apache.org";
+pub const CHART_NAME: &str = "airflow";
+/// The chart versions whose values devflow knows (and whose schema it carries).
+pub const CHART_VERSIONS: [&str; 1] = ["1.22.0"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    Input { message: String },
+    #[error(transparent)]
+    Profile(#[from] profile::Error),
+    #[error(
+        "devflow generated {what} that does not validate against {schema}:\n  {}\n  this is a bug in devflow, not in your project: please report it with the output of `devflow render`",
+        problems.join("\n  ")
+    )]
+    Bug {
+        what: &'static str,
+        schema: &'static str,
+        problems: Vec<String>,
+    },
+}
+
+impl Error {
+    pub fn is_bug(&self) -> bool {
+        matches!(self, Error::Bug { .. })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub project: String,
+    pub provider: Provider,
+    pub profile: String,
+    pub profile_description: String,
+    pub needs: profile::Needs,
+    pub kubernetes: &'static str,
+    pub chart_version: String,
+    pub airflow_version: String,
+    pub executor: String,
+    pub cluster_name: String,
+    pub context: String,
+    pub namespace: &'static str,
+    pub release: &'static str,
+    pub url: String,
+    pub admin_user: &'static str,
+    pub dags_mount: String,
+    pub plugins_mount: Option<String>,
+    pub state_dir: PathBuf,
+    pub production_files: Vec<PathBuf>,
+    /// The kind or k3d config file.
+    pub cluster: Value,
+    /// The Helm values, with generated secrets shown as `<generated>`.
+    pub values: Value,
+    pub manifests: Vec<Value>,
+    pub steps: Vec<Step>,
+    /// Every chart value that differs from the production values, and why.
+    pub parity: Vec<Change>,
+    /// The values keys `up` fills with generated secrets (they render as `<generated>`).
+    pub generated_secrets: Vec<String>,
+    /// The requirements file baked into the Airflow image, when it exists.
+    pub requirements: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub title: &'static str,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An external tool, run through devflow's subprocess wrapper.
+    Command {
+        argv: Vec<String>,
+        /// What is written to its standard input, if anything.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stdin: Option<&'static str>,
+    },
+    /// Work devflow does itself (Docker, the Kubernetes API, files in its state folder).
+    Devflow(String),
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Change {
+    pub key: String,
+    /// None: production values do not set it (the chart's default applies).
+    pub production: Option<Value>,
+    /// None: removed.
+    pub laptop: Option<Value>,
+    pub reason: String,
+}
+
+pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
+    let chart_version = project
+        .chart_version
+        .clone()
+        .unwrap_or_else(|| CHART_VERSIONS[0].to_string());
+    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
+        return Err(Error::Input {
+            message: format!(
+                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
+                CHART_VERSIONS.join(", "),
+                CHART_VERSIONS[0]
+            ),
+        });
+    }
+    let images = cluster::node_images(
+        project
+            .kubernetes
+            .as_deref()
+            .unwrap_or(cluster::DEFAULT_KUBERNETES),
+    )
+    .map_err(|message| Error::Input { message })?;
+    let profile: Profile = profile::load(&project.profile)?;
+    let production = production::load(&project.values_files, cwd)?;
+    let release = release::build(project, &profile, &production)?;
+
+    let cluster_config = cluster::config(project, images);
+    let manifests = manifests::build(&project.name, project.plugins.is_some());
+    let values = release.layers.values.clone();
+    let parity = parity(&production, &release.layers);
+    let text = |key: &str| {
+        values::get(&values, &Path::parse(key).unwrap())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let context = cluster::context(project.provider, &project.name);
+
+    let mut plan = Plan {
+        project: project.name.clone(),
+        provider: project.provider,
+        profile: profile.name().to_string(),
+        profile_description: profile.description.clone(),
+        needs: profile.needs,
+        kubernetes: images.minor,
+        chart_version,
+        airflow_version: text("airflowVersion"),
+        executor: text("executor"),
+        cluster_name: project.name.clone(),
+        namespace: NAMESPACE,
+        release: RELEASE,
+        url: format!("http://127.0.0.1:{}", project.ui_port),
+        admin_user: release::ADMIN_USER,
+        dags_mount: release.mounts.dags.clone(),
+        plugins_mount: release.mounts.plugins.clone(),
+        state_dir: state_dir(project),
+        production_files: project.values_files.clone(),
+        cluster: cluster_config,
+        values,
+        manifests,
+        steps: Vec::new(),
+        parity,
+        generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
+        requirements: project
+            .requirements
+            .is_file()
+            .then(|| project.requirements.clone()),
+        context,
+    };
+    plan.steps = steps(&plan, project, release.airflow_major);
+    validate(&plan, &release)?;
+    Ok(plan)
+}
+
+/// Where devflow keeps what it makes for a project: the values file with secrets, the k3d config,
+/// the state record. Outside the project, so devflow never writes into the user's folders.
+fn state_dir(project: &Project) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    // Two projects in folders of the same name must not share a state folder.
+    let hash = project
+        .root
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    base.join("devflow")
+        .join(format!("{}-{:08x}", project.name, hash as u32))
+}
+
+fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
+    let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let state = |file: &str| plan.state_dir.join(file).display().to_string();
+    let mut steps = vec![Step {
+        title: "preflight",
+        action: Action::Devflow(format!(
+            "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
+            plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
+        )),
+    }];
+    match plan.provider {
+        Provider::Kind => steps.push(Step {
+            title: "create cluster",
+            action: Action::Command {
+                argv: argv(&[
+                    "kind",
+                    "create",
+                    "cluster",
+                    "--name",
+                    &plan.cluster_name,
+                    "--config",
+                    "-",
+                ]),
+                stdin: Some("the cluster config (devflow render --only cluster)"),
+            },
+        }),
+        Provider::K3d => {
+            let config = state("k3d.yaml");
+            steps.push(Step {
+                title: "write cluster config",
+                action: Action::Devflow(format!(
+                    "write the cluster config (devflow render --only cluster) to {config}"
+                )),
+            });
+            steps.push(Step {
+                title: "create cluster",
+                action: Action::Command {
+                    argv: argv(&["k3d", "cluster", "create", "--config", &config]),
+                    stdin: None,
+                },
+            });
+        }
+    }
+    let nodes = 1 + usize::from(project.workers);
+    steps.push(Step {
+        title: "wait for nodes",
+        action: Action::Devflow(format!(
+            "wait until {nodes} node(s) are Ready (kube context {})",
+            plan.context
+        )),
+    });
+    let objects: Vec<String> = plan
+        .manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["kind"].as_str().unwrap_or("?"),
+                m["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    steps.push(Step {
+        title: "apply manifests",
+        action: Action::Devflow(format!(
+            "apply server-side (devflow render --only manifests): {}",
+            objects.join(", ")
+        )),
+    });
+    let values_file = state("values.yaml");
+    steps.push(Step {
+        title: "write values",
+        action: Action::Devflow(format!(
+            "write the Helm values (devflow render --only values) with generated secrets to {values_file}, mode 0600"
+        )),
+    });
+    steps.push(Step {
+        title: "install Airflow",
+        action: Action::Command {
+            argv: argv(&[
+                "helm",
+                "upgrade",
+                "--install",
+                RELEASE,
+                CHART_NAME,
+                "--repo",
+                CHART_REPO,
+                "--version",
+                &plan.chart_version,
+                "--namespace",
+                NAMESPACE,
+                "--kube-context",
+                &plan.context,
+                "--values",
+                &values_file,
+            ]),
+            stdin: None,
+        },
+    });
+    let mut components = vec![
+        if airflow_major >= 3 {
+            "api-server"
+        } else {
+            "webserver"
+        },
+        "scheduler",
+    ];
+    if airflow_major >= 3 {
+        components.push("dag-processor");
+    }
+    components.push("triggerer");
+    if plan.executor.contains("Celery") {
+        components.extend(["worker", "redis"]);
+    }
+    steps.push(Step {
+        title: "wait for Airflow",
+        action: Action::Devflow(format!(
+            "wait for PostgreSQL, the database migration job and the {} pods, reporting any that fail with the reason",
+            components.join(", ")
+        )),
+    });
+    steps.push(Step {
+        title: "ready",
+        action: Action::Devflow(format!(
+            "print {} and the user `{}` (`devflow creds` prints the password)",
+            plan.url, plan.admin_user
+        )),
+    });
+    steps
+}
+
+/// One line per chart value that differs from the production values (missing and `{}` alike).
+fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
+    let normalise = |v: Option<&Value>| {
+        v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty()))
+            .cloned()
+    };
+    let mut keys: Vec<Path> = values::leaves(production)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    keys.extend(values::leaves(&layers.values).into_iter().map(|(p, _)| p));
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let before = normalise(values::get(production, &key));
+            let after = normalise(values::get(&layers.values, &key));
+            (before != after).then(|| Change {
+                reason: layers
+                    .reason(&key)
+                    .unwrap_or("devflow's wiring")
+                    .to_string(),
+                key: key.to_string(),
+                production: before,
+                laptop: after,
+            })
+        })
+        .collect()
+}
+
+/// devflow checks what it generated before anyone sees it. What fails only after the user's own
+/// overrides is the user's to fix; anything else is devflow's bug.
+fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> {
+    let (schema, name) = match plan.provider {
+        Provider::Kind => (schemas::kind(), "kind's v1alpha4 config schema"),
+        Provider::K3d => (schemas::k3d(), "k3d's v1alpha5 config schema"),
+    };
+    let problems = schema.problems(&plan.cluster, 5);
+    if !problems.is_empty() {
+        return Err(Error::Bug {
+            what: "a cluster config",
+            schema: name,
+            problems,
+        });
+    }
+
+    let chart = schemas::chart();
+    let known: Vec<&str> = chart.top_level_keys().collect();
+    let unknown: Vec<&String> = plan
+        .values
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    let problems = chart.problems(&plan.values, 5);
+    if unknown.is_empty() && problems.is_empty() {
+        return Ok(());
+    }
+    let devflow_alone_valid = chart.problems(&release.before_overrides, 1).is_empty()
+        && release
+            .before_overrides
+            .as_object()
+            .is_none_or(|m| m.keys().all(|k| known.contains(&k.as_str())));
+    if !devflow_alone_valid {
+        let mut problems = problems;
+        problems.extend(
+            unknown
+                .iter()
+                .map(|k| format!("{k}: not a value of the chart")),
+        );
+        return Err(Error::Bug {
+            what: "Helm values",
+            schema: "the Airflow chart 1.22.0's values schema",
+            problems,
+        });
+    }
+    let message = match unknown.first() {
+        Some(key) => {
+            let near = crate::config::nearest(key, known.iter().copied())
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            format!(
+                "your overrides set `{key}`, which is not a value the Airflow chart 1.22.0 knows{near}\n  fix the key in [airflow.set] or --set"
+            )
+        }
+        None => format!(
+            "your overrides make the Helm values invalid for the Airflow chart 1.22.0:\n  {}\n  fix the value in [airflow.set], [airflow.config] or --set",
+            problems.join("\n  ")
+        ),
+    };
+    Err(Error::Input { message })
+}

@@ -1,0 +1,90 @@
+//! The team's production values files: read, checked against the chart's schema (and, at the top
+//! level, which the schema leaves open, against the keys the chart knows), then merged in order.
+
+use std::path::{Path, PathBuf};
+
+use super::{Error, schemas};
+use crate::values::{self, Value};
+
+pub fn load(files: &[PathBuf], cwd: &Path) -> Result<Value, Error> {
+    let mut merged = Value::Object(values::Map::new());
+    for file in files {
+        values::merge(&mut merged, &load_one(file, cwd)?);
+    }
+    Ok(merged)
+}
+
+fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
+    let shown = file.strip_prefix(cwd).unwrap_or(file).display().to_string();
+    let at = |line: Option<usize>, message: String| Error::Input {
+        message: match line {
+            Some(line) => format!("{shown}:{line}: {message}"),
+            None => format!("{shown}: {message}"),
+        },
+    };
+    let text =
+        std::fs::read_to_string(file).map_err(|e| at(None, format!("cannot read it: {e}")))?;
+    let value = values::from_yaml_str(&text).map_err(|e| {
+        let message = format!("this is not YAML: {}\n  production values are the YAML file you pass to `helm upgrade -f`", e.message);
+        match e.location {
+            Some((line, column)) => Error::Input { message: format!("{shown}:{line}:{column}: {message}") },
+            None => at(None, message),
+        }
+    })?;
+    let value = match value {
+        Value::Object(map) => Value::Object(map),
+        Value::Null => Value::Object(values::Map::new()),
+        other => {
+            let kind = match other {
+                Value::Array(_) => "a list",
+                Value::String(_) => "a string",
+                _ => "a scalar",
+            };
+            return Err(at(
+                None,
+                format!(
+                    "the document is {kind}\n  expected a mapping of chart values, e.g. `executor: CeleryExecutor`"
+                ),
+            ));
+        }
+    };
+
+    let chart = schemas::chart();
+    let known: Vec<&str> = chart.top_level_keys().collect();
+    for key in value.as_object().into_iter().flat_map(|m| m.keys()) {
+        if !known.contains(&key.as_str()) {
+            let near = crate::config::nearest(key, known.iter().copied())
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            return Err(at(
+                top_level_line(&text, key),
+                format!(
+                    "`{key}` is not a value the Airflow chart 1.22.0 knows{near}\n  Helm would ignore it silently; fix the key or remove it"
+                ),
+            ));
+        }
+    }
+    let problems = chart.problems(&value, 5);
+    if !problems.is_empty() {
+        return Err(at(
+            None,
+            format!(
+                "these values do not fit the Airflow chart 1.22.0's schema:\n  {}",
+                problems.join("\n  ")
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// The line where a top-level key is written, for a message that points at it.
+fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let rest = line
+                .strip_prefix(key)
+                .or_else(|| line.strip_prefix(&format!("\"{key}\"")));
+            rest.is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
+}

@@ -1,0 +1,362 @@
+//! The Helm values of the release, layered as DESIGN.md says: the profile's behaviour defaults,
+//! the production values, the laptop overlay, devflow's wiring, then the user's overrides.
+
+use serde_json::json;
+
+use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
+use super::layers::{Layers, rule_reason};
+use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
+use super::{Error, GENERATED, NAMESPACE};
+use crate::config::{Project, parse_version};
+use crate::profile::Profile;
+use crate::values::{Path, Value};
+
+pub const ADMIN_USER: &str = "admin";
+
+/// Where the DAGs and plugins are inside every Airflow container.
+pub struct Mounts {
+    pub dags: String,
+    pub plugins: Option<String>,
+}
+
+pub struct ReleaseValues {
+    pub layers: Layers,
+    /// The values before the user's own overrides: what devflow alone produced.
+    pub before_overrides: Value,
+    pub airflow_major: u32,
+    pub mounts: Mounts,
+    /// Keys whose values are secrets devflow generates at `up`; they render as `<generated>`.
+    pub secrets: Vec<Path>,
+}
+
+fn path(dotted: &str) -> Path {
+    Path::parse(dotted).expect("devflow's own keys are dotted paths")
+}
+
+pub fn build(
+    project: &Project,
+    profile: &Profile,
+    production: &Value,
+) -> Result<ReleaseValues, Error> {
+    let mut layers = Layers::new();
+    let name = profile.name();
+    layers.merge(&profile.defaults, |_| {
+        format!("profile `{name}` chooses it where production values are silent")
+    });
+    layers.merge(production, |_| "production values".into());
+
+    let airflow_major = check_airflow_version(project, profile, &layers)?;
+
+    layers.apply_laptop_rules();
+    layers.merge(&profile.laptop, |p| {
+        rule_reason(p).map_or_else(
+            || format!("profile `{name}` sizes it for a laptop"),
+            str::to_string,
+        )
+    });
+
+    let mounts = wire_folders(project, &mut layers);
+    wire_parsing(&mut layers, airflow_major);
+    wire_ui(&mut layers, airflow_major);
+    wire_database(&mut layers);
+    let secrets = wire_secrets(&mut layers, airflow_major);
+
+    let before_overrides = layers.values.clone();
+    for (path, value, origin) in explicit_settings(project) {
+        layers.set(&path, value, format!("set by {origin}"));
+    }
+    for o in &project.overrides {
+        layers.set(&o.path, o.value.clone(), format!("set by {}", o.origin));
+    }
+    Ok(ReleaseValues {
+        layers,
+        before_overrides,
+        airflow_major,
+        mounts,
+        secrets,
+    })
+}
+
+/// The Airflow version that will run must suit the profile's parse settings and the chart.
+fn check_airflow_version(
+    project: &Project,
+    profile: &Profile,
+    layers: &Layers,
+) -> Result<u32, Error> {
+    let overridden = project
+        .overrides
+        .iter()
+        .rev()
+        .find(|o| o.path == path("airflowVersion"));
+    let (version, origin) = match (&project.airflow_version, overridden) {
+        (_, Some(o)) => (
+            o.value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| o.value.to_string()),
+            o.origin.clone(),
+        ),
+        (Some(v), None) => (v.clone(), "devflow.toml [airflow] version".to_string()),
+        (None, None) => match layers.get(&path("airflowVersion")) {
+            Some(v) => (
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+                layers
+                    .reason(&path("airflowVersion"))
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            None => return Ok(profile.airflow_major()),
+        },
+    };
+    let parts: Vec<u32> = version.split('.').map_while(|p| p.parse().ok()).collect();
+    let supported = match parts.as_slice() {
+        [2, minor, ..] => *minor >= 11,
+        [3, ..] => true,
+        _ => false,
+    };
+    if parts.len() < 2 || !supported {
+        return Err(Error::Input {
+            message: format!(
+                "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart 1.22.0 runs Airflow 2.11 and later: use 2.11.x or 3.x"
+            ),
+        });
+    }
+    let major = parts[0];
+    if major != profile.airflow_major() {
+        let hint = if major == 2 {
+            "use `--profile airflow2` (or a profile that extends it)"
+        } else {
+            "use a profile for Airflow 3 (local, celery or kubernetes)"
+        };
+        return Err(Error::Input {
+            message: format!(
+                "Airflow {version} (from {origin}) is Airflow {major}, but profile `{}` is written for Airflow {}\n  {hint}",
+                profile.name(),
+                profile.airflow_major()
+            ),
+        });
+    }
+    Ok(major)
+}
+
+/// DAGs (and plugins) reach every Airflow container, and the KubernetesExecutor's pod template,
+/// through the chart's top-level volumes, read-only.
+fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
+    let home = layers
+        .get(&path("airflowHome"))
+        .and_then(Value::as_str)
+        .unwrap_or("/opt/airflow")
+        .to_string();
+    let dags = layers
+        .get(&path("dags.mountPath"))
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("{home}/dags"), str::to_string);
+    let mut folders = vec![(DAGS_CLAIM, dags.clone(), NODE_DAGS)];
+    let plugins = project.plugins.as_ref().map(|_| format!("{home}/plugins"));
+    if let Some(plugins) = &plugins {
+        folders.push((PLUGINS_CLAIM, plugins.clone(), NODE_PLUGINS));
+    }
+    for (claim, mount_path, node_path) in folders {
+        let reason = format!(
+            "your folder ({node_path} on every node) mounted read-only at {mount_path} in every Airflow container and task pod"
+        );
+        append(
+            layers,
+            "volumes",
+            json!({"name": claim, "persistentVolumeClaim": {"claimName": claim, "readOnly": true}}),
+            &reason,
+        );
+        append(
+            layers,
+            "volumeMounts",
+            json!({"name": claim, "mountPath": mount_path, "readOnly": true}),
+            &reason,
+        );
+    }
+    let dags_folder = path("config.core.dags_folder");
+    if layers
+        .get(&dags_folder)
+        .is_some_and(|v| v.as_str() != Some(dags.as_str()))
+    {
+        layers.set(&dags_folder, json!(dags), "the DAGs are mounted there");
+    }
+    Mounts { dags, plugins }
+}
+
+/// Adds an item to a list value, keeping the production items and replacing an earlier one of ours.
+fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
+    let key = path(key);
+    let mut list: Vec<Value> = layers
+        .get(&key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    list.retain(|existing| existing["name"] != item["name"]);
+    list.push(item);
+    layers.set(&key, Value::Array(list), reason);
+}
+
+/// Airflow lists a DAG folder every five minutes by default: a new file would take that long to appear.
+fn wire_parsing(layers: &mut Layers, major: u32) {
+    let reason =
+        "a new DAG file is picked up within a second, not after Airflow's 5-minute folder listing";
+    let keys: &[&str] = if major >= 3 {
+        &[
+            "config.dag_processor.refresh_interval",
+            "config.dag_processor.bundle_refresh_check_interval",
+        ]
+    } else {
+        &["config.scheduler.dag_dir_list_interval"]
+    };
+    for key in keys {
+        layers.set(&path(key), json!(1), reason);
+    }
+}
+
+fn wire_ui(layers: &mut Layers, major: u32) {
+    let (component, port_name, port_key) = if major >= 3 {
+        ("apiServer", "api-server", "ports.apiServer")
+    } else {
+        ("webserver", "airflow-ui", "ports.airflowUI")
+    };
+    let port = layers.get(&path(port_key)).cloned().unwrap_or(json!(8080));
+    let reason = "a NodePort the cluster maps to 127.0.0.1 on your machine (kind and k3d have no load balancer)";
+    layers.set(
+        &path(&format!("{component}.service.type")),
+        json!("NodePort"),
+        reason,
+    );
+    layers.set(
+        &path(&format!("{component}.service.ports")),
+        json!([{"name": port_name, "port": port, "targetPort": port_name, "nodePort": UI_NODE_PORT}]),
+        reason,
+    );
+}
+
+fn wire_database(layers: &mut Layers) {
+    layers.set(
+        &path("postgresql.enabled"),
+        json!(false),
+        "the chart's bundled Bitnami PostgreSQL images no longer pull (chart issues #55069, #57328): devflow runs the official postgres image",
+    );
+    layers.set(
+        &path("data.metadataConnection"),
+        json!({
+            "user": "airflow",
+            "pass": GENERATED,
+            "protocol": "postgresql",
+            "host": format!("{POSTGRES}.{NAMESPACE}"),
+            "port": 5432,
+            "db": "airflow",
+            "sslmode": "disable",
+        }),
+        "devflow's PostgreSQL in the cluster (its password is generated and kept in devflow's state folder)",
+    );
+    let hooks = "as Helm hooks these jobs would deadlock with waiting for the pods that wait for them; devflow runs and waits for them itself";
+    for job in ["migrateDatabaseJob", "createUserJob"] {
+        layers.set(&path(&format!("{job}.useHelmHooks")), json!(false), hooks);
+        layers.set(&path(&format!("{job}.applyCustomEnv")), json!(false), hooks);
+    }
+}
+
+fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
+    layers.set(
+        &path("createUserJob.defaultUser.enabled"),
+        json!(true),
+        "devflow creates the admin user; `devflow creds` prints it",
+    );
+    layers.set(
+        &path("createUserJob.defaultUser.username"),
+        json!(ADMIN_USER),
+        "devflow creates the admin user; `devflow creds` prints it",
+    );
+    let mut secrets = vec![
+        path("createUserJob.defaultUser.password"),
+        path("fernetKey"),
+        path("data.metadataConnection.pass"),
+    ];
+    if major >= 3 {
+        secrets.extend([path("apiSecretKey"), path("jwtSecret")]);
+    } else {
+        secrets.push(path("webserverSecretKey"));
+    }
+    for key in &secrets {
+        layers.set(key, json!(GENERATED), "generated once by devflow and kept (mode 0600) in its state folder, so the database and logins survive upgrades");
+    }
+    secrets
+}
+
+/// devflow.toml's [airflow] executor, version and image, as chart values.
+fn explicit_settings(project: &Project) -> Vec<(Path, Value, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(executor) = &project.executor {
+        out.push((
+            path("executor"),
+            json!(executor),
+            "devflow.toml [airflow] executor",
+        ));
+    }
+    if let Some(version) = &project.airflow_version {
+        out.push((
+            path("airflowVersion"),
+            json!(version),
+            "devflow.toml [airflow] version",
+        ));
+        if project.image.is_none() && parse_version(version).is_some() {
+            out.push((
+                path("defaultAirflowTag"),
+                json!(version),
+                "devflow.toml [airflow] version",
+            ));
+        }
+    }
+    if let Some(image) = &project.image {
+        let (repository, reference) = split_image(image);
+        out.push((
+            path("images.airflow.repository"),
+            json!(repository),
+            "devflow.toml [airflow] image",
+        ));
+        let key = if reference.starts_with("sha256:") {
+            "images.airflow.digest"
+        } else {
+            "images.airflow.tag"
+        };
+        out.push((path(key), json!(reference), "devflow.toml [airflow] image"));
+    }
+    out
+}
+
+/// `registry:5000/team/airflow:2.1` → (`registry:5000/team/airflow`, `2.1`); a digest wins over a tag.
+fn split_image(image: &str) -> (&str, &str) {
+    if let Some((repository, digest)) = image.split_once('@') {
+        let repository = repository
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
+            .map_or(repository, |(r, _)| r);
+        return (repository, digest);
+    }
+    image
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .unwrap_or((image, "latest"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_image;
+
+    #[test]
+    fn images_split_into_repository_and_tag_or_digest() {
+        assert_eq!(
+            split_image("registry:5000/team/airflow:2.1"),
+            ("registry:5000/team/airflow", "2.1")
+        );
+        assert_eq!(
+            split_image("apache/airflow:3.2.2@sha256:abc"),
+            ("apache/airflow", "sha256:abc")
+        );
+    }
+}

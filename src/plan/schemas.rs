@@ -1,0 +1,72 @@
+//! The JSON schemas devflow checks its own output (and the user's production values) against,
+//! compiled once per process.
+
+use std::sync::OnceLock;
+
+use jsonschema::Validator;
+
+use crate::values::Value;
+
+pub struct Schema {
+    pub document: Value,
+    validator: Validator,
+}
+
+macro_rules! embedded {
+    ($file:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/", $file))
+    };
+}
+
+fn compile(text: &str) -> Schema {
+    let document: Value = serde_json::from_str(text).expect("the embedded schemas are JSON");
+    let validator =
+        jsonschema::draft7::new(&document).expect("the embedded schemas are valid draft-07");
+    Schema {
+        document,
+        validator,
+    }
+}
+
+pub fn chart() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| compile(embedded!("airflow-chart-1.22.0.values.schema.json")))
+}
+
+pub fn kind() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| compile(embedded!("kind-v1alpha4.schema.json")))
+}
+
+pub fn k3d() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| compile(embedded!("k3d-v1alpha5.schema.json")))
+}
+
+impl Schema {
+    /// The problems with `instance`, each as `key: what is wrong`, at most `limit` of them.
+    pub fn problems(&self, instance: &Value, limit: usize) -> Vec<String> {
+        self.validator
+            .iter_errors(instance)
+            .take(limit)
+            .map(|error| {
+                let pointer = error.instance_path().to_string();
+                let key = pointer.trim_start_matches('/').replace('/', ".");
+                let key = if key.is_empty() {
+                    "(top level)".to_string()
+                } else {
+                    key
+                };
+                format!("{key}: {error}")
+            })
+            .collect()
+    }
+
+    /// The top-level keys the schema knows.
+    pub fn top_level_keys(&self) -> impl Iterator<Item = &str> {
+        self.document["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.keys().map(String::as_str))
+    }
+}

@@ -1,0 +1,201 @@
+//! Profiles: named sets of chart values for a laptop. The built-in ones are the YAML files in
+//! `profiles/`, compiled into the binary; a user's own file can `extends:` one of them (or another
+//! file) and change what it needs.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::values::{self, Value};
+
+/// The built-in profiles, in the order `--help` and messages list them.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    ("local", include_str!("../profiles/local.yaml")),
+    ("celery", include_str!("../profiles/celery.yaml")),
+    ("kubernetes", include_str!("../profiles/kubernetes.yaml")),
+    ("airflow2", include_str!("../profiles/airflow2.yaml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unknown profile `{name}`{near}\n  expected one of the built-in profiles ({}) or a path to a profile YAML file",
+        built_in_names()
+    )]
+    Unknown { name: String, near: String },
+    #[error("profile `{}` extends itself: {}\n  remove one `extends:` to break the cycle", chain[0], chain.join(" → "))]
+    Cycle { chain: Vec<String> },
+    #[error("cannot read profile file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// Which profile a project asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileRef {
+    BuiltIn(String),
+    File(PathBuf),
+}
+
+impl ProfileRef {
+    /// A name with a `/` or a YAML extension is a file, relative to `base`; anything else a built-in.
+    pub fn new(name: &str, base: &Path) -> Self {
+        if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") {
+            ProfileRef::File(base.join(name))
+        } else {
+            ProfileRef::BuiltIn(name.to_string())
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            ProfileRef::BuiltIn(name) => name.clone(),
+            ProfileRef::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// What Docker must give the cluster for a profile to run well.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Needs {
+    pub memory_gib: u32,
+    pub cpus: u32,
+}
+
+/// A profile with its `extends:` chain applied.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The name asked for, then each profile it extends.
+    pub chain: Vec<String>,
+    pub description: String,
+    pub needs: Needs,
+    /// Chart values that decide behaviour (executor, Airflow version): production values win over them.
+    pub defaults: Value,
+    /// Chart values that size Airflow for a laptop: they win over production values.
+    pub laptop: Value,
+}
+
+impl Profile {
+    pub fn name(&self) -> &str {
+        &self.chain[0]
+    }
+
+    /// The Airflow major version the profile is written for, from its `airflowVersion` default.
+    pub fn airflow_major(&self) -> u32 {
+        values::get(&self.defaults, &values::Path::from_keys(["airflowVersion"]))
+            .and_then(Value::as_str)
+            .and_then(crate::config::parse_version)
+            .map_or(3, |(major, _, _)| major)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    description: Option<String>,
+    extends: Option<String>,
+    needs: Option<Needs>,
+    #[serde(default)]
+    defaults: Value,
+    #[serde(default)]
+    laptop: Value,
+}
+
+pub fn built_in_names() -> String {
+    BUILT_IN.map(|(name, _)| name).join(", ")
+}
+
+pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
+    let mut seen: Vec<ProfileRef> = Vec::new();
+    let mut files = Vec::new();
+    let mut next = Some(reference.clone());
+    while let Some(current) = next.take() {
+        if seen.contains(&current) {
+            let mut chain: Vec<String> = seen.iter().map(ProfileRef::label).collect();
+            chain.push(current.label());
+            return Err(Error::Cycle { chain });
+        }
+        let file = read(&current)?;
+        next = file.extends.as_deref().map(|parent| match &current {
+            ProfileRef::File(path) => {
+                ProfileRef::new(parent, path.parent().unwrap_or(Path::new(".")))
+            }
+            ProfileRef::BuiltIn(_) => ProfileRef::BuiltIn(parent.to_string()),
+        });
+        seen.push(current);
+        files.push(file);
+    }
+
+    // The most basic profile first, so each one that extends it is merged over it.
+    let mut profile = Profile {
+        chain: seen.iter().map(ProfileRef::label).collect(),
+        description: String::new(),
+        needs: Needs {
+            memory_gib: 4,
+            cpus: 2,
+        },
+        defaults: Value::Object(values::Map::new()),
+        laptop: Value::Object(values::Map::new()),
+    };
+    for file in files.into_iter().rev() {
+        if let Some(description) = file.description {
+            profile.description = description;
+        }
+        if let Some(needs) = file.needs {
+            profile.needs = needs;
+        }
+        values::merge(&mut profile.defaults, &file.defaults);
+        values::merge(&mut profile.laptop, &file.laptop);
+    }
+    Ok(profile)
+}
+
+fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
+    let (origin, text) = match reference {
+        ProfileRef::BuiltIn(name) => match BUILT_IN.iter().find(|(n, _)| n == name) {
+            Some((_, text)) => (
+                format!("profiles/{name}.yaml (built in)"),
+                (*text).to_string(),
+            ),
+            None => {
+                let near = crate::config::nearest(name, BUILT_IN.map(|(n, _)| n))
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                return Err(Error::Unknown {
+                    name: name.clone(),
+                    near,
+                });
+            }
+        },
+        ProfileRef::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            (path.display().to_string(), text)
+        }
+    };
+    let value = values::from_yaml_str(&text).map_err(|e| Error::Invalid {
+        origin: located(&origin, e.location),
+        message: format!("this is not YAML: {}", e.message),
+    })?;
+    serde_json::from_value(value).map_err(|e| Error::Invalid {
+        origin: origin.clone(),
+        message: format!(
+            "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
+            e.to_string().replace("unknown field", "unknown key").replace("expected one of", "expected one of the keys")
+        ),
+    })
+}
+
+fn located(origin: &str, location: Option<(usize, usize)>) -> String {
+    match location {
+        Some((line, column)) => format!("{origin}:{line}:{column}"),
+        None => origin.to_string(),
+    }
+}
