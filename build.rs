@@ -5,20 +5,10 @@ use std::{env, fs, path::Path};
 
 use serde_json::Value;
 
-const SCHEMAS: [&str; 3] = [
-    "airflow-chart-1.22.0.values.schema.json",
-    "kind-v1alpha4.schema.json",
-    "k3d-v1alpha5.schema.json",
-];
+const SCHEMAS: [&str; 3] =
+    ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
 
-const DOCUMENTATION: [&str; 6] = [
-    "description",
-    "examples",
-    "default",
-    "title",
-    "x-docsSection",
-    "x-docsSectionOrder",
-];
+const DOCUMENTATION: [&str; 6] = ["description", "examples", "default", "title", "x-docsSection", "x-docsSectionOrder"];
 
 /// Removes documentation keywords. The keys of `properties`-like maps are names, not keywords.
 fn strip(value: Value, names: bool) -> Value {
@@ -27,11 +17,8 @@ fn strip(value: Value, names: bool) -> Value {
             map.into_iter()
                 .filter(|(key, _)| names || !DOCUMENTATION.contains(&key.as_str()))
                 .map(|(key, child)| {
-                    let holds_names = !names
-                        && matches!(
-                            key.as_str(),
-                            "properties" | "definitions" | "patternProperties"
-                        );
+                    let holds_names =
+                        !names && matches!(key.as_str(), "properties" | "definitions" | "patternProperties");
                     (key, strip(child, holds_names))
                 })
                 .collect(),
@@ -46,14 +33,8 @@ fn main() {
     for name in SCHEMAS {
         let source = Path::new("schemas").join(name);
         println!("cargo::rerun-if-changed={}", source.display());
-        let text =
-            fs::read_to_string(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-        let schema: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-        fs::write(
-            Path::new(&out).join(name),
-            serde_json::to_string(&strip(schema, false)).unwrap(),
-        )
-        .unwrap();
+        let text = fs::read_to_string(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        fs::write(Path::new(&out).join(name), serde_json::to_string(&strip(schema, false)).unwrap()).unwrap();
     }
 }

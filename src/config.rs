@@ -48,20 +48,12 @@ impl fmt::Display for Provider {
 pub enum Error {
     /// A mistake at a known place in a file the user wrote.
     #[error("{file}:{line}:{column}: {message}")]
-    At {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    At { file: String, line: usize, column: usize, message: String },
     /// A mistake in a setting that has no line: a flag, a folder, a name taken from the folder.
     #[error("{message}")]
     Setting { message: String },
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
 }
 
 /// The project: devflow.toml (or the defaults) merged with the command-line flags, checked, with
@@ -160,14 +152,9 @@ pub fn load(cwd: &Path, flags: &ProjectFlags, set_flags: &[String]) -> Result<Pr
     let (root, file) = find_root(cwd);
     let parsed = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let source = Source {
-                name: FILE_NAME.to_string(),
-                text: &text,
-            };
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+            let source = Source { name: FILE_NAME.to_string(), text: &text };
             let parsed = source.parse()?;
             Some((parsed, text))
         }
@@ -177,10 +164,7 @@ pub fn load(cwd: &Path, flags: &ProjectFlags, set_flags: &[String]) -> Result<Pr
         Some((p, t)) => (p, t),
         None => (ProjectFile::default(), String::new()),
     };
-    let source = Source {
-        name: FILE_NAME.to_string(),
-        text: &text,
-    };
+    let source = Source { name: FILE_NAME.to_string(), text: &text };
     resolve(cwd, root, file, project_file, &source, flags, set_flags)
 }
 
@@ -193,28 +177,16 @@ struct Source<'a> {
 impl Source<'_> {
     fn at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Error {
         let (line, column) = line_column(self.text, span.start);
-        Error::At {
-            file: self.name.clone(),
-            line,
-            column,
-            message: message.into(),
-        }
+        Error::At { file: self.name.clone(), line, column, message: message.into() }
     }
 
     fn parse(&self) -> Result<ProjectFile, Error> {
-        let deserializer = toml::Deserializer::parse(self.text).map_err(|e| {
-            self.at(
-                e.span().unwrap_or(0..0),
-                format!("this is not valid TOML: {}", e.message()),
-            )
-        })?;
+        let deserializer = toml::Deserializer::parse(self.text)
+            .map_err(|e| self.at(e.span().unwrap_or(0..0), format!("this is not valid TOML: {}", e.message())))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = key_path(&e.path().to_string());
             let inner = e.into_inner();
-            self.at(
-                inner.span().unwrap_or(0..0),
-                explain_serde(&path, inner.message()),
-            )
+            self.at(inner.span().unwrap_or(0..0), describe_serde_error(&path, inner.message()))
         })
     }
 }
@@ -228,17 +200,15 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// `cluster.ui_port.$__serde_spanned_private_value` → `cluster.ui_port`.
 fn key_path(path: &str) -> String {
-    path.split('.')
-        .filter(|s| !s.starts_with("$__"))
-        .collect::<Vec<_>>()
-        .join(".")
+    path.split('.').filter(|s| !s.starts_with("$__")).collect::<Vec<_>>().join(".")
 }
 
 /// Turns serde's wording (fields, variants, Rust types) into the user's (keys, values, numbers).
-fn explain_serde(path: &str, message: &str) -> String {
+/// `path` is the dotted key the message is about, empty when it is not known.
+pub fn describe_serde_error(path: &str, message: &str) -> String {
     let (table, key) = match path.rsplit_once('.') {
-        Some((table, key)) => (format!("[{table}]"), key),
-        None => ("the top level".to_string(), path),
+        Some((table, key)) => (format!("in [{table}]"), key),
+        None => ("at the top level".to_string(), path),
     };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (unknown, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -252,10 +222,7 @@ fn explain_serde(path: &str, message: &str) -> String {
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (unknown, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        return format!(
-            "`{key}` cannot be `{unknown}`\n  expected one of: {}",
-            backticked(expected).join(", ")
-        );
+        return format!("`{key}` cannot be `{unknown}`\n  expected one of: {}", backticked(expected).join(", "));
     }
     let friendly = message
         .replace("expected u16", "expected a whole number from 1 to 65535")
@@ -264,27 +231,18 @@ fn explain_serde(path: &str, message: &str) -> String {
         .replace("expected a map", "expected a table")
         .replace("invalid type: ", "")
         .replace("invalid value: ", "");
-    format!("`{key}` in {table}: {friendly}")
+    format!("`{key}` {table}: {friendly}")
 }
 
 fn backticked(text: &str) -> Vec<String> {
-    text.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
+    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
 /// The closest of `choices` to `word`, when it is close enough to be a likely typo.
 pub fn nearest<'a>(word: &str, choices: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     choices
         .into_iter()
-        .map(|c| {
-            (
-                strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
+        .map(|c| (strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -304,8 +262,7 @@ fn resolve(
 ) -> Result<Project, Error> {
     let name = match &pf.name {
         Some(name) => {
-            check_cluster_name(name.get_ref())
-                .map_err(|why| src.at(name.span(), format!("`name` {why}")))?;
+            check_cluster_name(name.get_ref()).map_err(|why| src.at(name.span(), format!("`name` {why}")))?;
             name.get_ref().clone()
         }
         None => name_from_folder(&root)?,
@@ -313,34 +270,16 @@ fn resolve(
 
     let dags = folder(&root, pf.dags.as_ref(), "dags", src, file.is_some())?;
     let plugins = {
-        let path = root.join(
-            pf.plugins
-                .as_ref()
-                .map_or("plugins", |p| p.get_ref().as_str()),
-        );
+        let path = root.join(pf.plugins.as_ref().map_or("plugins", |p| p.get_ref().as_str()));
         if let (Some(p), false) = (&pf.plugins, path.is_dir()) {
-            let what = if path.exists() {
-                "is not a folder"
-            } else {
-                "does not exist"
-            };
-            return Err(src.at(
-                p.span(),
-                format!("`plugins` = {:?} {what} ({})", p.get_ref(), path.display()),
-            ));
+            let what = if path.exists() { "is not a folder" } else { "does not exist" };
+            return Err(src.at(p.span(), format!("`plugins` = {:?} {what} ({})", p.get_ref(), path.display())));
         }
         path.is_dir().then_some(path)
     };
-    let requirements = root.join(
-        pf.requirements
-            .as_ref()
-            .map_or("requirements.txt", |p| p.get_ref().as_str()),
-    );
+    let requirements = root.join(pf.requirements.as_ref().map_or("requirements.txt", |p| p.get_ref().as_str()));
 
-    let provider = flags
-        .provider
-        .or(pf.cluster.provider)
-        .unwrap_or(Provider::Kind);
+    let provider = flags.provider.or(pf.cluster.provider).unwrap_or(Provider::Kind);
     if provider == Provider::K3d {
         check_k3d_mount_source(&dags)?;
         if let Some(p) = &plugins {
@@ -360,10 +299,9 @@ fn resolve(
     };
     let ui_port = match &pf.cluster.ui_port {
         Some(p) if *p.get_ref() == 0 => {
-            return Err(src.at(
-                p.span(),
-                "`ui_port` cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080",
-            ));
+            return Err(
+                src.at(p.span(), "`ui_port` cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080")
+            );
         }
         Some(p) => *p.get_ref(),
         None => DEFAULT_UI_PORT,
@@ -373,14 +311,7 @@ fn resolve(
     for v in &pf.airflow.values {
         let path = root.join(v.get_ref());
         if !path.is_file() {
-            return Err(src.at(
-                v.span(),
-                format!(
-                    "values file {:?} does not exist ({})",
-                    v.get_ref(),
-                    path.display()
-                ),
-            ));
+            return Err(src.at(v.span(), format!("values file {:?} does not exist ({})", v.get_ref(), path.display())));
         }
         values_files.push(path);
     }
@@ -414,9 +345,8 @@ fn resolve(
         }
     }
     for (key, value) in &pf.airflow.set {
-        let path = values::Path::parse(key).map_err(|why| Error::Setting {
-            message: format!("{FILE_NAME} [airflow.set] key {key:?}: {why}"),
-        })?;
+        let path = values::Path::parse(key)
+            .map_err(|why| Error::Setting { message: format!("{FILE_NAME} [airflow.set] key {key:?}: {why}") })?;
         overrides.push(Override {
             path,
             value: values::from_toml(value.clone()),
@@ -479,11 +409,7 @@ fn folder(
     if path.is_dir() {
         return Ok(path);
     }
-    let what = if path.exists() {
-        "is not a folder"
-    } else {
-        "does not exist"
-    };
+    let what = if path.exists() { "is not a folder" } else { "does not exist" };
     Err(match setting {
         Some(s) => src.at(
             s.span(),
@@ -523,18 +449,12 @@ fn check_k3d_mount_source(path: &Path) -> Result<(), Error> {
 
 /// The cluster name is a DNS-1123 label, short enough for k3d.
 pub fn check_cluster_name(name: &str) -> Result<(), String> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let ends_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let valid_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ends_ok =
+        name.starts_with(|c: char| c.is_ascii_alphanumeric()) && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if name.is_empty() || !valid_chars || !ends_ok {
         let suggestion = sanitize_name(name);
-        let hint = if suggestion.is_empty() {
-            String::new()
-        } else {
-            format!(", e.g. {suggestion:?}")
-        };
+        let hint = if suggestion.is_empty() { String::new() } else { format!(", e.g. {suggestion:?}") };
         return Err(format!(
             "= {name:?} cannot be a cluster name\n  expected lowercase letters, digits and `-`, starting and ending with a letter or digit{hint}"
         ));
@@ -561,16 +481,11 @@ pub fn sanitize_name(raw: &str) -> String {
         }
     }
     let out = out.trim_matches('-');
-    out[..out.len().min(MAX_NAME_LEN)]
-        .trim_end_matches('-')
-        .to_string()
+    out[..out.len().min(MAX_NAME_LEN)].trim_end_matches('-').to_string()
 }
 
 pub fn name_from_folder(root: &Path) -> Result<String, Error> {
-    let folder = root
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let folder = root.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let name = sanitize_name(&folder);
     if name.is_empty() {
         return Err(Error::Setting {
@@ -598,9 +513,7 @@ pub fn check_executor(executor: &str) -> Result<(), String> {
         if part.contains('.') && part.ends_with("Executor") || KNOWN_EXECUTORS.contains(&part) {
             continue;
         }
-        let near = nearest(part, KNOWN_EXECUTORS)
-            .map(|n| format!("; did you mean `{n}`?"))
-            .unwrap_or_default();
+        let near = nearest(part, KNOWN_EXECUTORS).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
         return Err(format!(
             "`executor` = {executor:?}: `{part}` is not an executor{near}\n  expected one of {} (or a comma list of them, or a custom class as module.path.NameExecutor)",
             KNOWN_EXECUTORS.join(", ")
@@ -612,10 +525,7 @@ pub fn check_executor(executor: &str) -> Result<(), String> {
 /// An image reference must name its tag or digest: `latest` would drift away from production.
 pub fn check_image(image: &str) -> Result<(), String> {
     let last = image.rsplit('/').next().unwrap_or(image);
-    if image.is_empty()
-        || image.contains(char::is_whitespace)
-        || !(last.contains(':') || image.contains('@'))
-    {
+    if image.is_empty() || image.contains(char::is_whitespace) || !(last.contains(':') || image.contains('@')) {
         return Err(format!(
             "`image` = {image:?} has no tag\n  expected REPOSITORY:TAG or REPOSITORY@sha256:DIGEST, e.g. \"registry.example.com/data/airflow:2025.11.1\""
         ));
@@ -645,20 +555,12 @@ pub fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
 
 /// `--set KEY=VALUE`, VALUE read as YAML (so `2` is a number, `true` a boolean, `[a, b]` a list).
 pub fn parse_set_flag(arg: &str) -> Result<Override, Error> {
-    let bad = |why: String| Error::Setting {
-        message: format!("--set {arg:?}: {why}"),
-    };
-    let (key, raw) = arg
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=VALUE, e.g. --set workers.replicas=2".into()))?;
+    let bad = |why: String| Error::Setting { message: format!("--set {arg:?}: {why}") };
+    let (key, raw) =
+        arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE, e.g. --set workers.replicas=2".into()))?;
     let path = values::Path::parse(key).map_err(bad)?;
-    let value =
-        values::from_yaml_str(raw).map_err(|e| bad(format!("the value is not YAML: {e}")))?;
-    Ok(Override {
-        path,
-        value,
-        origin: "--set".into(),
-    })
+    let value = values::from_yaml_str(raw).map_err(|e| bad(format!("the value is not YAML: {e}")))?;
+    Ok(Override { path, value, origin: "--set".into() })
 }
 
 #[cfg(test)]
@@ -683,10 +585,7 @@ mod tests {
 
     #[test]
     fn near_misses_are_suggested_and_strangers_are_not() {
-        assert_eq!(
-            nearest("provder", ["provider", "workers"]),
-            Some("provider")
-        );
+        assert_eq!(nearest("provder", ["provider", "workers"]), Some("provider"));
         assert_eq!(nearest("zzz", ["provider", "workers"]), None);
     }
 }

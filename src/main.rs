@@ -33,11 +33,7 @@ fn main() -> ExitCode {
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if let Some(e) = cause.downcast_ref::<config::Error>() {
-            return if matches!(e, config::Error::Read { .. }) {
-                FAILURE
-            } else {
-                INPUT_ERROR
-            };
+            return if matches!(e, config::Error::Read { .. }) { FAILURE } else { INPUT_ERROR };
         }
         if let Some(e) = cause.downcast_ref::<plan::Error>() {
             return if e.is_bug() { FAILURE } else { INPUT_ERROR };

@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::values::{self, Value};
 
-/// The built-in profiles, in the order `--help` and messages list them.
-pub const BUILT_IN: [(&str, &str); 4] = [
+/// The built-in profiles, in the order `--help` and messages list them. A name starting with `_`
+/// is a part the others extend, not a profile to choose.
+pub const BUILT_IN: [(&str, &str); 5] = [
+    ("_base", include_str!("../profiles/_base.yaml")),
     ("local", include_str!("../profiles/local.yaml")),
     ("celery", include_str!("../profiles/celery.yaml")),
     ("kubernetes", include_str!("../profiles/kubernetes.yaml")),
@@ -26,10 +28,7 @@ pub enum Error {
     #[error("profile `{}` extends itself: {}\n  remove one `extends:` to break the cycle", chain[0], chain.join(" → "))]
     Cycle { chain: Vec<String> },
     #[error("cannot read profile file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
 }
@@ -106,8 +105,13 @@ struct ProfileFile {
     laptop: Value,
 }
 
+/// The built-in profiles a user can choose.
+pub fn choosable() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|(name, _)| *name).filter(|name| !name.starts_with('_'))
+}
+
 pub fn built_in_names() -> String {
-    BUILT_IN.map(|(name, _)| name).join(", ")
+    choosable().collect::<Vec<_>>().join(", ")
 }
 
 pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
@@ -122,9 +126,7 @@ pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
         }
         let file = read(&current)?;
         next = file.extends.as_deref().map(|parent| match &current {
-            ProfileRef::File(path) => {
-                ProfileRef::new(parent, path.parent().unwrap_or(Path::new(".")))
-            }
+            ProfileRef::File(path) => ProfileRef::new(parent, path.parent().unwrap_or(Path::new("."))),
             ProfileRef::BuiltIn(_) => ProfileRef::BuiltIn(parent.to_string()),
         });
         seen.push(current);
@@ -135,10 +137,7 @@ pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
     let mut profile = Profile {
         chain: seen.iter().map(ProfileRef::label).collect(),
         description: String::new(),
-        needs: Needs {
-            memory_gib: 4,
-            cpus: 2,
-        },
+        needs: Needs { memory_gib: 4, cpus: 2 },
         defaults: Value::Object(values::Map::new()),
         laptop: Value::Object(values::Map::new()),
     };
@@ -158,25 +157,17 @@ pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
 fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
     let (origin, text) = match reference {
         ProfileRef::BuiltIn(name) => match BUILT_IN.iter().find(|(n, _)| n == name) {
-            Some((_, text)) => (
-                format!("profiles/{name}.yaml (built in)"),
-                (*text).to_string(),
-            ),
+            Some((_, text)) => (format!("profiles/{name}.yaml (built in)"), (*text).to_string()),
             None => {
-                let near = crate::config::nearest(name, BUILT_IN.map(|(n, _)| n))
+                let near = crate::config::nearest(name, choosable())
                     .map(|n| format!("; did you mean `{n}`?"))
                     .unwrap_or_default();
-                return Err(Error::Unknown {
-                    name: name.clone(),
-                    near,
-                });
+                return Err(Error::Unknown { name: name.clone(), near });
             }
         },
         ProfileRef::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
             (path.display().to_string(), text)
         }
     };
@@ -188,7 +179,7 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
         origin: origin.clone(),
         message: format!(
             "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
-            e.to_string().replace("unknown field", "unknown key").replace("expected one of", "expected one of the keys")
+            crate::config::describe_serde_error("", &e.to_string())
         ),
     })
 }

@@ -16,21 +16,12 @@ const RESET: &str = "\x1b[0m";
 
 impl Printer {
     pub fn terminal() -> Self {
-        let color =
-            io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Printer {
-            out: Box::new(io::stdout()),
-            err: Box::new(io::stderr()),
-            color,
-        }
+        let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Printer { out: Box::new(io::stdout()), err: Box::new(io::stderr()), color }
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
-        if self.color {
-            format!("{style}{text}{RESET}")
-        } else {
-            text.to_string()
-        }
+        if self.color { format!("{style}{text}{RESET}") } else { text.to_string() }
     }
 
     /// A result: what the command was asked to print.

@@ -20,10 +20,7 @@ impl Path {
         let mut chars = dotted.chars();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => segments
-                    .last_mut()
-                    .unwrap()
-                    .push(chars.next().unwrap_or('\\')),
+                '\\' => segments.last_mut().unwrap().push(chars.next().unwrap_or('\\')),
                 '.' => segments.push(String::new()),
                 c => segments.last_mut().unwrap().push(c),
             }
@@ -60,9 +57,7 @@ impl fmt::Display for Path {
 }
 
 pub fn get<'a>(root: &'a Value, path: &Path) -> Option<&'a Value> {
-    path.0
-        .iter()
-        .try_fold(root, |node, key| node.as_object()?.get(key))
+    path.0.iter().try_fold(root, |node, key| node.as_object()?.get(key))
 }
 
 /// Sets `path` to `value`, creating the maps on the way; a scalar in the way becomes a map.
@@ -72,11 +67,7 @@ pub fn set(root: &mut Value, path: &Path, value: Value) {
         if !node.is_object() {
             *node = Value::Object(Map::new());
         }
-        node = node
-            .as_object_mut()
-            .unwrap()
-            .entry(key.clone())
-            .or_insert(Value::Null);
+        node = node.as_object_mut().unwrap().entry(key.clone()).or_insert(Value::Null);
     }
     *node = value;
 }
@@ -84,9 +75,7 @@ pub fn set(root: &mut Value, path: &Path, value: Value) {
 /// Removes `path`, and the maps it leaves empty on the way up. Returns what was there.
 pub fn remove(root: &mut Value, path: &Path) -> Option<Value> {
     let (last, parents) = path.0.split_last()?;
-    let parent = parents
-        .iter()
-        .try_fold(&mut *root, |node, key| node.as_object_mut()?.get_mut(key))?;
+    let parent = parents.iter().try_fold(&mut *root, |node, key| node.as_object_mut()?.get_mut(key))?;
     let removed = parent.as_object_mut()?.shift_remove(last);
     if removed.is_some() && parent.as_object().is_some_and(Map::is_empty) && !parents.is_empty() {
         remove(root, &Path(parents.to_vec()));
@@ -134,21 +123,10 @@ pub fn leaves(root: &Value) -> Vec<(Path, &Value)> {
 pub fn from_yaml_str(text: &str) -> Result<Value, YamlError> {
     let mut yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| YamlError {
         location: e.location().map(|l| (l.line(), l.column())),
-        message: e
-            .to_string()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
     })?;
-    yaml.apply_merge().map_err(|e| YamlError {
-        location: None,
-        message: e.to_string(),
-    })?;
-    from_yaml(yaml).map_err(|message| YamlError {
-        location: None,
-        message,
-    })
+    yaml.apply_merge().map_err(|e| YamlError { location: None, message: e.to_string() })?;
+    from_yaml(yaml).map_err(|message| YamlError { location: None, message })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,9 +148,7 @@ fn from_yaml(yaml: serde_norway::Value) -> Result<Value, String> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            Value::Array(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?)
-        }
+        Y::Sequence(items) => Value::Array(items.into_iter().map(from_yaml).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
             let mut out = Map::new();
             for (key, value) in map {
@@ -201,9 +177,7 @@ pub fn from_toml(value: toml::Value) -> Value {
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(items) => Value::Array(items.into_iter().map(from_toml).collect()),
-        toml::Value::Table(table) => {
-            Value::Object(table.into_iter().map(|(k, v)| (k, from_toml(v))).collect())
-        }
+        toml::Value::Table(table) => Value::Object(table.into_iter().map(|(k, v)| (k, from_toml(v))).collect()),
     }
 }
 
@@ -232,37 +206,24 @@ mod tests {
 
     #[test]
     fn dotted_paths_escape_dots_inside_a_key() {
-        let path = Path::parse(r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn")
-            .unwrap();
+        let path = Path::parse(r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn").unwrap();
         assert_eq!(path.segments().len(), 4);
         assert_eq!(path.segments()[3], "eks.amazonaws.com/role-arn");
-        assert_eq!(
-            path.to_string(),
-            r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn"
-        );
+        assert_eq!(path.to_string(), r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn");
         assert!(Path::parse("workers..replicas").is_err());
     }
 
     #[test]
     fn merge_joins_maps_and_replaces_lists() {
         let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": 1});
-        merge(
-            &mut base,
-            &json!({"a": {"y": [3], "z": true}, "b": {"c": 1}}),
-        );
-        assert_eq!(
-            base,
-            json!({"a": {"x": 1, "y": [3], "z": true}, "b": {"c": 1}})
-        );
+        merge(&mut base, &json!({"a": {"y": [3], "z": true}, "b": {"c": 1}}));
+        assert_eq!(base, json!({"a": {"x": 1, "y": [3], "z": true}, "b": {"c": 1}}));
     }
 
     #[test]
     fn remove_prunes_maps_it_empties() {
         let mut v = json!({"ingress": {"apiServer": {"enabled": true}}, "keep": 1});
-        assert_eq!(
-            remove(&mut v, &Path::parse("ingress.apiServer.enabled").unwrap()),
-            Some(json!(true))
-        );
+        assert_eq!(remove(&mut v, &Path::parse("ingress.apiServer.enabled").unwrap()), Some(json!(true)));
         assert_eq!(v, json!({"keep": 1}));
     }
 

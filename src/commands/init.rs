@@ -18,24 +18,17 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let target = cwd.join(config::FILE_NAME);
     if target.exists() && !args.force {
-        return Err(Error::AlreadyInitialised {
-            path: target.display().to_string(),
-        }
-        .into());
+        return Err(Error::AlreadyInitialised { path: target.display().to_string() }.into());
     }
 
     // Everything is checked before anything is written.
     let flags = &args.project;
-    let profile_name = flags
-        .profile
-        .clone()
-        .unwrap_or_else(|| config::DEFAULT_PROFILE.to_string());
+    let profile_name = flags.profile.clone().unwrap_or_else(|| config::DEFAULT_PROFILE.to_string());
     let profile = profile::load(&ProfileRef::new(&profile_name, &cwd))?;
     let name = match &args.name {
         Some(name) => {
-            config::check_cluster_name(name).map_err(|why| config::Error::Setting {
-                message: format!("--name {why}"),
-            })?;
+            config::check_cluster_name(name)
+                .map_err(|why| config::Error::Setting { message: format!("--name {why}") })?;
             name.clone()
         }
         None => config::name_from_folder(&cwd)?,
@@ -44,38 +37,24 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     for file in &flags.values {
         if !file.is_file() {
             return Err(config::Error::Setting {
-                message: format!("--values {}: no such file\n  give the path of your production Helm values file", file.display()),
+                message: format!(
+                    "--values {}: no such file\n  give the path of your production Helm values file",
+                    file.display()
+                ),
             }
             .into());
         }
-        values.push(
-            file.strip_prefix(&cwd)
-                .unwrap_or(file)
-                .display()
-                .to_string(),
-        );
+        values.push(file.strip_prefix(&cwd).unwrap_or(file).display().to_string());
     }
-    let text = project_file(
-        &name,
-        flags.provider.unwrap_or(Provider::Kind),
-        &profile_name,
-        &values,
-    );
+    let text = project_file(&name, flags.provider.unwrap_or(Provider::Kind), &profile_name, &values);
 
     let dags = cwd.join("dags");
     let created_dags = !dags.exists();
     if created_dags {
         fs::create_dir(&dags).with_context(|| format!("cannot create {}", dags.display()))?;
-        let module = if profile.airflow_major() >= 3 {
-            "airflow.sdk"
-        } else {
-            "airflow.decorators"
-        };
-        fs::write(
-            dags.join(EXAMPLE_DAG),
-            EXAMPLE_DAG_TEXT.replacen("IMPORT", module, 1),
-        )
-        .with_context(|| format!("cannot write {}", dags.join(EXAMPLE_DAG).display()))?;
+        let module = if profile.airflow_major() >= 3 { "airflow.sdk" } else { "airflow.decorators" };
+        fs::write(dags.join(EXAMPLE_DAG), EXAMPLE_DAG_TEXT.replacen("IMPORT", module, 1))
+            .with_context(|| format!("cannot write {}", dags.join(EXAMPLE_DAG).display()))?;
     }
     if let Err(e) = write_atomically(&target, &text) {
         if created_dags {
@@ -84,10 +63,7 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
         return Err(e).with_context(|| format!("cannot write {}", target.display()));
     }
 
-    printer.done(&format!(
-        "wrote {} (project `{name}`, profile `{profile_name}`)",
-        config::FILE_NAME
-    ));
+    printer.done(&format!("wrote {} (project `{name}`, profile `{profile_name}`)", config::FILE_NAME));
     if created_dags {
         printer.done(&format!("created dags/{EXAMPLE_DAG}"));
     } else {
@@ -111,10 +87,7 @@ fn project_file(name: &str, provider: Provider, profile: &str, values: &[String]
         "# values = [\"deploy/prod-values.yaml\"]   # your production Helm values, shrunk to laptop size".to_string()
     } else {
         let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
-        format!(
-            "values = [{}]   # your production Helm values, shrunk to laptop size",
-            quoted.join(", ")
-        )
+        format!("values = [{}]   # your production Helm values, shrunk to laptop size", quoted.join(", "))
     };
     format!(
         r#"# devflow.toml: the project file of devflow. `devflow render` shows what it makes of it.

@@ -18,9 +18,7 @@ pub enum Error {
         "`devflow {command}` is not built yet: this release plans the environment but does not create it\n  `devflow render --only plan` shows the steps `{command}` will run"
     )]
     NotBuilt { command: &'static str },
-    #[error(
-        "{path} already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)"
-    )]
+    #[error("{path} already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)")]
     AlreadyInitialised { path: String },
 }
 
@@ -28,20 +26,12 @@ pub fn run(command: &Command, printer: &mut Printer) -> Result<()> {
     match command {
         Command::Init(args) => init::run(args, printer),
         Command::Render(args) => render::run(args, printer),
-        other => Err(Error::NotBuilt {
-            command: other.name(),
-        }
-        .into()),
+        other => Err(Error::NotBuilt { command: other.name() }.into()),
     }
 }
 
 /// The project at or above `cwd`, with a note (once) when there is no devflow.toml.
-pub fn load_project(
-    cwd: &Path,
-    flags: &ProjectFlags,
-    set: &[String],
-    printer: &mut Printer,
-) -> Result<Project> {
+pub fn load_project(cwd: &Path, flags: &ProjectFlags, set: &[String], printer: &mut Printer) -> Result<Project> {
     let project = config::load(cwd, flags, set)?;
     if project.file.is_none() {
         printer.note(&format!(

@@ -10,21 +10,19 @@ use crate::values::{self, Value};
 pub fn run(args: &RenderArgs, printer: &mut Printer) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let project = super::load_project(&cwd, &args.project, &args.set, printer)?;
-    let plan = crate::plan::build(&project, &cwd).context("cannot plan the environment")?;
+    let plan = crate::plan::build(&project, &cwd)?;
 
     let text = match (args.explain, args.only, args.json) {
         (true, _, false) => explain_text(&plan, &cwd),
-        (true, _, true) => json(
-            &serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}),
-        ),
+        (true, _, true) => {
+            json(&serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}))
+        }
         (false, Some(part), true) => json(&part_value(&plan, part)),
         (false, Some(part), false) => part_text(&plan, part),
         (false, None, true) => json(&plan),
         (false, None, false) => everything(&plan),
     };
-    printer
-        .out(&text)
-        .context("cannot write to standard output")?;
+    printer.out(&text).context("cannot write to standard output")?;
     Ok(())
 }
 
@@ -45,11 +43,7 @@ fn part_text(plan: &Plan, part: RenderPart) -> String {
     match part {
         RenderPart::Cluster => values::to_yaml(&plan.cluster),
         RenderPart::Values => values::to_yaml(&plan.values),
-        RenderPart::Manifests => plan
-            .manifests
-            .iter()
-            .map(|m| format!("---\n{}", values::to_yaml(m)))
-            .collect(),
+        RenderPart::Manifests => plan.manifests.iter().map(|m| format!("---\n{}", values::to_yaml(m))).collect(),
         RenderPart::Plan => steps_text(plan),
     }
 }
@@ -97,10 +91,7 @@ fn steps_text(plan: &Plan) -> String {
         .enumerate()
         .map(|(i, step)| {
             let what = match &step.action {
-                Action::Command {
-                    argv,
-                    stdin: Some(stdin),
-                } => format!("$ {} < {stdin}", shell_words(argv)),
+                Action::Command { argv, stdin: Some(stdin) } => format!("$ {} < {stdin}", shell_words(argv)),
                 Action::Command { argv, stdin: None } => format!("$ {}", shell_words(argv)),
                 Action::Devflow(what) => what.clone(),
             };
@@ -113,11 +104,7 @@ fn steps_text(plan: &Plan) -> String {
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|word| {
-            if !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
-            {
+            if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c)) {
                 word.clone()
             } else {
                 format!("'{}'", word.replace('\'', r"'\''"))
@@ -129,11 +116,8 @@ fn shell_words(argv: &[String]) -> String {
 
 /// The parity report as a table: key, production value, laptop value, why.
 fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
-    let files: Vec<String> = plan
-        .production_files
-        .iter()
-        .map(|f| f.strip_prefix(cwd).unwrap_or(f).display().to_string())
-        .collect();
+    let files: Vec<String> =
+        plan.production_files.iter().map(|f| f.strip_prefix(cwd).unwrap_or(f).display().to_string()).collect();
     let mut out = if files.is_empty() {
         format!(
             "Parity report: no production values given (--values FILE), so devflow's laptop values are compared with the chart's defaults.\nLaptop: {} (Kubernetes {}), profile `{}`, Airflow {} ({}).\n",
@@ -150,45 +134,18 @@ fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
             plan.executor
         )
     };
-    let cell = |value: &Option<Value>, none: &str| {
-        value
-            .as_ref()
-            .map_or_else(|| none.to_string(), |v| values::brief(v, 30))
-    };
+    let cell =
+        |value: &Option<Value>, none: &str| value.as_ref().map_or_else(|| none.to_string(), |v| values::brief(v, 30));
     let rows: Vec<[String; 4]> = plan
         .parity
         .iter()
-        .map(
-            |Change {
-                 key,
-                 production,
-                 laptop,
-                 reason,
-             }| {
-                [
-                    key.clone(),
-                    cell(production, "(chart default)"),
-                    cell(laptop, "(removed)"),
-                    reason.clone(),
-                ]
-            },
-        )
-        .collect();
-    let header = [
-        "KEY".to_string(),
-        "PRODUCTION".to_string(),
-        "LAPTOP".to_string(),
-        "WHY".to_string(),
-    ];
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
+        .map(|Change { key, production, laptop, reason }| {
+            [key.clone(), cell(production, "(chart default)"), cell(laptop, "(removed)"), reason.clone()]
         })
         .collect();
+    let header = ["KEY".to_string(), "PRODUCTION".to_string(), "LAPTOP".to_string(), "WHY".to_string()];
+    let widths: Vec<usize> =
+        (0..3).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     out.push('\n');
     for row in std::iter::once(&header).chain(&rows) {
         out.push_str(&format!(

@@ -17,6 +17,7 @@ pub const UI_NODE_PORT: u16 = 30080;
 pub const OWNER_LABEL: &str = "devflow.io/project";
 
 /// One supported Kubernetes minor and the node images pinned for it.
+#[derive(Debug)]
 pub struct NodeImages {
     pub minor: &'static str,
     /// Built for kind v0.33.0; kind's release notes require the digest.
@@ -53,11 +54,7 @@ pub const NODE_IMAGES: [NodeImages; 4] = [
 pub const DEFAULT_KUBERNETES: &str = "1.36";
 
 pub fn supported_minors() -> String {
-    NODE_IMAGES
-        .iter()
-        .map(|i| i.minor)
-        .collect::<Vec<_>>()
-        .join(", ")
+    NODE_IMAGES.iter().map(|i| i.minor).collect::<Vec<_>>().join(", ")
 }
 
 /// The pinned images for a Kubernetes version written as `1.35` or `1.35.8` (the patch is the
@@ -65,9 +62,7 @@ pub fn supported_minors() -> String {
 pub fn node_images(version: &str) -> Result<&'static NodeImages, String> {
     let trimmed = version.trim_start_matches('v');
     let parts: Vec<&str> = trimmed.split('.').collect();
-    let numeric = parts
-        .iter()
-        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !numeric || !(2..=3).contains(&parts.len()) {
         return Err(format!(
             "`kubernetes` = {version:?} is not a Kubernetes version\n  expected MAJOR.MINOR such as \"{DEFAULT_KUBERNETES}\"; supported: {}",
@@ -172,11 +167,7 @@ mod tests {
         assert_eq!(node_images("1.35").unwrap().minor, "1.35");
         assert_eq!(node_images("v1.36.2").unwrap().minor, "1.36");
         assert!(node_images("1.20").unwrap_err().contains("not supported"));
-        assert!(
-            node_images("latest")
-                .unwrap_err()
-                .contains("not a Kubernetes version")
-        );
+        assert!(node_images("latest").unwrap_err().contains("not a Kubernetes version"));
         assert!(NODE_IMAGES.iter().all(|i| i.kind.contains("@sha256:")));
         assert!(node_images(DEFAULT_KUBERNETES).is_ok());
     }

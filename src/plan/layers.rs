@@ -15,10 +15,7 @@ pub struct Layers {
 
 impl Layers {
     pub fn new() -> Self {
-        Layers {
-            values: Value::Object(values::Map::new()),
-            written: BTreeMap::new(),
-        }
+        Layers { values: Value::Object(values::Map::new()), written: BTreeMap::new() }
     }
 
     fn record(&mut self, path: Path, reason: String) {
@@ -116,21 +113,9 @@ pub const RULES: &[Rule] = &[
         action: Some(Action::Remove),
         reason: "laptop nodes carry none of the production node labels",
     },
-    Rule {
-        pattern: "**.affinity",
-        action: Some(Action::Remove),
-        reason: SCHEDULING,
-    },
-    Rule {
-        pattern: "**.topologySpreadConstraints",
-        action: Some(Action::Remove),
-        reason: SCHEDULING,
-    },
-    Rule {
-        pattern: "**.tolerations",
-        action: Some(Action::Remove),
-        reason: "laptop nodes have no taints to tolerate",
-    },
+    Rule { pattern: "**.affinity", action: Some(Action::Remove), reason: SCHEDULING },
+    Rule { pattern: "**.topologySpreadConstraints", action: Some(Action::Remove), reason: SCHEDULING },
+    Rule { pattern: "**.tolerations", action: Some(Action::Remove), reason: "laptop nodes have no taints to tolerate" },
     Rule {
         pattern: "**.priorityClassName",
         action: Some(Action::Remove),
@@ -171,16 +156,8 @@ pub const RULES: &[Rule] = &[
         action: Some(Action::Replace("1")),
         reason: "one replica of each component on a laptop",
     },
-    Rule {
-        pattern: "**.hpa",
-        action: Some(Action::Disable),
-        reason: "no autoscaling on a laptop: one replica",
-    },
-    Rule {
-        pattern: "**.keda",
-        action: Some(Action::Disable),
-        reason: "KEDA is not installed on a laptop cluster",
-    },
+    Rule { pattern: "**.hpa", action: Some(Action::Disable), reason: "no autoscaling on a laptop: one replica" },
+    Rule { pattern: "**.keda", action: Some(Action::Disable), reason: "KEDA is not installed on a laptop cluster" },
     Rule {
         pattern: "**.podDisruptionBudget",
         action: Some(Action::Disable),
@@ -276,16 +253,8 @@ pub const RULES: &[Rule] = &[
         action: Some(Action::Disable),
         reason: "no OpenSearch on a laptop: task logs stay in the cluster",
     },
-    Rule {
-        pattern: "kerberos",
-        action: Some(Action::Disable),
-        reason: "no Kerberos realm on a laptop",
-    },
-    Rule {
-        pattern: "**.kerberosSidecar",
-        action: Some(Action::Disable),
-        reason: "no Kerberos realm on a laptop",
-    },
+    Rule { pattern: "kerberos", action: Some(Action::Disable), reason: "no Kerberos realm on a laptop" },
+    Rule { pattern: "**.kerberosSidecar", action: Some(Action::Disable), reason: "no Kerberos realm on a laptop" },
     Rule {
         pattern: "**.kerberosInitContainer",
         action: Some(Action::Disable),
@@ -296,11 +265,7 @@ pub const RULES: &[Rule] = &[
         action: Some(Action::Disable),
         reason: "one local database needs no connection pooler",
     },
-    Rule {
-        pattern: "otelCollector",
-        action: Some(Action::Disable),
-        reason: "no metrics pipeline on a laptop",
-    },
+    Rule { pattern: "otelCollector", action: Some(Action::Disable), reason: "no metrics pipeline on a laptop" },
     Rule {
         pattern: "imagePullSecrets",
         action: Some(Action::Remove),
@@ -316,22 +281,10 @@ pub const RULES: &[Rule] = &[
         action: Some(Action::Remove),
         reason: "a production resource quota would starve a laptop",
     },
-    Rule {
-        pattern: "limits",
-        action: Some(Action::Remove),
-        reason: "a production limit range would starve a laptop",
-    },
+    Rule { pattern: "limits", action: Some(Action::Remove), reason: "a production limit range would starve a laptop" },
     // Values the profiles set, explained.
-    Rule {
-        pattern: "statsd.enabled",
-        action: None,
-        reason: "no metrics pipeline on a laptop",
-    },
-    Rule {
-        pattern: "redis.enabled",
-        action: None,
-        reason: "the CeleryExecutor's broker runs in the cluster",
-    },
+    Rule { pattern: "statsd.enabled", action: None, reason: "no metrics pipeline on a laptop" },
+    Rule { pattern: "redis.enabled", action: None, reason: "the CeleryExecutor's broker runs in the cluster" },
     Rule {
         pattern: "cleanup.enabled",
         action: None,
@@ -357,9 +310,7 @@ fn walk(node: &Value, at: &Path, pattern: &[&str], found: &mut Vec<Path>) {
     if *head == "**" {
         walk(node, at, rest, found);
         for (key, child) in map {
-            if at.segments().is_empty()
-                && matches!(key.as_str(), "config" | "env" | "extraEnv" | "secret")
-            {
+            if at.segments().is_empty() && matches!(key.as_str(), "config" | "env" | "extraEnv" | "secret") {
                 continue;
             }
             walk(child, &at.child(key), pattern, found);
@@ -375,10 +326,7 @@ fn walk(node: &Value, at: &Path, pattern: &[&str], found: &mut Vec<Path>) {
 
 /// The reason a rule gives for a key a profile sets, if any rule covers it.
 pub fn rule_reason(path: &Path) -> Option<&'static str> {
-    RULES
-        .iter()
-        .find(|rule| path_matches(path, rule.pattern))
-        .map(|rule| rule.reason)
+    RULES.iter().find(|rule| path_matches(path, rule.pattern)).map(|rule| rule.reason)
 }
 
 fn path_matches(path: &Path, pattern: &str) -> bool {
@@ -391,12 +339,9 @@ fn path_matches(path: &Path, pattern: &str) -> bool {
 fn segments_match(segments: &[String], pattern: &[&str]) -> bool {
     match pattern.split_first() {
         None => segments.is_empty(),
-        Some((&"**", rest)) => {
-            (0..=segments.len()).any(|skip| segments_match(&segments[skip..], rest))
-        }
+        Some((&"**", rest)) => (0..=segments.len()).any(|skip| segments_match(&segments[skip..], rest)),
         Some((head, rest)) => {
-            segments.first().is_some_and(|s| *head == "*" || head == s)
-                && segments_match(&segments[1..], rest)
+            segments.first().is_some_and(|s| *head == "*" || head == s) && segments_match(&segments[1..], rest)
         }
     }
 }
@@ -413,18 +358,8 @@ mod tests {
             "workers": {"nodeSelector": {"a": "b"}, "celery": {"nodeSelector": {}}},
             "config": {"nodeSelector": {"x": "1"}},
         });
-        let found: Vec<String> = matching_paths(&v, "**.nodeSelector")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(
-            found,
-            [
-                "nodeSelector",
-                "workers.nodeSelector",
-                "workers.celery.nodeSelector"
-            ]
-        );
+        let found: Vec<String> = matching_paths(&v, "**.nodeSelector").iter().map(ToString::to_string).collect();
+        assert_eq!(found, ["nodeSelector", "workers.nodeSelector", "workers.celery.nodeSelector"]);
     }
 
     #[test]
@@ -433,20 +368,14 @@ mod tests {
             rule_reason(&Path::parse("workers.resources.requests.cpu").unwrap()),
             rule_reason(&Path::parse("scheduler.resources").unwrap())
         );
-        assert!(
-            rule_reason(&Path::parse("statsd.enabled").unwrap())
-                .unwrap()
-                .contains("metrics")
-        );
+        assert!(rule_reason(&Path::parse("statsd.enabled").unwrap()).unwrap().contains("metrics"));
         assert_eq!(rule_reason(&Path::parse("executor").unwrap()), None);
     }
 
     #[test]
     fn the_latest_write_explains_a_key() {
         let mut layers = Layers::new();
-        layers.merge(&json!({"workers": {"replicas": 5}}), |_| {
-            "production".into()
-        });
+        layers.merge(&json!({"workers": {"replicas": 5}}), |_| "production".into());
         layers.apply_laptop_rules();
         assert_eq!(layers.values, json!({"workers": {"replicas": 1}}));
         assert_eq!(

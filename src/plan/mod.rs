@@ -35,11 +35,7 @@ pub enum Error {
         "devflow generated {what} that does not validate against {schema}:\n  {}\n  this is a bug in devflow, not in your project: please report it with the output of `devflow render`",
         problems.join("\n  ")
     )]
-    Bug {
-        what: &'static str,
-        schema: &'static str,
-        problems: Vec<String>,
-    },
+    Bug { what: &'static str, schema: &'static str, problems: Vec<String> },
 }
 
 impl Error {
@@ -115,10 +111,7 @@ pub struct Change {
 }
 
 pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
-    let chart_version = project
-        .chart_version
-        .clone()
-        .unwrap_or_else(|| CHART_VERSIONS[0].to_string());
+    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
     if !CHART_VERSIONS.contains(&chart_version.as_str()) {
         return Err(Error::Input {
             message: format!(
@@ -128,13 +121,8 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
             ),
         });
     }
-    let images = cluster::node_images(
-        project
-            .kubernetes
-            .as_deref()
-            .unwrap_or(cluster::DEFAULT_KUBERNETES),
-    )
-    .map_err(|message| Error::Input { message })?;
+    let images = cluster::node_images(project.kubernetes.as_deref().unwrap_or(cluster::DEFAULT_KUBERNETES))
+        .map_err(|message| Error::Input { message })?;
     let profile: Profile = profile::load(&project.profile)?;
     let production = production::load(&project.values_files, cwd)?;
     let release = release::build(project, &profile, &production)?;
@@ -144,10 +132,7 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     let values = release.layers.values.clone();
     let parity = parity(&production, &release.layers);
     let text = |key: &str| {
-        values::get(&values, &Path::parse(key).unwrap())
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+        values::get(&values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
     };
     let context = cluster::context(project.provider, &project.name);
 
@@ -176,10 +161,7 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         steps: Vec::new(),
         parity,
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
-        requirements: project
-            .requirements
-            .is_file()
-            .then(|| project.requirements.clone()),
+        requirements: project.requirements.is_file().then(|| project.requirements.clone()),
         context,
     };
     plan.steps = steps(&plan, project, release.airflow_major);
@@ -200,11 +182,8 @@ fn state_dir(project: &Project) -> PathBuf {
         .root
         .to_string_lossy()
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    base.join("devflow")
-        .join(format!("{}-{:08x}", project.name, hash as u32))
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    base.join("devflow").join(format!("{}-{:08x}", project.name, hash as u32))
 }
 
 fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
@@ -221,15 +200,7 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
         Provider::Kind => steps.push(Step {
             title: "create cluster",
             action: Action::Command {
-                argv: argv(&[
-                    "kind",
-                    "create",
-                    "cluster",
-                    "--name",
-                    &plan.cluster_name,
-                    "--config",
-                    "-",
-                ]),
+                argv: argv(&["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"]),
                 stdin: Some("the cluster config (devflow render --only cluster)"),
             },
         }),
@@ -243,38 +214,23 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
             });
             steps.push(Step {
                 title: "create cluster",
-                action: Action::Command {
-                    argv: argv(&["k3d", "cluster", "create", "--config", &config]),
-                    stdin: None,
-                },
+                action: Action::Command { argv: argv(&["k3d", "cluster", "create", "--config", &config]), stdin: None },
             });
         }
     }
     let nodes = 1 + usize::from(project.workers);
     steps.push(Step {
         title: "wait for nodes",
-        action: Action::Devflow(format!(
-            "wait until {nodes} node(s) are Ready (kube context {})",
-            plan.context
-        )),
+        action: Action::Devflow(format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context)),
     });
     let objects: Vec<String> = plan
         .manifests
         .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["kind"].as_str().unwrap_or("?"),
-                m["metadata"]["name"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|m| format!("{}/{}", m["kind"].as_str().unwrap_or("?"), m["metadata"]["name"].as_str().unwrap_or("?")))
         .collect();
     steps.push(Step {
         title: "apply manifests",
-        action: Action::Devflow(format!(
-            "apply server-side (devflow render --only manifests): {}",
-            objects.join(", ")
-        )),
+        action: Action::Devflow(format!("apply server-side (devflow render --only manifests): {}", objects.join(", "))),
     });
     let values_file = state("values.yaml");
     steps.push(Step {
@@ -306,14 +262,7 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
             stdin: None,
         },
     });
-    let mut components = vec![
-        if airflow_major >= 3 {
-            "api-server"
-        } else {
-            "webserver"
-        },
-        "scheduler",
-    ];
+    let mut components = vec![if airflow_major >= 3 { "api-server" } else { "webserver" }, "scheduler"];
     if airflow_major >= 3 {
         components.push("dag-processor");
     }
@@ -340,14 +289,8 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
 
 /// One line per chart value that differs from the production values (missing and `{}` alike).
 fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
-    let normalise = |v: Option<&Value>| {
-        v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty()))
-            .cloned()
-    };
-    let mut keys: Vec<Path> = values::leaves(production)
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let normalise = |v: Option<&Value>| v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty())).cloned();
+    let mut keys: Vec<Path> = values::leaves(production).into_iter().map(|(p, _)| p).collect();
     keys.extend(values::leaves(&layers.values).into_iter().map(|(p, _)| p));
     keys.sort();
     keys.dedup();
@@ -356,10 +299,7 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
             let before = normalise(values::get(production, &key));
             let after = normalise(values::get(&layers.values, &key));
             (before != after).then(|| Change {
-                reason: layers
-                    .reason(&key)
-                    .unwrap_or("devflow's wiring")
-                    .to_string(),
+                reason: layers.reason(&key).unwrap_or("devflow's wiring").to_string(),
                 key: key.to_string(),
                 production: before,
                 laptop: after,
@@ -377,43 +317,23 @@ fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> 
     };
     let problems = schema.problems(&plan.cluster, 5);
     if !problems.is_empty() {
-        return Err(Error::Bug {
-            what: "a cluster config",
-            schema: name,
-            problems,
-        });
+        return Err(Error::Bug { what: "a cluster config", schema: name, problems });
     }
 
     let chart = schemas::chart();
     let known: Vec<&str> = chart.top_level_keys().collect();
-    let unknown: Vec<&String> = plan
-        .values
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.keys())
-        .filter(|k| !known.contains(&k.as_str()))
-        .collect();
+    let unknown: Vec<&String> =
+        plan.values.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).collect();
     let problems = chart.problems(&plan.values, 5);
     if unknown.is_empty() && problems.is_empty() {
         return Ok(());
     }
     let devflow_alone_valid = chart.problems(&release.before_overrides, 1).is_empty()
-        && release
-            .before_overrides
-            .as_object()
-            .is_none_or(|m| m.keys().all(|k| known.contains(&k.as_str())));
+        && release.before_overrides.as_object().is_none_or(|m| m.keys().all(|k| known.contains(&k.as_str())));
     if !devflow_alone_valid {
         let mut problems = problems;
-        problems.extend(
-            unknown
-                .iter()
-                .map(|k| format!("{k}: not a value of the chart")),
-        );
-        return Err(Error::Bug {
-            what: "Helm values",
-            schema: "the Airflow chart 1.22.0's values schema",
-            problems,
-        });
+        problems.extend(unknown.iter().map(|k| format!("{k}: not a value of the chart")));
+        return Err(Error::Bug { what: "Helm values", schema: "the Airflow chart 1.22.0's values schema", problems });
     }
     let message = match unknown.first() {
         Some(key) => {

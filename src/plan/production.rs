@@ -22,10 +22,12 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
             None => format!("{shown}: {message}"),
         },
     };
-    let text =
-        std::fs::read_to_string(file).map_err(|e| at(None, format!("cannot read it: {e}")))?;
+    let text = std::fs::read_to_string(file).map_err(|e| at(None, format!("cannot read it: {e}")))?;
     let value = values::from_yaml_str(&text).map_err(|e| {
-        let message = format!("this is not YAML: {}\n  production values are the YAML file you pass to `helm upgrade -f`", e.message);
+        let message = format!(
+            "this is not YAML: {}\n  production values are the YAML file you pass to `helm upgrade -f`",
+            e.message
+        );
         match e.location {
             Some((line, column)) => Error::Input { message: format!("{shown}:{line}:{column}: {message}") },
             None => at(None, message),
@@ -68,10 +70,7 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
     if !problems.is_empty() {
         return Err(at(
             None,
-            format!(
-                "these values do not fit the Airflow chart 1.22.0's schema:\n  {}",
-                problems.join("\n  ")
-            ),
+            format!("these values do not fit the Airflow chart 1.22.0's schema:\n  {}", problems.join("\n  ")),
         ));
     }
     Ok(value)
@@ -81,9 +80,7 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
 fn top_level_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|line| {
-            let rest = line
-                .strip_prefix(key)
-                .or_else(|| line.strip_prefix(&format!("\"{key}\"")));
+            let rest = line.strip_prefix(key).or_else(|| line.strip_prefix(&format!("\"{key}\"")));
             rest.is_some_and(|r| r.trim_start().starts_with(':'))
         })
         .map(|i| i + 1)

@@ -33,32 +33,25 @@ fn path(dotted: &str) -> Path {
     Path::parse(dotted).expect("devflow's own keys are dotted paths")
 }
 
-pub fn build(
-    project: &Project,
-    profile: &Profile,
-    production: &Value,
-) -> Result<ReleaseValues, Error> {
+pub fn build(project: &Project, profile: &Profile, production: &Value) -> Result<ReleaseValues, Error> {
     let mut layers = Layers::new();
     let name = profile.name();
-    layers.merge(&profile.defaults, |_| {
-        format!("profile `{name}` chooses it where production values are silent")
-    });
+    layers.merge(&profile.defaults, |_| format!("profile `{name}` chooses it where production values are silent"));
     layers.merge(production, |_| "production values".into());
 
     let airflow_major = check_airflow_version(project, profile, &layers)?;
 
     layers.apply_laptop_rules();
     layers.merge(&profile.laptop, |p| {
-        rule_reason(p).map_or_else(
-            || format!("profile `{name}` sizes it for a laptop"),
-            str::to_string,
-        )
+        rule_reason(p).map_or_else(|| format!("profile `{name}` sizes it for a laptop"), str::to_string)
     });
 
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
     wire_ui(&mut layers, airflow_major);
     wire_database(&mut layers);
+    let (executor, _) = effective(project, &layers, "executor");
+    wire_broker(&mut layers, &executor);
     let secrets = wire_secrets(&mut layers, airflow_major);
 
     let before_overrides = layers.values.clone();
@@ -68,48 +61,36 @@ pub fn build(
     for o in &project.overrides {
         layers.set(&o.path, o.value.clone(), format!("set by {}", o.origin));
     }
-    Ok(ReleaseValues {
-        layers,
-        before_overrides,
-        airflow_major,
-        mounts,
-        secrets,
-    })
+    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets })
+}
+
+/// What a top-level value will be once the user's overrides apply, and who set it: devflow's
+/// wiring depends on it but comes before those overrides.
+fn effective(project: &Project, layers: &Layers, key: &str) -> (String, String) {
+    let key_path = path(key);
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    if let Some(o) = project.overrides.iter().rev().find(|o| o.path == key_path) {
+        return (text(&o.value), o.origin.clone());
+    }
+    let explicit = match key {
+        "executor" => project.executor.as_ref().map(|e| (e.clone(), "devflow.toml [airflow] executor")),
+        "airflowVersion" => project.airflow_version.as_ref().map(|v| (v.clone(), "devflow.toml [airflow] version")),
+        _ => None,
+    };
+    if let Some((value, origin)) = explicit {
+        return (value, origin.to_string());
+    }
+    layers
+        .get(&key_path)
+        .map_or_else(Default::default, |v| (text(v), layers.reason(&key_path).unwrap_or_default().to_string()))
 }
 
 /// The Airflow version that will run must suit the profile's parse settings and the chart.
-fn check_airflow_version(
-    project: &Project,
-    profile: &Profile,
-    layers: &Layers,
-) -> Result<u32, Error> {
-    let overridden = project
-        .overrides
-        .iter()
-        .rev()
-        .find(|o| o.path == path("airflowVersion"));
-    let (version, origin) = match (&project.airflow_version, overridden) {
-        (_, Some(o)) => (
-            o.value
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| o.value.to_string()),
-            o.origin.clone(),
-        ),
-        (Some(v), None) => (v.clone(), "devflow.toml [airflow] version".to_string()),
-        (None, None) => match layers.get(&path("airflowVersion")) {
-            Some(v) => (
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-                layers
-                    .reason(&path("airflowVersion"))
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            None => return Ok(profile.airflow_major()),
-        },
-    };
+fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) -> Result<u32, Error> {
+    let (version, origin) = effective(project, layers, "airflowVersion");
+    if version.is_empty() {
+        return Ok(profile.airflow_major());
+    }
     let parts: Vec<u32> = version.split('.').map_while(|p| p.parse().ok()).collect();
     let supported = match parts.as_slice() {
         [2, minor, ..] => *minor >= 11,
@@ -144,11 +125,7 @@ fn check_airflow_version(
 /// DAGs (and plugins) reach every Airflow container, and the KubernetesExecutor's pod template,
 /// through the chart's top-level volumes, read-only.
 fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
-    let home = layers
-        .get(&path("airflowHome"))
-        .and_then(Value::as_str)
-        .unwrap_or("/opt/airflow")
-        .to_string();
+    let home = layers.get(&path("airflowHome")).and_then(Value::as_str).unwrap_or("/opt/airflow").to_string();
     let dags = layers
         .get(&path("dags.mountPath"))
         .and_then(Value::as_str)
@@ -168,18 +145,10 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
             json!({"name": claim, "persistentVolumeClaim": {"claimName": claim, "readOnly": true}}),
             &reason,
         );
-        append(
-            layers,
-            "volumeMounts",
-            json!({"name": claim, "mountPath": mount_path, "readOnly": true}),
-            &reason,
-        );
+        append(layers, "volumeMounts", json!({"name": claim, "mountPath": mount_path, "readOnly": true}), &reason);
     }
     let dags_folder = path("config.core.dags_folder");
-    if layers
-        .get(&dags_folder)
-        .is_some_and(|v| v.as_str() != Some(dags.as_str()))
-    {
+    if layers.get(&dags_folder).is_some_and(|v| v.as_str() != Some(dags.as_str())) {
         layers.set(&dags_folder, json!(dags), "the DAGs are mounted there");
     }
     Mounts { dags, plugins }
@@ -188,11 +157,7 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
 /// Adds an item to a list value, keeping the production items and replacing an earlier one of ours.
 fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
     let key = path(key);
-    let mut list: Vec<Value> = layers
-        .get(&key)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut list: Vec<Value> = layers.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
     list.retain(|existing| existing["name"] != item["name"]);
     list.push(item);
     layers.set(&key, Value::Array(list), reason);
@@ -200,13 +165,9 @@ fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
 
 /// Airflow lists a DAG folder every five minutes by default: a new file would take that long to appear.
 fn wire_parsing(layers: &mut Layers, major: u32) {
-    let reason =
-        "a new DAG file is picked up within a second, not after Airflow's 5-minute folder listing";
+    let reason = "a new DAG file is picked up within a second, not after Airflow's 5-minute folder listing";
     let keys: &[&str] = if major >= 3 {
-        &[
-            "config.dag_processor.refresh_interval",
-            "config.dag_processor.bundle_refresh_check_interval",
-        ]
+        &["config.dag_processor.refresh_interval", "config.dag_processor.bundle_refresh_check_interval"]
     } else {
         &["config.scheduler.dag_dir_list_interval"]
     };
@@ -223,11 +184,7 @@ fn wire_ui(layers: &mut Layers, major: u32) {
     };
     let port = layers.get(&path(port_key)).cloned().unwrap_or(json!(8080));
     let reason = "a NodePort the cluster maps to 127.0.0.1 on your machine (kind and k3d have no load balancer)";
-    layers.set(
-        &path(&format!("{component}.service.type")),
-        json!("NodePort"),
-        reason,
-    );
+    layers.set(&path(&format!("{component}.service.type")), json!("NodePort"), reason);
     layers.set(
         &path(&format!("{component}.service.ports")),
         json!([{"name": port_name, "port": port, "targetPort": port_name, "nodePort": UI_NODE_PORT}]),
@@ -261,22 +218,27 @@ fn wire_database(layers: &mut Layers) {
     }
 }
 
+/// The CeleryExecutor needs a broker; the production one (its URL was removed) is not reachable.
+fn wire_broker(layers: &mut Layers, executor: &str) {
+    if executor.contains("Celery") {
+        let reason =
+            "the CeleryExecutor's broker: the chart's Redis in the cluster (the production broker is not reachable)";
+        layers.set(&path("redis.enabled"), json!(true), reason);
+        layers.set(&path("redis.persistence.enabled"), json!(false), "a laptop's broker keeps nothing worth a volume");
+    }
+}
+
 fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
-    layers.set(
-        &path("createUserJob.defaultUser.enabled"),
-        json!(true),
-        "devflow creates the admin user; `devflow creds` prints it",
-    );
-    layers.set(
-        &path("createUserJob.defaultUser.username"),
-        json!(ADMIN_USER),
-        "devflow creates the admin user; `devflow creds` prints it",
-    );
-    let mut secrets = vec![
-        path("createUserJob.defaultUser.password"),
-        path("fernetKey"),
-        path("data.metadataConnection.pass"),
-    ];
+    let admin = "devflow creates the admin user you log in with; `devflow creds` prints it";
+    for (key, value) in [
+        ("createUserJob.enabled", json!(true)),
+        ("createUserJob.defaultUser.enabled", json!(true)),
+        ("createUserJob.defaultUser.username", json!(ADMIN_USER)),
+    ] {
+        layers.set(&path(key), value, admin);
+    }
+    let mut secrets =
+        vec![path("createUserJob.defaultUser.password"), path("fernetKey"), path("data.metadataConnection.pass")];
     if major >= 3 {
         secrets.extend([path("apiSecretKey"), path("jwtSecret")]);
     } else {
@@ -292,38 +254,18 @@ fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
 fn explicit_settings(project: &Project) -> Vec<(Path, Value, &'static str)> {
     let mut out = Vec::new();
     if let Some(executor) = &project.executor {
-        out.push((
-            path("executor"),
-            json!(executor),
-            "devflow.toml [airflow] executor",
-        ));
+        out.push((path("executor"), json!(executor), "devflow.toml [airflow] executor"));
     }
     if let Some(version) = &project.airflow_version {
-        out.push((
-            path("airflowVersion"),
-            json!(version),
-            "devflow.toml [airflow] version",
-        ));
+        out.push((path("airflowVersion"), json!(version), "devflow.toml [airflow] version"));
         if project.image.is_none() && parse_version(version).is_some() {
-            out.push((
-                path("defaultAirflowTag"),
-                json!(version),
-                "devflow.toml [airflow] version",
-            ));
+            out.push((path("defaultAirflowTag"), json!(version), "devflow.toml [airflow] version"));
         }
     }
     if let Some(image) = &project.image {
         let (repository, reference) = split_image(image);
-        out.push((
-            path("images.airflow.repository"),
-            json!(repository),
-            "devflow.toml [airflow] image",
-        ));
-        let key = if reference.starts_with("sha256:") {
-            "images.airflow.digest"
-        } else {
-            "images.airflow.tag"
-        };
+        out.push((path("images.airflow.repository"), json!(repository), "devflow.toml [airflow] image"));
+        let key = if reference.starts_with("sha256:") { "images.airflow.digest" } else { "images.airflow.tag" };
         out.push((path(key), json!(reference), "devflow.toml [airflow] image"));
     }
     out
@@ -332,16 +274,11 @@ fn explicit_settings(project: &Project) -> Vec<(Path, Value, &'static str)> {
 /// `registry:5000/team/airflow:2.1` → (`registry:5000/team/airflow`, `2.1`); a digest wins over a tag.
 fn split_image(image: &str) -> (&str, &str) {
     if let Some((repository, digest)) = image.split_once('@') {
-        let repository = repository
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .map_or(repository, |(r, _)| r);
+        let repository =
+            repository.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map_or(repository, |(r, _)| r);
         return (repository, digest);
     }
-    image
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .unwrap_or((image, "latest"))
+    image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).unwrap_or((image, "latest"))
 }
 
 #[cfg(test)]
@@ -350,13 +287,7 @@ mod tests {
 
     #[test]
     fn images_split_into_repository_and_tag_or_digest() {
-        assert_eq!(
-            split_image("registry:5000/team/airflow:2.1"),
-            ("registry:5000/team/airflow", "2.1")
-        );
-        assert_eq!(
-            split_image("apache/airflow:3.2.2@sha256:abc"),
-            ("apache/airflow", "sha256:abc")
-        );
+        assert_eq!(split_image("registry:5000/team/airflow:2.1"), ("registry:5000/team/airflow", "2.1"));
+        assert_eq!(split_image("apache/airflow:3.2.2@sha256:abc"), ("apache/airflow", "sha256:abc"));
     }
 }

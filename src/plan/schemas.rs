@@ -20,12 +20,8 @@ macro_rules! embedded {
 
 fn compile(text: &str) -> Schema {
     let document: Value = serde_json::from_str(text).expect("the embedded schemas are JSON");
-    let validator =
-        jsonschema::draft7::new(&document).expect("the embedded schemas are valid draft-07");
-    Schema {
-        document,
-        validator,
-    }
+    let validator = jsonschema::draft7::new(&document).expect("the embedded schemas are valid draft-07");
+    Schema { document, validator }
 }
 
 pub fn chart() -> &'static Schema {
@@ -52,11 +48,7 @@ impl Schema {
             .map(|error| {
                 let pointer = error.instance_path().to_string();
                 let key = pointer.trim_start_matches('/').replace('/', ".");
-                let key = if key.is_empty() {
-                    "(top level)".to_string()
-                } else {
-                    key
-                };
+                let key = if key.is_empty() { "(top level)".to_string() } else { key };
                 format!("{key}: {error}")
             })
             .collect()
@@ -64,9 +56,6 @@ impl Schema {
 
     /// The top-level keys the schema knows.
     pub fn top_level_keys(&self) -> impl Iterator<Item = &str> {
-        self.document["properties"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.keys().map(String::as_str))
+        self.document["properties"].as_object().into_iter().flat_map(|p| p.keys().map(String::as_str))
     }
 }

@@ -1,0 +1,142 @@
+//! The command line as a new user meets it: `--help`, `init`, defaults without a devflow.toml,
+//! and the commands that are not built yet.
+
+use std::fs;
+
+use crate::support::Test;
+
+#[test]
+fn help_lists_every_command_the_product_will_have() {
+    let out = Test::new().args(["--help"]).run().success();
+    for command in [
+        "init", "render", "up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell",
+        "open", "creds",
+    ] {
+        assert!(out.stdout.contains(&format!("\n  {command} ")), "`{command}` missing from --help:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_exit_1() {
+    for command in
+        ["up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell", "open", "creds"]
+    {
+        let out = Test::new().args([command, "--dry-run"]).run().code(1);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: `devflow {command}` is not built yet: this release plans the environment but does not create it\n  `devflow render --only plan` shows the steps `{command}` will run\n"
+            )
+        );
+        assert_eq!(out.stdout, "");
+    }
+}
+
+#[test]
+fn init_in_an_empty_folder_writes_the_project_file_and_an_example_dag() {
+    let test = Test::empty().args(["init"]);
+    let out = test.run().success();
+    assert_eq!(
+        out.stderr,
+        "✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n"
+    );
+    let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
+    assert!(toml.contains("name = \"acme-pipelines\""), "{toml}");
+    assert!(toml.contains("provider = \"kind\""), "{toml}");
+    let dag = fs::read_to_string(test.dir().join("dags/example_dag.py")).unwrap();
+    assert!(dag.contains("from airflow.sdk import dag, task"), "{dag}");
+}
+
+#[test]
+fn init_then_render_works_for_kind_and_k3d() {
+    for provider in ["kind", "k3d"] {
+        let test = Test::empty().args(["init", "--provider", provider]);
+        test.run().success();
+        let render = test.then().args(["render", "--only", "cluster", "--json"]).run().success();
+        assert_eq!(render.stderr, "", "a project with a devflow.toml renders without notes");
+        let config = render.json();
+        match provider {
+            "kind" => assert_eq!(config["kind"], "Cluster"),
+            _ => assert_eq!(config["kind"], "Simple"),
+        }
+    }
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force_and_leaves_existing_dags_alone() {
+    let test = Test::new().file("devflow.toml", "name = \"mine\"\n").args(["init"]);
+    let out = test.run().code(2);
+    assert_eq!(
+        out.stderr,
+        "error: [TMP]/acme-pipelines/devflow.toml already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)\n"
+    );
+    assert_eq!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap(), "name = \"mine\"\n");
+
+    let forced = test.then().args(["init", "--force", "--profile", "celery"]);
+    let out = forced.run().success();
+    assert!(out.stderr.contains("note: dags/ exists: left as it is"), "{}", out.stderr);
+    assert!(fs::read_to_string(forced.dir().join("devflow.toml")).unwrap().contains("profile = \"celery\""));
+    assert_eq!(fs::read_to_string(forced.dir().join("dags/etl.py")).unwrap(), "from airflow.sdk import dag\n");
+    assert!(!forced.dir().join("dags/example_dag.py").exists());
+}
+
+#[test]
+fn init_records_production_values_and_the_airflow2_example_uses_airflow2_imports() {
+    let test = Test::empty().production("airflow2-webserver.yaml").args([
+        "init",
+        "--profile",
+        "airflow2",
+        "--values",
+        "deploy/airflow2-webserver.yaml",
+        "--name",
+        "legacy",
+    ]);
+    test.run().success();
+    let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
+    assert!(toml.contains("values = [\"deploy/airflow2-webserver.yaml\"]"), "{toml}");
+    assert!(toml.contains("name = \"legacy\""), "{toml}");
+    let dag = fs::read_to_string(test.dir().join("dags/example_dag.py")).unwrap();
+    assert!(dag.contains("from airflow.decorators import dag, task"), "{dag}");
+}
+
+/// The example DAG is real Python: CPython compiles it (Airflow itself imports it in the watch tests).
+#[test]
+fn the_example_dag_compiles() {
+    let test = Test::empty().args(["init"]);
+    test.run().success();
+    let status = std::process::Command::new("python3")
+        .args(["-m", "py_compile"])
+        .arg(test.dir().join("dags/example_dag.py"))
+        .env("PYTHONPYCACHEPREFIX", test.dir().parent().unwrap().join("pycache"))
+        .status()
+        .expect("python3 is installed (.ci/run installs it)");
+    assert!(status.success());
+}
+
+#[test]
+fn without_a_project_file_devflow_says_once_that_it_uses_defaults() {
+    let out = Test::new().args(["render", "--only", "cluster"]).run().success();
+    assert_eq!(
+        out.stderr,
+        "note: no devflow.toml here or above: using defaults (project `acme-pipelines`, DAGs in dags); `devflow init` writes one\n"
+    );
+    assert!(out.stdout.contains("name: acme-pipelines\n"), "{}", out.stdout);
+}
+
+#[test]
+fn the_project_file_is_found_from_a_subfolder() {
+    let test =
+        Test::new().file("devflow.toml", "name = \"from-above\"\n").args(["render", "--only", "cluster", "--json"]);
+    let out = test.inside("dags").run().success();
+    assert_eq!(out.json()["name"], "from-above");
+}
+
+#[test]
+fn the_folder_name_becomes_a_cluster_safe_name() {
+    let test = Test::new()
+        .file("Data_Team.Pipelines (v2)/dags/x.py", "")
+        .inside("Data_Team.Pipelines (v2)")
+        .args(["render", "--only", "cluster", "--json"]);
+    let out = test.run().success();
+    assert_eq!(out.json()["name"], "data-team-pipelines-v2");
+}

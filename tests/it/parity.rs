@@ -1,0 +1,169 @@
+//! The parity report for each realistic production values file, asserted key by key: what a laptop
+//! cannot have is changed or removed, with a reason; what defines behaviour is kept as it is.
+
+use serde_json::{Value, json};
+
+use crate::support::Test;
+
+/// `render --explain --json` and `render --json` for a fixture and a profile.
+fn report(fixture: &str, profile: &str) -> (Vec<Value>, Value) {
+    let values = format!("deploy/{fixture}");
+    let mut test = Test::new().production(fixture).args(["render", "--json", "--explain", "--profile", profile, "--values", &values]);
+    let explain = test.run().success().json();
+    assert_eq!(explain["production_files"].as_array().unwrap().len(), 1);
+    test = test.then().args(["render", "--json", "--profile", profile, "--values", &values]);
+    let plan = test.run().success().json();
+    (explain["changes"].as_array().unwrap().clone(), plan["values"].clone())
+}
+
+/// Each `(key, production, laptop)` is a line of the report, with a reason; `None` for a laptop
+/// value means the key is removed, for a production value that production does not set it.
+#[track_caller]
+fn assert_changed(changes: &[Value], expected: &[(&str, Option<Value>, Option<Value>)]) {
+    for (key, production, laptop) in expected {
+        let line = changes.iter().find(|c| c["key"] == *key).unwrap_or_else(|| panic!("`{key}` is not in the report"));
+        assert_eq!(line["production"], production.clone().unwrap_or(Value::Null), "production value of `{key}`");
+        assert_eq!(line["laptop"], laptop.clone().unwrap_or(Value::Null), "laptop value of `{key}`");
+        assert!(!line["reason"].as_str().unwrap().is_empty(), "`{key}` has no reason");
+    }
+}
+
+/// Each key is absent from the report and has its production value in the laptop's values.
+#[track_caller]
+fn assert_kept(changes: &[Value], values: &Value, kept: &[(&str, Value)]) {
+    for (key, production) in kept {
+        assert!(changes.iter().all(|c| c["key"] != *key && !c["key"].as_str().unwrap().starts_with(&format!("{key}."))), "`{key}` must be kept");
+        let pointer = format!("/{}", key.replace('.', "/"));
+        assert_eq!(values.pointer(&pointer), Some(production), "`{key}` in the laptop values");
+    }
+}
+
+fn removed(production: Value) -> (Option<Value>, Option<Value>) {
+    (Some(production), None)
+}
+
+#[test]
+fn eks_with_irsa_rds_celery_keda_and_ingress() {
+    let (changes, values) = report("eks-celery.yaml", "celery");
+    let row = |key, (p, l): (Option<Value>, Option<Value>)| (key, p, l);
+    assert_changed(
+        &changes,
+        &[
+            row("ingress.apiServer.enabled", removed(json!(true))),
+            row("ingress.apiServer.ingressClassName", removed(json!("alb"))),
+            ("workers.keda.enabled", Some(json!(true)), Some(json!(false))),
+            ("workers.replicas", Some(json!(4)), Some(json!(1))),
+            ("scheduler.replicas", Some(json!(2)), Some(json!(1))),
+            ("apiServer.replicas", Some(json!(2)), Some(json!(1))),
+            row(r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn", removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-worker"))),
+            row(r"scheduler.serviceAccount.annotations.eks\.amazonaws\.com/role-arn", removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-scheduler"))),
+            row("data.metadataSecretName", removed(json!("acme-airflow-metadata-db"))),
+            row("data.brokerUrlSecretName", removed(json!("acme-airflow-broker-url"))),
+            ("data.metadataConnection.host", None, Some(json!("devflow-postgres.airflow"))),
+            ("redis.enabled", Some(json!(false)), Some(json!(true))),
+            ("pgbouncer.enabled", Some(json!(true)), Some(json!(false))),
+            ("statsd.enabled", Some(json!(true)), Some(json!(false))),
+            ("workers.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("triggerer.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("workers.podDisruptionBudget.enabled", Some(json!(true)), Some(json!(false))),
+            row("workers.nodeSelector.karpenter\\.sh/nodepool", removed(json!("airflow-workers"))),
+            row("workers.resources.limits.cpu", removed(json!("4"))),
+            ("workers.resources.requests.memory", Some(json!("6Gi")), Some(json!("1Gi"))),
+            row("config.secrets.backend", removed(json!("airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"))),
+            ("config.logging.remote_logging", Some(json!("True")), Some(json!("False"))),
+            row("fernetKeySecretName", removed(json!("acme-airflow-fernet-key"))),
+            ("fernetKey", None, Some(json!("<generated>"))),
+            ("jwtSecret", None, Some(json!("<generated>"))),
+            ("config.dag_processor.refresh_interval", None, Some(json!(1))),
+            ("apiServer.service.type", None, Some(json!("NodePort"))),
+        ],
+    );
+    assert_kept(
+        &changes,
+        &values,
+        &[
+            ("executor", json!("CeleryExecutor")),
+            ("airflowVersion", json!("3.2.2")),
+            ("images.airflow.repository", json!("123456789012.dkr.ecr.us-east-1.amazonaws.com/data-platform/airflow")),
+            ("images.airflow.tag", json!("3.2.2-acme.7")),
+            ("config.core.parallelism", json!(256)),
+            ("config.celery.worker_concurrency", json!(16)),
+            ("config.logging.remote_base_log_folder", json!("s3://acme-data-platform-airflow-logs/prod")),
+            ("postgresql.enabled", json!(false)),
+        ],
+    );
+    assert_eq!(values["env"][0]["name"], "AIRFLOW_CONN_AWS_DEFAULT", "connections given as env are kept");
+    assert!(changes.iter().all(|c| c["key"] != "env"));
+}
+
+#[test]
+fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
+    let (changes, values) = report("gke-kubernetes.yaml", "kubernetes");
+    assert_changed(
+        &changes,
+        &[
+            ("dags.gitSync.enabled", Some(json!(true)), Some(json!(false))),
+            ("logs.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("apiServer.hpa.enabled", Some(json!(true)), Some(json!(false))),
+            ("scheduler.priorityClassName", Some(json!("data-platform-critical")), None),
+            (
+                r"workers.serviceAccount.annotations.iam\.gke\.io/gcp-service-account",
+                Some(json!("airflow-worker@acme-data-platform.iam.gserviceaccount.com")),
+                None,
+            ),
+            (r"workers.nodeSelector.cloud\.google\.com/gke-nodepool", Some(json!("airflow-tasks")), None),
+            (r"scheduler.nodeSelector.cloud\.google\.com/gke-nodepool", Some(json!("airflow-core")), None),
+            ("createUserJob.enabled", Some(json!(false)), Some(json!(true))),
+            ("cleanup.enabled", None, Some(json!(true))),
+            ("data.metadataSecretName", Some(json!("acme-airflow-cloudsql-metadata")), None),
+        ],
+    );
+    assert_kept(
+        &changes,
+        &values,
+        &[
+            ("executor", json!("KubernetesExecutor")),
+            ("images.airflow.repository", json!("us-central1-docker.pkg.dev/acme-data-platform/airflow/airflow")),
+            ("images.airflow.tag", json!("3.2.2-acme.12")),
+            ("config.kubernetes_executor.delete_worker_pods", json!("True")),
+            ("config.core.parallelism", json!(128)),
+        ],
+    );
+    // The executor's pod template reads the chart's top-level volumes: the task pods get the DAGs.
+    assert_eq!(values["volumeMounts"][0], json!({"name": "devflow-dags", "mountPath": "/opt/airflow/dags", "readOnly": true}));
+}
+
+#[test]
+fn airflow2_with_the_webserver() {
+    let (changes, values) = report("airflow2-webserver.yaml", "airflow2");
+    assert_changed(
+        &changes,
+        &[
+            ("config.scheduler.dag_dir_list_interval", Some(json!(300)), Some(json!(1))),
+            ("webserver.service.type", Some(json!("LoadBalancer")), Some(json!("NodePort"))),
+            ("webserver.replicas", Some(json!(3)), Some(json!(1))),
+            ("dags.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("ingress.web.enabled", Some(json!(true)), None),
+            ("data.metadataConnection.host", Some(json!("pg-airflow.db.acme.internal")), Some(json!("devflow-postgres.airflow"))),
+            ("data.metadataConnection.pass", Some(json!("from-vault")), Some(json!("<generated>"))),
+            ("webserverSecretKey", None, Some(json!("<generated>"))),
+            ("createUserJob.enabled", Some(json!(false)), Some(json!(true))),
+        ],
+    );
+    assert_kept(
+        &changes,
+        &values,
+        &[
+            ("executor", json!("CeleryExecutor")),
+            ("airflowVersion", json!("2.11.2")),
+            ("images.airflow.tag", json!("2.11.2-acme.21")),
+            ("config.scheduler.min_file_process_interval", json!(60)),
+            ("config.webserver.base_url", json!("https://airflow2.data-platform.acme.io")),
+        ],
+    );
+    // Airflow 2 has no api-server, so none of its Airflow 3 settings appear.
+    for key in ["apiSecretKey", "jwtSecret", "apiServer"] {
+        assert!(values.get(key).is_none(), "{key} must not be set for Airflow 2");
+    }
+    assert!(values["config"].get("dag_processor").is_none());
+}

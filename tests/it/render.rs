@@ -1,0 +1,138 @@
+//! What `devflow render` prints for every built-in profile on every provider, with and without a
+//! team's production values: snapshots, reviewed once and then held still.
+
+use crate::support::Test;
+
+pub const PROFILES: [&str; 4] = ["local", "celery", "kubernetes", "airflow2"];
+pub const PROVIDERS: [&str; 2] = ["kind", "k3d"];
+
+/// The production values fixture each profile is paired with (same Airflow major version).
+pub fn production_for(profile: &str) -> &'static str {
+    match profile {
+        "airflow2" => "airflow2-webserver.yaml",
+        "kubernetes" => "gke-kubernetes.yaml",
+        _ => "eks-celery.yaml",
+    }
+}
+
+#[test]
+fn every_profile_on_every_provider() {
+    for profile in PROFILES {
+        for provider in PROVIDERS {
+            let out = Test::new().args(["render", "--profile", profile, "--provider", provider]).run().success();
+            insta::assert_snapshot!(format!("{profile}-{provider}"), out.stdout);
+        }
+    }
+}
+
+#[test]
+fn every_profile_on_every_provider_with_production_values() {
+    for profile in PROFILES {
+        let production = production_for(profile);
+        for provider in PROVIDERS {
+            let values = format!("deploy/{production}");
+            let out = Test::new()
+                .production(production)
+                .args(["render", "--profile", profile, "--provider", provider, "--values", &values])
+                .run()
+                .success();
+            insta::assert_snapshot!(format!("{profile}-{provider}-production"), out.stdout);
+        }
+    }
+}
+
+#[test]
+fn the_parity_report_of_each_production_fixture() {
+    for profile in ["celery", "kubernetes", "airflow2"] {
+        let production = production_for(profile);
+        let values = format!("deploy/{production}");
+        let out = Test::new()
+            .production(production)
+            .args(["render", "--profile", profile, "--values", &values, "--explain"])
+            .run()
+            .success();
+        insta::assert_snapshot!(format!("explain-{production}"), out.stdout);
+    }
+}
+
+#[test]
+fn each_part_alone_is_exactly_that_part_of_the_whole() {
+    let mut test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "").args([
+        "render",
+        "--json",
+        "--values",
+        "deploy/eks-celery.yaml",
+    ]);
+    let whole = test.run().success().json();
+    for (part, key) in [("cluster", "cluster"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
+        test = test.then().args(["render", "--json", "--values", "deploy/eks-celery.yaml", "--only", part]);
+        assert_eq!(test.run().success().json(), whole[key], "--only {part}");
+    }
+}
+
+#[test]
+fn plan_lists_the_commands_up_will_run() {
+    let kind = Test::new().args(["render", "--only", "plan"]).run().success();
+    assert!(
+        kind.stdout.contains(
+            " 2. create cluster    $ kind create cluster --name acme-pipelines --config - < the cluster config"
+        ),
+        "{}",
+        kind.stdout
+    );
+    assert!(kind.stdout.contains(
+        "$ helm upgrade --install airflow airflow --repo https://airflow.apache.org --version 1.22.0 --namespace airflow --kube-context kind-acme-pipelines --values [TMP]/state/devflow/acme-pipelines-[HASH]/values.yaml"
+    ), "{}", kind.stdout);
+    let k3d = Test::new().args(["render", "--only", "plan", "--provider", "k3d"]).run().success();
+    assert!(
+        k3d.stdout.contains("$ k3d cluster create --config [TMP]/state/devflow/acme-pipelines-[HASH]/k3d.yaml"),
+        "{}",
+        k3d.stdout
+    );
+}
+
+#[test]
+fn project_settings_and_overrides_reach_the_values_last() {
+    let out = Test::new()
+        .file(
+            "devflow.toml",
+            r#"
+[cluster]
+workers = 2
+ui_port = 9090
+
+[airflow]
+profile = "celery"
+executor = "CeleryExecutor,KubernetesExecutor"
+image = "registry.acme.io/data/airflow:2025.11.1"
+
+[airflow.set]
+"workers.replicas" = 3
+
+[airflow.config.core]
+parallelism = 8
+"#,
+        )
+        .args([
+            "render",
+            "--json",
+            "--set",
+            "workers.replicas=2",
+            "--set",
+            r"workers.serviceAccount.annotations.acme\.io/team=data",
+        ])
+        .run()
+        .success()
+        .json();
+    let values = &out["values"];
+    assert_eq!(values["executor"], "CeleryExecutor,KubernetesExecutor");
+    assert_eq!(values["images"]["airflow"]["repository"], "registry.acme.io/data/airflow");
+    assert_eq!(values["images"]["airflow"]["tag"], "2025.11.1");
+    assert_eq!(values["workers"]["replicas"], 2, "--set comes after [airflow.set]");
+    assert_eq!(values["workers"]["serviceAccount"]["annotations"]["acme.io/team"], "data");
+    assert_eq!(values["config"]["core"]["parallelism"], 8);
+    let nodes = out["cluster"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[0]["extraPortMappings"][0]["hostPort"], 9090);
+    assert_eq!(out["url"], "http://127.0.0.1:9090");
+}

@@ -1,0 +1,118 @@
+//! Everything devflow generates validates against the real schemas in `../shared/schemas/`:
+//! kind's and k3d's config schemas and the Airflow chart 1.22.0's values schema.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::render::{PROFILES, PROVIDERS, production_for};
+use crate::support::Test;
+
+fn shared(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas").join(name);
+    assert!(path.is_file(), "{} is missing: the tests need ../shared beside the repository", path.display());
+    path
+}
+
+fn validator(name: &str) -> (jsonschema::Validator, Value) {
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(shared(name)).unwrap()).unwrap();
+    (jsonschema::draft7::new(&schema).unwrap(), schema)
+}
+
+#[track_caller]
+fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
+    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what} does not validate:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn the_vendored_schemas_are_the_shared_ones() {
+    for name in ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"] {
+        let vendored = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name)).unwrap();
+        assert!(
+            vendored == std::fs::read(shared(name)).unwrap(),
+            "schemas/{name} differs from ../shared/schemas/{name}: copy it again"
+        );
+    }
+}
+
+#[test]
+fn every_profile_provider_and_production_values_validate() {
+    let (kind, _) = validator("kind-v1alpha4.schema.json");
+    let (k3d, _) = validator("k3d-v1alpha5.schema.json");
+    let (chart, chart_schema) = validator("airflow-chart-1.22.0.values.schema.json");
+    let known: Vec<&String> = chart_schema["properties"].as_object().unwrap().keys().collect();
+    let mut checked = 0;
+    for profile in PROFILES {
+        for provider in PROVIDERS {
+            for production in [None, Some(production_for(profile))] {
+                // Extra workers and a plugins folder exercise every part of the cluster config.
+                let mut test =
+                    Test::new().file("plugins/acme_plugin.py", "").file("devflow.toml", "[cluster]\nworkers = 2\n");
+                let mut args = vec!["render", "--json", "--profile", profile, "--provider", provider];
+                let values_flag;
+                if let Some(file) = production {
+                    test = test.production(file);
+                    values_flag = format!("deploy/{file}");
+                    args.extend(["--values", &values_flag]);
+                }
+                let plan = test.args(args).run().success().json();
+                let what = format!("{profile} on {provider} with {production:?}");
+                assert_valid(
+                    if provider == "kind" { &kind } else { &k3d },
+                    &plan["cluster"],
+                    &format!("the cluster config of {what}"),
+                );
+                assert_valid(&chart, &plan["values"], &format!("the values of {what}"));
+                for key in plan["values"].as_object().unwrap().keys() {
+                    assert!(known.contains(&key), "{what}: `{key}` is not a top-level value of the chart");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 16);
+}
+
+/// The promises of DESIGN.md's safety section, checked on what devflow generates.
+#[test]
+fn mounts_are_read_only_and_ports_listen_on_loopback() {
+    for provider in PROVIDERS {
+        let plan = Test::new()
+            .file("plugins/p.py", "")
+            .file("devflow.toml", "[cluster]\nworkers = 1\n")
+            .args(["render", "--json", "--provider", provider])
+            .run()
+            .success()
+            .json();
+        let cluster = &plan["cluster"];
+        if provider == "kind" {
+            assert_eq!(cluster["networking"]["apiServerAddress"], "127.0.0.1");
+            for node in cluster["nodes"].as_array().unwrap() {
+                assert_eq!(node["extraMounts"].as_array().unwrap().len(), 2);
+                for mount in node["extraMounts"].as_array().unwrap() {
+                    assert_eq!(mount["readOnly"], true, "{mount}");
+                    assert!(
+                        mount["hostPath"].as_str().unwrap().starts_with('/'),
+                        "kind needs absolute host paths: {mount}"
+                    );
+                }
+                for port in node["extraPortMappings"].as_array().into_iter().flatten() {
+                    assert_eq!(port["listenAddress"], "127.0.0.1", "{port}");
+                }
+            }
+        } else {
+            assert_eq!(cluster["kubeAPI"]["hostIP"], "127.0.0.1");
+            for volume in cluster["volumes"].as_array().unwrap() {
+                let spec = volume["volume"].as_str().unwrap();
+                assert!(spec.starts_with('/') && spec.ends_with(":ro"), "{spec}");
+            }
+            for port in cluster["ports"].as_array().unwrap() {
+                assert!(port["port"].as_str().unwrap().starts_with("127.0.0.1:"), "{port}");
+            }
+        }
+        for mount in plan["values"]["volumeMounts"].as_array().unwrap() {
+            assert_eq!(mount["readOnly"], true, "{mount}");
+        }
+    }
+}
