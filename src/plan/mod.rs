@@ -86,6 +86,16 @@ pub struct Step {
     pub action: Action,
 }
 
+impl Step {
+    fn devflow(title: &'static str, what: String) -> Step {
+        Step { title, action: Action::Devflow(what) }
+    }
+
+    fn command(title: &'static str, argv: &[&str], stdin: Option<&'static str>) -> Step {
+        Step { title, action: Action::Command { argv: argv.iter().map(|w| w.to_string()).collect(), stdin } }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -187,81 +197,71 @@ fn state_dir(project: &Project) -> PathBuf {
 }
 
 fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
-    let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
     let state = |file: &str| plan.state_dir.join(file).display().to_string();
-    let mut steps = vec![Step {
-        title: "preflight",
-        action: Action::Devflow(format!(
+    let mut steps = vec![Step::devflow(
+        "preflight",
+        format!(
             "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
             plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
-        )),
-    }];
+        ),
+    )];
     match plan.provider {
-        Provider::Kind => steps.push(Step {
-            title: "create cluster",
-            action: Action::Command {
-                argv: argv(&["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"]),
-                stdin: Some("the cluster config (devflow render --only cluster)"),
-            },
-        }),
+        Provider::Kind => steps.push(Step::command(
+            "create cluster",
+            &["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"],
+            Some("the cluster config (devflow render --only cluster)"),
+        )),
         Provider::K3d => {
             let config = state("k3d.yaml");
-            steps.push(Step {
-                title: "write cluster config",
-                action: Action::Devflow(format!(
-                    "write the cluster config (devflow render --only cluster) to {config}"
-                )),
-            });
-            steps.push(Step {
-                title: "create cluster",
-                action: Action::Command { argv: argv(&["k3d", "cluster", "create", "--config", &config]), stdin: None },
-            });
+            steps.push(Step::devflow(
+                "write cluster config",
+                format!("write the cluster config (devflow render --only cluster) to {config}"),
+            ));
+            steps.push(Step::command("create cluster", &["k3d", "cluster", "create", "--config", &config], None));
         }
     }
     let nodes = 1 + usize::from(project.workers);
-    steps.push(Step {
-        title: "wait for nodes",
-        action: Action::Devflow(format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context)),
-    });
+    steps.push(Step::devflow(
+        "wait for nodes",
+        format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
+    ));
     let objects: Vec<String> = plan
         .manifests
         .iter()
         .map(|m| format!("{}/{}", m["kind"].as_str().unwrap_or("?"), m["metadata"]["name"].as_str().unwrap_or("?")))
         .collect();
-    steps.push(Step {
-        title: "apply manifests",
-        action: Action::Devflow(format!("apply server-side (devflow render --only manifests): {}", objects.join(", "))),
-    });
+    steps.push(Step::devflow(
+        "apply manifests",
+        format!("apply server-side (devflow render --only manifests): {}", objects.join(", ")),
+    ));
     let values_file = state("values.yaml");
-    steps.push(Step {
-        title: "write values",
-        action: Action::Devflow(format!(
+    steps.push(Step::devflow(
+        "write values",
+        format!(
             "write the Helm values (devflow render --only values) with generated secrets to {values_file}, mode 0600"
-        )),
-    });
-    steps.push(Step {
-        title: "install Airflow",
-        action: Action::Command {
-            argv: argv(&[
-                "helm",
-                "upgrade",
-                "--install",
-                RELEASE,
-                CHART_NAME,
-                "--repo",
-                CHART_REPO,
-                "--version",
-                &plan.chart_version,
-                "--namespace",
-                NAMESPACE,
-                "--kube-context",
-                &plan.context,
-                "--values",
-                &values_file,
-            ]),
-            stdin: None,
-        },
-    });
+        ),
+    ));
+    steps.push(Step::command(
+        "install Airflow",
+        &[
+            "helm",
+            "upgrade",
+            "--install",
+            RELEASE,
+            CHART_NAME,
+            "--repo",
+            CHART_REPO,
+            "--version",
+            &plan.chart_version,
+            "--namespace",
+            NAMESPACE,
+            "--kube-context",
+            &plan.context,
+            "--values",
+            &values_file,
+        ],
+        None,
+    ));
     let mut components = vec![if airflow_major >= 3 { "api-server" } else { "webserver" }, "scheduler"];
     if airflow_major >= 3 {
         components.push("dag-processor");
@@ -270,20 +270,17 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
     if plan.executor.contains("Celery") {
         components.extend(["worker", "redis"]);
     }
-    steps.push(Step {
-        title: "wait for Airflow",
-        action: Action::Devflow(format!(
+    steps.push(Step::devflow(
+        "wait for Airflow",
+        format!(
             "wait for PostgreSQL, the database migration job and the {} pods, reporting any that fail with the reason",
             components.join(", ")
-        )),
-    });
-    steps.push(Step {
-        title: "ready",
-        action: Action::Devflow(format!(
-            "print {} and the user `{}` (`devflow creds` prints the password)",
-            plan.url, plan.admin_user
-        )),
-    });
+        ),
+    ));
+    steps.push(Step::devflow(
+        "ready",
+        format!("print {} and the user `{}` (`devflow creds` prints the password)", plan.url, plan.admin_user),
+    ));
     steps
 }
 
@@ -311,26 +308,32 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
 /// devflow checks what it generated before anyone sees it. What fails only after the user's own
 /// overrides is the user's to fix; anything else is devflow's bug.
 fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> {
-    let (schema, name) = match plan.provider {
+    check_cluster(plan.provider, &plan.cluster)?;
+    check_values(&plan.values, &release.before_overrides)
+}
+
+fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
+    let (schema, name) = match provider {
         Provider::Kind => (schemas::kind(), "kind's v1alpha4 config schema"),
         Provider::K3d => (schemas::k3d(), "k3d's v1alpha5 config schema"),
     };
-    let problems = schema.problems(&plan.cluster, 5);
-    if !problems.is_empty() {
-        return Err(Error::Bug { what: "a cluster config", schema: name, problems });
-    }
+    let problems = schema.problems(cluster, 5);
+    if problems.is_empty() { Ok(()) } else { Err(Error::Bug { what: "a cluster config", schema: name, problems }) }
+}
 
+/// `values` are the final values; `before_overrides` what devflow produced before the user's own.
+fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
     let chart = schemas::chart();
     let known: Vec<&str> = chart.top_level_keys().collect();
-    let unknown: Vec<&String> =
-        plan.values.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).collect();
-    let problems = chart.problems(&plan.values, 5);
+    let unknown_keys = |v: &Value| -> Vec<String> {
+        v.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).cloned().collect()
+    };
+    let unknown = unknown_keys(values);
+    let problems = chart.problems(values, 5);
     if unknown.is_empty() && problems.is_empty() {
         return Ok(());
     }
-    let devflow_alone_valid = chart.problems(&release.before_overrides, 1).is_empty()
-        && release.before_overrides.as_object().is_none_or(|m| m.keys().all(|k| known.contains(&k.as_str())));
-    if !devflow_alone_valid {
+    if !chart.problems(before_overrides, 1).is_empty() || !unknown_keys(before_overrides).is_empty() {
         let mut problems = problems;
         problems.extend(unknown.iter().map(|k| format!("{k}: not a value of the chart")));
         return Err(Error::Bug { what: "Helm values", schema: "the Airflow chart 1.22.0's values schema", problems });
@@ -350,4 +353,36 @@ fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> 
         ),
     };
     Err(Error::Input { message })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_invalid_cluster_config_is_devflows_bug() {
+        let broken = json!({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "leader"}]});
+        let error = check_cluster(Provider::Kind, &broken).unwrap_err();
+        assert!(error.is_bug());
+        assert!(error.to_string().contains("this is a bug in devflow"), "{error}");
+        assert!(
+            check_cluster(Provider::K3d, &json!({"apiVersion": "k3d.io/v1alpha5", "kind": "Simple", "servers": 0}))
+                .unwrap_err()
+                .is_bug()
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_a_bug_unless_the_users_overrides_made_them_so() {
+        let devflow_broke_it = json!({"workers": {"replicas": "one"}});
+        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().is_bug());
+        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().is_bug());
+
+        let fine = json!({"workers": {"replicas": 1}});
+        let error = check_values(&devflow_broke_it, &fine).unwrap_err();
+        assert!(!error.is_bug() && error.to_string().contains("your overrides"), "{error}");
+        assert!(check_values(&fine, &fine).is_ok());
+    }
 }

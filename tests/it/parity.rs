@@ -8,7 +8,15 @@ use crate::support::Test;
 /// `render --explain --json` and `render --json` for a fixture and a profile.
 fn report(fixture: &str, profile: &str) -> (Vec<Value>, Value) {
     let values = format!("deploy/{fixture}");
-    let mut test = Test::new().production(fixture).args(["render", "--json", "--explain", "--profile", profile, "--values", &values]);
+    let mut test = Test::new().production(fixture).args([
+        "render",
+        "--json",
+        "--explain",
+        "--profile",
+        profile,
+        "--values",
+        &values,
+    ]);
     let explain = test.run().success().json();
     assert_eq!(explain["production_files"].as_array().unwrap().len(), 1);
     test = test.then().args(["render", "--json", "--profile", profile, "--values", &values]);
@@ -32,7 +40,10 @@ fn assert_changed(changes: &[Value], expected: &[(&str, Option<Value>, Option<Va
 #[track_caller]
 fn assert_kept(changes: &[Value], values: &Value, kept: &[(&str, Value)]) {
     for (key, production) in kept {
-        assert!(changes.iter().all(|c| c["key"] != *key && !c["key"].as_str().unwrap().starts_with(&format!("{key}."))), "`{key}` must be kept");
+        assert!(
+            changes.iter().all(|c| c["key"] != *key && !c["key"].as_str().unwrap().starts_with(&format!("{key}."))),
+            "`{key}` must be kept"
+        );
         let pointer = format!("/{}", key.replace('.', "/"));
         assert_eq!(values.pointer(&pointer), Some(production), "`{key}` in the laptop values");
     }
@@ -55,8 +66,14 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             ("workers.replicas", Some(json!(4)), Some(json!(1))),
             ("scheduler.replicas", Some(json!(2)), Some(json!(1))),
             ("apiServer.replicas", Some(json!(2)), Some(json!(1))),
-            row(r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn", removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-worker"))),
-            row(r"scheduler.serviceAccount.annotations.eks\.amazonaws\.com/role-arn", removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-scheduler"))),
+            row(
+                r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn",
+                removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-worker")),
+            ),
+            row(
+                r"scheduler.serviceAccount.annotations.eks\.amazonaws\.com/role-arn",
+                removed(json!("arn:aws:iam::123456789012:role/acme-airflow-prod-scheduler")),
+            ),
             row("data.metadataSecretName", removed(json!("acme-airflow-metadata-db"))),
             row("data.brokerUrlSecretName", removed(json!("acme-airflow-broker-url"))),
             ("data.metadataConnection.host", None, Some(json!("devflow-postgres.airflow"))),
@@ -69,7 +86,10 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             row("workers.nodeSelector.karpenter\\.sh/nodepool", removed(json!("airflow-workers"))),
             row("workers.resources.limits.cpu", removed(json!("4"))),
             ("workers.resources.requests.memory", Some(json!("6Gi")), Some(json!("1Gi"))),
-            row("config.secrets.backend", removed(json!("airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"))),
+            row(
+                "config.secrets.backend",
+                removed(json!("airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend")),
+            ),
             ("config.logging.remote_logging", Some(json!("True")), Some(json!("False"))),
             row("fernetKeySecretName", removed(json!("acme-airflow-fernet-key"))),
             ("fernetKey", None, Some(json!("<generated>"))),
@@ -130,7 +150,10 @@ fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
         ],
     );
     // The executor's pod template reads the chart's top-level volumes: the task pods get the DAGs.
-    assert_eq!(values["volumeMounts"][0], json!({"name": "devflow-dags", "mountPath": "/opt/airflow/dags", "readOnly": true}));
+    assert_eq!(
+        values["volumeMounts"][0],
+        json!({"name": "devflow-dags", "mountPath": "/opt/airflow/dags", "readOnly": true})
+    );
 }
 
 #[test]
@@ -144,7 +167,11 @@ fn airflow2_with_the_webserver() {
             ("webserver.replicas", Some(json!(3)), Some(json!(1))),
             ("dags.persistence.enabled", Some(json!(true)), Some(json!(false))),
             ("ingress.web.enabled", Some(json!(true)), None),
-            ("data.metadataConnection.host", Some(json!("pg-airflow.db.acme.internal")), Some(json!("devflow-postgres.airflow"))),
+            (
+                "data.metadataConnection.host",
+                Some(json!("pg-airflow.db.acme.internal")),
+                Some(json!("devflow-postgres.airflow")),
+            ),
             ("data.metadataConnection.pass", Some(json!("from-vault")), Some(json!("<generated>"))),
             ("webserverSecretKey", None, Some(json!("<generated>"))),
             ("createUserJob.enabled", Some(json!(false)), Some(json!(true))),
