@@ -52,8 +52,8 @@ pub enum Error {
     /// A mistake in a setting that has no line: a flag, a folder, a name taken from the folder.
     #[error("{message}")]
     Setting { message: String },
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {io}")]
+    Read { path: String, io: std::io::Error },
 }
 
 /// The project: devflow.toml (or the defaults) merged with the command-line flags, checked, with
@@ -150,21 +150,14 @@ pub fn find_root(start: &Path) -> (PathBuf, Option<PathBuf>) {
 /// Reads the project at or above `cwd` and resolves it with the flags.
 pub fn load(cwd: &Path, flags: &ProjectFlags, set_flags: &[String]) -> Result<Project, Error> {
     let (root, file) = find_root(cwd);
-    let parsed = match &file {
+    let text = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
-            let source = Source { name: FILE_NAME.to_string(), text: &text };
-            let parsed = source.parse()?;
-            Some((parsed, text))
+            std::fs::read_to_string(path).map_err(|io| Error::Read { path: path.display().to_string(), io })?
         }
-        None => None,
-    };
-    let (project_file, text) = match parsed {
-        Some((p, t)) => (p, t),
-        None => (ProjectFile::default(), String::new()),
+        None => String::new(),
     };
     let source = Source { name: FILE_NAME.to_string(), text: &text };
+    let project_file = if file.is_some() { source.parse()? } else { ProjectFile::default() };
     resolve(cwd, root, file, project_file, &source, flags, set_flags)
 }
 
@@ -213,7 +206,7 @@ pub fn describe_serde_error(path: &str, message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (unknown, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let choices = backticked(expected);
-        let mut out = format!("unknown key `{unknown}` in {table}");
+        let mut out = format!("unknown key `{unknown}` {table}");
         if let Some(near) = nearest(unknown, choices.iter().map(String::as_str)) {
             out.push_str(&format!("; did you mean `{near}`?"));
         }
@@ -226,7 +219,7 @@ pub fn describe_serde_error(path: &str, message: &str) -> String {
     }
     let friendly = message
         .replace("expected u16", "expected a whole number from 1 to 65535")
-        .replace("expected u8", "expected a whole number from 0 to 255")
+        .replace("expected u8", "expected a whole number")
         .replace("expected a sequence", "expected a list")
         .replace("expected a map", "expected a table")
         .replace("invalid type: ", "")
@@ -273,7 +266,14 @@ fn resolve(
         let path = root.join(pf.plugins.as_ref().map_or("plugins", |p| p.get_ref().as_str()));
         if let (Some(p), false) = (&pf.plugins, path.is_dir()) {
             let what = if path.exists() { "is not a folder" } else { "does not exist" };
-            return Err(src.at(p.span(), format!("`plugins` = {:?} {what} ({})", p.get_ref(), path.display())));
+            return Err(src.at(
+                p.span(),
+                format!(
+                    "`plugins` = {:?} {what} ({})\n  create the folder, or remove `plugins` (devflow then mounts plugins/ when it exists)",
+                    p.get_ref(),
+                    path.display()
+                ),
+            ));
         }
         path.is_dir().then_some(path)
     };
@@ -311,7 +311,14 @@ fn resolve(
     for v in &pf.airflow.values {
         let path = root.join(v.get_ref());
         if !path.is_file() {
-            return Err(src.at(v.span(), format!("values file {:?} does not exist ({})", v.get_ref(), path.display())));
+            return Err(src.at(
+                v.span(),
+                format!(
+                    "values file {:?} does not exist ({})\n  fix the path (relative to {FILE_NAME}) or remove it from `values`",
+                    v.get_ref(),
+                    path.display()
+                ),
+            ));
         }
         values_files.push(path);
     }
@@ -536,14 +543,24 @@ pub fn check_image(image: &str) -> Result<(), String> {
 /// An Airflow version is MAJOR.MINOR.PATCH, 2.11 or later (the chart's floor).
 pub fn check_airflow_version(version: &str) -> Result<(), String> {
     match parse_version(version) {
-        Some((2, minor, _)) if minor >= 11 => Ok(()),
-        Some((3, _, _)) => Ok(()),
+        Some(_) if supported_airflow_major(version).is_some() => Ok(()),
         Some(_) => Err(format!(
             "`version` = {version:?} is not supported\n  the Airflow chart 1.22 runs Airflow 2.11 and later: use 2.11.x or 3.x"
         )),
         None => Err(format!(
             "`version` = {version:?} is not an Airflow version\n  expected MAJOR.MINOR.PATCH, e.g. \"3.2.2\""
         )),
+    }
+}
+
+/// The major version of an Airflow the chart runs (2.11 and later, 3.x), or None. `2.11` without
+/// a patch counts, as the chart accepts it.
+pub fn supported_airflow_major(version: &str) -> Option<u32> {
+    let parts: Vec<u32> = version.split('.').map_while(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [2, minor, ..] if *minor >= 11 => Some(2),
+        [3, _, ..] => Some(3),
+        _ => None,
     }
 }
 

@@ -27,8 +27,10 @@ pub enum Error {
     Unknown { name: String, near: String },
     #[error("profile `{}` extends itself: {}\n  remove one `extends:` to break the cycle", chain[0], chain.join(" → "))]
     Cycle { chain: Vec<String> },
-    #[error("cannot read profile file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error(
+        "cannot read profile file {path}: {io}\n  check the path: a profile file is YAML, relative to devflow.toml (or to where you run devflow, for --profile)"
+    )]
+    Read { path: String, io: std::io::Error },
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
 }
@@ -166,8 +168,8 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
             }
         },
         ProfileRef::File(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|io| Error::Read { path: path.display().to_string(), io })?;
             (path.display().to_string(), text)
         }
     };

@@ -31,7 +31,12 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
                 .map_err(|why| config::Error::Setting { message: format!("--name {why}") })?;
             name.clone()
         }
-        None => config::name_from_folder(&cwd)?,
+        None => config::name_from_folder(&cwd).map_err(|_| config::Error::Setting {
+            message: format!(
+                "the folder name {:?} cannot become a cluster name (no letters or digits)\n  give one with `devflow init --name my-project`",
+                cwd.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        })?,
     };
     let mut values = Vec::new();
     for file in &flags.values {

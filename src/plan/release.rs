@@ -7,7 +7,7 @@ use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
 use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
 use super::{Error, GENERATED, NAMESPACE};
-use crate::config::{Project, parse_version};
+use crate::config::{Project, parse_version, supported_airflow_major};
 use crate::profile::Profile;
 use crate::values::{Path, Value};
 
@@ -91,20 +91,13 @@ fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) 
     if version.is_empty() {
         return Ok(profile.airflow_major());
     }
-    let parts: Vec<u32> = version.split('.').map_while(|p| p.parse().ok()).collect();
-    let supported = match parts.as_slice() {
-        [2, minor, ..] => *minor >= 11,
-        [3, ..] => true,
-        _ => false,
-    };
-    if parts.len() < 2 || !supported {
+    let Some(major) = supported_airflow_major(&version) else {
         return Err(Error::Input {
             message: format!(
                 "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart 1.22.0 runs Airflow 2.11 and later: use 2.11.x or 3.x"
             ),
         });
-    }
-    let major = parts[0];
+    };
     if major != profile.airflow_major() {
         let hint = if major == 2 {
             "use `--profile airflow2` (or a profile that extends it)"
