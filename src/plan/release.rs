@@ -7,7 +7,7 @@ use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
 use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
 use super::{Error, GENERATED, NAMESPACE};
-use crate::config::{Project, parse_version, supported_airflow_major};
+use crate::config::{Project, supported_airflow_major};
 use crate::profile::Profile;
 use crate::values::{Path, Value};
 
@@ -55,11 +55,8 @@ pub fn build(project: &Project, profile: &Profile, production: &Value) -> Result
     let secrets = wire_secrets(&mut layers, airflow_major);
 
     let before_overrides = layers.values.clone();
-    for (path, value, origin) in explicit_settings(project) {
+    for (path, value, origin) in user_settings(project) {
         layers.set(&path, value, format!("set by {origin}"));
-    }
-    for o in &project.overrides {
-        layers.set(&o.path, o.value.clone(), format!("set by {}", o.origin));
     }
     Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets })
 }
@@ -69,16 +66,8 @@ pub fn build(project: &Project, profile: &Profile, production: &Value) -> Result
 fn effective(project: &Project, layers: &Layers, key: &str) -> (String, String) {
     let key_path = path(key);
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
-    if let Some(o) = project.overrides.iter().rev().find(|o| o.path == key_path) {
-        return (text(&o.value), o.origin.clone());
-    }
-    let explicit = match key {
-        "executor" => project.executor.as_ref().map(|e| (e.clone(), "devflow.toml [airflow] executor")),
-        "airflowVersion" => project.airflow_version.as_ref().map(|v| (v.clone(), "devflow.toml [airflow] version")),
-        _ => None,
-    };
-    if let Some((value, origin)) = explicit {
-        return (value, origin.to_string());
+    if let Some((_, value, origin)) = user_settings(project).into_iter().rfind(|(p, _, _)| *p == key_path) {
+        return (text(&value), origin);
     }
     layers
         .get(&key_path)
@@ -243,24 +232,28 @@ fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
     secrets
 }
 
-/// devflow.toml's [airflow] executor, version and image, as chart values.
-fn explicit_settings(project: &Project) -> Vec<(Path, Value, &'static str)> {
+/// The user's own chart values, in the order they apply: devflow.toml's [airflow] executor,
+/// version and image, then [airflow.config], [airflow.set] and --set. Each with where it was written.
+fn user_settings(project: &Project) -> Vec<(Path, Value, String)> {
     let mut out = Vec::new();
+    let mut explicit = |key: &str, value: &str, origin: &str| out.push((path(key), json!(value), origin.to_string()));
     if let Some(executor) = &project.executor {
-        out.push((path("executor"), json!(executor), "devflow.toml [airflow] executor"));
+        explicit("executor", executor, "devflow.toml [airflow] executor");
     }
     if let Some(version) = &project.airflow_version {
-        out.push((path("airflowVersion"), json!(version), "devflow.toml [airflow] version"));
-        if project.image.is_none() && parse_version(version).is_some() {
-            out.push((path("defaultAirflowTag"), json!(version), "devflow.toml [airflow] version"));
+        // config has checked that it is MAJOR.MINOR.PATCH, so it is also the image's tag.
+        explicit("airflowVersion", version, "devflow.toml [airflow] version");
+        if project.image.is_none() {
+            explicit("defaultAirflowTag", version, "devflow.toml [airflow] version");
         }
     }
     if let Some(image) = &project.image {
         let (repository, reference) = split_image(image);
-        out.push((path("images.airflow.repository"), json!(repository), "devflow.toml [airflow] image"));
+        explicit("images.airflow.repository", repository, "devflow.toml [airflow] image");
         let key = if reference.starts_with("sha256:") { "images.airflow.digest" } else { "images.airflow.tag" };
-        out.push((path(key), json!(reference), "devflow.toml [airflow] image"));
+        explicit(key, reference, "devflow.toml [airflow] image");
     }
+    out.extend(project.overrides.iter().map(|o| (o.path.clone(), o.value.clone(), o.origin.clone())));
     out
 }
 
