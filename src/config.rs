@@ -323,16 +323,7 @@ fn resolve(
         values_files.push(path);
     }
     for v in &flags.values {
-        let path = cwd.join(v);
-        if !path.is_file() {
-            return Err(Error::Setting {
-                message: format!(
-                    "--values {}: no such file\n  give the path of a Helm values YAML file, relative to the current folder",
-                    v.display()
-                ),
-            });
-        }
-        values_files.push(path);
+        values_files.push(values_flag(cwd, v)?);
     }
 
     let mut overrides = Vec::new();
@@ -402,6 +393,20 @@ fn resolve(
         root,
         file,
     })
+}
+
+/// A `--values FILE` flag: the file, relative to where the user runs devflow, must exist.
+pub fn values_flag(cwd: &Path, given: &Path) -> Result<PathBuf, Error> {
+    let path = cwd.join(given);
+    if !path.is_file() {
+        return Err(Error::Setting {
+            message: format!(
+                "--values {}: no such file\n  give the path of a Helm values YAML file, relative to the current folder",
+                given.display()
+            ),
+        });
+    }
+    Ok(path)
 }
 
 /// The DAG folder: it must exist, because the cluster mounts it.

@@ -40,16 +40,8 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     };
     let mut values = Vec::new();
     for file in &flags.values {
-        if !file.is_file() {
-            return Err(config::Error::Setting {
-                message: format!(
-                    "--values {}: no such file\n  give the path of your production Helm values file",
-                    file.display()
-                ),
-            }
-            .into());
-        }
-        values.push(file.strip_prefix(&cwd).unwrap_or(file).display().to_string());
+        let path = config::values_flag(&cwd, file)?;
+        values.push(path.strip_prefix(&cwd).unwrap_or(&path).display().to_string());
     }
     let text = project_file(&name, flags.provider.unwrap_or(Provider::Kind), &profile_name, &values);
 
