@@ -12,7 +12,7 @@ use crate::config::Provider;
     version,
     about = "Production-parity Apache Airflow on your laptop: a kind or k3d cluster, the official Helm chart, your DAGs hot-reloaded.",
     long_about = None,
-    after_help = "A first session:\n  devflow init                  write devflow.toml and dags/ (with an example DAG)\n  devflow render                see the cluster config, Helm values and steps `up` will use\n  devflow render --values deploy/prod-values.yaml --explain\n                                what devflow changes in your production values, and why\n\nWithout a devflow.toml, commands use defaults: the project is named after the folder and its DAGs are in ./dags.",
+    after_help = "A first session:\n  devflow init                  write devflow.toml and dags/ (with an example DAG)\n  devflow render                see the cluster config, Helm values and steps `up` will use\n  devflow render --values deploy/prod-values.yaml --explain\n                                what devflow changes in your production values, and why\n  devflow up                    create the cluster, install Airflow, report each saved DAG\n  devflow down                  remove everything devflow made\n\nWithout a devflow.toml, commands use defaults: the project is named after the folder and its DAGs are in ./dags.",
     max_term_width = 100
 )]
 pub struct Cli {
@@ -26,30 +26,32 @@ pub enum Command {
     Init(InitArgs),
     /// Print what `up` will create: the cluster config, the Helm values, devflow's own manifests and the steps.
     Render(RenderArgs),
-    /// Create the cluster, install Airflow and watch the project (not built yet).
-    Up(Unbuilt),
-    /// Remove everything devflow created, and nothing else (not built yet).
-    Down(Unbuilt),
-    /// Pause the cluster to free memory, keeping its database (not built yet).
-    Stop(Unbuilt),
-    /// Resume a stopped cluster and wait until Airflow is ready (not built yet).
-    Start(Unbuilt),
-    /// Show the cluster, each Airflow component, the URL and the DAG mount (not built yet).
-    Status(Unbuilt),
-    /// Check Docker, kind/k3d, helm, ports and the DAG folder, with a fix for each problem (not built yet).
-    Doctor(Unbuilt),
-    /// Report every saved DAG file as Airflow parses it (not built yet).
-    Watch(Unbuilt),
-    /// Show the logs of one or all Airflow components (not built yet).
-    Logs(Unbuilt),
+    /// Create the cluster, install Airflow with your DAGs mounted, wait until it is ready, and watch.
+    #[command(after_help = UP_HELP)]
+    Up(UpArgs),
+    /// Remove everything devflow created for this project (cluster, state), and nothing else.
+    Down(DownArgs),
+    /// Pause the cluster to free memory, keeping its database.
+    Stop,
+    /// Resume a stopped cluster and wait until Airflow is ready.
+    Start(StartArgs),
+    /// Show the cluster, each Airflow component, the URL and the DAG mount.
+    Status(JsonFlag),
+    /// Check Docker, kind/k3d, helm, ports and the DAG folder, with a fix for each problem.
+    Doctor(DoctorArgs),
+    /// Report every saved DAG file as Airflow parses it: its DAGs, or the import error and line.
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
+    /// Show the logs of one or all Airflow components, each line prefixed with its component.
+    Logs(LogsArgs),
     /// Run the Airflow CLI inside the cluster: `devflow airflow -- dags list` (not built yet).
     Airflow(Unbuilt),
     /// Open a shell in an Airflow component (not built yet).
     Shell(Unbuilt),
     /// Open the Airflow UI in a browser (not built yet).
     Open(Unbuilt),
-    /// Print the Airflow admin user name and password (not built yet).
-    Creds(Unbuilt),
+    /// Print the Airflow admin user name and password.
+    Creds(JsonFlag),
 }
 
 impl Command {
@@ -60,7 +62,7 @@ impl Command {
             Command::Render(_) => "render",
             Command::Up(_) => "up",
             Command::Down(_) => "down",
-            Command::Stop(_) => "stop",
+            Command::Stop => "stop",
             Command::Start(_) => "start",
             Command::Status(_) => "status",
             Command::Doctor(_) => "doctor",
@@ -71,6 +73,165 @@ impl Command {
             Command::Open(_) => "open",
             Command::Creds(_) => "creds",
         }
+    }
+}
+
+const UP_HELP: &str = "What `up` does, step by step (`devflow up --dry-run` prints the exact commands):
+  1. preflight: Docker, kind/k3d and helm (offered for install when missing), the UI port
+  2. create the cluster unless it exists: pinned node image, your DAG folder mounted read-only
+  3. wait for the nodes, then apply devflow's objects: namespace, PostgreSQL, the DAG volume
+  4. helm upgrade --install the Airflow chart with the values from `devflow render --only values`
+  5. wait for the migration job and every component, reporting a failing pod at once
+  6. stay and report each saved DAG file as Airflow parses it (Ctrl-C ends it; --no-watch skips it)
+A second `up` with nothing changed creates nothing and runs no Helm upgrade. Ctrl-C stops
+cleanly; the next `up` carries on.";
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub project: ProjectFlags,
+
+    /// Override one chart value, as for `devflow render` (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Print the steps and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Return once Airflow is ready instead of staying to report each saved DAG (`devflow watch`)
+    #[arg(long)]
+    pub no_watch: bool,
+
+    /// Answer yes: install missing kind/k3d/helm (pinned, checksum-verified) without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Give up waiting for the cluster and Airflow after this long (e.g. 90s, 15m)
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+const WATCH_HELP: &str = "Each saved .py file gets one line as soon as Airflow has parsed it:
+  ✓ dags/etl.py  etl_daily, etl_hourly  0.9 s after save
+  ✗ dags/etl.py  ModuleNotFoundError: No module named 'foo' (line 3)  1.1 s after save
+A file that already has DAGs is reparsed at once; a new file is seen within the profile's 1 s
+refresh. Files .airflowignore excludes, and files without both `airflow` and `dag` in them, are
+said to be skipped; a file still unparsed after 30 s gets a line saying why that may be.
+
+Without --airflow-url, devflow watches this project's Airflow (after `devflow up`). With it, any
+Airflow 3 or 2 (a local `airflow standalone`, another cluster):
+  devflow watch --airflow-url http://127.0.0.1:8080 --dags ./dags --username admin
+with the password in AIRFLOW_PASSWORD (or --password).";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// An Airflow devflow did not start, e.g. http://127.0.0.1:8080 [default: this project's]
+    #[arg(long, value_name = "URL")]
+    pub airflow_url: Option<String>,
+
+    /// The DAG folder that Airflow reads [default: the project's]
+    #[arg(long, value_name = "DIR")]
+    pub dags: Option<PathBuf>,
+
+    /// The Airflow user
+    #[arg(long, value_name = "USER", default_value = "admin")]
+    pub username: String,
+
+    /// The Airflow password [default: devflow's, for this project's Airflow]
+    #[arg(long, value_name = "PASSWORD", env = "AIRFLOW_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// One JSON object per line per file: {"file","status","dags","error","line","seconds_after_save"}
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only problems and each batch's summary
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    pub quiet: bool,
+}
+
+impl UpArgs {
+    /// `up` as the watch loop runs it when the project's files change: devflow.toml's settings,
+    /// no questions, no second watch.
+    pub fn reapply() -> UpArgs {
+        UpArgs {
+            project: ProjectFlags::default(),
+            set: Vec::new(),
+            dry_run: false,
+            no_watch: true,
+            yes: false,
+            timeout: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// One component: scheduler, dag-processor, api-server, triggerer, worker, postgresql, …
+    /// [default: all of them]
+    pub component: Option<String>,
+
+    /// Keep printing lines as they are written, until Ctrl-C
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Only lines newer than this (e.g. 90s, 10m, 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+
+    /// How many of the last lines of each pod to show first
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub tail: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Keep the cluster: remove only the Airflow release and devflow's objects in it
+    #[arg(long)]
+    pub keep_cluster: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Give up waiting for Airflow after this long (e.g. 90s, 15m)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub project: ProjectFlags,
+
+    /// Print JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `90s`, `15m`, `1h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("expected a duration such as 90s, 15m or 1h, not {text:?}")),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n * seconds)),
+        _ => Err(format!("expected a duration such as 90s, 15m or 1h, not {text:?}")),
     }
 }
 

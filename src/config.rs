@@ -75,6 +75,9 @@ pub struct Project {
     pub ui_port: u16,
     pub profile: ProfileRef,
     pub chart_version: Option<String>,
+    /// Where the chart comes from: None for the Apache Airflow repository; else a local chart
+    /// (folder or .tgz, made absolute) or an `oci://` reference.
+    pub chart: Option<String>,
     pub airflow_version: Option<String>,
     pub image: Option<String>,
     pub executor: Option<String>,
@@ -121,6 +124,7 @@ struct ClusterTable {
 struct AirflowTable {
     profile: Option<String>,
     chart_version: Option<String>,
+    chart: Option<Spanned<String>>,
     version: Option<Spanned<String>>,
     image: Option<Spanned<String>>,
     executor: Option<Spanned<String>>,
@@ -307,6 +311,25 @@ fn resolve(
         None => DEFAULT_UI_PORT,
     };
 
+    let chart = match &pf.airflow.chart {
+        Some(c) if c.get_ref().starts_with("oci://") => Some(c.get_ref().clone()),
+        Some(c) => {
+            let path = root.join(c.get_ref());
+            if !path.exists() {
+                return Err(src.at(
+                    c.span(),
+                    format!(
+                        "`chart` = {:?} does not exist ({})\n  expected a chart folder or .tgz (relative to {FILE_NAME}) or an oci:// reference; remove the line to use the Apache Airflow repository",
+                        c.get_ref(),
+                        path.display()
+                    ),
+                ));
+            }
+            Some(path.display().to_string())
+        }
+        None => None,
+    };
+
     let mut values_files = Vec::new();
     for v in &pf.airflow.values {
         let path = root.join(v.get_ref());
@@ -385,6 +408,7 @@ fn resolve(
             (None, None) => ProfileRef::new(DEFAULT_PROFILE, &root),
         },
         chart_version: pf.airflow.chart_version,
+        chart,
         airflow_version: airflow_version.transpose()?,
         image: image.transpose()?,
         executor: executor.transpose()?,

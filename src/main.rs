@@ -1,13 +1,21 @@
 //! devflow: production-parity Apache Airflow on a laptop. This file only parses the command line,
 //! runs the command and turns its error, printed once, into the exit code.
 
+mod airflow;
 mod cli;
+mod cluster;
 mod commands;
 mod config;
+mod docker;
+mod helm;
+mod kube;
 mod plan;
 mod profile;
+mod state;
+mod tool;
 mod ui;
 mod values;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -17,6 +25,8 @@ use clap::Parser;
 /// fails or devflow itself does.
 const INPUT_ERROR: u8 = 2;
 const FAILURE: u8 = 1;
+/// The shell's convention for a program stopped by Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -38,6 +48,14 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<plan::Error>() {
             return if e.is_bug() { FAILURE } else { INPUT_ERROR };
         }
+        if cause.downcast_ref::<commands::watch::WatchError>().is_some()
+            || cause.downcast_ref::<commands::logs::LogsError>().is_some()
+        {
+            return INPUT_ERROR;
+        }
+        if cause.downcast_ref::<commands::down::DownError>().is_some() {
+            return INPUT_ERROR;
+        }
         if cause.downcast_ref::<profile::Error>().is_some() {
             return INPUT_ERROR;
         }
@@ -45,6 +63,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             return match e {
                 commands::Error::NotBuilt { .. } => FAILURE,
                 commands::Error::AlreadyInitialised { .. } => INPUT_ERROR,
+                commands::Error::Interrupted { .. } => INTERRUPTED,
             };
         }
     }

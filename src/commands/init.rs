@@ -66,7 +66,7 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     } else {
         printer.note("dags/ exists: left as it is");
     }
-    printer.out("next: `devflow render` shows the cluster, the Helm values and the steps `devflow up` will run")?;
+    printer.out("next: `devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create")?;
     Ok(())
 }
 
@@ -104,6 +104,7 @@ ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080
 [airflow]
 profile = "{profile}"   # {profiles}, or a path to your own profile YAML (it can `extends:` one)
 chart_version = "1.22.0"
+# chart = "charts/airflow"   # a local chart folder or .tgz, or oci://…; default: https://airflow.apache.org
 # version = "3.2.2"   # the Airflow version (default: the profile's)
 # image = "registry.example.com/data/airflow:2025.11.1"   # your own image instead of apache/airflow
 # executor = "CeleryExecutor"   # wins over the profile and your production values

@@ -1,8 +1,17 @@
 //! One module per command. Each takes its parsed arguments and the `Printer`, and returns an
 //! error with context for `main` to print once.
 
+pub mod creds;
+pub mod doctor;
+pub mod down;
 pub mod init;
+mod lifecycle;
+pub mod logs;
+pub mod pause;
 pub mod render;
+pub mod status;
+pub mod up;
+pub mod watch;
 
 use std::path::Path;
 
@@ -20,14 +29,54 @@ pub enum Error {
     NotBuilt { command: &'static str },
     #[error("{path} already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)")]
     AlreadyInitialised { path: String },
+    #[error(
+        "interrupted: devflow stopped `{command}` and what it was running; its state is saved\n  run `devflow {command}` again to carry on"
+    )]
+    Interrupted { command: &'static str },
 }
 
 pub fn run(command: &Command, printer: &mut Printer) -> Result<()> {
     match command {
         Command::Init(args) => init::run(args, printer),
         Command::Render(args) => render::run(args, printer),
+        Command::Creds(args) => creds::run(args, printer),
+        Command::Up(args) => {
+            let watch = block_on(command, up::run(args, printer))?;
+            match watch {
+                Some(settings) => watch::until_ctrl_c(settings, printer),
+                None => Ok(()),
+            }
+        }
+        Command::Down(args) => block_on(command, down::run(args, printer)),
+        Command::Stop => block_on(command, pause::stop(printer)),
+        Command::Start(args) => block_on(command, pause::start(args, printer)),
+        Command::Status(args) => block_on(command, status::run(args, printer)),
+        Command::Doctor(args) => block_on(command, doctor::run(args, printer)),
+        Command::Watch(args) => watch::run(args, printer),
+        Command::Logs(args) => block_on(command, logs::run(args, printer)),
         other => Err(Error::NotBuilt { command: other.name() }.into()),
     }
+}
+
+/// Runs a command's async work; Ctrl-C drops it, which kills any tool it was running (they are
+/// spawned kill-on-drop) and leaves the state as last saved.
+fn block_on<T>(command: &Command, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(async {
+        tokio::select! {
+            // Work that ends quietly on Ctrl-C itself (`logs -f`) wins over the interruption.
+            biased;
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { command: command.name() }.into()),
+        }
+    })
+}
+
+/// The single-threaded runtime devflow's async work runs on (Docker, Kubernetes, the tools).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start devflow's async runtime: {e}"))
 }
 
 /// The project at or above `cwd`, with a note (once) when there is no devflow.toml.

@@ -84,7 +84,7 @@ fn everything(plan: &Plan) -> String {
     out
 }
 
-fn steps_text(plan: &Plan) -> String {
+pub fn steps_text(plan: &Plan) -> String {
     let width = plan.steps.iter().map(|s| s.title.len()).max().unwrap_or(0);
     plan.steps
         .iter()

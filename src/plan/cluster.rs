@@ -1,6 +1,8 @@
 //! The kind or k3d config file for a project: the nodes, the pinned node image, the read-only DAG
 //! mount on every node and the UI port on 127.0.0.1.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::config::{Project, Provider};
@@ -13,8 +15,14 @@ pub const NODE_PLUGINS: &str = "/devflow/plugins";
 /// The NodePort of the UI service, mapped to `127.0.0.1:<ui_port>` on the host.
 pub const UI_NODE_PORT: u16 = 30080;
 
-/// The node label that marks a cluster as devflow's, checked before `down` deletes anything.
+/// The node label that tells `kubectl get nodes` which project a cluster belongs to.
 pub const OWNER_LABEL: &str = "devflow.io/project";
+
+/// Where every node container mounts the project's ownership marker, a file in devflow's state
+/// folder. Docker records a bind mount's source, so `docker inspect` proves which project made a
+/// cluster even while it is stopped, on kind (whose node containers cannot carry custom labels)
+/// and k3d alike. `down` checks it before it deletes anything.
+pub const NODE_OWNER_MARKER: &str = "/devflow/owner";
 
 /// One supported Kubernetes minor and the node images pinned for it.
 #[derive(Debug)]
@@ -83,23 +91,26 @@ pub fn context(provider: Provider, name: &str) -> String {
     format!("{}-{name}", provider.as_str())
 }
 
-pub fn config(project: &Project, images: &NodeImages) -> Value {
+/// `owner_marker`: the marker file in devflow's state folder (see [`NODE_OWNER_MARKER`]).
+pub fn config(project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
+    let mounts = host_mounts(project, owner_marker);
     match project.provider {
-        Provider::Kind => kind_config(project, images.kind),
-        Provider::K3d => k3d_config(project, images.k3s),
+        Provider::Kind => kind_config(project, images.kind, mounts),
+        Provider::K3d => k3d_config(project, images.k3s, mounts),
     }
 }
 
-fn host_mounts(project: &Project) -> Vec<(String, &'static str)> {
-    let mut mounts = vec![(project.dags.display().to_string(), NODE_DAGS)];
+fn host_mounts(project: &Project, owner_marker: &Path) -> Vec<(String, &'static str)> {
+    let mut mounts =
+        vec![(owner_marker.display().to_string(), NODE_OWNER_MARKER), (project.dags.display().to_string(), NODE_DAGS)];
     if let Some(plugins) = &project.plugins {
         mounts.push((plugins.display().to_string(), NODE_PLUGINS));
     }
     mounts
 }
 
-fn kind_config(project: &Project, image: &str) -> Value {
-    let mounts: Vec<Value> = host_mounts(project)
+fn kind_config(project: &Project, image: &str, mounts: Vec<(String, &str)>) -> Value {
+    let mounts: Vec<Value> = mounts
         .into_iter()
         .map(|(host, node)| json!({"hostPath": host, "containerPath": node, "readOnly": true}))
         .collect();
@@ -128,9 +139,9 @@ fn kind_config(project: &Project, image: &str) -> Value {
     })
 }
 
-fn k3d_config(project: &Project, image: &str) -> Value {
+fn k3d_config(project: &Project, image: &str, mounts: Vec<(String, &str)>) -> Value {
     let nodes = json!(["server:*", "agent:*"]);
-    let volumes: Vec<Value> = host_mounts(project)
+    let volumes: Vec<Value> = mounts
         .into_iter()
         .map(|(host, node)| json!({"volume": format!("{host}:{node}:ro"), "nodeFilters": nodes}))
         .collect();
@@ -149,9 +160,6 @@ fn k3d_config(project: &Project, image: &str) -> Value {
                 // Airflow's UI is reached through the NodePort; Traefik would only take memory.
                 "extraArgs": [{"arg": "--disable=traefik", "nodeFilters": ["server:*"]}],
                 "nodeLabels": [{"label": format!("{OWNER_LABEL}={}", project.name), "nodeFilters": nodes}],
-            },
-            "runtime": {
-                "labels": [{"label": format!("{OWNER_LABEL}={}", project.name), "nodeFilters": ["server:*", "agent:*", "loadbalancer"]}],
             },
             "kubeconfig": {"updateDefaultKubeconfig": true, "switchCurrentContext": false},
         },

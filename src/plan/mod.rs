@@ -2,6 +2,7 @@
 //! and fast: nothing here touches Docker, the network or a cluster.
 
 pub mod cluster;
+pub mod image;
 mod layers;
 pub mod manifests;
 mod production;
@@ -24,6 +25,15 @@ pub const CHART_REPO: &str = "https://airflow.apache.org";
 pub const CHART_NAME: &str = "airflow";
 /// The chart versions whose values devflow knows (and whose schema it carries).
 pub const CHART_VERSIONS: [&str; 1] = ["1.22.0"];
+/// Files in the state folder.
+/// The `component` pod labels of the chart's two jobs (its Helm hooks, as devflow runs them).
+pub const MIGRATIONS_JOB: &str = "run-airflow-migrations";
+pub const CREATE_USER_JOB: &str = "create-user-job";
+pub const ADMIN_PASSWORD_KEY: &str = "createUserJob.defaultUser.password";
+pub const DATABASE_PASSWORD_KEY: &str = "data.metadataConnection.pass";
+pub const OWNER_MARKER_FILE: &str = "owner";
+pub const VALUES_FILE: &str = "values.yaml";
+pub const K3D_CONFIG_FILE: &str = "k3d.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,14 +63,21 @@ pub struct Plan {
     pub needs: profile::Needs,
     pub kubernetes: &'static str,
     pub chart_version: String,
+    /// A local chart or an `oci://` reference; None: the Apache Airflow repository.
+    pub chart: Option<String>,
     pub airflow_version: String,
     pub executor: String,
+    /// The chart components `up` waits for (their `component` pod label).
+    pub components: Vec<&'static str>,
     pub cluster_name: String,
     pub context: String,
     pub namespace: &'static str,
     pub release: &'static str,
     pub url: String,
+    pub ui_port: u16,
     pub admin_user: &'static str,
+    /// The project's DAG folder on this machine, and where every Airflow pod sees it.
+    pub dags_folder: PathBuf,
     pub dags_mount: String,
     pub plugins_mount: Option<String>,
     pub state_dir: PathBuf,
@@ -75,8 +92,8 @@ pub struct Plan {
     pub parity: Vec<Change>,
     /// The values keys `up` fills with generated secrets (they render as `<generated>`).
     pub generated_secrets: Vec<String>,
-    /// The requirements file baked into the Airflow image, when it exists.
-    pub requirements: Option<PathBuf>,
+    /// The project's own image (requirements.txt, packages.txt or a Dockerfile), when it needs one.
+    pub image: Option<image::ImageBuild>,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,7 +154,8 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     let production = production::load(&project.values_files, cwd)?;
     let release = release::build(project, &profile, &production)?;
 
-    let cluster_config = cluster::config(project, images);
+    let state_dir = state_dir(project);
+    let cluster_config = cluster::config(project, images, &state_dir.join(OWNER_MARKER_FILE));
     let manifests = manifests::build(&project.name, project.plugins.is_some());
     let values = release.layers.values.clone();
     let parity = parity(&production, &release.layers);
@@ -145,6 +163,7 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         values::get(&values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
     };
     let context = cluster::context(project.provider, &project.name);
+    let image = image::build(&project.root, &project.requirements, &values, &text("airflowVersion"));
 
     let mut plan = Plan {
         project: project.name.clone(),
@@ -154,16 +173,20 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         needs: profile.needs,
         kubernetes: images.minor,
         chart_version,
+        chart: project.chart.clone(),
         airflow_version: text("airflowVersion"),
         executor: text("executor"),
+        components: components(release.airflow_major, &text("executor")),
         cluster_name: project.name.clone(),
         namespace: NAMESPACE,
         release: RELEASE,
         url: format!("http://127.0.0.1:{}", project.ui_port),
+        ui_port: project.ui_port,
         admin_user: release::ADMIN_USER,
+        dags_folder: project.dags.clone(),
         dags_mount: release.mounts.dags.clone(),
         plugins_mount: release.mounts.plugins.clone(),
-        state_dir: state_dir(project),
+        state_dir,
         production_files: project.values_files.clone(),
         cluster: cluster_config,
         values,
@@ -171,10 +194,10 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         steps: Vec::new(),
         parity,
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
-        requirements: project.requirements.is_file().then(|| project.requirements.clone()),
+        image,
         context,
     };
-    plan.steps = steps(&plan, project, release.airflow_major);
+    plan.steps = steps(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
 }
@@ -196,7 +219,36 @@ fn state_dir(project: &Project) -> PathBuf {
     base.join("devflow").join(format!("{}-{:08x}", project.name, hash as u32))
 }
 
-fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
+impl Plan {
+    /// `helm` arguments that install or upgrade the release with the given values file.
+    pub fn helm_args<'a>(&'a self, values_file: &'a str) -> Vec<&'a str> {
+        let mut args = vec!["upgrade", "--install", RELEASE];
+        match &self.chart {
+            // A local chart is the version it is.
+            Some(local) if !local.starts_with("oci://") => args.push(local),
+            Some(oci) => args.extend([oci.as_str(), "--version", &self.chart_version]),
+            None => args.extend([CHART_NAME, "--repo", CHART_REPO, "--version", &self.chart_version]),
+        }
+        args.extend(["--namespace", NAMESPACE, "--kube-context", &self.context, "--values", values_file]);
+        args
+    }
+}
+
+/// The chart's long-running components (its `component` pod label) for an Airflow major version
+/// and executor.
+fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
+    let mut components = vec![if airflow_major >= 3 { "api-server" } else { "webserver" }, "scheduler"];
+    if airflow_major >= 3 {
+        components.push("dag-processor");
+    }
+    components.push("triggerer");
+    if executor.contains("Celery") {
+        components.extend(["worker", "redis"]);
+    }
+    components
+}
+
+fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
     let state = |file: &str| plan.state_dir.join(file).display().to_string();
     let mut steps = vec![Step::devflow(
         "preflight",
@@ -212,7 +264,7 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
             Some("the cluster config (devflow render --only cluster)"),
         )),
         Provider::K3d => {
-            let config = state("k3d.yaml");
+            let config = state(K3D_CONFIG_FILE);
             steps.push(Step::devflow(
                 "write cluster config",
                 format!("write the cluster config (devflow render --only cluster) to {config}"),
@@ -225,6 +277,22 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
         "wait for nodes",
         format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
     ));
+    if let Some(image) = &plan.image {
+        let from = match &image.dockerfile {
+            image::Dockerfile::Generated(_) => {
+                format!("FROM {} with the project's requirements.txt/packages.txt", image.base)
+            }
+            image::Dockerfile::Project(path) => format!("from {}", path.display()),
+        };
+        let load = match plan.provider {
+            Provider::Kind => format!("kind load docker-image <image> --name {}", plan.cluster_name),
+            Provider::K3d => format!("k3d image import <image> -c {}", plan.cluster_name),
+        };
+        steps.push(Step::devflow(
+            "build image",
+            format!("build devflow/{}:<digest of its files> {from}; `{load}`; the release then runs it", plan.project),
+        ));
+    }
     let objects: Vec<String> = plan
         .manifests
         .iter()
@@ -234,47 +302,21 @@ fn steps(plan: &Plan, project: &Project, airflow_major: u32) -> Vec<Step> {
         "apply manifests",
         format!("apply server-side (devflow render --only manifests): {}", objects.join(", ")),
     ));
-    let values_file = state("values.yaml");
+    let values_file = state(VALUES_FILE);
     steps.push(Step::devflow(
         "write values",
         format!(
             "write the Helm values (devflow render --only values) with generated secrets to {values_file}, mode 0600"
         ),
     ));
-    steps.push(Step::command(
-        "install Airflow",
-        &[
-            "helm",
-            "upgrade",
-            "--install",
-            RELEASE,
-            CHART_NAME,
-            "--repo",
-            CHART_REPO,
-            "--version",
-            &plan.chart_version,
-            "--namespace",
-            NAMESPACE,
-            "--kube-context",
-            &plan.context,
-            "--values",
-            &values_file,
-        ],
-        None,
-    ));
-    let mut components = vec![if airflow_major >= 3 { "api-server" } else { "webserver" }, "scheduler"];
-    if airflow_major >= 3 {
-        components.push("dag-processor");
-    }
-    components.push("triggerer");
-    if plan.executor.contains("Celery") {
-        components.extend(["worker", "redis"]);
-    }
+    let mut helm = vec!["helm"];
+    helm.extend(plan.helm_args(&values_file));
+    steps.push(Step::command("install Airflow", &helm, None));
     steps.push(Step::devflow(
         "wait for Airflow",
         format!(
             "wait for PostgreSQL, the database migration job and the {} pods, reporting any that fail with the reason",
-            components.join(", ")
+            plan.components.join(", ")
         ),
     ));
     steps.push(Step::devflow(

@@ -219,8 +219,7 @@ fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
     ] {
         layers.set(&path(key), value, admin);
     }
-    let mut secrets =
-        vec![path("createUserJob.defaultUser.password"), path("fernetKey"), path("data.metadataConnection.pass")];
+    let mut secrets = vec![path(super::ADMIN_PASSWORD_KEY), path("fernetKey"), path(super::DATABASE_PASSWORD_KEY)];
     if major >= 3 {
         secrets.extend([path("apiSecretKey"), path("jwtSecret")]);
     } else {

@@ -76,6 +76,7 @@ fn cases() -> Vec<(&'static str, Test)> {
         ("unsupported Kubernetes version", toml("[cluster]\nkubernetes = \"1.20\"\n")),
         ("malformed Kubernetes version", toml("[cluster]\nkubernetes = \"latest\"\n")),
         ("unsupported chart version", toml("[airflow]\nchart_version = \"1.15.0\"\n")),
+        ("missing local chart", toml("[airflow]\nchart = \"charts/airflow\"\n")),
         ("Airflow version the chart does not run", toml("[airflow]\nversion = \"2.9.3\"\n")),
         ("image without a tag", toml("[airflow]\nimage = \"registry.acme.io/airflow\"\n")),
         ("unknown executor", toml("[airflow]\nexecutor = \"CeleryExecuter\"\n")),

@@ -18,9 +18,7 @@ fn help_lists_every_command_the_product_will_have() {
 
 #[test]
 fn commands_not_built_yet_say_so_and_exit_1() {
-    for command in
-        ["up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell", "open", "creds"]
-    {
+    for command in ["airflow", "shell", "open"] {
         let out = Test::new().args([command, "--dry-run"]).run().code(1);
         assert_eq!(
             out.stderr,

@@ -1,8 +1,15 @@
 //! devflow's one integration-test binary: it runs the real `devflow` as a user would.
 
 mod bad_input;
+mod bench;
 mod cli;
+mod fake_kube;
+mod fakes_selftest;
+mod lifecycle;
 mod parity;
+mod real_airflow;
 mod render;
 mod schemas;
 mod support;
+mod watch;
+mod world;

@@ -89,7 +89,9 @@ fn mounts_are_read_only_and_ports_listen_on_loopback() {
         if provider == "kind" {
             assert_eq!(cluster["networking"]["apiServerAddress"], "127.0.0.1");
             for node in cluster["nodes"].as_array().unwrap() {
-                assert_eq!(node["extraMounts"].as_array().unwrap().len(), 2);
+                // The ownership marker, dags/ and plugins/.
+                assert_eq!(node["extraMounts"].as_array().unwrap().len(), 3);
+                assert_eq!(node["extraMounts"][0]["containerPath"], "/devflow/owner");
                 for mount in node["extraMounts"].as_array().unwrap() {
                     assert_eq!(mount["readOnly"], true, "{mount}");
                     assert!(
@@ -103,6 +105,7 @@ fn mounts_are_read_only_and_ports_listen_on_loopback() {
             }
         } else {
             assert_eq!(cluster["kubeAPI"]["hostIP"], "127.0.0.1");
+            assert!(cluster["volumes"][0]["volume"].as_str().unwrap().ends_with("/owner:/devflow/owner:ro"));
             for volume in cluster["volumes"].as_array().unwrap() {
                 let spec = volume["volume"].as_str().unwrap();
                 assert!(spec.starts_with('/') && spec.ends_with(":ro"), "{spec}");

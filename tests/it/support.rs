@@ -20,6 +20,7 @@ pub struct Test {
     /// Where devflow runs, relative to the project folder.
     run_dir: String,
     args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Test {
@@ -28,7 +29,7 @@ impl Test {
         let temp = tempfile::Builder::new().prefix("devflow-test").tempdir().expect("a temporary directory");
         let cwd = temp.path().join(PROJECT);
         fs::create_dir(&cwd).unwrap();
-        Test { temp, cwd, run_dir: String::new(), args: Vec::new() }
+        Test { temp, cwd, run_dir: String::new(), args: Vec::new(), env: Vec::new() }
     }
 
     /// A project folder with `dags/` holding one DAG file, and no devflow.toml.
@@ -58,6 +59,18 @@ impl Test {
         self
     }
 
+    /// An environment variable for devflow; `PATH` replaces the test's own.
+    pub fn env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// The temporary folder that holds the project, `home/` and `state/`.
+    pub fn temp(&self) -> &Path {
+        self.temp.path()
+    }
+
     /// The same project, for another command.
     pub fn then(mut self) -> Self {
         self.args.clear();
@@ -74,18 +87,40 @@ impl Test {
         self.args.join(" ")
     }
 
-    /// Runs devflow, keeping the project for more runs.
-    pub fn run(&self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_devflow"))
-            .args(&self.args)
+    /// devflow as this test runs it: in the project, with a clean environment of its own.
+    pub fn command(&self) -> Command {
+        self.command_for(&self.args)
+    }
+
+    /// devflow as this test runs it, with other arguments.
+    pub fn command_for<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_devflow"));
+        command
+            .args(args)
             .current_dir(self.cwd.join(&self.run_dir))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.temp.path().join("home"))
             .env("XDG_STATE_HOME", self.temp.path().join("state"))
+            .env("XDG_CACHE_HOME", self.temp.path().join("cache"))
             .env("NO_COLOR", "1")
-            .output()
-            .expect("devflow runs");
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs devflow, keeping the project for more runs.
+    pub fn run(&self) -> Output {
+        self.run_command(self.command())
+    }
+
+    /// Runs a command made by [`Test::command_for`] (perhaps with more environment).
+    pub fn run_command(&self, mut command: Command) -> Output {
+        let output = command.output().expect("devflow runs");
+        self.output(output)
+    }
+
+    /// The output of a devflow process this test started itself.
+    pub fn output(&self, output: std::process::Output) -> Output {
         let clean = |bytes: &[u8]| stable(&String::from_utf8_lossy(bytes), self.temp.path());
         Output {
             code: output.status.code(),

@@ -1,0 +1,261 @@
+//! Airflow's REST API, as the watch loop needs it: who is there (version), the DAGs and import
+//! errors by file, and a priority reparse of a file. Airflow 3 speaks `/api/v2` with a JWT from
+//! `/auth/token`; Airflow 2 speaks `/api/v1` with basic auth.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach Airflow at {url}: {message}\n  is it running? `devflow status` shows its components")]
+    Unreachable { url: String, message: String },
+    #[error(
+        "Airflow at {url} refused the login of `{user}` ({status})\n  check the user and password (`devflow creds` prints devflow's)"
+    )]
+    Login { url: String, user: String, status: u16 },
+    #[error("Airflow answered {what} with {status}: {body}")]
+    Status { what: String, status: u16, body: String },
+    #[error("Airflow's answer to {what} is not what devflow expects: {message}")]
+    Body { what: String, message: String },
+}
+
+/// One DAG as the API lists it, reduced to what the watch loop compares.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Dag {
+    pub dag_id: String,
+    /// Relative to the DAG folder (Airflow 3 only).
+    pub relative_fileloc: Option<String>,
+    /// Where Airflow sees the file (Airflow 2 has only this).
+    pub fileloc: Option<String>,
+    pub file_token: Option<String>,
+    /// RFC 3339; None until first parsed.
+    pub last_parsed_time: Option<String>,
+}
+
+impl Dag {
+    /// The file: relative to the DAG folder where Airflow says so, else as Airflow sees it.
+    pub fn file(&self) -> Option<&str> {
+        self.relative_fileloc.as_deref().or(self.fileloc.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ImportError {
+    /// Relative to the DAG folder (Airflow 3) or absolute (Airflow 2).
+    pub filename: String,
+    pub timestamp: String,
+    pub stack_trace: String,
+}
+
+/// Everything the API says about the DAG folder at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub dags: Vec<Dag>,
+    pub errors: Vec<ImportError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// Airflow 3: `/api/v2`, a bearer token.
+    V2,
+    /// Airflow 2: `/api/v1`, basic auth.
+    V1,
+}
+
+pub struct Client {
+    base: String,
+    api: Api,
+    user: String,
+    password: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+    pub version: String,
+}
+
+const PAGE: usize = 100;
+
+impl Client {
+    /// Finds out which Airflow answers at `base` and logs in.
+    pub fn connect(base: &str, user: &str, password: &str) -> Result<Client, Error> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let base = base.trim_end_matches('/').to_string();
+        let mut client = Client {
+            base: base.clone(),
+            api: Api::V2,
+            user: user.to_string(),
+            password: password.to_string(),
+            token: None,
+            agent,
+            version: String::new(),
+        };
+        // /api/v2/version answers without a login on Airflow 3; Airflow 2 has no /api/v2.
+        let (status, body) = client.raw_get("/api/v2/version", false)?;
+        if status == 404 {
+            client.api = Api::V1;
+        } else if status != 200 {
+            return Err(Error::Status { what: "GET /api/v2/version".into(), status, body });
+        }
+        if client.api == Api::V2 {
+            client.login()?;
+        }
+        let path = match client.api {
+            Api::V2 => "/api/v2/version",
+            Api::V1 => "/api/v1/version",
+        };
+        let version: serde_json::Value = client.get_json(path)?;
+        client.version = version["version"].as_str().unwrap_or_default().to_string();
+        Ok(client)
+    }
+
+    fn login(&mut self) -> Result<(), Error> {
+        let url = format!("{}/auth/token", self.base);
+        let body = serde_json::json!({"username": self.user, "password": self.password});
+        let mut response = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| Error::Unreachable { url: self.base.clone(), message: e.to_string() })?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status });
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(Error::Status { what: "POST /auth/token".into(), status, body: text });
+        }
+        let token: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Body { what: "POST /auth/token".into(), message: e.to_string() })?;
+        self.token = token["access_token"].as_str().map(str::to_string);
+        Ok(())
+    }
+
+    fn raw(&self, method: &str, path: &str, authorised: bool) -> Result<(u16, String), Error> {
+        let url = format!("{}{path}", self.base);
+        let authorization = match (authorised, self.api, &self.token) {
+            (false, _, _) => None,
+            (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
+            (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
+        };
+        let sent = match (method, authorization) {
+            ("PUT", Some(a)) => self.agent.put(&url).header("Authorization", &a).send_empty(),
+            ("PUT", None) => self.agent.put(&url).send_empty(),
+            (_, Some(a)) => self.agent.get(&url).header("Authorization", &a).call(),
+            (_, None) => self.agent.get(&url).call(),
+        };
+        let mut response = sent.map_err(|e| Error::Unreachable { url: self.base.clone(), message: e.to_string() })?;
+        let status = response.status().as_u16();
+        Ok((status, response.body_mut().read_to_string().unwrap_or_default()))
+    }
+
+    fn raw_get(&self, path: &str, authorised: bool) -> Result<(u16, String), Error> {
+        self.raw("GET", path, authorised)
+    }
+
+    /// A GET with the login; a token that expired is renewed once.
+    fn get_json<T: serde::de::DeserializeOwned>(&mut self, path: &str) -> Result<T, Error> {
+        let (mut status, mut body) = self.raw_get(path, true)?;
+        if status == 401 && self.api == Api::V2 {
+            self.login()?;
+            (status, body) = self.raw_get(path, true)?;
+        }
+        if status == 401 || status == 403 {
+            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status });
+        }
+        if status != 200 {
+            return Err(Error::Status { what: format!("GET {path}"), status, body });
+        }
+        serde_json::from_str(&body).map_err(|e| Error::Body { what: format!("GET {path}"), message: e.to_string() })
+    }
+
+    fn prefix(&self) -> &'static str {
+        match self.api {
+            Api::V2 => "/api/v2",
+            Api::V1 => "/api/v1",
+        }
+    }
+
+    /// Every DAG and every import error, page by page.
+    pub fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        let prefix = self.prefix();
+        Ok(Snapshot {
+            dags: self.all(&format!("{prefix}/dags"), "dags")?,
+            errors: self.all(&format!("{prefix}/importErrors"), "import_errors")?,
+        })
+    }
+
+    /// Every item of a paged collection (`{"<key>": [...], "total_entries": N}`).
+    fn all<T: serde::de::DeserializeOwned>(&mut self, path: &str, key: &str) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        loop {
+            let mut page: serde_json::Value = self.get_json(&format!("{path}?limit={PAGE}&offset={}", items.len()))?;
+            let body = |message: String| Error::Body { what: format!("GET {path}"), message };
+            let total = page["total_entries"].as_u64().ok_or_else(|| body("no total_entries".into()))? as usize;
+            let batch: Vec<T> = serde_json::from_value(page[key].take()).map_err(|e| body(e.to_string()))?;
+            let done = batch.is_empty() || items.len() + batch.len() >= total;
+            items.extend(batch);
+            if done {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Asks the dag-processor to parse a file now (only files that already have DAGs have a token).
+    pub fn reparse(&mut self, file_token: &str) -> Result<(), Error> {
+        let path = format!("{}/parseDagFile/{file_token}", self.prefix());
+        let (status, body) = self.raw("PUT", &path, true)?;
+        match status {
+            200..=299 => Ok(()),
+            _ => Err(Error::Status { what: format!("PUT {}/parseDagFile", self.prefix()), status, body }),
+        }
+    }
+
+    /// Whether the dag-processor reports itself healthy (None when the API does not say).
+    pub fn processor_healthy(&mut self) -> Option<bool> {
+        let health: serde_json::Value = self.get_json(&format!("{}/monitor/health", self.prefix())).ok()?;
+        health["dag_processor"]["status"].as_str().map(|s| s == "healthy")
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// The message and the line in the file itself of an import error's stack trace:
+/// `ModuleNotFoundError: No module named 'foo'`, line 3.
+pub fn describe_error(stack_trace: &str, file: &str) -> (String, Option<u32>) {
+    let message = stack_trace.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().to_string();
+    let line = stack_trace.lines().rev().find_map(|l| {
+        let rest = l.trim().strip_prefix("File \"")?;
+        let (path, tail) = rest.split_once('"')?;
+        let number = tail.strip_prefix(", line ")?;
+        let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
+        (path == file || path.ends_with(&format!("/{file}"))).then(|| digits.parse().ok()).flatten()
+    });
+    (message, line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_and_its_line_come_from_the_files_own_frame() {
+        let trace = "Traceback (most recent call last):\n  File \"<frozen importlib._bootstrap>\", line 241, in _call_with_frames_removed\n  File \"/opt/airflow/dags/etl/bad.py\", line 3, in <module>\n    import foo\nModuleNotFoundError: No module named 'foo'\n";
+        assert_eq!(describe_error(trace, "etl/bad.py"), ("ModuleNotFoundError: No module named 'foo'".into(), Some(3)));
+        let syntax = "Traceback (most recent call last):\n  File \"/tmp/dags/syntax.py\", line 3\n    def x(:\n          ^\nSyntaxError: invalid syntax\n";
+        assert_eq!(describe_error(syntax, "syntax.py"), ("SyntaxError: invalid syntax".into(), Some(3)));
+        assert_eq!(describe_error("Boom", "x.py"), ("Boom".into(), None));
+    }
+
+    #[test]
+    fn basic_auth_is_base64() {
+        assert_eq!(basic("admin", "admin"), "YWRtaW46YWRtaW4=");
+    }
+}

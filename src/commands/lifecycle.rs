@@ -1,0 +1,283 @@
+//! What `up`, `down`, `stop`, `start` and `status` share: the project's plan and state, the tools,
+//! a progress line around slow work, and the waits for nodes and for Airflow.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::cli::ProjectFlags;
+use crate::cluster::{self, Cluster};
+use crate::docker::Daemon;
+use crate::kube::{self, ComponentStatus, Expect};
+use crate::plan::{self, Plan, manifests};
+use crate::state::{Folder, State};
+use crate::tool::{self, Program, Tool, install};
+use crate::ui::{self, Printer};
+
+/// One project's plan and what devflow has made for it.
+pub struct Target {
+    /// The project's folder (where devflow.toml is, or the folder it runs in on defaults).
+    pub root: std::path::PathBuf,
+    /// The plugins folder, when it exists.
+    pub plugins: Option<std::path::PathBuf>,
+    pub requirements: std::path::PathBuf,
+    /// devflow.toml, when the project has one.
+    pub project_file: Option<std::path::PathBuf>,
+    pub plan: Plan,
+    pub folder: Folder,
+    pub state: Option<State>,
+}
+
+impl Target {
+    /// The project here. Commands that act on what `up` made (`down`, `stop`, …) follow the
+    /// provider `up` used, whatever devflow.toml says now.
+    pub fn load(flags: &ProjectFlags, set: &[String], printer: &mut Printer, follow_state: bool) -> Result<Target> {
+        let cwd = std::env::current_dir().context("cannot read the current folder")?;
+        let mut project = super::load_project(&cwd, flags, set, printer)?;
+        let mut plan = plan::build(&project, &cwd)?;
+        let folder = Folder::new(&plan.state_dir);
+        let state = folder.load()?;
+        if let (true, Some(provider)) = (follow_state, state.as_ref().and_then(|s| s.provider))
+            && provider != project.provider
+        {
+            project.provider = provider;
+            plan = plan::build(&project, &cwd)?;
+        }
+        Ok(Target {
+            root: project.root,
+            plugins: project.plugins,
+            requirements: project.requirements,
+            project_file: project.file,
+            plan,
+            folder,
+            state,
+        })
+    }
+
+    pub fn marker(&self) -> std::path::PathBuf {
+        cluster::marker_path(&self.plan.state_dir)
+    }
+
+    /// The cluster's node containers as Docker shows them, and whose they are.
+    pub async fn nodes(&self, daemon: &Daemon) -> Result<(Vec<crate::docker::Container>, cluster::Ownership)> {
+        let containers = cluster::containers(daemon, self.plan.provider, &self.plan.cluster_name).await?;
+        let ownership = cluster::ownership(&containers, &self.marker());
+        Ok((containers, ownership))
+    }
+
+    /// The cluster, with its tool found (not installed: only `up` installs).
+    pub fn cluster(&self) -> Result<Cluster> {
+        let program = tool::locate(Tool::for_provider(self.plan.provider))?;
+        Ok(Cluster::new(self.plan.provider, &self.plan.cluster_name, program))
+    }
+}
+
+/// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
+/// `✓ <done>  <time>` when it succeeds.
+pub async fn step<T, E>(
+    printer: &mut Printer,
+    doing: &str,
+    work: impl Future<Output = Result<T, E>>,
+    done: impl FnOnce(&T) -> String,
+) -> Result<T, E> {
+    let started = Instant::now();
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            _ = tick.tick() => {
+                let elapsed = started.elapsed();
+                let line = if printer.is_live() {
+                    format!("{} {doing}  {}", ui::spinner(elapsed), ui::seconds(elapsed))
+                } else {
+                    format!("{doing} …")
+                };
+                printer.live(&[line]);
+            }
+        }
+    };
+    printer.live(&[]);
+    if let Ok(value) = &result {
+        printer.done(&format!("{}  {}", done(value), ui::seconds(started.elapsed())));
+    }
+    result
+}
+
+/// The tool on PATH or in devflow's cache; when missing, the pinned release installed after the
+/// user agrees (or with `--yes`).
+pub async fn ensure_tool(tool: Tool, yes: bool, printer: &mut Printer) -> Result<Program> {
+    match tool::locate(tool) {
+        Ok(program) => return Ok(program),
+        Err(missing) => {
+            let pin = install::pin_for_this_machine(tool)?;
+            let target = install::cached_path(tool);
+            let question = format!(
+                "{tool} is not installed. Download {tool} v{} (checksum-verified) into {}?",
+                pin.version,
+                target.parent().unwrap_or(&target).display()
+            );
+            if !yes && printer.confirm(&question) != Some(true) {
+                return Err(missing.into());
+            }
+            let mirror = std::env::var(install::MIRROR_ENV).ok().filter(|m| !m.is_empty());
+            let doing = format!("Downloading {tool} v{}", pin.version);
+            let install_to = target.clone();
+            let work = async move {
+                tokio::task::spawn_blocking(move || install::install(pin, mirror.as_deref(), &install_to))
+                    .await
+                    .expect("the download thread does not panic")
+            };
+            step(printer, &doing, work, |_| format!("Installed {tool} v{} (sha256 verified)", pin.version)).await?;
+        }
+    }
+    Ok(tool::locate(tool)?)
+}
+
+/// What `up` and `start` wait for, in the order they become ready.
+pub fn expectations(plan: &Plan) -> Vec<Expect> {
+    let pods = |name: &str, key: &str, value: &str| Expect::Pods {
+        name: name.to_string(),
+        label: (key.to_string(), value.to_string()),
+    };
+    let mut expect = vec![
+        pods("postgresql", "app.kubernetes.io/name", manifests::POSTGRES),
+        Expect::Job { name: "migrations".into(), component: plan::MIGRATIONS_JOB.into() },
+    ];
+    expect.extend(plan.components.iter().map(|c| component_pods(c)));
+    expect.push(Expect::Job { name: "create-user".into(), component: plan::CREATE_USER_JOB.into() });
+    expect
+}
+
+/// Waits until the cluster's nodes are Ready, with a live line.
+pub async fn wait_nodes(kube: &kube::Cluster, expected: usize, deadline: Instant, printer: &mut Printer) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        // Right after create or start the API server may still refuse connections.
+        let (ready, line) = match kube.nodes().await {
+            Ok(nodes) => {
+                let ready = nodes.iter().filter(|n| n.ready).count();
+                (ready >= expected && nodes.len() >= expected, format!("nodes {ready}/{expected} Ready"))
+            }
+            Err(e) => (false, format!("waiting for the Kubernetes API ({e})")),
+        };
+        if ready {
+            printer.live(&[]);
+            printer.done(&format!("{expected} node(s) Ready  {}", ui::seconds(started.elapsed())));
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(kube::Error::TimedOut {
+                what: "the cluster's nodes".into(),
+                after: started.elapsed(),
+                waiting: vec![line],
+            }
+            .into());
+        }
+        let spin = if printer.is_live() { format!("{} ", ui::spinner(started.elapsed())) } else { String::new() };
+        printer.live(&[format!("{spin}{line}")]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until PostgreSQL, the migration job and every component are ready: one live line each.
+/// A pod that fails is reported at once, with its reason and last log lines.
+pub async fn wait_airflow(
+    kube: &kube::Cluster,
+    expect: &[Expect],
+    deadline: Instant,
+    printer: &mut Printer,
+) -> Result<Vec<ComponentStatus>> {
+    let started = Instant::now();
+    loop {
+        let workloads = kube.workloads(plan::NAMESPACE).await?;
+        let statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.status(e)).collect();
+        if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
+            let (failure, container) = status.failure.clone().expect("found above");
+            printer.live(&[]);
+            let failure = kube.with_logs(plan::NAMESPACE, failure, container).await;
+            return Err(kube::Error::Failed(Box::new(failure)).into());
+        }
+        if statuses.iter().all(|s| s.done) {
+            printer.live(&[]);
+            printer.done(&format!(
+                "Airflow is ready ({} components)  {}",
+                statuses.len(),
+                ui::seconds(started.elapsed())
+            ));
+            return Ok(statuses);
+        }
+        if Instant::now() >= deadline {
+            let waiting = statuses.iter().filter(|s| !s.done).map(|s| format!("{}: {}", s.name, s.phase)).collect();
+            return Err(kube::Error::TimedOut { what: "Airflow".into(), after: started.elapsed(), waiting }.into());
+        }
+        let lines: Vec<String> =
+            statuses.iter().map(|s| component_line(s, printer.is_live(), started.elapsed())).collect();
+        printer.live(&lines);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn component_line(status: &ComponentStatus, live: bool, elapsed: Duration) -> String {
+    let mark = match (status.done, live) {
+        (true, _) => '✓',
+        (false, true) => ui::spinner(elapsed),
+        (false, false) => '…',
+    };
+    format!("{mark} {:<14} {}", status.name, status.phase)
+}
+
+/// The chart components that load plugins at start, and so restart when a plugin changes.
+pub fn plugin_loaders(plan: &Plan) -> Vec<&'static str> {
+    plan.components.iter().copied().filter(|c| *c != "redis").collect()
+}
+
+fn component_pods(component: &str) -> Expect {
+    Expect::Pods { name: component.to_string(), label: ("component".to_string(), component.to_string()) }
+}
+
+/// Restarts the components that load plugins (their controllers make new pods) and waits until
+/// they are ready again, with a live line each.
+pub fn restart_for_plugins(context: &str, loaders: &[&str], printer: &mut Printer) -> Result<()> {
+    let selector = format!("release={},component in ({})", plan::RELEASE, loaders.join(","));
+    let expect: Vec<Expect> = loaders.iter().map(|c| component_pods(c)).collect();
+    super::runtime()?.block_on(async {
+        let kube = kube::Cluster::connect(context).await?;
+        kube.delete_pods(plan::NAMESPACE, &selector).await?;
+        // The old pods linger while they terminate; the wait counts only new ones.
+        wait_airflow(&kube, &expect, Instant::now() + Duration::from_secs(600), printer).await?;
+        Ok(())
+    })
+}
+
+/// Whether the project's cluster is devflow's, refusing with an explanation when it is not.
+pub fn check_ours(ownership: &cluster::Ownership, plan: &Plan, marker: &Path) -> Result<()> {
+    if let cluster::Ownership::Foreign { containers } = ownership {
+        anyhow::bail!(
+            "a {} cluster named {} exists, but devflow did not create it for this project\n  its node containers ({}) do not mount this project's marker {}\n  devflow leaves it alone: delete it yourself, or give this project another `name` in devflow.toml",
+            plan.provider,
+            plan.cluster_name,
+            containers.join(", "),
+            marker.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the UI port can be bound on 127.0.0.1, where the cluster will publish it.
+pub fn check_port_free(plan: &Plan, port: u16) -> Result<()> {
+    if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+        anyhow::bail!(
+            "127.0.0.1:{port}, where {} would serve Airflow's UI, is taken ({e})\n  set another `ui_port` under [cluster] in devflow.toml, or stop what listens there (`lsof -i :{port}`)",
+            plan.cluster_name
+        );
+    }
+    Ok(())
+}
+
+/// A Docker daemon, or the reason there is none.
+pub async fn docker() -> Result<Daemon> {
+    Ok(Daemon::connect().await?)
+}

@@ -1,0 +1,123 @@
+//! `devflow status`: the cluster, its nodes, each Airflow component, and how to reach it.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::lifecycle::{self, Target};
+use crate::cli::{JsonFlag, ProjectFlags};
+use crate::cluster::Ownership;
+use crate::kube::{self, ComponentStatus, NodeStatus};
+use crate::ui::Printer;
+
+#[derive(Debug, Serialize)]
+struct Status {
+    project: String,
+    provider: String,
+    cluster: String,
+    context: String,
+    /// running, stopped, absent, or foreign (a cluster of that name that devflow did not make).
+    state: &'static str,
+    url: String,
+    profile: String,
+    chart_version: String,
+    airflow_version: String,
+    executor: String,
+    dags_folder: String,
+    dags_mount: String,
+    nodes: Vec<NodeStatus>,
+    components: Vec<ComponentStatus>,
+    /// Why nodes and components are missing, when the API could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let plan = &target.plan;
+    let daemon = lifecycle::docker().await?;
+    let (containers, ownership) = target.nodes(&daemon).await?;
+    let state = match ownership {
+        Ownership::Absent => "absent",
+        Ownership::Foreign { .. } => "foreign",
+        Ownership::Ours if containers.iter().all(|c| c.running) => "running",
+        Ownership::Ours => "stopped",
+    };
+    let mut status = Status {
+        project: plan.project.clone(),
+        provider: plan.provider.to_string(),
+        cluster: plan.cluster_name.clone(),
+        context: plan.context.clone(),
+        state,
+        url: plan.url.clone(),
+        profile: plan.profile.clone(),
+        chart_version: plan.chart_version.clone(),
+        airflow_version: plan.airflow_version.clone(),
+        executor: plan.executor.clone(),
+        dags_folder: plan.dags_folder.display().to_string(),
+        dags_mount: plan.dags_mount.clone(),
+        nodes: Vec::new(),
+        components: Vec::new(),
+        problem: None,
+    };
+    if state == "running" {
+        match ask_cluster(plan).await {
+            Ok((nodes, components)) => (status.nodes, status.components) = (nodes, components),
+            Err(e) => status.problem = Some(e.to_string()),
+        }
+    }
+    let text = if args.json { serde_json::to_string_pretty(&status)? } else { text(&status) };
+    printer.out(&text)?;
+    Ok(())
+}
+
+async fn ask_cluster(plan: &crate::plan::Plan) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let nodes = kube.nodes().await?;
+    let workloads = kube.workloads(crate::plan::NAMESPACE).await?;
+    let components = lifecycle::expectations(plan).iter().map(|e| workloads.status(e)).collect();
+    Ok((nodes, components))
+}
+
+fn text(s: &Status) -> String {
+    let cluster = match s.state {
+        "running" => {
+            let ready = s.nodes.iter().filter(|n| n.ready).count();
+            format!("{} {} — running, {ready}/{} node(s) Ready", s.provider, s.cluster, s.nodes.len())
+        }
+        "stopped" => format!("{} {} — stopped (`devflow start` resumes it)", s.provider, s.cluster),
+        "foreign" => format!("{} {} — exists, but devflow did not create it for this project", s.provider, s.cluster),
+        _ => format!("{} {} — not created (`devflow up` creates it)", s.provider, s.cluster),
+    };
+    let mut out = format!(
+        "project   {} (profile {}, Airflow {}, chart {}, {})\ncluster   {cluster}\nurl       {}\ndags      {} → {} (read-only)\n",
+        s.project, s.profile, s.airflow_version, s.chart_version, s.executor, s.url, s.dags_folder, s.dags_mount
+    );
+    if let Some(problem) = &s.problem {
+        out.push_str(&format!("problem   {problem}\n"));
+    }
+    if !s.components.is_empty() {
+        out.push_str(&format!("\n{:<16}{:<8}{:<10}{:<8}{}\n", "COMPONENT", "READY", "RESTARTS", "AGE", "STATE"));
+        for c in &s.components {
+            let age = c.age_seconds.map(age).unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "{:<16}{:<8}{:<10}{:<8}{}\n",
+                c.name,
+                format!("{}/{}", c.ready, c.total),
+                c.restarts,
+                age,
+                c.phase
+            ));
+        }
+    }
+    out
+}
+
+/// kubectl's way of writing an age: 45s, 12m, 3h, 2d.
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}

@@ -1,0 +1,323 @@
+//! `devflow up`: the plan carried out, each phase only if what it would make differs from what
+//! the state folder says was made, and recorded before and after, so that an interrupted `up` is
+//! carried on by the next.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::lifecycle::{self, Target, step};
+use crate::cli::UpArgs;
+use crate::cluster::{self, Ownership};
+use crate::config::Provider;
+use crate::helm::Helm;
+use crate::kube;
+use crate::plan::{self, Plan};
+use crate::state::{self, Phase, State};
+use crate::tool::Tool;
+use crate::ui::{self, Printer};
+
+/// Returns the watch loop's settings when `up` goes on to watch the project.
+pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::watch::Settings>> {
+    let target = Target::load(&args.project, &args.set, printer, false)?;
+    if args.dry_run {
+        printer.out(&super::render::steps_text(&target.plan)).context("cannot write to standard output")?;
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    let plan = &target.plan;
+    let mut state = match target.state.clone() {
+        Some(state) => {
+            if let Some(previous) = state.provider.filter(|p| *p != plan.provider && state.cluster.was_touched()) {
+                bail!(
+                    "this project's cluster was made with {previous}, and devflow.toml or --provider now asks for {}\n  run `devflow down` first to remove the {previous} cluster, then `devflow up`",
+                    plan.provider
+                );
+            }
+            state
+        }
+        None => State {
+            project_root: target.root.clone(),
+            provider: Some(plan.provider),
+            cluster_name: plan.cluster_name.clone(),
+            context: plan.context.clone(),
+            ..State::default()
+        },
+    };
+    let mut timings: Vec<(&str, Duration)> = Vec::new();
+    let mut changed = false;
+
+    // Preflight: Docker, the tools, the files the tools read.
+    let phase = Instant::now();
+    let daemon = lifecycle::docker().await?;
+    let machine = daemon.machine().await?;
+    if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
+        printer.warn(&format!(
+            "Docker has {:.1} GiB of memory and the profile `{}` needs {} GiB: pods may not fit (`devflow doctor` says more)",
+            machine.memory_gib(),
+            plan.profile,
+            plan.needs.memory_gib
+        ));
+    }
+    let cluster_tool = lifecycle::ensure_tool(Tool::for_provider(plan.provider), args.yes, printer).await?;
+    let helm = Helm { tool: lifecycle::ensure_tool(Tool::Helm, args.yes, printer).await? };
+    let (helm_version, helm_text) = helm.tool.version().await?;
+    let (minimum, why) = Tool::Helm.minimum();
+    if helm_version.is_some_and(|v| v < minimum) {
+        bail!(
+            "helm at {} is {helm_text}: {why}\n  upgrade helm (https://helm.sh/docs/intro/install/), or remove it from PATH and run `devflow up --yes` to use a pinned copy",
+            helm.tool.path.display()
+        );
+    }
+    let marker = target.marker();
+    target.folder.write(
+        plan::OWNER_MARKER_FILE,
+        cluster::marker_text(&state.project_root, &plan.cluster_name).as_bytes(),
+        0o644,
+    )?;
+    if plan.provider == Provider::K3d {
+        target.folder.write(plan::K3D_CONFIG_FILE, crate::values::to_yaml(&plan.cluster).as_bytes(), 0o600)?;
+    }
+    timings.push(("preflight", phase.elapsed()));
+
+    // The cluster.
+    let phase = Instant::now();
+    let cluster = cluster::Cluster::new(plan.provider, &plan.cluster_name, cluster_tool);
+    let cluster_digest = state::digest(&plan.cluster);
+    let (containers, ownership) = target.nodes(&daemon).await?;
+    lifecycle::check_ours(&ownership, plan, &marker)?;
+    if ownership == Ownership::Absent && cluster.exists().await? {
+        // The tool knows the name but Docker shows no node: not a cluster devflow can prove is its.
+        lifecycle::check_ours(&Ownership::Foreign { containers: Vec::new() }, plan, &marker)?;
+    }
+    if ownership == Ownership::Ours && matches!(state.cluster, Phase::Started { .. }) {
+        printer.warn(
+            "the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again",
+        );
+        step(printer, "Deleting the half-made cluster", cluster.delete(), |_| "Deleted the half-made cluster".into())
+            .await?;
+    } else if ownership == Ownership::Ours {
+        if let Phase::Done { digest } = &state.cluster
+            && digest != &cluster_digest
+        {
+            bail!(
+                "the cluster settings changed since the cluster was created (nodes, Kubernetes version, mounts or ports)\n  {} cannot change a cluster in place: `devflow down` then `devflow up` recreates it (its database is lost); `devflow render --only cluster` shows the new settings",
+                plan.provider
+            );
+        }
+        if containers.iter().any(|c| !c.running) {
+            step(printer, "Starting the stopped cluster", cluster.start(&daemon), |_| "Started the cluster".into())
+                .await?;
+            changed = true;
+        } else {
+            printer.done(&format!("Cluster {} exists (unchanged)", plan.context));
+        }
+        state.cluster = Phase::Done { digest: cluster_digest.clone() };
+    }
+    let cluster_created =
+        !matches!(&state.cluster, Phase::Done { digest } if digest == &cluster_digest) || ownership != Ownership::Ours;
+    if cluster_created {
+        lifecycle::check_port_free(plan, plan.ui_port)?;
+        state.cluster = Phase::Started { digest: cluster_digest.clone() };
+        target.folder.save(&state)?;
+        let k3d_config = target.folder.path(plan::K3D_CONFIG_FILE);
+        let doing = format!(
+            "Creating the {} cluster {} ({} node(s), Kubernetes {})",
+            plan.provider,
+            plan.cluster_name,
+            nodes(plan),
+            plan.kubernetes
+        );
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        step(printer, &doing, cluster.create(&plan.cluster, &k3d_config, timeout), |_| {
+            format!("Created cluster {}", plan.context)
+        })
+        .await?;
+        state.cluster = Phase::Done { digest: cluster_digest };
+        // A new cluster holds nothing of what earlier runs applied.
+        state.manifests = Phase::NotStarted;
+        state.release = Phase::NotStarted;
+        changed = true;
+    }
+    state.stopped = false;
+    target.folder.save(&state)?;
+    timings.push(("cluster", phase.elapsed()));
+
+    let phase = Instant::now();
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    lifecycle::wait_nodes(&kube, nodes(plan), deadline, printer).await?;
+    timings.push(("nodes", phase.elapsed()));
+
+    // The project's own image, when it has requirements, packages or a Dockerfile.
+    let phase = Instant::now();
+    let image = match &plan.image {
+        Some(build) => Some(image(build, &cluster, &daemon, &target, &mut state, cluster_created, printer).await?),
+        None => None,
+    };
+    changed |= image.as_ref().is_some_and(|(_, built)| *built);
+    let image = image.map(|(tag, _)| tag);
+    timings.push(("image", phase.elapsed()));
+
+    // devflow's own objects: namespace, PostgreSQL, the DAG volume.
+    let phase = Instant::now();
+    let secrets = target.folder.secrets(plan)?;
+    let manifests_digest = state::digest(&plan.manifests);
+    if state.manifests.is_done_with(&manifests_digest) {
+        printer.done("devflow's objects are applied (unchanged)");
+    } else {
+        state.manifests = Phase::Started { digest: manifests_digest.clone() };
+        target.folder.save(&state)?;
+        let objects = secrets.fill_manifests(plan);
+        step(printer, "Applying devflow's objects", kube.apply(&objects), |_| {
+            format!("Applied {} objects (namespace, PostgreSQL, DAG volume)", objects.len())
+        })
+        .await?;
+        state.manifests = Phase::Done { digest: manifests_digest };
+        target.folder.save(&state)?;
+        changed = true;
+    }
+    timings.push(("objects", phase.elapsed()));
+
+    // The release.
+    let phase = Instant::now();
+    let release_digest = state::digest(&(&plan.values, &plan.chart, &plan.chart_version, &image));
+    let deployed = helm.status(plan).await?.filter(|r| r.status == "deployed");
+    match deployed {
+        Some(release) if state.release.is_done_with(&release_digest) => {
+            printer.done(&format!("Airflow release is installed (unchanged, revision {})", release.revision));
+        }
+        _ => {
+            state.release = Phase::Started { digest: release_digest.clone() };
+            target.folder.save(&state)?;
+            if deployed.is_some() {
+                // A Job's pod template cannot change, and without Helm hooks the chart's
+                // migration and create-user jobs live on for their TTL: Helm would fail with
+                // "field is immutable". Gone, Helm creates them again and they run once more.
+                kube.delete_jobs(
+                    plan::NAMESPACE,
+                    &format!(
+                        "release={},component in ({},{})",
+                        plan::RELEASE,
+                        plan::MIGRATIONS_JOB,
+                        plan::CREATE_USER_JOB
+                    ),
+                )
+                .await?;
+            }
+            let mut values = secrets.fill_values(plan);
+            if let Some(tag) = &image {
+                run_image(&mut values, tag);
+            }
+            let values = crate::values::to_yaml(&values);
+            target.folder.write(plan::VALUES_FILE, values.as_bytes(), 0o600)?;
+            let values_file = target.folder.path(plan::VALUES_FILE).display().to_string();
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let doing = format!("Installing the Airflow chart {} (helm upgrade --install)", plan.chart_version);
+            step(printer, &doing, helm.upgrade_install(plan, &values_file, timeout), |_| {
+                format!(
+                    "Installed the Airflow chart {} (Airflow {}, {})",
+                    plan.chart_version, plan.airflow_version, plan.executor
+                )
+            })
+            .await?;
+            state.release = Phase::Done { digest: release_digest };
+            target.folder.save(&state)?;
+            changed = true;
+        }
+    }
+    timings.push(("helm", phase.elapsed()));
+
+    let phase = Instant::now();
+    lifecycle::wait_airflow(&kube, &lifecycle::expectations(plan), deadline, printer).await?;
+    timings.push(("airflow", phase.elapsed()));
+
+    if !changed {
+        printer.note("nothing changed: no cluster was created and no Helm upgrade ran");
+    }
+    printer.out(&summary(plan, &timings, started.elapsed())).context("cannot write to standard output")?;
+    if args.no_watch {
+        return Ok(None);
+    }
+    Ok(Some(super::watch::for_project(&target, false, false)?))
+}
+
+/// Builds the project's image unless the same files made the one the cluster has, streaming the
+/// build's output, and loads it onto the nodes. Returns the tag and whether it was built now.
+async fn image(
+    build: &crate::plan::image::ImageBuild,
+    cluster: &cluster::Cluster,
+    daemon: &crate::docker::Daemon,
+    target: &Target,
+    state: &mut State,
+    cluster_created: bool,
+    printer: &mut Printer,
+) -> Result<(String, bool)> {
+    let plan = &target.plan;
+    let (context, digest) = crate::docker::build_context(build).context("cannot read the image's files")?;
+    let tag = format!("devflow/{}:{digest}", plan.project);
+    if state.image.as_deref() == Some(tag.as_str()) && !cluster_created {
+        printer.done(&format!("Image {tag} is built and loaded (unchanged)"));
+        return Ok((tag, false));
+    }
+    let started = Instant::now();
+    let labels =
+        std::collections::HashMap::from([(crate::plan::cluster::OWNER_LABEL.to_string(), plan.project.clone())]);
+    let mut tail: Vec<String> = Vec::new();
+    let doing = format!("Building {tag}");
+    let built = daemon
+        .build_image(context, &tag, &labels, |line| {
+            tail.push(format!("    {line}"));
+            let keep = tail.len().saturating_sub(4);
+            tail.drain(..keep);
+            let mut lines =
+                vec![format!("{} {doing}  {}", ui::spinner(started.elapsed()), ui::seconds(started.elapsed()))];
+            lines.extend(tail.iter().cloned());
+            printer.live(&lines);
+        })
+        .await;
+    printer.live(&[]);
+    built?;
+    printer.done(&format!("Built {tag}  {}", ui::seconds(started.elapsed())));
+    if !state.images.contains(&tag) {
+        state.images.push(tag.clone());
+    }
+    target.folder.save(state)?;
+    step(printer, "Loading the image onto the nodes", cluster.load_image(&tag), |_| {
+        "Loaded the image onto the nodes".into()
+    })
+    .await?;
+    state.image = Some(tag.clone());
+    target.folder.save(state)?;
+    Ok((tag, true))
+}
+
+/// The release runs the project's image, loaded on the nodes rather than pulled.
+fn run_image(values: &mut crate::values::Value, tag: &str) {
+    let (repository, reference) = tag.rsplit_once(':').expect("devflow's tags have a tag");
+    let path = |key: &str| crate::values::Path::parse(key).unwrap();
+    crate::values::remove(values, &path("images.airflow.digest"));
+    crate::values::set(values, &path("images.airflow.repository"), repository.into());
+    crate::values::set(values, &path("images.airflow.tag"), reference.into());
+    crate::values::set(values, &path("images.airflow.pullPolicy"), "IfNotPresent".into());
+}
+
+fn nodes(plan: &Plan) -> usize {
+    plan.cluster["nodes"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_else(|| 1 + plan.cluster["agents"].as_u64().unwrap_or(0) as usize)
+}
+
+fn summary(plan: &Plan, timings: &[(&str, Duration)], total: Duration) -> String {
+    let took: Vec<String> = timings.iter().map(|(phase, d)| format!("{phase} {}", ui::seconds(*d))).collect();
+    format!(
+        "Airflow is up: {}\n  user      {}  (the password: `devflow creds`)\n  DAGs      {} → {} (read-only, in every Airflow pod)\n  took      {}  (total {})",
+        plan.url,
+        plan.admin_user,
+        plan.dags_folder.display(),
+        plan.dags_mount,
+        took.join(" · "),
+        ui::seconds(total)
+    )
+}

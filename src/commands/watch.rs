@@ -1,0 +1,138 @@
+//! `devflow watch`: the reload loop against this project's Airflow or any other. `up` ends in the
+//! same loop for its project.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+
+use super::lifecycle::Target;
+use crate::cli::{ProjectFlags, WatchArgs};
+use crate::ui::Printer;
+use crate::watch::{self, Hook, Settings};
+
+pub fn run(args: &WatchArgs, printer: &mut Printer) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let settings = match &args.airflow_url {
+        Some(url) => {
+            let dags = match &args.dags {
+                Some(dags) => cwd.join(dags),
+                None => Target::load(&ProjectFlags::default(), &[], printer, true)?.plan.dags_folder,
+            };
+            let Some(password) = args.password.clone() else {
+                bail!(WatchError::NoPassword { url: url.clone() });
+            };
+            settings(&cwd, url.clone(), &args.username, password, &dags, args.json, args.quiet)?
+        }
+        None => {
+            let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+            let mut settings = for_project(&target, args.json, args.quiet)?;
+            if let Some(password) = &args.password {
+                settings.password = password.clone();
+                settings.user = args.username.clone();
+            }
+            if let Some(dags) = &args.dags {
+                settings = Settings { dags: canonical(&cwd.join(dags))?, ..settings };
+            }
+            settings
+        }
+    };
+    until_ctrl_c(settings, printer)
+}
+
+/// The loop's settings for this project's own Airflow (after `up`).
+pub fn for_project(target: &Target, json: bool, quiet: bool) -> Result<Settings> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let secrets = target.folder.read_secrets()?;
+    let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
+        bail!(
+            "the project `{}` has no Airflow yet\n  `devflow up` starts it; `devflow watch --airflow-url URL` watches another one",
+            target.plan.project
+        );
+    };
+    let plan = &target.plan;
+    let mut settings =
+        settings(&cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder, json, quiet)?;
+    if let Some(plugins) = target.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
+        let (context, loaders) = (plan.context.clone(), super::lifecycle::plugin_loaders(plan));
+        settings.hooks.push(Hook {
+            paths: vec![plugins],
+            what: "plugins",
+            doing: "restarting the components that load them",
+            done: "Restarted: the new plugins are loaded",
+            action: Box::new(move |printer: &mut Printer| {
+                super::lifecycle::restart_for_plugins(&context, &loaders, printer)
+            }),
+        });
+    }
+    // What `up` builds from: the image's files, devflow.toml and the production values.
+    let mut paths = vec![target.requirements.clone(), target.root.join("packages.txt"), target.root.join("Dockerfile")];
+    paths.extend(target.project_file.iter().cloned());
+    paths.extend(plan.production_files.iter().cloned());
+    settings.hooks.push(Hook {
+        paths,
+        what: "the project's settings or image files",
+        doing: "running `devflow up` to apply the difference",
+        done: "Applied: Airflow runs the new settings",
+        action: Box::new(|_: &mut Printer| {
+            // Its own printer, with results on standard error: standard output is the watch's.
+            let mut printer = Printer::progress();
+            super::runtime()?.block_on(super::up::run(&crate::cli::UpArgs::reapply(), &mut printer))?;
+            Ok(())
+        }),
+    });
+    Ok(settings)
+}
+
+fn settings(
+    cwd: &Path,
+    url: String,
+    user: &str,
+    password: String,
+    dags: &Path,
+    json: bool,
+    quiet: bool,
+) -> Result<Settings> {
+    let dags = canonical(dags)?;
+    let base = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let shown =
+        dags.strip_prefix(&base).map(|p| p.display().to_string()).unwrap_or_else(|_| dags.display().to_string());
+    Ok(Settings {
+        url,
+        user: user.to_string(),
+        password,
+        shown_root: if shown.is_empty() { String::new() } else { format!("{shown}/") },
+        dags,
+        json,
+        quiet,
+        hooks: Vec::new(),
+    })
+}
+
+fn canonical(dags: &Path) -> Result<PathBuf> {
+    Ok(dags.canonicalize().map_err(|_| WatchError::NoDags { path: dags.display().to_string() })?)
+}
+
+/// Runs the loop until Ctrl-C, which ends it quietly: stopping is how a watch ends.
+pub fn until_ctrl_c(mut settings: Settings, printer: &mut Printer) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // A runtime of its own on a thread of its own, only to hear the signal.
+    let runtime = super::runtime()?;
+    std::thread::spawn(move || {
+        if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    watch::run(&mut settings, printer, &stop)?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("no password for {url}\n  set AIRFLOW_PASSWORD (or pass --password) for the user given with --username")]
+    NoPassword { url: String },
+    #[error("the DAG folder {path} does not exist\n  pass the folder Airflow reads with --dags")]
+    NoDags { path: String },
+}

@@ -1,0 +1,105 @@
+//! The project's own Airflow image, when it needs one: the profile's (or devflow.toml's) image
+//! with `requirements.txt` and `packages.txt` installed, or the project's own Dockerfile.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::values::{self, Value};
+
+/// How `up` builds the image. Pure: the files are read when the build happens.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageBuild {
+    /// What the image is built FROM (devflow's own Dockerfile only).
+    pub base: String,
+    /// The Dockerfile: devflow's, or the project's own (then `context` is the project folder).
+    pub dockerfile: Dockerfile,
+    /// Files sent as the build context, each as (name in the context, file on disk).
+    pub context: Context,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dockerfile {
+    Generated(String),
+    Project(PathBuf),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    Files(Vec<(String, PathBuf)>),
+    /// The project folder, less what `.dockerignore` excludes.
+    Folder(PathBuf),
+}
+
+/// The image build for a project, if it needs one.
+pub fn build(root: &Path, requirements: &Path, values: &Value, airflow_version: &str) -> Option<ImageBuild> {
+    let dockerfile = root.join("Dockerfile");
+    let base = base_image(values, airflow_version);
+    if dockerfile.is_file() {
+        return Some(ImageBuild {
+            base,
+            dockerfile: Dockerfile::Project(dockerfile),
+            context: Context::Folder(root.to_path_buf()),
+        });
+    }
+    let packages = root.join("packages.txt");
+    let (has_requirements, has_packages) = (requirements.is_file(), packages.is_file());
+    if !has_requirements && !has_packages {
+        return None;
+    }
+    // The Airflow image's user is 50000 (airflow); system packages need root.
+    let mut text = format!("FROM {base}\n");
+    let mut context = Vec::new();
+    if has_packages {
+        text.push_str("USER 0\nCOPY packages.txt /devflow/packages.txt\nRUN apt-get update && xargs -a /devflow/packages.txt apt-get install -y --no-install-recommends && rm -rf /var/lib/apt/lists/*\nUSER 50000\n");
+        context.push(("packages.txt".to_string(), packages));
+    }
+    if has_requirements {
+        text.push_str("COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir -r /devflow/requirements.txt\n");
+        context.push(("requirements.txt".to_string(), requirements.to_path_buf()));
+    }
+    Some(ImageBuild { base, dockerfile: Dockerfile::Generated(text), context: Context::Files(context) })
+}
+
+/// The Airflow image the chart would run: `images.airflow`, else the default repository and tag.
+fn base_image(values: &Value, airflow_version: &str) -> String {
+    let text =
+        |key: &str| values::get(values, &values::Path::parse(key).unwrap()).and_then(Value::as_str).map(str::to_string);
+    let repository = text("images.airflow.repository")
+        .or_else(|| text("defaultAirflowRepository"))
+        .unwrap_or_else(|| "apache/airflow".into());
+    match (text("images.airflow.digest"), text("images.airflow.tag").or_else(|| text("defaultAirflowTag"))) {
+        (Some(digest), _) => format!("{repository}@{digest}"),
+        (None, Some(tag)) => format!("{repository}:{tag}"),
+        (None, None) => format!("{repository}:{airflow_version}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn requirements_and_packages_go_on_the_airflow_image_the_chart_would_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let requirements = dir.path().join("requirements.txt");
+        let values = json!({"images": {"airflow": {"repository": "registry.acme.io/airflow", "tag": "2025.11"}}});
+        assert!(build(dir.path(), &requirements, &values, "3.2.2").is_none(), "nothing to build");
+
+        std::fs::write(&requirements, "requests\n").unwrap();
+        std::fs::write(dir.path().join("packages.txt"), "libpq-dev\n").unwrap();
+        let image = build(dir.path(), &requirements, &values, "3.2.2").unwrap();
+        let Dockerfile::Generated(text) = &image.dockerfile else { panic!("devflow's Dockerfile") };
+        assert!(text.starts_with("FROM registry.acme.io/airflow:2025.11\nUSER 0\n"), "{text}");
+        assert!(text.ends_with("RUN pip install --no-cache-dir -r /devflow/requirements.txt\n"), "{text}");
+        assert_eq!(base_image(&json!({}), "3.2.2"), "apache/airflow:3.2.2");
+
+        std::fs::write(dir.path().join("Dockerfile"), "FROM x\n").unwrap();
+        let image = build(dir.path(), &requirements, &values, "3.2.2").unwrap();
+        assert!(matches!(image.context, Context::Folder(_)) && matches!(image.dockerfile, Dockerfile::Project(_)));
+    }
+}

@@ -1,0 +1,184 @@
+//! The one way devflow runs an external program (kind, k3d, helm): found on PATH or in devflow's
+//! cache, its argv and stdin given explicitly, its standard error kept for the error message, a
+//! deadline, and the process killed when devflow stops waiting for it (timeout or Ctrl-C).
+
+pub mod install;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::config::Provider;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Kind,
+    K3d,
+    Helm,
+}
+
+pub type Version = (u32, u32, u32);
+
+impl Tool {
+    pub fn for_provider(provider: Provider) -> Tool {
+        match provider {
+            Provider::Kind => Tool::Kind,
+            Provider::K3d => Tool::K3d,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Kind => "kind",
+            Tool::K3d => "k3d",
+            Tool::Helm => "helm",
+        }
+    }
+
+    /// The oldest version that works, and why.
+    pub fn minimum(self) -> (Version, &'static str) {
+        match self {
+            Tool::Kind => ((0, 33, 0), "the pinned kindest/node images are the ones kind v0.33.0 was released with"),
+            Tool::K3d => ((5, 5, 0), "devflow writes k3d's v1alpha5 config"),
+            Tool::Helm => ((3, 19, 0), "the Airflow chart 1.22 needs Helm 3.19 or later"),
+        }
+    }
+
+    fn version_args(self) -> &'static [&'static str] {
+        match self {
+            Tool::Kind | Tool::K3d => &["version"],
+            Tool::Helm => &["version", "--short"],
+        }
+    }
+
+    /// The version in the first line of `<tool> version`: `kind v0.33.0 go…`,
+    /// `k3d version v5.8.3`, `v3.19.0+g3d8990f`.
+    fn parse_version(self, output: &str) -> Option<Version> {
+        let first = output.lines().next()?;
+        let word = first
+            .split_whitespace()
+            .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;
+        let core = word[1..].split(['+', '-']).next()?;
+        crate::config::parse_version(core)
+    }
+}
+
+impl std::fmt::Display for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "{tool} is not installed: it is not on PATH, nor in devflow's cache ({cache})\n  `devflow up --yes` installs a pinned, checksum-verified {tool}; or install it yourself: {url}"
+    )]
+    Missing { tool: Tool, cache: String, url: &'static str },
+    #[error("`{command}` failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), indent_output(stderr))]
+    Failed { command: String, code: Option<i32>, stderr: String },
+    #[error("`{command}` did not finish within {:.1}s: devflow stopped it", after.as_secs_f64())]
+    TimedOut { command: String, after: Duration },
+    #[error("cannot run {path}: {io}")]
+    Spawn { path: String, io: std::io::Error },
+    #[error(transparent)]
+    Install(#[from] install::Error),
+}
+
+fn indent_output(text: &str) -> String {
+    let text = text.trim_end();
+    if text.is_empty() { String::new() } else { format!(":\n    {}", text.replace('\n', "\n    ")) }
+}
+
+/// Where devflow keeps the tools it installs: `$XDG_CACHE_HOME/devflow/bin`, else `~/.cache/…`.
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    base.join("devflow").join("bin")
+}
+
+/// A tool found and ready to run.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub tool: Tool,
+    pub path: PathBuf,
+}
+
+/// The tool on PATH, else the pinned copy in devflow's cache.
+pub fn locate(tool: Tool) -> Result<Program, Error> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool.name()))
+        .find(|candidate| is_executable(candidate));
+    let cached = || Some(install::cached_path(tool)).filter(|p| is_executable(p));
+    match on_path.or_else(cached) {
+        Some(path) => Ok(Program { tool, path }),
+        None => Err(Error::Missing { tool, cache: cache_dir().display().to_string(), url: install::docs_url(tool) }),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+impl Program {
+    /// The tool's version, parsed from `<tool> version`.
+    pub async fn version(&self) -> Result<(Option<Version>, String), Error> {
+        let out = self.run(self.tool.version_args(), None, Duration::from_secs(20)).await?;
+        let text = out.lines().next().unwrap_or_default().trim().to_string();
+        Ok((self.tool.parse_version(&out), text))
+    }
+
+    /// Runs the tool to completion and returns its standard output. Standard error is kept for the
+    /// error; dropping the returned future (a timeout, Ctrl-C) kills the process.
+    pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String, Error> {
+        let command = std::iter::once(self.tool.name()).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let mut child = Command::new(&self.path)
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // A tool that exits without reading its input is reported by its exit status, not here.
+            let _ = pipe.write_all(input).await;
+        }
+        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(result) => result.map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?,
+            Err(_) => return Err(Error::TimedOut { command, after: timeout }),
+        };
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            let mut stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            if stderr.trim().is_empty() {
+                stderr = String::from_utf8_lossy(&output.stdout).into_owned();
+            }
+            Err(Error::Failed { command, code: output.status.code(), stderr })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_each_tools_own_output() {
+        assert_eq!(Tool::Kind.parse_version("kind v0.33.0 go1.25.5 linux/amd64"), Some((0, 33, 0)));
+        assert_eq!(Tool::K3d.parse_version("k3d version v5.8.3\nk3s version v1.31.5-k3s1 (default)"), Some((5, 8, 3)));
+        assert_eq!(Tool::Helm.parse_version("v3.19.0+g3d8990f"), Some((3, 19, 0)));
+        assert_eq!(Tool::Helm.parse_version("v4.0.1+gabcdef"), Some((4, 0, 1)));
+        assert_eq!(Tool::Helm.parse_version("something else"), None);
+    }
+}

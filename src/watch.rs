@@ -1,0 +1,636 @@
+//! The reload loop: file events, debounced into batches; each saved DAG file followed through
+//! Airflow's API until Airflow has parsed it, then one line (or one JSON object) saying what
+//! Airflow made of it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::airflow::{self, Snapshot};
+use crate::ui::Printer;
+
+/// Quiet time that ends a batch: an editor's rename-save and a `git checkout` of hundreds of files
+/// arrive well within it.
+const QUIET: Duration = Duration::from_millis(150);
+/// A batch is cut after this long even if events keep coming.
+const MAX_BATCH: Duration = Duration::from_secs(2);
+/// How often Airflow's API is asked while files wait for their parse.
+const POLL: Duration = Duration::from_millis(200);
+/// After this long without a parse, a file gets a line saying so and why that may be.
+pub const GIVE_UP: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: String, message: String },
+    #[error(transparent)]
+    Airflow(#[from] airflow::Error),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debouncing.
+
+/// Collects file events into batches: a batch ends after [`QUIET`] without events, or
+/// [`MAX_BATCH`] after it began.
+#[derive(Debug, Default)]
+pub struct Debouncer {
+    /// Each path with the wall-clock time of its last event (the "save" time users count from).
+    pending: BTreeMap<PathBuf, SystemTime>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Debouncer {
+    pub fn event(&mut self, path: PathBuf, now: Instant, wall: SystemTime) {
+        self.pending.insert(path, wall);
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+    }
+
+    /// How long to wait for more events before the batch is due; None when nothing is pending.
+    pub fn wait(&self, now: Instant) -> Option<Duration> {
+        let (first, last) = (self.first?, self.last?);
+        let due = (last + QUIET).min(first + MAX_BATCH);
+        Some(due.saturating_duration_since(now))
+    }
+
+    /// The batch, when it is due.
+    pub fn take(&mut self, now: Instant) -> Option<BTreeMap<PathBuf, SystemTime>> {
+        if self.wait(now)? > Duration::ZERO {
+            return None;
+        }
+        self.first = None;
+        self.last = None;
+        Some(std::mem::take(&mut self.pending))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a changed path is.
+
+/// Files editors and tools write beside the real one while saving.
+pub fn is_scratch(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let in_cache = path.components().any(|c| c.as_os_str() == "__pycache__" || c.as_os_str() == ".git");
+    in_cache
+        || name.starts_with(".#")
+        || name.ends_with('~')
+        || [".swp", ".swx", ".swo", ".tmp", ".pyc", ".crswap"].iter().any(|ext| name.ends_with(ext))
+        || name == "4913"
+        || name.contains("___jb_")
+}
+
+/// Events that change a file. Reads are not: Airflow reading a file it parses (and devflow
+/// reading it for Airflow's safe-mode words) must not count as a save.
+pub fn is_write(kind: &notify::EventKind) -> bool {
+    use notify::EventKind::{Create, Modify, Remove};
+    use notify::event::ModifyKind;
+    matches!(kind, Create(_) | Remove(_) | Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any))
+}
+
+/// Files Airflow parses for DAGs.
+pub fn is_dag_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("py" | "zip"))
+}
+
+/// The `.airflowignore` pattern (Airflow 3's default glob syntax, which follows .gitignore) that
+/// excludes a file, looking in the file's folder and each folder above it up to the DAG folder.
+pub fn ignored_by(dags: &Path, file: &Path) -> Option<String> {
+    let mut dir = file.parent();
+    while let Some(folder) = dir {
+        let ignore_file = folder.join(".airflowignore");
+        if ignore_file.is_file() {
+            let mut builder = ignore::gitignore::GitignoreBuilder::new(folder);
+            builder.add(&ignore_file);
+            if let Ok(matcher) = builder.build()
+                && let ignore::Match::Ignore(glob) = matcher.matched_path_or_any_parents(file, false)
+            {
+                return Some(glob.original().to_string());
+            }
+        }
+        if folder == dags {
+            break;
+        }
+        dir = folder.parent();
+    }
+    None
+}
+
+/// Airflow's safe mode skips a .py file unless both words are in it.
+pub fn skipped_by_safe_mode(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    !(lower.contains("airflow") && lower.contains("dag"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following a file until Airflow has parsed it.
+
+/// One saved (or deleted) DAG file waiting for Airflow.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Relative to the DAG folder, with `/`.
+    pub file: String,
+    pub saved: SystemTime,
+    pub deleted: bool,
+    /// The DAG ids Airflow had for the file before the change.
+    pub before: Vec<String>,
+}
+
+/// What Airflow made of a file: the `--json` line.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub file: String,
+    pub status: Status,
+    pub dags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    pub seconds_after_save: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Parsed,
+    Error,
+    Removed,
+    NotParsed,
+}
+
+/// Whether the API's path for a file (relative on Airflow 3, as Airflow sees it on Airflow 2)
+/// names this file of the DAG folder.
+pub fn same_file(api_path: &str, file: &str) -> bool {
+    api_path == file || api_path.ends_with(&format!("/{file}"))
+}
+
+fn parsed_at(time: &str) -> Option<SystemTime> {
+    time.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
+}
+
+/// The DAG ids the snapshot has for a file.
+pub fn dags_of(snapshot: &Snapshot, file: &str) -> Vec<String> {
+    let mut ids: Vec<String> = snapshot
+        .dags
+        .iter()
+        .filter(|d| d.file().is_some_and(|p| same_file(p, file)))
+        .map(|d| d.dag_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The report for a pending file if the snapshot shows Airflow has dealt with it since the save.
+pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime) -> Option<Report> {
+    let after_save = |t: &Option<String>| t.as_deref().and_then(parsed_at).is_some_and(|t| t >= pending.saved);
+    let report = |status, dags, error: Option<(String, Option<u32>)>| Report {
+        file: pending.file.clone(),
+        status,
+        dags,
+        line: error.as_ref().and_then(|(_, line)| *line),
+        error: error.map(|(message, _)| message),
+        seconds_after_save: seconds(now.duration_since(pending.saved).unwrap_or_default()),
+    };
+    let error = snapshot.errors.iter().find(|e| same_file(&e.filename, &pending.file));
+    let dags = dags_of(snapshot, &pending.file);
+    if pending.deleted {
+        return (dags.is_empty() && error.is_none()).then(|| report(Status::Removed, pending.before.clone(), None));
+    }
+    if let Some(error) = error.filter(|e| after_save(&Some(e.timestamp.clone()))) {
+        return Some(report(
+            Status::Error,
+            Vec::new(),
+            Some(airflow::describe_error(&error.stack_trace, &pending.file)),
+        ));
+    }
+    let fresh: Vec<String> = snapshot
+        .dags
+        .iter()
+        .filter(|d| d.file().is_some_and(|p| same_file(p, &pending.file)) && after_save(&d.last_parsed_time))
+        .map(|d| d.dag_id.clone())
+        .collect();
+    (!fresh.is_empty() && error.is_none()).then(|| {
+        let mut fresh = fresh;
+        fresh.sort();
+        report(Status::Parsed, fresh, None)
+    })
+}
+
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10.0).round() / 10.0
+}
+
+/// One line for a person: `✓ dags/etl.py  etl_daily, etl_hourly  0.9 s after save`.
+pub fn line(report: &Report, shown_root: &str) -> String {
+    let file = format!("{shown_root}{}", report.file);
+    let after = format!("{:.1} s after save", report.seconds_after_save);
+    match report.status {
+        Status::Parsed => format!("✓ {file}  {}  {after}", report.dags.join(", ")),
+        Status::Error => {
+            let line = report.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            format!("✗ {file}  {}{line}  {after}", report.error.as_deref().unwrap_or_default())
+        }
+        Status::Removed if report.dags.is_empty() => format!("- {file}  removed"),
+        Status::Removed => format!("- {file}  removed: {} gone", report.dags.join(", ")),
+        Status::NotParsed => format!("? {file}  {}", report.error.as_deref().unwrap_or_default()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
+
+/// What a change to other project files sets off (a restart, a rebuild), with its own progress.
+pub type Action = Box<dyn FnMut(&mut Printer) -> anyhow::Result<()>>;
+
+/// Files (or folders) whose change sets off an action.
+pub struct Hook {
+    pub paths: Vec<PathBuf>,
+    /// What changed and what happens now: `plugins changed (…): restarting …`.
+    pub what: &'static str,
+    pub doing: &'static str,
+    pub done: &'static str,
+    pub action: Action,
+}
+
+impl Hook {
+    fn matches(&self, path: &Path) -> bool {
+        self.paths.iter().any(|p| path.starts_with(p))
+    }
+}
+
+pub struct Settings {
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub dags: PathBuf,
+    /// How file names are shown: the DAG folder relative to where devflow runs, e.g. `dags/`.
+    pub shown_root: String,
+    pub json: bool,
+    pub quiet: bool,
+    /// Other files that set off actions (this project's Airflow only).
+    pub hooks: Vec<Hook>,
+}
+
+/// How often the loop looks at its stop flag while nothing happens.
+const IDLE: Duration = Duration::from_millis(250);
+
+/// Watches the DAG folder until `stop` is set (by Ctrl-C).
+pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) -> Result<(), Error> {
+    let mut client = airflow::Client::connect(&settings.url, &settings.user, &settings.password)?;
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Some(event) = event.ok().filter(|e| is_write(&e.kind)) {
+            for path in event.paths {
+                let _ = tx.send((path, Instant::now(), SystemTime::now()));
+            }
+        }
+    })
+    .map_err(|e| Error::Watch { path: settings.dags.display().to_string(), message: e.to_string() })?;
+    // Folders recursively; a file through its folder, as editors replace files by rename.
+    let mut watched = vec![(settings.dags.clone(), notify::RecursiveMode::Recursive)];
+    for path in settings.hooks.iter().flat_map(|h| h.paths.iter()) {
+        let entry = match (path.is_dir(), path.parent()) {
+            (true, _) => (path.clone(), notify::RecursiveMode::Recursive),
+            (false, Some(folder)) => (folder.to_path_buf(), notify::RecursiveMode::NonRecursive),
+            (false, None) => continue,
+        };
+        if entry.0.is_dir() && !watched.iter().any(|(p, _)| p == &entry.0) {
+            watched.push(entry);
+        }
+    }
+    for (folder, mode) in &watched {
+        notify::Watcher::watch(&mut watcher, folder, *mode)
+            .map_err(|e| Error::Watch { path: folder.display().to_string(), message: e.to_string() })?;
+    }
+    let mut known = client.snapshot()?;
+    if !settings.json {
+        printer.done(&format!(
+            "Watching {} for Airflow {} at {} ({} DAGs, {} import errors now); Ctrl-C stops",
+            settings.shown_root.trim_end_matches('/'),
+            client.version,
+            settings.url,
+            known.dags.len(),
+            known.errors.len()
+        ));
+    }
+
+    let mut debouncer = Debouncer::default();
+    let mut waiting: Vec<Pending> = Vec::new();
+    let mut batch: Vec<Report> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let timeout = match (debouncer.wait(now), waiting.is_empty()) {
+            (Some(d), _) => d.min(POLL),
+            (None, _) => POLL.max(IDLE),
+        };
+        match rx.recv_timeout(timeout) {
+            Ok((path, at, wall)) => {
+                if !is_scratch(&path) {
+                    debouncer.event(path, at, wall);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        if let Some(changed) = debouncer.take(Instant::now()) {
+            let mut fired: Vec<Vec<PathBuf>> = settings.hooks.iter().map(|_| Vec::new()).collect();
+            for (path, saved) in changed {
+                if let Some(at) = settings.hooks.iter().position(|h| h.matches(&path)) {
+                    fired[at].push(path);
+                } else if path.starts_with(&settings.dags)
+                    && let Some(report) = track(settings, &mut client, &known, &path, saved, &mut waiting)
+                {
+                    emit(settings, printer, &report);
+                    batch.push(report);
+                }
+            }
+            for (hook, paths) in settings.hooks.iter_mut().zip(fired).filter(|(_, paths)| !paths.is_empty()) {
+                let names: Vec<String> =
+                    paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+                printer.note(&format!("{} changed ({}): {}", hook.what, names.join(", "), hook.doing));
+                match (hook.action)(printer) {
+                    Ok(()) => printer.done(hook.done),
+                    Err(e) => printer.warn(&format!("{e:#}")),
+                }
+            }
+        }
+        if waiting.is_empty() {
+            continue;
+        }
+        let snapshot = match client.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                printer.warn(&format!("asking Airflow failed, trying again: {e}"));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let now = SystemTime::now();
+        let mut processor = None;
+        let mut still = Vec::new();
+        for pending in waiting.drain(..) {
+            let report = resolve(&pending, &snapshot, now).or_else(|| {
+                let elapsed = now.duration_since(pending.saved).unwrap_or_default();
+                (elapsed >= GIVE_UP).then(|| {
+                    let healthy = *processor.get_or_insert_with(|| client.processor_healthy());
+                    not_parsed(&pending, elapsed, healthy)
+                })
+            });
+            match report {
+                Some(report) => {
+                    emit(settings, printer, &report);
+                    batch.push(report);
+                }
+                None => still.push(pending),
+            }
+        }
+        waiting = still;
+        known = snapshot;
+        if waiting.is_empty() && batch.len() > 1 && !settings.json {
+            printer.note(&summary(&batch));
+        }
+        if waiting.is_empty() {
+            batch.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Starts following a changed path; a report at once when Airflow will never parse it.
+fn track(
+    settings: &Settings,
+    client: &mut airflow::Client,
+    known: &Snapshot,
+    path: &Path,
+    saved: SystemTime,
+    waiting: &mut Vec<Pending>,
+) -> Option<Report> {
+    if !is_dag_file(path) || path.is_dir() {
+        return None;
+    }
+    let file = path.strip_prefix(&settings.dags).ok()?.to_string_lossy().replace('\\', "/");
+    let deleted = !path.exists();
+    let not_parsed = |reason: String| Report {
+        file: file.clone(),
+        status: Status::NotParsed,
+        dags: Vec::new(),
+        error: Some(reason),
+        line: None,
+        seconds_after_save: 0.0,
+    };
+    if !deleted {
+        if let Some(pattern) = ignored_by(&settings.dags, path) {
+            return Some(not_parsed(format!("ignored: .airflowignore has `{pattern}`")));
+        }
+        let is_py = path.extension().is_some_and(|e| e == "py");
+        if is_py && std::fs::read_to_string(path).is_ok_and(|text| skipped_by_safe_mode(&text)) {
+            return Some(not_parsed(
+                "skipped: Airflow parses only files with both `airflow` and `dag` in them (dag_discovery_safe_mode)"
+                    .into(),
+            ));
+        }
+    }
+    // Airflow lists a file it already has DAGs for only every few seconds: ask for it now.
+    let token =
+        known.dags.iter().find(|d| d.file().is_some_and(|p| same_file(p, &file))).and_then(|d| d.file_token.clone());
+    if let (false, Some(token)) = (deleted, token) {
+        let _ = client.reparse(&token);
+    }
+    waiting.retain(|p| p.file != file);
+    waiting.push(Pending { before: dags_of(known, &file), file, saved, deleted });
+    None
+}
+
+fn not_parsed(pending: &Pending, elapsed: Duration, processor_healthy: Option<bool>) -> Report {
+    let why = match processor_healthy {
+        Some(false) => "the dag-processor is not healthy (`devflow logs dag-processor` shows why)".to_string(),
+        _ => "it may define no DAG at module level, or take longer to import than this wait; Airflow reports nothing for a file without DAGs".to_string(),
+    };
+    Report {
+        file: pending.file.clone(),
+        status: Status::NotParsed,
+        dags: Vec::new(),
+        error: Some(format!("not parsed {} s after save: {why}", elapsed.as_secs())),
+        line: None,
+        seconds_after_save: seconds(elapsed),
+    }
+}
+
+fn emit(settings: &Settings, printer: &mut Printer, report: &Report) {
+    let text = if settings.json {
+        serde_json::to_string(report).expect("a report serialises")
+    } else {
+        if settings.quiet && matches!(report.status, Status::Parsed | Status::Removed) {
+            return;
+        }
+        line(report, &settings.shown_root)
+    };
+    let _ = printer.out(&text);
+}
+
+/// `3 files: 2 parsed, 1 error; slowest 1.4 s`.
+pub fn summary(batch: &[Report]) -> String {
+    let count = |status| batch.iter().filter(|r| r.status == status).count();
+    let mut parts = vec![format!("{} parsed", count(Status::Parsed))];
+    for (status, word) in
+        [(Status::Error, "with errors"), (Status::Removed, "removed"), (Status::NotParsed, "not parsed")]
+    {
+        if count(status) > 0 {
+            parts.push(format!("{} {word}", count(status)));
+        }
+    }
+    let slowest = batch.iter().map(|r| r.seconds_after_save).fold(0.0, f64::max);
+    format!("{} files: {}; slowest {slowest:.1} s", batch.len(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::airflow::{Dag, ImportError};
+
+    fn at(ms: u64) -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_rename_save_is_one_change_and_a_checkout_is_one_batch() {
+        let mut d = Debouncer::default();
+        let wall = SystemTime::now();
+        // vim: write 4913, write .etl.py.swp, rename etl.py~ , write etl.py.
+        for (ms, name) in [(0, "4913"), (1, ".etl.py.swp"), (2, "etl.py~"), (3, "etl.py"), (4, "etl.py")] {
+            let path = PathBuf::from(name);
+            if !is_scratch(&path) {
+                d.event(path, at(ms), wall);
+            }
+        }
+        assert_eq!(d.take(at(100)), None, "not quiet for long enough yet");
+        let batch = d.take(at(200)).unwrap();
+        assert_eq!(batch.keys().collect::<Vec<_>>(), [&PathBuf::from("etl.py")]);
+
+        // 300 files, one every 5 ms: one batch, cut at MAX_BATCH at the latest.
+        for i in 0..300 {
+            d.event(PathBuf::from(format!("f{i}.py")), at(1000 + i * 5), wall);
+        }
+        assert_eq!(d.wait(at(2495)), Some(QUIET));
+        assert_eq!(d.take(at(2495 + 150)).unwrap().len(), 300);
+        assert_eq!(d.wait(at(5000)), None);
+    }
+
+    #[test]
+    fn scratch_files_and_caches_are_not_changes() {
+        for path in [
+            "dags/.#etl.py",
+            "dags/etl.py~",
+            "dags/__pycache__/etl.cpython-311.pyc",
+            "dags/etl.py___jb_tmp___",
+            "dags/.etl.py.swp",
+        ] {
+            assert!(is_scratch(Path::new(path)), "{path}");
+        }
+        assert!(!is_scratch(Path::new("dags/etl.py")));
+        assert!(is_dag_file(Path::new("dags/etl.py")) && !is_dag_file(Path::new("dags/README.md")));
+        use notify::event::{AccessKind, CreateKind, DataChange, EventKind, ModifyKind, RenameMode};
+        assert!(!is_write(&EventKind::Access(AccessKind::Any)), "Airflow reading a file is not a save");
+        assert!(is_write(&EventKind::Create(CreateKind::File)));
+        assert!(is_write(&EventKind::Modify(ModifyKind::Data(DataChange::Content))));
+        assert!(is_write(&EventKind::Modify(ModifyKind::Name(RenameMode::To))));
+        assert!(skipped_by_safe_mode("print('hello')") && !skipped_by_safe_mode("from airflow.sdk import DAG"));
+    }
+
+    #[test]
+    fn airflowignore_follows_gitignore_globs_from_each_folder_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let dags = dir.path();
+        std::fs::create_dir_all(dags.join("team/scratch")).unwrap();
+        std::fs::write(dags.join(".airflowignore"), "# comment\n*_test.py\nscratch/\n").unwrap();
+        std::fs::write(dags.join("team/.airflowignore"), "old_*.py\n").unwrap();
+        assert_eq!(ignored_by(dags, &dags.join("etl_test.py")).as_deref(), Some("*_test.py"));
+        assert_eq!(ignored_by(dags, &dags.join("team/scratch/x.py")).as_deref(), Some("scratch/"));
+        assert_eq!(ignored_by(dags, &dags.join("team/old_etl.py")).as_deref(), Some("old_*.py"));
+        assert_eq!(ignored_by(dags, &dags.join("team/etl.py")), None);
+    }
+
+    fn dag(id: &str, file: &str, parsed: &str) -> Dag {
+        Dag {
+            dag_id: id.into(),
+            relative_fileloc: None,
+            fileloc: Some(file.into()),
+            file_token: Some("t".into()),
+            last_parsed_time: Some(parsed.into()),
+        }
+    }
+
+    fn saved(file: &str, deleted: bool, before: &[&str]) -> Pending {
+        let saved = SystemTime::from("2026-11-24T10:00:00Z".parse::<jiff::Timestamp>().unwrap());
+        Pending { file: file.into(), saved, deleted, before: before.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn a_file_is_resolved_only_by_what_airflow_did_after_the_save() {
+        let now = SystemTime::from("2026-11-24T10:00:01.2Z".parse::<jiff::Timestamp>().unwrap());
+        let old = Snapshot { dags: vec![dag("etl_daily", "etl.py", "2026-11-24T09:59:00Z")], errors: vec![] };
+        let pending = saved("etl.py", false, &["etl_daily"]);
+        assert_eq!(resolve(&pending, &old, now), None, "a parse from before the save says nothing");
+
+        let new = Snapshot {
+            dags: vec![
+                dag("etl_daily", "etl.py", "2026-11-24T10:00:00.9Z"),
+                dag("etl_hourly", "etl.py", "2026-11-24T10:00:00.9Z"),
+                dag("other", "x/etl.py.bak", "2026-11-24T10:00:00.9Z"),
+            ],
+            errors: vec![],
+        };
+        let report = resolve(&pending, &new, now).unwrap();
+        assert_eq!(
+            (report.status, report.dags.clone(), report.seconds_after_save),
+            (Status::Parsed, vec!["etl_daily".to_string(), "etl_hourly".to_string()], 1.2)
+        );
+        assert_eq!(line(&report, "dags/"), "✓ dags/etl.py  etl_daily, etl_hourly  1.2 s after save");
+
+        let broken = Snapshot {
+            dags: new.dags.clone(),
+            errors: vec![ImportError {
+                filename: "etl.py".into(),
+                timestamp: "2026-11-24T10:00:00.5Z".into(),
+                stack_trace: "  File \"/opt/airflow/dags/etl.py\", line 3, in <module>\nModuleNotFoundError: No module named 'foo'\n".into(),
+            }],
+        };
+        let report = resolve(&pending, &broken, now).unwrap();
+        assert_eq!(
+            line(&report, "dags/"),
+            "✗ dags/etl.py  ModuleNotFoundError: No module named 'foo' (line 3)  1.2 s after save"
+        );
+
+        let gone = saved("etl.py", true, &["etl_daily", "etl_hourly"]);
+        assert_eq!(resolve(&gone, &new, now), None, "its DAGs are still listed");
+        let report = resolve(&gone, &Snapshot::default(), now).unwrap();
+        assert_eq!(line(&report, "dags/"), "- dags/etl.py  removed: etl_daily, etl_hourly gone");
+
+        // Airflow 2 lists where it sees the file.
+        let v1 = Snapshot {
+            dags: vec![dag("etl_daily", "/opt/airflow/dags/etl.py", "2026-11-24T10:00:01Z")],
+            errors: vec![],
+        };
+        assert_eq!(resolve(&pending, &v1, now).unwrap().status, Status::Parsed);
+    }
+
+    #[test]
+    fn the_summary_counts_each_outcome() {
+        let report = |status, s| Report {
+            file: "f".into(),
+            status,
+            dags: vec![],
+            error: None,
+            line: None,
+            seconds_after_save: s,
+        };
+        let batch = [report(Status::Parsed, 0.8), report(Status::Parsed, 1.4), report(Status::Error, 1.1)];
+        assert_eq!(summary(&batch), "3 files: 2 parsed, 1 with errors; slowest 1.4 s");
+    }
+}

@@ -1,0 +1,182 @@
+//! Benchmarks of `up`, run by `scripts/bench-lifecycle.sh` (ignored in the test suite: they
+//! measure, they do not assert times). devflow's own time is the wall time of `up` minus the time
+//! spent inside the tools it runs, measured by a shim around each fake.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::lifecycle::Lab;
+
+const RUNS: usize = 10;
+
+/// Wraps each fake in a shell shim that appends its start and end (ns) to a file.
+fn time_the_tools(lab: &Lab) -> (std::ffi::OsString, std::path::PathBuf) {
+    let shims = lab.world.temp().join("timed");
+    std::fs::create_dir_all(&shims).unwrap();
+    let times = lab.world.temp().join("tool-times");
+    for tool in ["kind", "k3d", "helm"] {
+        let shim = shims.join(tool);
+        let real = lab.world.bin().join(tool);
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\ns=$(date +%s%N)\n'{}' \"$@\"\nrc=$?\necho \"$s $(date +%s%N)\" >> '{}'\nexit $rc\n",
+                real.display(),
+                times.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let world_path = lab.world.env().into_iter().find(|(k, _)| k == "PATH").unwrap().1;
+    let mut path = shims.into_os_string();
+    path.push(":");
+    path.push(world_path);
+    (path, times)
+}
+
+fn tool_time(times: &std::path::Path) -> Duration {
+    let text = std::fs::read_to_string(times).unwrap_or_default();
+    let nanos: u64 = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(s, e)| e.parse::<u64>().unwrap() - s.parse::<u64>().unwrap())
+        .sum();
+    let _ = std::fs::remove_file(times);
+    Duration::from_nanos(nanos)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[test]
+#[ignore = "a benchmark: scripts/bench-lifecycle.sh runs it"]
+fn bench_up() {
+    let mut rows = Vec::new();
+    for provider in ["kind", "k3d"] {
+        let (mut first_wall, mut first_own, mut second_wall) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let lab = Lab::new("bench_up", provider).expect("the benchmark needs Docker");
+            // The fakes answer at once: nodes and pods are ready as soon as they exist.
+            lab.world.scenario(json!({"node_ready_after_s": 0, "pod_ready_after_s": 0}));
+            let (path, times) = time_the_tools(&lab);
+            let up = || {
+                let mut command = lab.test().command_for(&["up", "--no-watch"]);
+                command.env("PATH", &path);
+                let started = Instant::now();
+                lab.test().run_command(command).success();
+                started.elapsed()
+            };
+            let wall = up();
+            let tools = tool_time(&times);
+            first_wall.push(wall);
+            first_own.push(wall.saturating_sub(tools));
+            second_wall.push(up());
+            let _ = tool_time(&times);
+            lab.run(&["down", "--yes"]).success();
+        }
+        rows.push(format!("| {provider} | `up` on a new project, wall | {} |", ms(median(first_wall))));
+        rows.push(format!(
+            "| {provider} | `up`, devflow's own time (wall minus the tools) | {} |",
+            ms(median(first_own))
+        ));
+        rows.push(format!("| {provider} | second `up`, nothing changed, wall | {} |", ms(median(second_wall))));
+    }
+    println!("\n| provider | measure | median of {RUNS} |\n|---|---|---|\n{}", rows.join("\n"));
+}
+
+/// Save → reported, by this benchmark's own clock: 10 new files then 10 edits, one at a time.
+fn reload_latencies(
+    airflow: &crate::real_airflow::Airflow,
+    watch: &crate::real_airflow::Watch,
+) -> (Vec<Duration>, usize) {
+    let mut latencies = Vec::new();
+    let mut not_parsed = 0;
+    let dag = |id: &str, n: usize| {
+        format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n# edit {n}\n")
+    };
+    for (n, id) in (0..20).map(|n| (n, format!("bench_{}", n % 10))) {
+        let file = format!("{id}.py");
+        let saved = Instant::now();
+        std::fs::write(airflow.dags.join(&file), dag(&id, n)).unwrap();
+        let report = watch.next(&file, Duration::from_secs(60));
+        latencies.push(saved.elapsed());
+        if report["status"] != "parsed" {
+            not_parsed += 1;
+        }
+    }
+    (latencies, not_parsed)
+}
+
+fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
+    values.sort();
+    values[((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1]
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Resident memory (kB) and CPU ticks of a process, from /proc.
+fn rss_and_ticks(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (rss, fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap())
+}
+
+#[test]
+#[ignore = "a benchmark: scripts/bench-reload.sh runs it"]
+fn bench_reload() {
+    use crate::real_airflow::{Airflow, Watch, venv};
+    let venv = venv("bench_reload").expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
+    let mut rows = Vec::new();
+    for (name, settings) in
+        [("devflow's profile (refresh 1 s)", &crate::watch::DEV_SETTINGS[..]), ("Airflow's defaults", &[][..])]
+    {
+        let airflow = Airflow::start(&venv, settings);
+        let watch = Watch::start(&airflow, airflow.home());
+        let (latencies, not_parsed) = reload_latencies(&airflow, &watch);
+        let (new, edits) = latencies.split_at(10);
+        rows.push(format!(
+            "| {name} | {} | {} | {} | {} | {not_parsed} |",
+            secs(percentile(latencies.clone(), 0.5)),
+            secs(percentile(latencies.clone(), 0.95)),
+            secs(percentile(new.to_vec(), 0.5)),
+            secs(percentile(edits.to_vec(), 0.5)),
+        ));
+        if settings.is_empty() {
+            continue;
+        }
+        // Idle: nothing saved for 10 s.
+        std::thread::sleep(Duration::from_secs(2));
+        let (_, before) = rss_and_ticks(watch.pid());
+        std::thread::sleep(Duration::from_secs(10));
+        let (rss, after) = rss_and_ticks(watch.pid());
+        let ticks_per_second = 100.0;
+        rows.push(format!(
+            "| idle watch, 10 s | resident memory {:.1} MB | CPU {:.1} % | | | |",
+            rss as f64 / 1024.0,
+            (after - before) as f64 / ticks_per_second / 10.0 * 100.0
+        ));
+    }
+    println!(
+        "\n| Airflow 3.3.2 settings | median, 20 saves | p95 | median, 10 new files | median, 10 edits | not parsed within 30 s |\n|---|---|---|---|---|---|\n{}",
+        rows.join("\n")
+    );
+}

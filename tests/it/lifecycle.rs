@@ -1,0 +1,794 @@
+//! `up`, `status`, `stop`, `start`, `down` and `creds` as a user runs them, against fake kind, k3d
+//! and helm on PATH, the fake Kubernetes API, and real Docker containers standing in for nodes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Output, Test};
+use crate::world::World;
+
+/// A project whose cluster name no parallel test shares, on a free UI port, in a world of fakes.
+pub struct Lab {
+    pub world: World,
+    pub name: String,
+    pub port: u16,
+    test: Test,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Lab {
+    pub fn new(test_name: &str, provider: &str) -> Option<Lab> {
+        let world = World::for_test(test_name)?;
+        let name = world.unique_name("acme");
+        let port = free_port();
+        let mut test = Test::new().file(
+            "devflow.toml",
+            &format!("name = \"{name}\"\n\n[cluster]\nprovider = \"{provider}\"\nui_port = {port}\n"),
+        );
+        for (key, value) in world.env() {
+            test = test.env(&key, value);
+        }
+        Some(Lab { world, name, port, test })
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.test.run_command(self.test.command_for(args))
+    }
+
+    pub fn test(&self) -> &Test {
+        &self.test
+    }
+
+    /// devflow's state folder for this project.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        let base = self.test.temp().join("state/devflow");
+        std::fs::read_dir(&base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{}-", self.name)))
+            .unwrap_or_else(|| base.join(format!("{}-missing", self.name)))
+    }
+
+    pub fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.state_dir().join("state.json")).expect("a state file");
+        serde_json::from_str(&text).expect("the state file is JSON")
+    }
+
+    /// Calls of one tool whose argv starts with these words.
+    pub fn calls(&self, tool: &str, words: &[&str]) -> Vec<crate::world::Call> {
+        self.world
+            .log()
+            .into_iter()
+            .filter(|c| c.tool == tool && c.argv.starts_with(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>()))
+            .collect()
+    }
+
+    /// Every file in the project folder with its content: what devflow must never change.
+    pub fn project_files(&self) -> BTreeMap<String, Vec<u8>> {
+        fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let key = path.strip_prefix(base).unwrap().display().to_string();
+                if path.is_dir() {
+                    out.insert(format!("{key}/"), Vec::new());
+                    walk(&path, base, out);
+                } else {
+                    out.insert(key, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.test.dir(), self.test.dir(), &mut out);
+        out
+    }
+}
+
+#[test]
+fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
+    let Some(lab) = Lab::new("up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing", "kind") else {
+        return;
+    };
+    let before = lab.project_files();
+    let out = lab.run(&["up", "--no-watch"]).success();
+    assert!(out.stdout.starts_with(&format!("Airflow is up: http://127.0.0.1:{}\n", lab.port)), "{}", out.stdout);
+    assert!(out.stdout.contains("user      admin  (the password: `devflow creds`)"), "{}", out.stdout);
+    for line in [
+        "✓ Created cluster kind-",
+        "✓ 1 node(s) Ready",
+        "✓ Applied 6 objects",
+        "✓ Installed the Airflow chart 1.22.0",
+        "✓ Airflow is ready (7 components)",
+    ] {
+        assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);
+    }
+
+    // kind got its config on stdin, with the marker and the DAG folder mounted read-only.
+    let create = lab.calls("kind", &["create", "cluster"]);
+    assert_eq!(create.len(), 1);
+    assert_eq!(create[0].argv, ["create", "cluster", "--name", &lab.name, "--config", "-"]);
+    let config = create[0].stdin.as_deref().unwrap();
+    assert!(
+        config.contains("containerPath: /devflow/owner") && config.contains("containerPath: /devflow/dags"),
+        "{config}"
+    );
+    assert_eq!(lab.world.containers(), [format!("{}-control-plane", lab.name)]);
+
+    // Helm got the values in a 0600 file, and no secret on its command line.
+    let upgrade = lab.calls("helm", &["upgrade", "--install"]);
+    assert_eq!(upgrade.len(), 1);
+    let values_path = lab.state_dir().join("values.yaml");
+    assert!(
+        upgrade[0].argv.ends_with(&["--values".to_string(), values_path.display().to_string()]),
+        "{:?}",
+        upgrade[0].argv
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(values_path.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    let creds = lab.run(&["creds", "--json"]).success().json();
+    let password = creds["password"].as_str().unwrap().to_string();
+    assert_eq!((creds["username"].as_str(), password.len()), (Some("admin"), 32));
+    let values = std::fs::read_to_string(&values_path).unwrap();
+    assert!(values.contains(&password) && !values.contains("<generated>"), "the secrets are filled in");
+    for call in lab.world.log() {
+        assert!(!call.argv.iter().any(|a| a.contains(&password)), "a secret on a command line: {call:?}");
+    }
+    for (path, object) in lab.world.kube().stored() {
+        if path.ends_with("/secrets/devflow-postgres") {
+            assert_eq!(
+                object["stringData"]["password"].as_str().unwrap().len(),
+                32,
+                "the database password is generated"
+            );
+        }
+    }
+
+    let again = lab.run(&["up", "--no-watch"]).success();
+    assert!(
+        again.stderr.contains("note: nothing changed: no cluster was created and no Helm upgrade ran"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(lab.calls("kind", &["create"]).len(), 1, "no second create");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "no second Helm upgrade");
+    assert_eq!(lab.project_files(), before, "devflow never writes into the project");
+}
+
+#[test]
+fn a_cluster_deleted_behind_devflows_back_is_made_again_in_full() {
+    let Some(lab) = Lab::new("a_cluster_deleted_behind_devflows_back_is_made_again_in_full", "kind") else { return };
+    lab.run(&["up", "--no-watch"]).success();
+    let deleted = lab.world.run("kind", &["delete", "cluster", "--name", &lab.name], None);
+    assert!(deleted.status.success());
+    let out = lab.run(&["up", "--no-watch"]).success();
+    assert!(
+        out.stderr.contains("✓ Applied 6 objects") && out.stderr.contains("✓ Installed the Airflow chart"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (2, 2));
+}
+
+#[test]
+fn a_changed_value_upgrades_the_release_and_nothing_else() {
+    let Some(lab) = Lab::new("a_changed_value_upgrades_the_release_and_nothing_else", "k3d") else { return };
+    lab.run(&["up", "--no-watch"]).success();
+    let out = lab.run(&["up", "--no-watch", "--set", "scheduler.replicas=1"]).success();
+    assert!(out.stderr.contains("Cluster k3d-") && out.stderr.contains("(unchanged)"), "{}", out.stderr);
+    assert!(out.stderr.contains("devflow's objects are applied (unchanged)"), "{}", out.stderr);
+    assert_eq!(lab.calls("k3d", &["cluster", "create"]).len(), 1);
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), 2, "the values changed: one upgrade");
+    let deleted = lab
+        .world
+        .kube()
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE /apis/batch/v1/namespaces/airflow/jobs?"))
+        .count();
+    assert_eq!(deleted, 1, "the finished jobs are removed before the upgrade, so Helm can make them again");
+}
+
+#[test]
+fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
+    for provider in ["kind", "k3d"] {
+        let Some(lab) = Lab::new("the_whole_lifecycle_on_each_provider_leaves_nothing_behind", provider) else {
+            return;
+        };
+        // Things devflow did not make: another cluster (in a world of its own, as it has its own
+        // API) and a kube context of the user's.
+        let elsewhere = World::new();
+        let other = elsewhere.unique_name("other");
+        let decoy = match provider {
+            "kind" => {
+                elsewhere.run("kind", &["create", "cluster", "--name", &other, "--config", "-"], Some(BARE_KIND_CONFIG))
+            }
+            _ => {
+                let file = elsewhere.temp().join("other.yaml");
+                std::fs::write(
+                    &file,
+                    format!("apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: {other}\nservers: 1\n"),
+                )
+                .unwrap();
+                elsewhere.run("k3d", &["cluster", "create", "--config", file.to_str().unwrap()], None)
+            }
+        };
+        assert!(decoy.status.success(), "{}", String::from_utf8_lossy(&decoy.stderr));
+        let decoys = elsewhere.containers();
+        assert!(!decoys.is_empty());
+        std::fs::write(lab.world.kubeconfig(), USERS_KUBECONFIG).unwrap();
+        let before = lab.project_files();
+
+        lab.run(&["up", "--no-watch"]).success();
+        let status = lab.run(&["status", "--json"]).success().json();
+        assert_eq!(status["state"], "running");
+        assert_eq!(status["nodes"].as_array().unwrap().len(), 1);
+        let components: Vec<&str> =
+            status["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            components,
+            ["postgresql", "migrations", "api-server", "scheduler", "dag-processor", "triggerer", "create-user"]
+        );
+        assert!(
+            status["components"].as_array().unwrap().iter().all(|c| c["phase"] == "Ready" || c["phase"] == "Complete"),
+            "{status}"
+        );
+        let text = lab.run(&["status"]).success();
+        assert!(text.stdout.contains(&"running, 1/1 node(s) Ready".to_string()), "{}", text.stdout);
+
+        let out = lab.run(&["stop"]).success();
+        assert!(out.stderr.contains("✓ Stopped the cluster"), "{}", out.stderr);
+        assert_eq!(lab.run(&["status", "--json"]).success().json()["state"], "stopped");
+        let out = lab.run(&["start"]).success();
+        assert!(out.stderr.contains("✓ Airflow is ready"), "{}", out.stderr);
+        assert_eq!(lab.run(&["status", "--json"]).success().json()["state"], "running");
+
+        let out = lab.run(&["down", "--yes"]).success();
+        assert!(out.stderr.contains(&format!("✓ Deleted the cluster {}", lab.name)), "{}", out.stderr);
+        assert!(lab.world.containers().is_empty(), "the project's node containers are gone");
+        assert_eq!(elsewhere.containers(), decoys, "the other cluster is untouched");
+        assert_eq!(lab.world.kubeconfig_contexts(), ["prod"], "only the user's own kube context is left");
+        assert!(!lab.state_dir().exists(), "the state folder is gone");
+        assert_eq!(lab.project_files(), before);
+
+        let again = lab.run(&["down", "--yes"]).success();
+        assert!(again.stderr.contains("Nothing to remove"), "{}", again.stderr);
+    }
+}
+
+const BARE_KIND_CONFIG: &str = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n";
+
+const USERS_KUBECONFIG: &str = r#"{"apiVersion": "v1", "kind": "Config", "current-context": "prod",
+  "clusters": [{"name": "prod", "cluster": {"server": "https://prod.example.com:6443"}}],
+  "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "prod"}}],
+  "users": [{"name": "prod", "user": {"token": "not-a-real-token"}}]}"#;
+
+#[test]
+fn down_refuses_a_cluster_devflow_did_not_make() {
+    let Some(lab) = Lab::new("down_refuses_a_cluster_devflow_did_not_make", "kind") else { return };
+    let made = lab.world.run(
+        "kind",
+        &["create", "cluster", "--name", &lab.name.clone(), "--config", "-"],
+        Some(BARE_KIND_CONFIG),
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let containers = lab.world.containers();
+
+    let up = lab.run(&["up", "--no-watch"]).code(1);
+    assert!(
+        up.stderr.contains(&format!(
+            "a kind cluster named {} exists, but devflow did not create it for this project",
+            lab.name
+        )),
+        "{}",
+        up.stderr
+    );
+    assert!(up.stderr.contains("devflow leaves it alone"), "{}", up.stderr);
+    let down = lab.run(&["down", "--yes"]).code(1);
+    assert!(down.stderr.contains("devflow did not create it"), "{}", down.stderr);
+    assert!(lab.calls("kind", &["delete"]).is_empty(), "nothing deleted");
+    assert_eq!(lab.world.containers(), containers);
+}
+
+#[test]
+fn down_without_a_terminal_asks_for_yes_and_keep_cluster_removes_only_the_release() {
+    let Some(lab) = Lab::new("down_without_a_terminal_asks_for_yes_and_keep_cluster_removes_only_the_release", "kind")
+    else {
+        return;
+    };
+    lab.run(&["up", "--no-watch"]).success();
+    let out = lab.run(&["down"]).code(2);
+    assert!(out.stderr.contains("run `devflow down --yes`"), "{}", out.stderr);
+    assert!(lab.calls("kind", &["delete"]).is_empty());
+
+    let out = lab.run(&["down", "--keep-cluster", "--yes"]).success();
+    assert!(
+        out.stderr.contains("✓ Uninstalled the Airflow release") && out.stderr.contains("✓ Deleted devflow's objects"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(lab.calls("helm", &["uninstall"]).len(), 1);
+    assert!(lab.world.kube().requests().iter().any(|r| r.starts_with("DELETE /api/v1/namespaces/airflow")));
+    assert_eq!(lab.world.containers().len(), 1, "the cluster stays");
+    // The next `up` puts back what was removed, without a new cluster.
+    lab.run(&["up", "--no-watch"]).success();
+    assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (1, 2));
+}
+
+/// Runs devflow on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_a_terminal(lab: &Lab, args: &str, input: &str) -> Output {
+    use std::io::Write;
+    let base = lab.test().command_for::<&str>(&[]);
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_devflow")), "/dev/null"])
+        .env_clear()
+        .envs(base.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(base.get_current_dir().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script.spawn().expect("util-linux `script` runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    lab.test().output(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn down_on_a_terminal_asks_first() {
+    let Some(lab) = Lab::new("down_on_a_terminal_asks_first", "kind") else { return };
+    lab.run(&["up", "--no-watch"]).success();
+    let out = on_a_terminal(&lab, "down", "n\n").success();
+    assert!(
+        out.stdout.contains(&format!(
+            "Remove the kind cluster {} (its database too) and devflow's state for this project? [y/N]",
+            lab.name
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("note: nothing was removed"), "{}", out.stdout);
+    assert_eq!(lab.world.containers().len(), 1);
+    let out = on_a_terminal(&lab, "down", "y\n").success();
+    assert!(out.stdout.contains("✓ Deleted the cluster"), "{}", out.stdout);
+    assert!(lab.world.containers().is_empty());
+}
+
+/// One failure scenario: `up` must exit 1 at once with one message; the next `up` carries on
+/// from where it stopped, and `down` then leaves nothing behind.
+fn fails_with(test_name: &str, scenario: Value, expected: &[&str]) {
+    let Some(lab) = Lab::new(test_name, "kind") else { return };
+    let before = lab.project_files();
+    lab.world.scenario(scenario);
+    let started = Instant::now();
+    let out = lab.run(&["up", "--no-watch", "--timeout", "120s"]).code(1);
+    assert!(started.elapsed() < Duration::from_secs(60), "reported at once, not after the timeout");
+    assert_eq!(out.stderr.matches("error:").count(), 1, "one error:\n{}", out.stderr);
+    for text in expected {
+        assert!(out.stderr.contains(text), "missing {text:?} in:\n{}", out.stderr);
+    }
+    lab.world.scenario(json!({}));
+    lab.run(&["up", "--no-watch"]).success();
+    assert_leaves_nothing(&lab, &before);
+}
+
+/// `down --yes` removes the cluster, its kube context and devflow's state, and keeps the project.
+fn assert_leaves_nothing(lab: &Lab, project_files: &BTreeMap<String, Vec<u8>>) {
+    lab.run(&["down", "--yes"]).success();
+    assert!(lab.world.containers().is_empty(), "node containers left: {:?}", lab.world.containers());
+    assert!(lab.world.kubeconfig_contexts().is_empty(), "kube contexts left: {:?}", lab.world.kubeconfig_contexts());
+    assert!(!lab.state_dir().exists(), "the state folder is left");
+    assert_eq!(&lab.project_files(), project_files);
+}
+
+#[test]
+fn a_failing_cluster_create_is_reported_with_kinds_own_words() {
+    fails_with(
+        "a_failing_cluster_create_is_reported_with_kinds_own_words",
+        json!({"fail": {"kind create": "ERROR: failed to create cluster: failed to pull image \"kindest/node\""}}),
+        &["`kind create cluster --name", "failed (exit 1):", "ERROR: failed to create cluster: failed to pull image"],
+    );
+}
+
+#[test]
+fn a_failing_helm_upgrade_is_reported_with_helms_own_words() {
+    fails_with(
+        "a_failing_helm_upgrade_is_reported_with_helms_own_words",
+        json!({"fail": {"helm upgrade": "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"}}),
+        &[
+            "`helm upgrade --install airflow airflow --repo https://airflow.apache.org",
+            "another operation (install/upgrade/rollback) is in progress",
+        ],
+    );
+}
+
+#[test]
+fn a_pod_that_cannot_pull_its_image_is_reported_at_once_with_its_reason() {
+    fails_with(
+        "a_pod_that_cannot_pull_its_image_is_reported_at_once_with_its_reason",
+        json!({"pods": {"scheduler": {"waiting": "ImagePullBackOff", "message": "Back-off pulling image \"apache/airflow:3.2.2\""}}}),
+        &[
+            "scheduler failed: ImagePullBackOff (pod airflow-scheduler-",
+            "Back-off pulling image",
+            "the node cannot pull apache/airflow",
+        ],
+    );
+}
+
+#[test]
+fn a_crashing_pod_is_reported_with_its_last_log_lines() {
+    fails_with(
+        "a_crashing_pod_is_reported_with_its_last_log_lines",
+        json!({"pods": {"dag-processor": {"waiting": "CrashLoopBackOff", "restarts": 4, "last_terminated": {"reason": "Error", "exitCode": 1}}},
+               "previous_logs": {"dag-processor": "Traceback (most recent call last):\nModuleNotFoundError: No module named 'foo'"}}),
+        &[
+            "dag-processor failed: CrashLoopBackOff",
+            "its last log lines:",
+            "ModuleNotFoundError: No module named 'foo'",
+        ],
+    );
+}
+
+#[test]
+fn an_unschedulable_pod_says_there_is_not_enough_memory() {
+    fails_with(
+        "an_unschedulable_pod_says_there_is_not_enough_memory",
+        json!({"pods": {"api-server": {"unschedulable": "0/1 nodes are available: 1 Insufficient memory."}}}),
+        &["api-server failed: Unschedulable", "1 Insufficient memory", "not enough memory: give Docker more memory"],
+    );
+}
+
+#[test]
+fn a_failed_migration_job_is_reported_with_its_logs() {
+    fails_with(
+        "a_failed_migration_job_is_reported_with_its_logs",
+        json!({"jobs": {"run-airflow-migrations": "failed"}, "logs": {"run-airflow-migrations": "sqlalchemy.exc.OperationalError: could not connect to server"}}),
+        &[
+            "migrations failed: BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+            "could not connect to server",
+        ],
+    );
+}
+
+#[test]
+fn an_oom_killed_pod_is_reported_with_a_fix() {
+    fails_with(
+        "an_oom_killed_pod_is_reported_with_a_fix",
+        json!({"pods": {"triggerer": {"restarts": 2, "last_terminated": {"reason": "OOMKilled", "exitCode": 137}}}}),
+        &["triggerer failed: OOMKilled", "ran out of memory"],
+    );
+}
+
+#[test]
+fn a_hanging_tool_is_stopped_at_the_timeout() {
+    let Some(lab) = Lab::new("a_hanging_tool_is_stopped_at_the_timeout", "kind") else { return };
+    let before = lab.project_files();
+    lab.world.scenario(json!({"hang": ["kind create"]}));
+    let out = lab.run(&["up", "--no-watch", "--timeout", "3s"]).code(1);
+    assert!(
+        out.stderr.contains("`kind create cluster --name") && out.stderr.contains("s: devflow stopped it"),
+        "{}",
+        out.stderr
+    );
+    assert_process_gone(&lab.world.home().join("hang.pid"));
+    assert_eq!(lab.state()["cluster"]["state"], "started", "the state says the create may be half-made");
+    assert_leaves_nothing(&lab, &before);
+}
+
+#[test]
+fn a_cluster_whose_creation_was_interrupted_is_made_again() {
+    let Some(lab) = Lab::new("a_cluster_whose_creation_was_interrupted_is_made_again", "k3d") else { return };
+    lab.run(&["up", "--no-watch"]).success();
+    // As a Ctrl-C after the tool made the nodes and before it finished leaves it.
+    let mut state = lab.state();
+    state["cluster"]["state"] = json!("started");
+    std::fs::write(lab.state_dir().join("state.json"), state.to_string()).unwrap();
+    let out = lab.run(&["up", "--no-watch"]).success();
+    assert!(
+        out.stderr.contains(
+            "! the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(lab.calls("k3d", &["cluster", "delete"]).len(), 1);
+    assert_eq!(lab.calls("k3d", &["cluster", "create"]).len(), 2);
+    assert!(out.stderr.contains("✓ Installed the Airflow chart"), "the new cluster gets the release: {}", out.stderr);
+}
+
+#[test]
+fn without_docker_up_says_how_to_start_it() {
+    let Some(lab) = Lab::new("without_docker_up_says_how_to_start_it", "kind") else { return };
+    let mut command = lab.test().command_for(&["up", "--no-watch"]);
+    command.env("DOCKER_HOST", format!("unix://{}/no-docker.sock", lab.world.temp().display()));
+    let out = lab.test().run_command(command).code(1);
+    assert!(out.stderr.starts_with("error: cannot reach the Docker daemon ("), "{}", out.stderr);
+    assert!(out.stderr.contains("start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST"), "{}", out.stderr);
+    assert!(lab.world.log().is_empty(), "no tool ran");
+}
+
+#[test]
+fn ctrl_c_stops_the_running_tool_and_the_next_up_carries_on() {
+    let Some(lab) = Lab::new("ctrl_c_stops_the_running_tool_and_the_next_up_carries_on", "kind") else { return };
+    let before = lab.project_files();
+    lab.world.scenario(json!({"hang": ["helm upgrade"]}));
+    let test = &lab.test;
+    let child = test
+        .command_for(&["up", "--no-watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = lab.world.home().join("hang.pid");
+    let waited = Instant::now();
+    while !pid_file.exists() {
+        assert!(waited.elapsed() < Duration::from_secs(60), "helm never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = test.output(child.wait_with_output().unwrap()).code(130);
+    assert!(out.stderr.contains("interrupted: devflow stopped `up`"), "{}", out.stderr);
+    assert_process_gone(&pid_file);
+    assert_eq!(lab.state()["release"]["state"], "started");
+    assert_eq!(lab.state()["cluster"]["state"], "done");
+
+    lab.world.scenario(json!({}));
+    std::fs::remove_file(&pid_file).unwrap();
+    lab.run(&["up", "--no-watch"]).success();
+    assert_eq!(lab.calls("kind", &["create"]).len(), 1, "the cluster made before Ctrl-C is kept");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), 2, "the interrupted upgrade runs again");
+    assert_leaves_nothing(&lab, &before);
+}
+
+/// The process whose pid a hanging fake wrote is no longer running (a zombie counts as gone).
+fn assert_process_gone(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).expect("the fake wrote its pid").trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let alive = status.lines().any(|l| l.starts_with("State:") && !l.contains("zombie"));
+        if !alive {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the tool (pid {pid}) is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn dry_run_prints_the_steps_and_changes_nothing() {
+    let Some(lab) = Lab::new("dry_run_prints_the_steps_and_changes_nothing", "kind") else { return };
+    let out = lab.run(&["up", "--dry-run"]).success();
+    assert!(
+        out.stdout.contains("$ kind create cluster --name") && out.stdout.contains("$ helm upgrade --install"),
+        "{}",
+        out.stdout
+    );
+    assert!(lab.world.log().is_empty(), "no tool ran");
+    assert!(!lab.state_dir().exists());
+}
+
+#[test]
+fn creds_before_up_says_how_to_get_them() {
+    let out = Test::new().args(["creds"]).run().code(1);
+    assert!(out.stderr.contains("has no credentials yet\n  `devflow up` creates the admin user"), "{}", out.stderr);
+}
+
+#[test]
+fn doctor_reports_the_real_docker_daemon_and_the_tools() {
+    let Some(lab) = Lab::new("doctor_reports_the_real_docker_daemon_and_the_tools", "kind") else { return };
+    let out = lab.run(&["doctor", "--json"]).success();
+    let report = out.json();
+    let check = |name: &str| report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap();
+    assert_eq!(check("docker")["ok"], true);
+    assert!(check("docker")["detail"].as_str().unwrap().starts_with("Docker "), "{report}");
+    assert!(check("memory")["detail"].as_str().unwrap().contains("GiB for Docker"));
+    assert_eq!(check("kind")["detail"].as_str().unwrap().split(' ').take(2).collect::<Vec<_>>(), ["kind", "v0.33.0"]);
+    assert!(check("helm")["detail"].as_str().unwrap().starts_with("v3.19.0"));
+    assert_eq!(check("port")["ok"], true);
+    assert_eq!(check("dags")["ok"], true);
+    assert_eq!(report["ok"], true);
+
+    // A taken port and an unreadable DAG file block `up`.
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", lab.port)).unwrap();
+    let secret = lab.test().dir().join("dags/private.py");
+    std::fs::write(&secret, "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = lab.run(&["doctor"]).code(1);
+    assert!(out.stdout.contains(&format!("✗ port      127.0.0.1:{} is taken", lab.port)), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✗ dags      1 path(s) not readable by others")
+            && out.stdout.contains("fix: chmod -R o+rX"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("error: 2 blocking check(s) failed"), "{}", out.stderr);
+}
+
+/// A PATH with helm, python3 and docker but no kind, so `up` must install kind.
+fn path_without_kind(lab: &Lab) -> std::ffi::OsString {
+    let dir = lab.world.temp().join("no-kind");
+    std::fs::create_dir_all(&dir).unwrap();
+    for fake in ["helm", "fakelib.py"] {
+        std::os::unix::fs::symlink(lab.world.bin().join(fake), dir.join(fake)).unwrap();
+    }
+    for tool in ["python3", "docker"] {
+        let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        let path = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(path.trim(), dir.join(tool)).unwrap();
+    }
+    dir.into_os_string()
+}
+
+#[test]
+fn a_missing_tool_is_installed_only_when_verified_and_only_when_agreed() {
+    let Some(lab) = Lab::new("a_missing_tool_is_installed_only_when_verified_and_only_when_agreed", "kind") else {
+        return;
+    };
+    // A mirror that serves something other than the pinned kind.
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let mirror = format!("http://{}", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let _ = request.respond(tiny_http::Response::from_data(b"#!/bin/sh\necho pwned\n".to_vec()));
+        }
+    });
+    let path = path_without_kind(&lab);
+    let up = |args: &[&str]| {
+        let mut command = lab.test().command_for(args);
+        command.env("PATH", &path).env("DEVFLOW_DOWNLOAD_MIRROR", &mirror);
+        lab.test().run_command(command)
+    };
+
+    let out = up(&["up", "--no-watch"]).code(1);
+    assert!(out.stderr.contains("error: kind is not installed"), "{}", out.stderr);
+    assert!(out.stderr.contains("`devflow up --yes` installs a pinned, checksum-verified kind"), "{}", out.stderr);
+
+    let out = up(&["up", "--no-watch", "--yes"]).code(1);
+    assert!(
+        out.stderr
+            .contains("/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64 does not match the checksum"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was installed"), "{}", out.stderr);
+    let cache = lab.test().temp().join("cache/devflow/bin");
+    let installed: Vec<_> = walk_files(&cache);
+    assert!(installed.is_empty(), "nothing lands in the cache: {installed:?}");
+    assert!(lab.world.log().iter().all(|c| c.tool != "kind"));
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk_files(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+/// `devflow-test-airflow:1`: the node image plus a stand-in `pip`, as the base a project's image
+/// is built FROM (no image can be pulled here).
+fn test_airflow_image() -> &'static str {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("pip"), include_str!("fakes/pip")).unwrap();
+        let dockerfile = format!("FROM {}\nCOPY pip /bin/pip\nRUN chmod 755 /bin/pip\n", crate::world::node_image());
+        std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        let out = std::process::Command::new("docker")
+            .args(["build", "-q", "--label", "devflow-test=1", "-t", "devflow-test-airflow:1"])
+            .arg(ctx.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+    "devflow-test-airflow:1"
+}
+
+/// Removes the images a test's devflow built, also when the test fails.
+struct Images(String);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let listed = std::process::Command::new("docker").args(["images", "-q", &self.0]).output().unwrap();
+        for id in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+            let _ = std::process::Command::new("docker").args(["rmi", "-f", id]).output();
+        }
+    }
+}
+
+fn image_exists(tag: &str) -> bool {
+    std::process::Command::new("docker").args(["image", "inspect", tag]).output().unwrap().status.success()
+}
+
+#[test]
+fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_old_one() {
+    for (provider, load) in [("kind", ["load", "docker-image"]), ("k3d", ["image", "import"])] {
+        let name = "requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_old_one";
+        let Some(lab) = Lab::new(name, provider) else { return };
+        let _images = Images(format!("devflow/{}", lab.name));
+        let base = test_airflow_image();
+        let toml = lab.test().dir().join("devflow.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        std::fs::write(&toml, format!("{text}\n[airflow]\nimage = \"{base}\"\n")).unwrap();
+        let requirements = lab.test().dir().join("requirements.txt");
+        std::fs::write(&requirements, "requests==2.32.3\n").unwrap();
+
+        let out = lab.run(&["up", "--no-watch"]).success();
+        assert!(out.stderr.contains("Collecting requests==2.32.3"), "pip's output is shown: {}", out.stderr);
+        let built = out.stderr.lines().find_map(|l| l.strip_prefix("✓ Built ")).expect("a built image");
+        let tag = built.split_whitespace().next().unwrap().to_string();
+        assert!(tag.starts_with(&format!("devflow/{}:", lab.name)), "{tag}");
+        assert!(image_exists(&tag));
+        let loads = lab.calls(provider, &load);
+        assert_eq!(loads.len(), 1);
+        assert_eq!(loads[0].argv[2], tag);
+        let values = std::fs::read_to_string(lab.state_dir().join("values.yaml")).unwrap();
+        let (repository, reference) = tag.rsplit_once(':').unwrap();
+        assert!(
+            values.contains(&format!("repository: {repository}")) && values.contains(&format!("tag: {reference}")),
+            "{values}"
+        );
+
+        let again = lab.run(&["up", "--no-watch"]).success();
+        assert!(again.stderr.contains(&format!("✓ Image {tag} is built and loaded (unchanged)")), "{}", again.stderr);
+        assert_eq!(lab.calls(provider, &load).len(), 1);
+
+        std::fs::write(&requirements, "requests==2.32.3\ndoes-not-exist-pkg==1.0\n").unwrap();
+        let failed = lab.run(&["up", "--no-watch"]).code(1);
+        assert!(
+            failed.stderr.contains("ERROR: No matching distribution found for does-not-exist-pkg==1.0"),
+            "{}",
+            failed.stderr
+        );
+        assert!(failed.stderr.contains("the release keeps running the image it had"), "{}", failed.stderr);
+        assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "no upgrade to a failed image");
+        assert_eq!(lab.state()["image"], tag.as_str());
+
+        lab.run(&["down", "--yes"]).success();
+        assert!(!image_exists(&tag), "down removes the image devflow built");
+    }
+}
+
+#[test]
+fn logs_show_each_components_lines_with_its_name() {
+    let Some(lab) = Lab::new("logs_show_each_components_lines_with_its_name", "kind") else { return };
+    lab.run(&["up", "--no-watch"]).success();
+    lab.world.scenario(json!({"logs": {"scheduler": "Starting the scheduler\nLaunched DagFileProcessorManager"}}));
+
+    let out = lab.run(&["logs", "scheduler", "--tail", "5"]).success();
+    assert_eq!(out.stdout, "scheduler | Starting the scheduler\nscheduler | Launched DagFileProcessorManager\n");
+    let requests = lab.world.kube().requests();
+    let read =
+        requests.iter().find(|r| r.contains("/pods/airflow-scheduler-") && r.contains("/log?")).expect("a log request");
+    assert!(read.contains("container=scheduler") && read.contains("tailLines=5"), "{read}");
+
+    let all = lab.run(&["logs"]).success();
+    for component in ["postgresql    |", "api-server    |", "scheduler     |", "dag-processor |", "triggerer     |"] {
+        assert!(all.stdout.lines().any(|l| l.starts_with(component)), "no {component:?} lines in:\n{}", all.stdout);
+    }
+
+    let followed = lab.run(&["logs", "-f", "scheduler"]).success();
+    assert!(followed.stdout.contains("scheduler | Launched DagFileProcessorManager"), "{}", followed.stdout);
+
+    let wrong = lab.run(&["logs", "schedular"]).code(2);
+    assert!(
+        wrong.stderr.contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("expected one of: postgresql, api-server, scheduler, dag-processor, triggerer"),
+        "{}",
+        wrong.stderr
+    );
+}

@@ -1,0 +1,181 @@
+//! `devflow watch` against real Airflow 3 (tier 6): every kind of change reported as Airflow saw it.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use std::process::Stdio;
+
+use crate::lifecycle::Lab;
+use crate::real_airflow::{Airflow, Watch, venv};
+
+/// The dev profile's parse settings.
+pub const DEV_SETTINGS: [(&str, &str); 2] = [("refresh_interval", "1"), ("bundle_refresh_check_interval", "1")];
+
+const TWO_DAGS: &str = "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef etl_daily():\n    pass\n\n@dag(schedule=None)\ndef etl_hourly():\n    pass\n\netl_daily()\netl_hourly()\n";
+
+#[test]
+fn watch_reports_every_kind_of_change_as_real_airflow_parses_it() {
+    let Some(venv) = venv("watch_reports_every_kind_of_change_as_real_airflow_parses_it") else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let watch = Watch::start(&airflow, airflow.home());
+    let write = |file: &str, text: &str| std::fs::write(airflow.dags.join(file), text).unwrap();
+    let soon = Duration::from_secs(20);
+
+    // A new file with two DAGs.
+    write("etl.py", TWO_DAGS);
+    let report = watch.next("etl.py", soon);
+    assert_eq!(
+        (report["status"].clone(), report["dags"].clone()),
+        (json!("parsed"), json!(["etl_daily", "etl_hourly"]))
+    );
+    assert!(report["seconds_after_save"].as_f64().unwrap() < 10.0, "{report}");
+
+    // An edit of a known file: reparsed on request.
+    write("etl.py", &TWO_DAGS.replace("etl_hourly", "etl_every_hour"));
+    let report = watch.next("etl.py", soon);
+    assert_eq!(
+        (report["status"].clone(), report["dags"].clone()),
+        (json!("parsed"), json!(["etl_daily", "etl_every_hour"]))
+    );
+
+    // A syntax error, with its line.
+    write("broken.py", "from airflow.sdk import dag\n\n\ndef oops(:\n    pass\n");
+    let report = watch.next("broken.py", soon);
+    assert_eq!(report["status"], "error", "{report}");
+    assert_eq!(report["line"], 4, "{report}");
+    assert!(report["error"].as_str().unwrap().starts_with("SyntaxError"), "{report}");
+
+    // An import error, with its line.
+    write("needs_foo.py", "from airflow.sdk import dag\nimport json\nimport foo_not_installed\n");
+    let report = watch.next("needs_foo.py", soon);
+    assert_eq!(report["status"], "error", "{report}");
+    assert_eq!(report["error"], "ModuleNotFoundError: No module named 'foo_not_installed'");
+    assert_eq!(report["line"], 3);
+
+    // The error fixed: parsed.
+    write("needs_foo.py", "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef fixed():\n    pass\n\nfixed()\n");
+    let report = watch.next("needs_foo.py", soon);
+    assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["fixed"])));
+
+    // A deleted file: the DAGs Airflow listed for it go away. Airflow may still list the DAG the
+    // edit renamed (etl_hourly) until its processor marks it stale.
+    std::fs::remove_file(airflow.dags.join("etl.py")).unwrap();
+    let report = watch.next("etl.py", soon);
+    assert_eq!(report["status"], "removed");
+    let gone = report["dags"].clone();
+    assert!(
+        gone == json!(["etl_daily", "etl_every_hour"]) || gone == json!(["etl_daily", "etl_every_hour", "etl_hourly"]),
+        "{report}"
+    );
+
+    // Files Airflow will not parse, said at once.
+    write(".airflowignore", "scratch_*.py\n");
+    write("scratch_idea.py", TWO_DAGS);
+    let report = watch.next("scratch_idea.py", soon);
+    assert_eq!(report["status"], "not_parsed");
+    assert_eq!(report["error"], "ignored: .airflowignore has `scratch_*.py`");
+    write("helpers.py", "def add(a, b):\n    return a + b\n");
+    let report = watch.next("helpers.py", soon);
+    assert_eq!(report["status"], "not_parsed");
+    assert!(report["error"].as_str().unwrap().contains("dag_discovery_safe_mode"), "{report}");
+
+    // Editor scratch files and Airflow's own reads are not changes: nothing more is reported.
+    write(".etl.py.swp", "x");
+    assert!(
+        watch.lines_within(Duration::from_secs(3)).is_empty(),
+        "a scratch file and Airflow reading files must not be reported (watch pid {})",
+        watch.pid()
+    );
+}
+
+#[test]
+fn up_stays_to_watch_the_projects_dags_and_plugins() {
+    let Some(venv) = venv("up_stays_to_watch_the_projects_dags_and_plugins") else { return };
+    let Some(lab) = Lab::new("up_stays_to_watch_the_projects_dags_and_plugins", "kind") else { return };
+    std::fs::create_dir(lab.test().dir().join("plugins")).unwrap();
+    lab.run(&["up", "--no-watch"]).success();
+    let password = lab.run(&["creds", "--json"]).success().json()["password"].as_str().unwrap().to_string();
+    // The fake cluster maps no port: a real Airflow stands in for the chart's, on the UI port,
+    // reading the project's DAG folder as the mount would show it.
+    let dags = lab.test().dir().join("dags");
+    let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+
+    let mut up = lab.test().command_for(&["up"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Results on standard output, progress on standard error: one stream of lines to read.
+    let lines = read_lines(up.stdout.take().unwrap());
+    let progress = read_lines(up.stderr.take().unwrap());
+    let lines = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for source in [lines, progress] {
+            let tx = tx.clone();
+            std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
+        }
+        rx
+    };
+    let wait_for = |text: &str| loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    };
+    wait_for("Airflow is up: http://127.0.0.1:");
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(
+        dags.join("hello.py"),
+        "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef hello():\n    pass\n\nhello()\n",
+    )
+    .unwrap();
+    let line = wait_for("dags/hello.py");
+    assert!(line.starts_with("✓ dags/hello.py  hello  ") && line.ends_with(" s after save"), "{line}");
+
+    // A plugin change restarts the components that load plugins, and waits for them.
+    std::fs::write(lab.test().dir().join("plugins/my_plugin.py"), "# a plugin\n").unwrap();
+    let line = wait_for("plugins changed");
+    assert_eq!(line, "note: plugins changed (my_plugin.py): restarting the components that load them");
+    let line = wait_for("Restarted");
+    assert!(line.starts_with("✓ Restarted: the new plugins are loaded"), "{line}");
+    let deleted: Vec<String> = lab
+        .world
+        .kube()
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE /api/v1/namespaces/airflow/pods?"))
+        .collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(
+        deleted[0].contains("component+in+%28api-server%2Cscheduler%2Cdag-processor%2Ctriggerer%29")
+            || deleted[0].contains("component%20in%20"),
+        "{deleted:?}"
+    );
+
+    // A changed setting in devflow.toml: `up` applies the difference (a Helm upgrade, no new cluster).
+    let toml = lab.test().dir().join("devflow.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n[airflow.set]\n\"scheduler.replicas\" = 1\n")).unwrap();
+    let line = wait_for("changed (devflow.toml)");
+    assert_eq!(
+        line,
+        "note: the project's settings or image files changed (devflow.toml): running `devflow up` to apply the difference"
+    );
+    wait_for("✓ Applied: Airflow runs the new settings");
+    assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (1, 2));
+
+    // Ctrl-C ends the watch quietly.
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(up.id() as i32, libc::SIGINT) }, 0);
+    let status = up.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stopping the watch is how it ends");
+}
+
+fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
