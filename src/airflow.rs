@@ -2,6 +2,8 @@
 //! errors by file, and a priority reparse of a file. Airflow 3 speaks `/api/v2` with a JWT from
 //! `/auth/token`; Airflow 2 speaks `/api/v1` with basic auth.
 
+pub mod incluster;
+
 use std::time::Duration;
 
 use serde::Deserialize;

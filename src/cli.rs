@@ -10,7 +10,7 @@ use crate::config::Provider;
 #[command(
     name = "devflow",
     version,
-    about = "Production-parity Apache Airflow on your laptop: a kind or k3d cluster, the official Helm chart, your DAGs hot-reloaded.",
+    about = "Production-parity Apache Airflow on your laptop: a kind or k3d cluster (or a namespace of a shared one), the official Helm chart, your DAGs hot-reloaded.",
     long_about = None,
     after_help = "A first session:\n  devflow init                  write devflow.toml and dags/ (with an example DAG)\n  devflow render                see the cluster config, Helm values and steps `up` will use\n  devflow render --values deploy/prod-values.yaml --explain\n                                what devflow changes in your production values, and why\n  devflow up                    create the cluster, install Airflow, report each saved DAG\n  devflow down                  remove everything devflow made\n\nWithout a devflow.toml, commands use defaults: the project is named after the folder and its DAGs are in ./dags.",
     max_term_width = 100
@@ -26,10 +26,10 @@ pub enum Command {
     Init(InitArgs),
     /// Print what `up` will create: the cluster config, the Helm values, devflow's own manifests and the steps.
     Render(RenderArgs),
-    /// Create the cluster, install Airflow with your DAGs mounted, wait until it is ready, and watch.
+    /// Create the cluster (on a shared one: a namespace), install Airflow with your DAGs, wait until it is ready, and watch.
     #[command(after_help = UP_HELP)]
     Up(UpArgs),
-    /// Remove everything devflow created for this project (cluster, state), and nothing else.
+    /// Remove everything devflow created for this project (cluster or namespace, state), and nothing else.
     Down(DownArgs),
     /// Pause the cluster to free memory, keeping its database.
     Stop,
@@ -44,12 +44,22 @@ pub enum Command {
     Watch(WatchArgs),
     /// Show the logs of one or all Airflow components, each line prefixed with its component.
     Logs(LogsArgs),
-    /// Run the Airflow CLI inside the cluster: `devflow airflow -- dags list` (not built yet).
-    Airflow(Unbuilt),
-    /// Open a shell in an Airflow component (not built yet).
-    Shell(Unbuilt),
-    /// Open the Airflow UI in a browser (not built yet).
-    Open(Unbuilt),
+    /// Run the Airflow CLI inside the cluster, in the scheduler's pod: `devflow airflow -- dags list`.
+    #[command(after_help = AIRFLOW_HELP)]
+    Airflow(AirflowArgs),
+    /// Open a shell in an Airflow component's pod (the scheduler's unless you name another).
+    Shell(ShellArgs),
+    /// Open the Airflow UI in your browser (on an existing cluster, forwarding it until Ctrl-C).
+    Open(OpenArgs),
+    /// Copy the DAG (and plugins) folder into the cluster now, when it is pushed rather than
+    /// mounted (an existing cluster, or `dag_delivery = "push"`); `watch` does it on every save.
+    Push(JsonFlag),
+    /// Load connections, variables and pools from a YAML file into Airflow.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Import every DAG in the cluster's own image and report import errors and DAG problems;
+    /// exits 1 when there is one (for CI).
+    Test(JsonFlag),
     /// Print the Airflow admin user name and password.
     Creds(JsonFlag),
 }
@@ -71,6 +81,9 @@ impl Command {
             Command::Airflow(_) => "airflow",
             Command::Shell(_) => "shell",
             Command::Open(_) => "open",
+            Command::Settings(_) => "settings",
+            Command::Push(_) => "push",
+            Command::Test(_) => "test",
             Command::Creds(_) => "creds",
         }
     }
@@ -235,13 +248,68 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-/// A command that exists in the product but not yet in this build. It takes whatever follows so
-/// that a user trying, say, `devflow up --dry-run` learns that `up` is not built rather than
-/// getting a usage error about a flag.
+const AIRFLOW_HELP: &str = "Examples:
+  devflow airflow -- dags list
+  devflow airflow -- tasks test etl_daily extract 2025-01-01
+  devflow airflow -c dag-processor -- dags list-import-errors
+Interactive (a terminal) when standard input is one; the exit code is the command's own.";
+
 #[derive(Debug, Args)]
-pub struct Unbuilt {
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+pub struct AirflowArgs {
+    /// The component whose pod runs the command
+    #[arg(long, short = 'c', default_value = "scheduler")]
+    pub component: String,
+
+    /// The Airflow CLI's arguments, after `--`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// scheduler, dag-processor, api-server, triggerer, worker, … [default: scheduler]
+    #[arg(default_value = "scheduler")]
+    pub component: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Print the URL instead of opening a browser
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Create or update the connections, variables and pools a YAML file lists (idempotent;
+    /// secrets are never printed).
+    #[command(after_help = SETTINGS_HELP)]
+    Import(SettingsImportArgs),
+}
+
+const SETTINGS_HELP: &str = "The file (every section optional):
+  connections:
+    warehouse:                     # the connection id
+      conn_type: postgres
+      host: db.internal
+      port: 5432
+      login: etl
+      password: s3cret             # or any other connection field: schema, extra (a mapping or JSON text)
+  variables:
+    env: dev
+    limits: {rows: 1000}           # a mapping or list is stored as JSON
+  pools:
+    heavy: {slots: 2, description: big jobs}
+A second import of the same file changes nothing and says so.";
+
+#[derive(Debug, Args)]
+pub struct SettingsImportArgs {
+    /// The YAML file
+    pub file: PathBuf,
+
+    /// Print what was done as JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The settings a user can give on the command line as well as in devflow.toml. Flags win over the

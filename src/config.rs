@@ -27,6 +27,18 @@ pub enum Provider {
     Kind,
     /// k3s in Docker (k3d-io/k3d)
     K3d,
+    /// A cluster you already have (EKS, GKE, AKS, a shared dev cluster), in a namespace of its own
+    Existing,
+}
+
+/// How the DAG folder reaches the Airflow pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The folder is mounted into the cluster's node containers (kind and k3d): zero copy.
+    Mount,
+    /// devflow copies the folder into a volume in the cluster through exec, file by file as it changes.
+    Push,
 }
 
 impl Provider {
@@ -34,7 +46,38 @@ impl Provider {
         match self {
             Provider::Kind => "kind",
             Provider::K3d => "k3d",
+            Provider::Existing => "existing",
         }
+    }
+
+    /// Whether devflow makes (and so may remove) the cluster itself.
+    pub fn makes_cluster(self) -> bool {
+        self.laptop().is_some()
+    }
+
+    /// The tool that makes the cluster in Docker, unless the cluster already exists.
+    pub fn laptop(self) -> Option<Laptop> {
+        match self {
+            Provider::Kind => Some(Laptop::Kind),
+            Provider::K3d => Some(Laptop::K3d),
+            Provider::Existing => None,
+        }
+    }
+}
+
+/// A provider whose cluster devflow makes in Docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Laptop {
+    Kind,
+    K3d,
+}
+
+impl fmt::Display for Laptop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Laptop::Kind => "kind",
+            Laptop::K3d => "k3d",
+        })
     }
 }
 
@@ -69,6 +112,9 @@ pub struct Project {
     pub plugins: Option<PathBuf>,
     pub requirements: PathBuf,
     pub provider: Provider,
+    /// `existing` only: the kube context of the cluster, and the namespace devflow owns in it.
+    pub existing: Option<Existing>,
+    pub delivery: Delivery,
     /// The Kubernetes minor version asked for, if any; the plan picks the pinned image.
     pub kubernetes: Option<String>,
     pub workers: u8,
@@ -84,6 +130,14 @@ pub struct Project {
     pub values_files: Vec<PathBuf>,
     /// Chart value overrides in the order they apply: [airflow.config], [airflow.set], then --set.
     pub overrides: Vec<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Existing {
+    pub context: String,
+    pub namespace: String,
+    /// The StorageClass of the pushed DAG volume; None: the cluster's default.
+    pub storage_class: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +171,10 @@ struct ClusterTable {
     kubernetes: Option<Spanned<String>>,
     workers: Option<Spanned<u8>>,
     ui_port: Option<Spanned<u16>>,
+    context: Option<Spanned<String>>,
+    namespace: Option<Spanned<String>>,
+    dag_delivery: Option<Delivery>,
+    storage_class: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,7 +342,9 @@ fn resolve(
     let requirements = root.join(pf.requirements.as_ref().map_or("requirements.txt", |p| p.get_ref().as_str()));
 
     let provider = flags.provider.or(pf.cluster.provider).unwrap_or(Provider::Kind);
-    if provider == Provider::K3d {
+    let existing = existing(&pf.cluster, provider, &name, src)?;
+    let delivery = delivery(&pf.cluster, provider)?;
+    if provider == Provider::K3d && delivery == Delivery::Mount {
         check_k3d_mount_source(&dags)?;
         if let Some(p) = &plugins {
             check_k3d_mount_source(p)?;
@@ -397,6 +457,8 @@ fn resolve(
         plugins,
         requirements,
         provider,
+        existing,
+        delivery,
         kubernetes: pf.cluster.kubernetes.map(Spanned::into_inner),
         workers,
         ui_port,
@@ -417,6 +479,108 @@ fn resolve(
         root,
         file,
     })
+}
+
+/// `provider = "existing"` needs the context of the cluster; the other providers make their own.
+fn existing(
+    table: &ClusterTable,
+    provider: Provider,
+    project: &str,
+    src: &Source<'_>,
+) -> Result<Option<Existing>, Error> {
+    if provider != Provider::Existing {
+        let only_existing =
+            [("context", &table.context), ("namespace", &table.namespace), ("storage_class", &table.storage_class)];
+        if let Some((key, Some(value))) = only_existing.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(src.at(
+                value.span(),
+                format!("`{key}` is for `provider = \"existing\"`: devflow makes the {provider} cluster and its context itself\n  remove `{key}`, or set `provider = \"existing\"` to use a cluster you already have"),
+            ));
+        }
+        return Ok(None);
+    }
+    let for_laptops = [
+        ("workers", table.workers.as_ref().map(Spanned::span)),
+        ("kubernetes", table.kubernetes.as_ref().map(Spanned::span)),
+    ];
+    if let Some((key, Some(span))) = for_laptops.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(src.at(
+            span,
+            format!("`{key}` shapes a cluster devflow makes; with `provider = \"existing\"` the cluster is already there\n  remove `{key}`"),
+        ));
+    }
+    let Some(context) = &table.context else {
+        return Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `provider = \"existing\"` needs the kube context of the cluster\n  add `context = \"<name>\"` to [cluster] (`kubectl config get-contexts` lists them)"
+            ),
+        });
+    };
+    if context.get_ref().trim().is_empty() {
+        return Err(src.at(
+            context.span(),
+            "`context` is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)",
+        ));
+    }
+    let namespace = match &table.namespace {
+        Some(ns) => {
+            check_namespace(ns.get_ref()).map_err(|why| src.at(ns.span(), format!("`namespace` {why}")))?;
+            ns.get_ref().clone()
+        }
+        None => default_namespace(&std::env::var("USER").unwrap_or_default(), project),
+    };
+    let storage_class = match &table.storage_class {
+        Some(class) if class.get_ref().trim().is_empty() => {
+            return Err(src.at(class.span(), "`storage_class` is empty\n  name a StorageClass (`kubectl get storageclass`), or remove the line for the cluster's default"));
+        }
+        Some(class) => Some(class.get_ref().clone()),
+        None => None,
+    };
+    Ok(Some(Existing { context: context.get_ref().clone(), namespace, storage_class }))
+}
+
+/// An existing cluster can only be pushed to; a kind or k3d cluster mounts unless told to push.
+fn delivery(table: &ClusterTable, provider: Provider) -> Result<Delivery, Error> {
+    match (provider, table.dag_delivery) {
+        (Provider::Existing, Some(Delivery::Mount)) => Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `dag_delivery = \"mount\"` needs a cluster in Docker on this machine; an existing cluster cannot see your folders\n  remove `dag_delivery` (an existing cluster is pushed to) or use `provider = \"kind\"`"
+            ),
+        }),
+        (Provider::Existing, _) => Ok(Delivery::Push),
+        (_, Some(Delivery::Push)) if table.workers.as_ref().is_some_and(|w| *w.get_ref() > 0) => Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `dag_delivery = \"push\"` on {provider} keeps the DAG volume on one node, and `workers` adds more nodes\n  remove `workers`, or use `dag_delivery = \"mount\"`"
+            ),
+        }),
+        (_, delivery) => Ok(delivery.unwrap_or(Delivery::Mount)),
+    }
+}
+
+/// `devflow-<user>-<project>`: one namespace per developer and project on a shared cluster.
+pub fn default_namespace(user: &str, project: &str) -> String {
+    let user: String = user.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let user = user.trim_matches('-');
+    let user = if user.is_empty() { "dev" } else { user };
+    // A namespace is a DNS label: 63 characters at most; the project name is at most 32.
+    let room = 63 - "devflow-".len() - 1 - project.len();
+    let user = user[..user.len().min(room)].trim_end_matches('-');
+    format!("devflow-{user}-{project}")
+}
+
+fn check_namespace(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a Kubernetes namespace name\n  expected lowercase letters, digits and `-`, at most 63, starting and ending with a letter or digit"
+        ))
+    }
 }
 
 /// A `--values FILE` flag: the file, relative to where the user runs devflow, must exist.
@@ -633,5 +797,15 @@ mod tests {
     fn near_misses_are_suggested_and_strangers_are_not() {
         assert_eq!(nearest("provder", ["provider", "workers"]), Some("provider"));
         assert_eq!(nearest("zzz", ["provider", "workers"]), None);
+    }
+
+    #[test]
+    fn the_default_namespace_is_a_dns_label_of_the_user_and_the_project() {
+        assert_eq!(default_namespace("alice", "etl"), "devflow-alice-etl");
+        assert_eq!(default_namespace("Alice.Smith", "etl"), "devflow-alice-smith-etl");
+        assert_eq!(default_namespace("", "etl"), "devflow-dev-etl");
+        let long = default_namespace(&"x".repeat(80), &"p".repeat(32));
+        assert_eq!(long.len(), 63, "{long}");
+        assert!(check_namespace(&long).is_ok() && check_namespace("Team_A").is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::plan::{NAMESPACE, Plan, RELEASE};
+use crate::plan::{Plan, RELEASE};
 use crate::tool::{self, Program};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ impl Helm {
     }
 
     pub async fn status(&self, plan: &Plan) -> Result<Option<Release>, Error> {
-        let args = ["status", RELEASE, "--namespace", NAMESPACE, "--kube-context", &plan.context, "-o", "json"];
+        let args = ["status", RELEASE, "--namespace", &plan.namespace, "--kube-context", &plan.context, "-o", "json"];
         match self.tool.run(&args, None, Duration::from_secs(60)).await {
             Ok(out) => {
                 let json: serde_json::Value = serde_json::from_str(&out).map_err(|e| Error::Output(e.to_string()))?;
@@ -56,7 +56,7 @@ impl Helm {
 
     /// Uninstalls the release; false when there was none.
     pub async fn uninstall(&self, plan: &Plan) -> Result<bool, Error> {
-        let args = ["uninstall", RELEASE, "--namespace", NAMESPACE, "--kube-context", &plan.context];
+        let args = ["uninstall", RELEASE, "--namespace", &plan.namespace, "--kube-context", &plan.context];
         match self.tool.run(&args, None, Duration::from_secs(300)).await {
             Ok(_) => Ok(true),
             Err(e) if not_found(&e) => Ok(false),

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde::Serialize;
@@ -31,6 +32,78 @@ pub enum Error {
     Failed(Box<Failure>),
     #[error("{what} not ready after {}s:\n{}", after.as_secs(), indent(waiting))]
     TimedOut { what: String, after: Duration, waiting: Vec<String> },
+    #[error("cannot run `{command}` in the pod {pod}: {message}")]
+    Exec { command: String, pod: String, message: String },
+    #[error("cannot forward to port {port} of the pod {pod}: {message}")]
+    Forward { pod: String, port: u16, message: String },
+}
+
+/// Who a namespace belongs to, as its ownership annotation says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NamespaceOwner {
+    Absent,
+    /// It exists without devflow's annotation: someone else's.
+    Unannotated,
+    Annotated(String),
+}
+
+/// What a command run in a pod wrote, and how it ended.
+#[derive(Debug)]
+pub struct ExecOutput {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// The standard streams of a command run in a pod, for `devflow airflow` and `devflow shell`.
+pub struct Attached {
+    pub stdin: Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+    pub stdout: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    pub stderr: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    pub exit: Exit,
+}
+
+/// How an attached command ends.
+pub struct Exit {
+    process: kube::api::AttachedProcess,
+    command: String,
+    pod: String,
+}
+
+impl Exit {
+    /// Waits for the command to end; its exit code.
+    pub async fn wait(mut self) -> Result<i32, Error> {
+        let status = self.process.take_status();
+        let status = match status {
+            Some(status) => status.await,
+            None => None,
+        };
+        let (command, pod) = (self.command.clone(), self.pod.clone());
+        self.process.join().await.map_err(|e| Error::Exec {
+            command: command.clone(),
+            pod: pod.clone(),
+            message: e.to_string(),
+        })?;
+        exit_code(status).map_err(|message| Error::Exec { command, pod, message })
+    }
+}
+
+/// The exit code a finished exec's status carries (the API sends a Status, not a number).
+fn exit_code(status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> Result<i32, String> {
+    let Some(status) = status else {
+        return Err("the connection ended before the command said how it ended".into());
+    };
+    if status.status.as_deref() == Some("Success") {
+        return Ok(0);
+    }
+    let code = status
+        .details
+        .as_ref()
+        .and_then(|d| d.causes.as_ref())
+        .and_then(|causes| causes.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+        .and_then(|c| c.message.as_deref())
+        .and_then(|m| m.parse().ok());
+    code.ok_or_else(|| status.message.unwrap_or_else(|| "the command failed".into()))
 }
 
 fn indent(lines: &[String]) -> String {
@@ -62,6 +135,11 @@ impl std::fmt::Display for Failure {
         }
         Ok(())
     }
+}
+
+/// The context kubectl uses now, if the kubeconfig names one.
+pub fn current_context() -> Option<String> {
+    Kubeconfig::read().ok()?.current_context.filter(|c| !c.is_empty())
 }
 
 #[derive(Clone)]
@@ -221,6 +299,133 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whose the namespace is: absent, someone else's, or marked with devflow's annotation.
+    pub async fn namespace_owner(&self, namespace: &str, annotation: &str) -> Result<NamespaceOwner, Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let found = api.get_opt(namespace).await.map_err(api_error(format!("read the namespace {namespace}")))?;
+        Ok(match found {
+            None => NamespaceOwner::Absent,
+            Some(ns) => match ns.metadata.annotations.as_ref().and_then(|a| a.get(annotation)) {
+                Some(owner) => NamespaceOwner::Annotated(owner.clone()),
+                None => NamespaceOwner::Unannotated,
+            },
+        })
+    }
+
+    /// Deletes a namespace (and so everything in it).
+    pub async fn delete_namespace(&self, namespace: &str) -> Result<(), Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        match api.delete(namespace, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(api_error(format!("delete the namespace {namespace}"))(e)),
+        }
+    }
+
+    /// Runs a command in a pod's container, `stdin` written to it and closed; what it wrote, and
+    /// its exit code.
+    pub async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, Error> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let command = argv.join(" ");
+        let failed = |message: String| Error::Exec { command: command.clone(), pod: pod.to_string(), message };
+        let mut params = AttachParams::default().stdin(stdin.is_some()).stdout(true).stderr(true);
+        params.container = container.map(str::to_string);
+        // The tar of a push goes through this buffer: large enough that the copy is not the bottleneck.
+        params.max_stdin_buf_size = Some(1 << 20);
+        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
+        let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
+        let status = process.take_status();
+        let writer = process.stdin();
+        let mut out = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
+        let mut err = process.stderr().ok_or_else(|| failed("no standard error".into()))?;
+        let write = async {
+            if let (Some(mut writer), Some(bytes)) = (writer, stdin) {
+                writer.write_all(bytes).await?;
+                writer.shutdown().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let (written, read_out, read_err) =
+            tokio::join!(write, out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+        let status = match status {
+            Some(status) => status.await,
+            None => None,
+        };
+        process.join().await.map_err(|e| failed(e.to_string()))?;
+        // A command that ends without reading all its input breaks the pipe: its status says why.
+        read_out.and(read_err).map_err(|e| failed(e.to_string()))?;
+        let code = exit_code(status).map_err(|message| {
+            failed(format!("{message}{}", written.err().map(|e| format!(" ({e})")).unwrap_or_default()))
+        })?;
+        Ok(ExecOutput { code, stdout, stderr })
+    }
+
+    /// Starts a command in a pod with its standard streams handed to the caller; `terminal` asks
+    /// for a terminal of that size (stderr then comes through stdout).
+    pub async fn attach(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        argv: &[String],
+        terminal: Option<kube::api::TerminalSize>,
+    ) -> Result<Attached, Error> {
+        let tty = terminal.is_some();
+        let command = argv.join(" ");
+        let failed = |message: String| Error::Exec { command: command.clone(), pod: pod.to_string(), message };
+        let mut params = AttachParams::default().stdin(true).stdout(true).stderr(!tty).tty(tty);
+        params.container = container.map(str::to_string);
+        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
+        let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
+        let stdin = process.stdin().ok_or_else(|| failed("no standard input".into()))?;
+        let stdout = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
+        let stderr = process.stderr().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+        if let (Some(mut resize), Some(size)) = (process.terminal_size(), terminal) {
+            // The remote terminal starts at the local one's size (a later resize is not followed).
+            let _ = resize.try_send(size);
+        }
+        Ok(Attached {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr,
+            exit: Exit { process, command, pod: pod.to_string() },
+        })
+    }
+
+    /// Carries one local connection to a port of a pod, both ways, until either side closes.
+    pub async fn forward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+        mut local: tokio::net::TcpStream,
+    ) -> Result<(), Error> {
+        let failed = |message: String| Error::Forward { pod: pod.to_string(), port, message };
+        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
+        let mut forwarder = api.portforward(pod, &[port]).await.map_err(|e| failed(e.to_string()))?;
+        let mut remote = forwarder.take_stream(port).ok_or_else(|| failed("no stream".into()))?;
+        let error = forwarder.take_error(port);
+        let copied = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+        drop(remote);
+        let said = match error {
+            Some(error) => error.await,
+            None => None,
+        };
+        forwarder.join().await.map_err(|e| failed(e.to_string()))?;
+        if let Some(message) = said {
+            return Err(failed(message));
+        }
+        copied.map(|_| ()).map_err(|e| failed(e.to_string()))
+    }
+
     /// Completes a failure with the failing pod's last log lines.
     pub async fn with_logs(&self, namespace: &str, mut failure: Failure, container: Option<String>) -> Failure {
         if !failure.pod.is_empty() {
@@ -229,6 +434,10 @@ impl Cluster {
         }
         failure
     }
+}
+
+fn api_error(what: String) -> impl Fn(kube::Error) -> Error {
+    move |e| Error::Api { what: what.clone(), message: e.to_string() }
 }
 
 fn api(what: &'static str) -> impl Fn(kube::Error) -> Error {

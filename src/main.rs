@@ -12,6 +12,7 @@ mod kube;
 mod plan;
 mod profile;
 mod state;
+mod sync;
 mod tool;
 mod ui;
 mod values;
@@ -34,6 +35,9 @@ fn main() -> ExitCode {
     match commands::run(&cli.command, &mut printer) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(commands::Error::Exited { code }) = error.downcast_ref::<commands::Error>() {
+                return ExitCode::from(*code);
+            }
             printer.error(&error);
             ExitCode::from(exit_code(&error))
         }
@@ -49,7 +53,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             return if e.is_bug() { FAILURE } else { INPUT_ERROR };
         }
         if cause.downcast_ref::<commands::watch::WatchError>().is_some()
-            || cause.downcast_ref::<commands::logs::LogsError>().is_some()
+            || cause.downcast_ref::<commands::ComponentError>().is_some()
         {
             return INPUT_ERROR;
         }
@@ -61,10 +65,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<commands::Error>() {
             return match e {
-                commands::Error::NotBuilt { .. } => FAILURE,
                 commands::Error::AlreadyInitialised { .. } => INPUT_ERROR,
                 commands::Error::Interrupted { .. } => INTERRUPTED,
+                commands::Error::Exited { code } => *code,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<airflow::incluster::Error>() {
+            return if matches!(e, airflow::incluster::Error::Output { .. }) { FAILURE } else { INPUT_ERROR };
         }
     }
     FAILURE

@@ -147,3 +147,44 @@ pub fn spinner(elapsed: Duration) -> char {
     const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     FRAMES[(elapsed.as_millis() / 100) as usize % FRAMES.len()]
 }
+
+/// The terminal on standard input, in raw mode while this lives: keys go to the remote shell as
+/// they are typed, and only the remote terminal echoes them.
+pub struct RawTerminal {
+    original: libc::termios,
+}
+
+impl RawTerminal {
+    /// None when standard input is not a terminal.
+    pub fn enable() -> Option<RawTerminal> {
+        // SAFETY: tcgetattr/tcsetattr only read and write the termios given, for fd 0.
+        unsafe {
+            let mut termios: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut termios) != 0 {
+                return None;
+            }
+            let original = termios;
+            libc::cfmakeraw(&mut termios);
+            (libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) == 0).then_some(RawTerminal { original })
+        }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `enable`.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.original);
+        }
+    }
+}
+
+/// The size of the terminal on standard output: (columns, rows).
+pub fn terminal_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ fills the winsize given.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0)
+            .then_some((size.ws_col, size.ws_row))
+    }
+}

@@ -273,7 +273,14 @@ pub struct Settings {
     pub quiet: bool,
     /// Other files that set off actions (this project's Airflow only).
     pub hooks: Vec<Hook>,
+    /// Copies the DAG folder to where Airflow reads it, when Airflow cannot see this machine's
+    /// folder (push delivery): before changed files are followed, and every few seconds so that
+    /// a restarted receiver is filled again.
+    pub push: Option<Action>,
 }
+
+/// How often the push runs when nothing changed, to notice a receiver that restarted.
+const PUSH_CHECK: Duration = Duration::from_secs(5);
 
 /// How often the loop looks at its stop flag while nothing happens.
 const IDLE: Duration = Duration::from_millis(250);
@@ -321,6 +328,7 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
     let mut debouncer = Debouncer::default();
     let mut waiting: Vec<Pending> = Vec::new();
     let mut batch: Vec<Report> = Vec::new();
+    let mut pushed_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let timeout = match (debouncer.wait(now), waiting.is_empty()) {
@@ -337,7 +345,17 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
-        if let Some(changed) = debouncer.take(Instant::now()) {
+        let changed = debouncer.take(Instant::now());
+        let dags_changed = changed.as_ref().is_some_and(|c| c.iter().any(|(path, _)| path.starts_with(&settings.dags)));
+        if let Some(push) = settings.push.as_mut()
+            && (dags_changed || pushed_at.elapsed() >= PUSH_CHECK)
+        {
+            if let Err(e) = push(printer) {
+                printer.warn(&format!("{e:#}"));
+            }
+            pushed_at = Instant::now();
+        }
+        if let Some(changed) = changed {
             let mut fired: Vec<Vec<PathBuf>> = settings.hooks.iter().map(|_| Vec::new()).collect();
             for (path, saved) in changed {
                 if let Some(at) = settings.hooks.iter().position(|h| h.matches(&path)) {

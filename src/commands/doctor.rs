@@ -41,44 +41,12 @@ pub async fn run(args: &DoctorArgs, printer: &mut Printer) -> Result<()> {
     let plan = &target.plan;
     let mut checks = Vec::new();
 
-    match crate::docker::Daemon::connect().await {
-        Ok(daemon) => match daemon.machine().await {
-            Ok(m) => {
-                let needs = plan.needs;
-                checks.push(Check::pass("docker", format!("Docker {} on {}", m.server_version, m.operating_system)));
-                let memory = format!(
-                    "{:.1} GiB for Docker; the profile `{}` needs {} GiB",
-                    m.memory_gib(),
-                    plan.profile,
-                    needs.memory_gib
-                );
-                checks.push(if m.memory_gib() + 0.25 >= f64::from(needs.memory_gib) {
-                    Check::pass("memory", memory)
-                } else {
-                    Check::fail("memory", true, memory, "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into())
-                });
-                let cpus =
-                    format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
-                checks.push(if m.cpus >= u64::from(needs.cpus) {
-                    Check::pass("cpus", cpus)
-                } else {
-                    Check::fail("cpus", false, cpus, "give Docker more CPUs: Airflow starts, but slowly".into())
-                });
-            }
-            Err(e) => checks.push(Check::fail(
-                "docker",
-                true,
-                e.to_string(),
-                "check that the Docker daemon is healthy (`docker info`)".into(),
-            )),
-        },
-        Err(e) => {
-            let text = e.to_string();
-            let (detail, fix) = text.split_once("\n  ").unwrap_or((&text, "start Docker"));
-            checks.push(Check::fail("docker", true, detail.to_string(), fix.to_string()));
-        }
+    match plan.provider.laptop() {
+        Some(_) => docker_checks(plan, &mut checks).await,
+        None => checks.push(existing_check(plan).await),
     }
-    for tool in [Tool::for_provider(plan.provider), Tool::Helm] {
+    let tools = plan.provider.laptop().map(Tool::for_laptop).into_iter().chain([Tool::Helm]);
+    for tool in tools {
         checks.push(tool_check(tool).await);
     }
     checks.push(port_check(plan.ui_port, target.state.as_ref().is_some_and(|s| !s.stopped)));
@@ -132,7 +100,7 @@ async fn tool_check(tool: Tool) -> Check {
         }
     };
     let (minimum, why) = tool.minimum();
-    match program.version().await {
+    match tool.version(&program).await {
         Ok((Some(version), text)) if version >= minimum => {
             Check::pass(name, format!("{text} ({})", program.path.display()))
         }
@@ -149,6 +117,74 @@ async fn tool_check(tool: Tool) -> Check {
             ),
         ),
         Err(e) => Check::fail(name, true, e.to_string(), format!("reinstall {name}: {}", install::docs_url(tool))),
+    }
+}
+
+/// Docker runs, with the memory and CPUs the profile needs: a cluster devflow makes lives there.
+async fn docker_checks(plan: &crate::plan::Plan, checks: &mut Vec<Check>) {
+    match crate::docker::Daemon::connect().await {
+        Ok(daemon) => match daemon.machine().await {
+            Ok(m) => {
+                let needs = plan.needs;
+                checks.push(Check::pass("docker", format!("Docker {} on {}", m.server_version, m.operating_system)));
+                let memory = format!(
+                    "{:.1} GiB for Docker; the profile `{}` needs {} GiB",
+                    m.memory_gib(),
+                    plan.profile,
+                    needs.memory_gib
+                );
+                checks.push(if m.memory_gib() + 0.25 >= f64::from(needs.memory_gib) {
+                    Check::pass("memory", memory)
+                } else {
+                    Check::fail("memory", true, memory, "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into())
+                });
+                let cpus =
+                    format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
+                checks.push(if m.cpus >= u64::from(needs.cpus) {
+                    Check::pass("cpus", cpus)
+                } else {
+                    Check::fail("cpus", false, cpus, "give Docker more CPUs: Airflow starts, but slowly".into())
+                });
+            }
+            Err(e) => checks.push(Check::fail(
+                "docker",
+                true,
+                e.to_string(),
+                "check that the Docker daemon is healthy (`docker info`)".into(),
+            )),
+        },
+        Err(e) => {
+            let text = e.to_string();
+            let (detail, fix) = text.split_once("\n  ").unwrap_or((&text, "start Docker"));
+            checks.push(Check::fail("docker", true, detail.to_string(), fix.to_string()));
+        }
+    }
+}
+
+/// The existing cluster answers for the context, and the namespace is free or this project's.
+async fn existing_check(plan: &crate::plan::Plan) -> Check {
+    let owner = match crate::kube::Cluster::connect(&plan.context).await {
+        Ok(kube) => kube.namespace_owner(&plan.namespace, crate::plan::manifests::OWNER_ANNOTATION).await,
+        Err(e) => Err(e),
+    };
+    let detail = |what: &str| format!("kube context {}, namespace {}: {what}", plan.context, plan.namespace);
+    match owner {
+        Ok(crate::kube::NamespaceOwner::Absent) => Check::pass("cluster", detail("free, `devflow up` creates it")),
+        Ok(owner) => match super::lifecycle::check_namespace_ours(plan, &owner) {
+            Ok(()) => Check::pass("cluster", detail("this project's")),
+            Err(e) => Check::fail(
+                "cluster",
+                true,
+                detail("someone else's"),
+                format!("{e}").lines().skip(1).map(str::trim).collect::<Vec<_>>().join("; "),
+            ),
+        },
+        Err(e) => Check::fail(
+            "cluster",
+            true,
+            detail(&e.to_string()),
+            "check the context (`kubectl config get-contexts`), your login to the cluster, and the network".into(),
+        ),
     }
 }
 

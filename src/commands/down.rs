@@ -6,18 +6,95 @@ use anyhow::{Result, bail};
 use super::lifecycle::{self, Target, step};
 use crate::cli::{DownArgs, ProjectFlags};
 use crate::cluster::Ownership;
+use crate::config::Laptop;
 use crate::helm::Helm;
 use crate::kube;
+use crate::plan::manifests;
 use crate::state::Phase;
 use crate::tool::{self, Tool};
 use crate::ui::Printer;
 
 pub async fn run(args: &DownArgs, printer: &mut Printer) -> Result<()> {
-    let mut target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    match target.plan.provider.laptop() {
+        Some(laptop) => laptop_down(laptop, target, args, printer).await,
+        None => existing_down(target, args, printer).await,
+    }
+}
+
+/// Asks before removing, unless `--yes`; false when the user said no.
+fn confirmed(what: String, args: &DownArgs, printer: &mut Printer) -> Result<bool> {
+    if args.yes {
+        return Ok(true);
+    }
+    match printer.confirm(&format!("Remove {what}?")) {
+        Some(true) => Ok(true),
+        Some(false) => {
+            printer.note("nothing was removed");
+            Ok(false)
+        }
+        None => bail!(DownError::NotConfirmed { what }),
+    }
+}
+
+/// An existing cluster keeps everything but this project's namespace, which goes only when its
+/// annotation says devflow made it for this project.
+async fn existing_down(target: Target, args: &DownArgs, printer: &mut Printer) -> Result<()> {
+    let plan = &target.plan;
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let owner = kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION).await?;
+    if owner == kube::NamespaceOwner::Absent && target.state.is_none() && !target.folder.dir.exists() {
+        printer.done(&format!("Nothing to remove: devflow has made nothing for the project `{}`", plan.project));
+        return Ok(());
+    }
+    lifecycle::check_namespace_ours(plan, &owner)?;
+    let what = match owner {
+        kube::NamespaceOwner::Absent => "devflow's state for this project (its namespace is gone)".to_string(),
+        _ => format!(
+            "the Airflow release and the namespace {} of {} (its database too) and devflow's state for this project",
+            plan.namespace, plan.context
+        ),
+    };
+    if !confirmed(what, args, printer)? {
+        return Ok(());
+    }
+    if owner != kube::NamespaceOwner::Absent {
+        let helm = Helm { tool: tool::locate(Tool::Helm)? };
+        step(printer, "Uninstalling the Airflow release", helm.uninstall(plan), |removed| {
+            if *removed { "Uninstalled the Airflow release".into() } else { "No Airflow release to uninstall".into() }
+        })
+        .await?;
+        let doing = format!("Deleting the namespace {}", plan.namespace);
+        step(printer, &doing, delete_namespace(&kube, &plan.namespace), |_| {
+            format!("Deleted the namespace {} and everything in it", plan.namespace)
+        })
+        .await?;
+    }
+    target.folder.remove()?;
+    printer.done(&format!("Removed devflow's state {}", target.folder.dir.display()));
+    Ok(())
+}
+
+/// Deletes the namespace and waits until it is gone: an `up` into a terminating namespace fails.
+async fn delete_namespace(kube: &kube::Cluster, namespace: &str) -> Result<()> {
+    kube.delete_namespace(namespace).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while kube.namespace_owner(namespace, manifests::OWNER_ANNOTATION).await? != kube::NamespaceOwner::Absent {
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the namespace {namespace} is still terminating after 5 minutes\n  `kubectl get namespace {namespace} -o yaml` shows what holds it (often a finalizer)"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printer: &mut Printer) -> Result<()> {
     let plan = &target.plan;
     let marker = target.marker();
     let daemon = lifecycle::docker().await?;
-    let (_, ownership) = target.nodes(&daemon).await?;
+    let (_, ownership) = target.nodes(laptop, &daemon).await?;
     if ownership == Ownership::Absent && target.state.is_none() && !target.folder.dir.exists() {
         printer.done(&format!("Nothing to remove: devflow has made nothing for the project `{}`", plan.project));
         return Ok(());
@@ -27,8 +104,7 @@ pub async fn run(args: &DownArgs, printer: &mut Printer) -> Result<()> {
     let what = if args.keep_cluster {
         format!(
             "the Airflow release and devflow's objects (namespace {}, DAG volume) in {}",
-            crate::plan::NAMESPACE,
-            plan.context
+            plan.namespace, plan.context
         )
     } else if ownership == Ownership::Ours {
         format!(
@@ -38,15 +114,8 @@ pub async fn run(args: &DownArgs, printer: &mut Printer) -> Result<()> {
     } else {
         "devflow's state for this project (no cluster of it exists)".to_string()
     };
-    if !args.yes {
-        match printer.confirm(&format!("Remove {what}?")) {
-            Some(true) => {}
-            Some(false) => {
-                printer.note("nothing was removed");
-                return Ok(());
-            }
-            None => bail!(DownError::NotConfirmed { what }),
-        }
+    if !confirmed(what, args, printer)? {
+        return Ok(());
     }
 
     if args.keep_cluster {
@@ -74,7 +143,7 @@ pub async fn run(args: &DownArgs, printer: &mut Printer) -> Result<()> {
     }
 
     if ownership == Ownership::Ours {
-        let cluster = target.cluster()?;
+        let cluster = target.cluster(laptop)?;
         step(
             printer,
             &format!("Deleting the {} cluster {}", plan.provider, plan.cluster_name),

@@ -43,7 +43,10 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
         let path = config::values_flag(&cwd, file)?;
         values.push(path.strip_prefix(&cwd).unwrap_or(&path).display().to_string());
     }
-    let text = project_file(&name, flags.provider.unwrap_or(Provider::Kind), &profile_name, &values);
+    let provider = flags.provider.unwrap_or(Provider::Kind);
+    // A shared cluster is named by a kube context: the one kubectl uses now is the likely one.
+    let context = (provider == Provider::Existing).then(crate::kube::current_context).flatten();
+    let text = project_file(&name, provider, context.as_deref(), &profile_name, &values);
 
     let dags = cwd.join("dags");
     let created_dags = !dags.exists();
@@ -61,6 +64,17 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     }
 
     printer.done(&format!("wrote {} (project `{name}`, profile `{profile_name}`)", config::FILE_NAME));
+    match (provider, &context) {
+        (Provider::Existing, Some(context)) => printer.note(&format!(
+            "the cluster is your current kube context `{context}`: change `context` in {} for another",
+            config::FILE_NAME
+        )),
+        (Provider::Existing, None) => printer.note(&format!(
+            "no current kube context: set `context` under [cluster] in {} (`kubectl config get-contexts` lists them)",
+            config::FILE_NAME
+        )),
+        _ => {}
+    }
     if created_dags {
         printer.done(&format!("created dags/{EXAMPLE_DAG}"));
     } else {
@@ -79,7 +93,7 @@ fn write_atomically(target: &Path, text: &str) -> std::io::Result<()> {
     })
 }
 
-fn project_file(name: &str, provider: Provider, profile: &str, values: &[String]) -> String {
+fn project_file(name: &str, provider: Provider, context: Option<&str>, profile: &str, values: &[String]) -> String {
     let values_line = if values.is_empty() {
         "# values = [\"deploy/prod-values.yaml\"]   # your production Helm values, shrunk to laptop size".to_string()
     } else {
@@ -96,10 +110,7 @@ dags = "dags"                      # mounted read-only into every Airflow pod
 requirements = "requirements.txt"  # baked into the Airflow image when it exists
 
 [cluster]
-provider = "{provider}"   # kind or k3d
-kubernetes = "{DEFAULT_KUBERNETES}"   # one of {minors}: each maps to a pinned node image
-workers = 0            # extra worker nodes besides the control plane
-ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080
+{cluster}
 
 [airflow]
 profile = "{profile}"   # {profiles}, or a path to your own profile YAML (it can `extends:` one)
@@ -116,9 +127,30 @@ chart_version = "1.22.0"
 [airflow.config]   # airflow.cfg settings, e.g.
 # core = {{ parallelism = 8 }}
 "#,
-        minors = supported_minors(),
+        cluster = cluster_table(provider, context),
         profiles = profile::built_in_names(),
     )
+}
+
+fn cluster_table(provider: Provider, context: Option<&str>) -> String {
+    match provider {
+        Provider::Existing => format!(
+            r#"provider = "existing"   # a cluster you already have; devflow works in a namespace of its own
+context = {context:?}   # the kube context of the cluster (`kubectl config get-contexts`)
+# namespace = "devflow-<your user>-<name>"   # the default; devflow creates it and marks it as this project's
+# storage_class = "efs-sc"   # a ReadWriteMany StorageClass for the pushed DAGs (default: the cluster's default)
+ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080, through devflow's port-forward"#,
+            context = context.unwrap_or_default()
+        ),
+        _ => format!(
+            r#"provider = "{provider}"   # kind, k3d, or existing (a cluster you already have)
+kubernetes = "{DEFAULT_KUBERNETES}"   # one of {minors}: each maps to a pinned node image
+workers = 0            # extra worker nodes besides the control plane
+ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080
+# dag_delivery = "push"   # copy the DAGs in through exec instead of mounting them (workers = 0 only)"#,
+            minors = supported_minors()
+        ),
+    }
 }
 
 /// The example DAG; only its import differs between Airflow 3 (`airflow.sdk`) and Airflow 2.

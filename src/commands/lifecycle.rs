@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::ProjectFlags;
 use crate::cluster::{self, Cluster};
+use crate::config::{Delivery, Laptop};
 use crate::docker::Daemon;
 use crate::kube::{self, ComponentStatus, Expect};
 use crate::plan::{self, Plan, manifests};
@@ -60,18 +61,120 @@ impl Target {
         cluster::marker_path(&self.plan.state_dir)
     }
 
+    /// The kind or k3d of a cluster devflow makes; for an existing cluster, `what` cannot be done.
+    pub fn laptop(&self, what: &str) -> Result<Laptop> {
+        match self.plan.provider.laptop() {
+            Some(laptop) => Ok(laptop),
+            None => Err(LifecycleError::NotForExisting {
+                what: what.to_string(),
+                context: self.plan.context.clone(),
+                namespace: self.plan.namespace.clone(),
+            }
+            .into()),
+        }
+    }
+
     /// The cluster's node containers as Docker shows them, and whose they are.
-    pub async fn nodes(&self, daemon: &Daemon) -> Result<(Vec<crate::docker::Container>, cluster::Ownership)> {
-        let containers = cluster::containers(daemon, self.plan.provider, &self.plan.cluster_name).await?;
+    pub async fn nodes(
+        &self,
+        laptop: Laptop,
+        daemon: &Daemon,
+    ) -> Result<(Vec<crate::docker::Container>, cluster::Ownership)> {
+        let containers = cluster::containers(daemon, laptop, &self.plan.cluster_name).await?;
         let ownership = cluster::ownership(&containers, &self.marker());
         Ok((containers, ownership))
     }
 
     /// The cluster, with its tool found (not installed: only `up` installs).
-    pub fn cluster(&self) -> Result<Cluster> {
-        let program = tool::locate(Tool::for_provider(self.plan.provider))?;
-        Ok(Cluster::new(self.plan.provider, &self.plan.cluster_name, program))
+    pub fn cluster(&self, laptop: Laptop) -> Result<Cluster> {
+        let program = tool::locate(Tool::for_laptop(laptop))?;
+        Ok(Cluster::new(laptop, &self.plan.cluster_name, program))
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(
+        "{what} is for a cluster devflow makes in Docker; this project runs in the namespace {namespace} of the existing cluster {context}\n  `devflow down` removes that namespace; nothing else of the cluster is devflow's to pause"
+    )]
+    NotForExisting { what: String, context: String, namespace: String },
+    #[error(
+        "the namespace {namespace} of {context} exists, but devflow did not create it for this project\n  {why}\n  devflow leaves it alone: set another `namespace` under [cluster] in devflow.toml, or, if it is yours to give, `kubectl annotate namespace {namespace} {annotation}={owner}`"
+    )]
+    ForeignNamespace { namespace: String, context: String, why: String, annotation: &'static str, owner: String },
+}
+
+/// The components a user can name (`logs`, `shell`, `airflow -c`): devflow's PostgreSQL and the
+/// chart's components.
+pub fn known_components(plan: &Plan) -> Vec<String> {
+    let mut known = vec!["postgresql".to_string()];
+    known.extend(plan.components.iter().map(|c| c.to_string()));
+    known
+}
+
+/// The label selector of a component's pods; an unknown name is the user's mistake.
+pub fn component_selector(plan: &Plan, component: &str) -> Result<String, ComponentError> {
+    let known = known_components(plan);
+    if !known.iter().any(|k| k == component) {
+        return Err(ComponentError::Unknown { given: component.to_string(), known });
+    }
+    Ok(match component {
+        "postgresql" => format!("{}={}", manifests::NAME_LABEL, manifests::POSTGRES),
+        _ => format!("release={},component={component}", plan::RELEASE),
+    })
+}
+
+/// The container named after the component (the chart's and devflow's naming), else the first.
+pub fn main_container(pod: &k8s_openapi::api::core::v1::Pod, component: &str) -> Option<String> {
+    let containers = &pod.spec.as_ref()?.containers;
+    let wanted = if component == "postgresql" { "postgres" } else { component };
+    containers.iter().find(|c| c.name == wanted).or(containers.first()).map(|c| c.name.clone())
+}
+
+/// A running pod of the component, and its main container.
+pub async fn running_pod(kube: &kube::Cluster, plan: &Plan, component: &str) -> Result<(String, Option<String>)> {
+    let pods = kube.pods(&plan.namespace, &component_selector(plan, component)?).await?;
+    let running = pods.iter().rev().find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+    match running {
+        Some(pod) => Ok((pod.metadata.name.clone().unwrap_or_default(), main_container(pod, component))),
+        None => anyhow::bail!(
+            "no pod of {component} is running in the namespace {}\n  `devflow status` shows the components; `devflow up` starts them",
+            plan.namespace
+        ),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("`{given}` is not a component of this Airflow{}\n  expected one of: {}", hint(.given, .known), known.join(", "))]
+    Unknown { given: String, known: Vec<String> },
+}
+
+fn hint(given: &str, known: &[String]) -> String {
+    crate::config::nearest(given, known.iter().map(String::as_str))
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default()
+}
+
+/// Whether the namespace of an existing cluster is this project's (or free), refusing with an
+/// explanation when it is someone else's.
+pub fn check_namespace_ours(plan: &Plan, owner: &kube::NamespaceOwner) -> Result<()> {
+    let why = match owner {
+        kube::NamespaceOwner::Absent => return Ok(()),
+        kube::NamespaceOwner::Annotated(o) if *o == plan.owner => return Ok(()),
+        kube::NamespaceOwner::Annotated(o) => {
+            format!("its annotation {}={o} names another project or machine", manifests::OWNER_ANNOTATION)
+        }
+        kube::NamespaceOwner::Unannotated => format!("it has no {} annotation", manifests::OWNER_ANNOTATION),
+    };
+    Err(LifecycleError::ForeignNamespace {
+        namespace: plan.namespace.clone(),
+        context: plan.context.clone(),
+        why,
+        annotation: manifests::OWNER_ANNOTATION,
+        owner: plan.owner.clone(),
+    }
+    .into())
 }
 
 /// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
@@ -142,10 +245,11 @@ pub fn expectations(plan: &Plan) -> Vec<Expect> {
         name: name.to_string(),
         label: (key.to_string(), value.to_string()),
     };
-    let mut expect = vec![
-        pods("postgresql", "app.kubernetes.io/name", manifests::POSTGRES),
-        Expect::Job { name: "migrations".into(), component: plan::MIGRATIONS_JOB.into() },
-    ];
+    let mut expect = vec![pods("postgresql", manifests::NAME_LABEL, manifests::POSTGRES)];
+    if plan.delivery == Delivery::Push {
+        expect.push(pods("dag receiver", manifests::NAME_LABEL, manifests::RECEIVER));
+    }
+    expect.push(Expect::Job { name: "migrations".into(), component: plan::MIGRATIONS_JOB.into() });
     expect.extend(plan.components.iter().map(|c| component_pods(c)));
     expect.push(Expect::Job { name: "create-user".into(), component: plan::CREATE_USER_JOB.into() });
     expect
@@ -186,18 +290,19 @@ pub async fn wait_nodes(kube: &kube::Cluster, expected: usize, deadline: Instant
 /// A pod that fails is reported at once, with its reason and last log lines.
 pub async fn wait_airflow(
     kube: &kube::Cluster,
+    namespace: &str,
     expect: &[Expect],
     deadline: Instant,
     printer: &mut Printer,
 ) -> Result<Vec<ComponentStatus>> {
     let started = Instant::now();
     loop {
-        let workloads = kube.workloads(plan::NAMESPACE).await?;
+        let workloads = kube.workloads(namespace).await?;
         let statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.status(e)).collect();
         if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
             let (failure, container) = status.failure.clone().expect("found above");
             printer.live(&[]);
-            let failure = kube.with_logs(plan::NAMESPACE, failure, container).await;
+            let failure = kube.with_logs(namespace, failure, container).await;
             return Err(kube::Error::Failed(Box::new(failure)).into());
         }
         if statuses.iter().all(|s| s.done) {
@@ -240,14 +345,14 @@ fn component_pods(component: &str) -> Expect {
 
 /// Restarts the components that load plugins (their controllers make new pods) and waits until
 /// they are ready again, with a live line each.
-pub fn restart_for_plugins(context: &str, loaders: &[&str], printer: &mut Printer) -> Result<()> {
+pub fn restart_for_plugins(context: &str, namespace: &str, loaders: &[&str], printer: &mut Printer) -> Result<()> {
     let selector = format!("release={},component in ({})", plan::RELEASE, loaders.join(","));
     let expect: Vec<Expect> = loaders.iter().map(|c| component_pods(c)).collect();
     super::runtime()?.block_on(async {
         let kube = kube::Cluster::connect(context).await?;
-        kube.delete_pods(plan::NAMESPACE, &selector).await?;
+        kube.delete_pods(namespace, &selector).await?;
         // The old pods linger while they terminate; the wait counts only new ones.
-        wait_airflow(&kube, &expect, Instant::now() + Duration::from_secs(600), printer).await?;
+        wait_airflow(&kube, namespace, &expect, Instant::now() + Duration::from_secs(600), printer).await?;
         Ok(())
     })
 }

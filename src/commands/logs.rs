@@ -3,25 +3,11 @@
 
 use ::kube::api::LogParams;
 use anyhow::{Result, bail};
-use k8s_openapi::api::core::v1::Pod;
 
-use super::lifecycle::Target;
+use super::lifecycle::{self, Target};
 use crate::cli::{LogsArgs, ProjectFlags};
 use crate::kube;
-use crate::plan::{self, manifests};
 use crate::ui::Printer;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LogsError {
-    #[error("`{given}` is not a component of this Airflow{}\n  expected one of: {}", hint(.given, .known), known.join(", "))]
-    UnknownComponent { given: String, known: Vec<String> },
-}
-
-fn hint(given: &str, known: &[String]) -> String {
-    crate::config::nearest(given, known.iter().map(String::as_str))
-        .map(|n| format!("; did you mean `{n}`?"))
-        .unwrap_or_default()
-}
 
 /// One pod's log to show, and the prefix its lines get.
 struct Source {
@@ -33,28 +19,22 @@ struct Source {
 pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
     let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
     let plan = &target.plan;
-    let mut known = vec!["postgresql".to_string()];
-    known.extend(plan.components.iter().map(|c| c.to_string()));
     let chosen: Vec<String> = match &args.component {
-        Some(given) if known.contains(given) => vec![given.clone()],
-        Some(given) => bail!(LogsError::UnknownComponent { given: given.clone(), known }),
-        None => known,
+        Some(given) => vec![given.clone()],
+        None => lifecycle::known_components(plan),
     };
     let kube = kube::Cluster::connect(&plan.context).await?;
     let mut sources = Vec::new();
     for component in &chosen {
-        let selector = match component.as_str() {
-            "postgresql" => format!("app.kubernetes.io/name={}", manifests::POSTGRES),
-            _ => format!("release={},component={component}", plan::RELEASE),
-        };
-        let pods = kube.pods(plan::NAMESPACE, &selector).await?;
+        let selector = lifecycle::component_selector(plan, component)?;
+        let pods = kube.pods(&plan.namespace, &selector).await?;
         let several = pods.len() > 1;
         for (index, pod) in pods.iter().enumerate() {
             let prefix = if several { format!("{component}-{index}") } else { component.clone() };
             sources.push(Source {
                 prefix,
                 pod: pod.metadata.name.clone().unwrap_or_default(),
-                container: main_container(pod, component),
+                container: lifecycle::main_container(pod, component),
             });
         }
     }
@@ -76,7 +56,7 @@ pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
         for (index, source) in sources.iter().enumerate() {
             let tag = printer.tag(&format!("{:<width$} |", source.prefix), index);
             let mut lines = Vec::new();
-            kube.stream_logs(plan::NAMESPACE, &source.pod, params(source), |line| {
+            kube.stream_logs(&plan.namespace, &source.pod, params(source), |line| {
                 lines.push(format!("{tag} {line}"));
                 true
             })
@@ -90,11 +70,11 @@ pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
     // Every pod's stream at once, lines printed as they come, until Ctrl-C.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     for (index, source) in sources.iter().enumerate() {
-        let (kube, tx, params) = (kube.clone(), tx.clone(), params(source));
+        let (kube, tx, params, namespace) = (kube.clone(), tx.clone(), params(source), plan.namespace.clone());
         let (pod, tag) = (source.pod.clone(), printer.tag(&format!("{:<width$} |", source.prefix), index));
         tokio::spawn(async move {
             let result =
-                kube.stream_logs(plan::NAMESPACE, &pod, params, |line| tx.send(format!("{tag} {line}")).is_ok()).await;
+                kube.stream_logs(&namespace, &pod, params, |line| tx.send(format!("{tag} {line}")).is_ok()).await;
             if let Err(e) = result {
                 let _ = tx.send(format!("{tag} (the log stream ended: {e})"));
             }
@@ -113,11 +93,4 @@ pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
-}
-
-/// The container named after the component (the chart's and devflow's naming), else the first.
-fn main_container(pod: &Pod, component: &str) -> Option<String> {
-    let containers = &pod.spec.as_ref()?.containers;
-    let wanted = if component == "postgresql" { "postgres" } else { component };
-    containers.iter().find(|c| c.name == wanted).or(containers.first()).map(|c| c.name.clone())
 }

@@ -4,10 +4,13 @@
 pub mod creds;
 pub mod doctor;
 pub mod down;
+mod forward;
 pub mod init;
+mod inside;
 mod lifecycle;
 pub mod logs;
 pub mod pause;
+mod push;
 pub mod render;
 pub mod status;
 pub mod up;
@@ -17,22 +20,24 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cli::{Command, ProjectFlags};
+pub use lifecycle::ComponentError;
+
+use crate::cli::{Command, ProjectFlags, SettingsCommand};
 use crate::config::{self, Project};
 use crate::ui::Printer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "`devflow {command}` is not built yet: this release plans the environment but does not create it\n  `devflow render --only plan` shows the steps `{command}` will run"
-    )]
-    NotBuilt { command: &'static str },
     #[error("{path} already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)")]
     AlreadyInitialised { path: String },
     #[error(
         "interrupted: devflow stopped `{command}` and what it was running; its state is saved\n  run `devflow {command}` again to carry on"
     )]
     Interrupted { command: &'static str },
+    /// A command run in the cluster ended with this exit code; devflow ends with it too, and
+    /// says nothing more (the command said why).
+    #[error("the command exited with code {code}")]
+    Exited { code: u8 },
 }
 
 pub fn run(command: &Command, printer: &mut Printer) -> Result<()> {
@@ -54,7 +59,12 @@ pub fn run(command: &Command, printer: &mut Printer) -> Result<()> {
         Command::Doctor(args) => block_on(command, doctor::run(args, printer)),
         Command::Watch(args) => watch::run(args, printer),
         Command::Logs(args) => block_on(command, logs::run(args, printer)),
-        other => Err(Error::NotBuilt { command: other.name() }.into()),
+        Command::Airflow(args) => block_on(command, inside::airflow(args, printer)),
+        Command::Shell(args) => block_on(command, inside::shell(args, printer)),
+        Command::Open(args) => block_on(command, inside::open(args, printer)),
+        Command::Test(args) => block_on(command, inside::test(args, printer)),
+        Command::Push(args) => block_on(command, push::run(args, printer)),
+        Command::Settings(SettingsCommand::Import(args)) => block_on(command, inside::settings_import(args, printer)),
     }
 }
 

@@ -50,12 +50,8 @@ fn part_text(plan: &Plan, part: RenderPart) -> String {
 
 /// All four parts as one YAML stream, each introduced by a comment that says what it is for.
 fn everything(plan: &Plan) -> String {
-    let tool = match plan.provider {
-        crate::config::Provider::Kind => "kind create cluster --config -",
-        crate::config::Provider::K3d => "k3d cluster create --config",
-    };
     let mut out = format!(
-        "# devflow render: project `{}` on {} (Kubernetes {}), profile `{}`, chart {}, Airflow {} ({})\n# UI {}  ·  DAGs mounted read-only at {}\n",
+        "# devflow render: project `{}` on {} (Kubernetes {}), profile `{}`, chart {}, Airflow {} ({})\n# UI {}  ·  DAGs {} read-only at {}\n",
         plan.project,
         plan.provider,
         plan.kubernetes,
@@ -64,13 +60,25 @@ fn everything(plan: &Plan) -> String {
         plan.airflow_version,
         plan.executor,
         plan.url,
+        match plan.delivery {
+            crate::config::Delivery::Mount => "mounted",
+            crate::config::Delivery::Push => "pushed by devflow and mounted",
+        },
         plan.dags_mount
     );
-    out.push_str(&format!(
-        "\n# ── cluster: the {} config, for `{tool}` ──\n---\n{}",
-        plan.provider,
-        values::to_yaml(&plan.cluster)
-    ));
+    out.push_str(&match plan.provider.laptop() {
+        Some(laptop) => {
+            let tool = match laptop {
+                crate::config::Laptop::Kind => "kind create cluster --config -",
+                crate::config::Laptop::K3d => "k3d cluster create --config",
+            };
+            format!("\n# ── cluster: the {laptop} config, for `{tool}` ──\n---\n{}", values::to_yaml(&plan.cluster))
+        }
+        None => format!(
+            "\n# ── cluster: none to make: the existing cluster of kube context {}, namespace {} ──\n",
+            plan.context, plan.namespace
+        ),
+    });
     out.push_str(&format!(
         "\n# ── values: for `helm upgrade --install` (secrets show as <generated>; `--explain` says why each differs from production) ──\n---\n{}",
         values::to_yaml(&plan.values)

@@ -7,6 +7,7 @@ use super::lifecycle::{self, Target};
 use crate::cli::{JsonFlag, ProjectFlags};
 use crate::cluster::Ownership;
 use crate::kube::{self, ComponentStatus, NodeStatus};
+use crate::plan::manifests;
 use crate::ui::Printer;
 
 #[derive(Debug, Serialize)]
@@ -15,6 +16,9 @@ struct Status {
     provider: String,
     cluster: String,
     context: String,
+    namespace: String,
+    /// How the DAG folder reaches the pods: mount or push.
+    dag_delivery: crate::config::Delivery,
     /// running, stopped, absent, or foreign (a cluster of that name that devflow did not make).
     state: &'static str,
     url: String,
@@ -34,19 +38,33 @@ struct Status {
 pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
     let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
     let plan = &target.plan;
-    let daemon = lifecycle::docker().await?;
-    let (containers, ownership) = target.nodes(&daemon).await?;
-    let state = match ownership {
-        Ownership::Absent => "absent",
-        Ownership::Foreign { .. } => "foreign",
-        Ownership::Ours if containers.iter().all(|c| c.running) => "running",
-        Ownership::Ours => "stopped",
+    let state = match plan.provider.laptop() {
+        Some(laptop) => {
+            let daemon = lifecycle::docker().await?;
+            let (containers, ownership) = target.nodes(laptop, &daemon).await?;
+            match ownership {
+                Ownership::Absent => "absent",
+                Ownership::Foreign { .. } => "foreign",
+                Ownership::Ours if containers.iter().all(|c| c.running) => "running",
+                Ownership::Ours => "stopped",
+            }
+        }
+        None => {
+            let kube = kube::Cluster::connect(&plan.context).await?;
+            match kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION).await? {
+                kube::NamespaceOwner::Absent => "absent",
+                kube::NamespaceOwner::Annotated(owner) if owner == plan.owner => "running",
+                _ => "foreign",
+            }
+        }
     };
     let mut status = Status {
         project: plan.project.clone(),
         provider: plan.provider.to_string(),
         cluster: plan.cluster_name.clone(),
         context: plan.context.clone(),
+        namespace: plan.namespace.clone(),
+        dag_delivery: plan.delivery,
         state,
         url: plan.url.clone(),
         profile: plan.profile.clone(),
@@ -72,14 +90,24 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
 
 async fn ask_cluster(plan: &crate::plan::Plan) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
     let kube = kube::Cluster::connect(&plan.context).await?;
-    let nodes = kube.nodes().await?;
-    let workloads = kube.workloads(crate::plan::NAMESPACE).await?;
+    // A shared cluster's nodes are the platform team's (and often not listable by developers).
+    let nodes = if plan.provider.makes_cluster() { kube.nodes().await? } else { Vec::new() };
+    let workloads = kube.workloads(&plan.namespace).await?;
     let components = lifecycle::expectations(plan).iter().map(|e| workloads.status(e)).collect();
     Ok((nodes, components))
 }
 
 fn text(s: &Status) -> String {
+    let existing = s.provider == crate::config::Provider::Existing.as_str();
     let cluster = match s.state {
+        "running" if existing => format!("existing {} — namespace {} (this project's)", s.context, s.namespace),
+        "foreign" if existing => format!(
+            "existing {} — namespace {} exists, but devflow did not create it for this project",
+            s.context, s.namespace
+        ),
+        _ if existing => {
+            format!("existing {} — namespace {} not created (`devflow up` creates it)", s.context, s.namespace)
+        }
         "running" => {
             let ready = s.nodes.iter().filter(|n| n.ready).count();
             format!("{} {} — running, {ready}/{} node(s) Ready", s.provider, s.cluster, s.nodes.len())
@@ -89,8 +117,20 @@ fn text(s: &Status) -> String {
         _ => format!("{} {} — not created (`devflow up` creates it)", s.provider, s.cluster),
     };
     let mut out = format!(
-        "project   {} (profile {}, Airflow {}, chart {}, {})\ncluster   {cluster}\nurl       {}\ndags      {} → {} (read-only)\n",
-        s.project, s.profile, s.airflow_version, s.chart_version, s.executor, s.url, s.dags_folder, s.dags_mount
+        "project   {} (profile {}, Airflow {}, chart {}, {})\ncluster   {cluster}\nurl       {}{}\ndags      {} → {} (read-only, {})\n",
+        s.project,
+        s.profile,
+        s.airflow_version,
+        s.chart_version,
+        s.executor,
+        s.url,
+        if existing { "  (while `devflow watch` or `devflow open` forwards it)" } else { "" },
+        s.dags_folder,
+        s.dags_mount,
+        match s.dag_delivery {
+            crate::config::Delivery::Mount => "mounted",
+            crate::config::Delivery::Push => "pushed by devflow",
+        }
     );
     if let Some(problem) = &s.problem {
         out.push_str(&format!("problem   {problem}\n"));

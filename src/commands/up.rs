@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::lifecycle::{self, Target, step};
+use super::push::Pushers;
 use crate::cli::UpArgs;
 use crate::cluster::{self, Ownership};
-use crate::config::Provider;
+use crate::config::Laptop;
 use crate::helm::Helm;
 use crate::kube;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, manifests};
 use crate::state::{self, Phase, State};
 use crate::tool::Tool;
 use crate::ui::{self, Printer};
 
 /// Returns the watch loop's settings when `up` goes on to watch the project.
-pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::watch::Settings>> {
+pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::watch::Watching>> {
     let target = Target::load(&args.project, &args.set, printer, false)?;
     if args.dry_run {
         printer.out(&super::render::steps_text(&target.plan)).context("cannot write to standard output")?;
@@ -48,21 +49,14 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::w
     let mut timings: Vec<(&str, Duration)> = Vec::new();
     let mut changed = false;
 
-    // Preflight: Docker, the tools, the files the tools read.
+    // Preflight: Docker and the cluster's tool (for a cluster devflow makes), helm.
     let phase = Instant::now();
-    let daemon = lifecycle::docker().await?;
-    let machine = daemon.machine().await?;
-    if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
-        printer.warn(&format!(
-            "Docker has {:.1} GiB of memory and the profile `{}` needs {} GiB: pods may not fit (`devflow doctor` says more)",
-            machine.memory_gib(),
-            plan.profile,
-            plan.needs.memory_gib
-        ));
-    }
-    let cluster_tool = lifecycle::ensure_tool(Tool::for_provider(plan.provider), args.yes, printer).await?;
+    let laptop = match plan.provider.laptop() {
+        Some(laptop) => Some(laptop_preflight(laptop, &target, &state, args.yes, printer).await?),
+        None => None,
+    };
     let helm = Helm { tool: lifecycle::ensure_tool(Tool::Helm, args.yes, printer).await? };
-    let (helm_version, helm_text) = helm.tool.version().await?;
+    let (helm_version, helm_text) = Tool::Helm.version(&helm.tool).await?;
     let (minimum, why) = Tool::Helm.minimum();
     if helm_version.is_some_and(|v| v < minimum) {
         bail!(
@@ -70,94 +64,25 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::w
             helm.tool.path.display()
         );
     }
-    let marker = target.marker();
-    target.folder.write(
-        plan::OWNER_MARKER_FILE,
-        cluster::marker_text(&state.project_root, &plan.cluster_name).as_bytes(),
-        0o644,
-    )?;
-    if plan.provider == Provider::K3d {
-        target.folder.write(plan::K3D_CONFIG_FILE, crate::values::to_yaml(&plan.cluster).as_bytes(), 0o600)?;
-    }
     timings.push(("preflight", phase.elapsed()));
 
-    // The cluster.
-    let phase = Instant::now();
-    let cluster = cluster::Cluster::new(plan.provider, &plan.cluster_name, cluster_tool);
-    let cluster_digest = state::digest(&plan.cluster);
-    let (containers, ownership) = target.nodes(&daemon).await?;
-    lifecycle::check_ours(&ownership, plan, &marker)?;
-    if ownership == Ownership::Absent && cluster.exists().await? {
-        // The tool knows the name but Docker shows no node: not a cluster devflow can prove is its.
-        lifecycle::check_ours(&Ownership::Foreign { containers: Vec::new() }, plan, &marker)?;
-    }
-    if ownership == Ownership::Ours && matches!(state.cluster, Phase::Started { .. }) {
-        printer.warn(
-            "the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again",
-        );
-        step(printer, "Deleting the half-made cluster", cluster.delete(), |_| "Deleted the half-made cluster".into())
-            .await?;
-    } else if ownership == Ownership::Ours {
-        if let Phase::Done { digest } = &state.cluster
-            && digest != &cluster_digest
-        {
-            bail!(
-                "the cluster settings changed since the cluster was created (nodes, Kubernetes version, mounts or ports)\n  {} cannot change a cluster in place: `devflow down` then `devflow up` recreates it (its database is lost); `devflow render --only cluster` shows the new settings",
-                plan.provider
-            );
+    let (kube, image) = match laptop {
+        Some((daemon, cluster)) => {
+            let made = laptop_cluster(&cluster, &daemon, &target, &mut state, deadline, &mut timings, printer).await?;
+            changed |= made.changed;
+            (made.kube, made.image)
         }
-        if containers.iter().any(|c| !c.running) {
-            step(printer, "Starting the stopped cluster", cluster.start(&daemon), |_| "Started the cluster".into())
-                .await?;
-            changed = true;
-        } else {
-            printer.done(&format!("Cluster {} exists (unchanged)", plan.context));
+        None => {
+            let phase = Instant::now();
+            let (kube, fresh) = existing_namespace(&target, printer).await?;
+            if fresh {
+                state.manifests = Phase::NotStarted;
+                state.release = Phase::NotStarted;
+            }
+            timings.push(("namespace", phase.elapsed()));
+            (kube, None)
         }
-        state.cluster = Phase::Done { digest: cluster_digest.clone() };
-    }
-    let cluster_created =
-        !matches!(&state.cluster, Phase::Done { digest } if digest == &cluster_digest) || ownership != Ownership::Ours;
-    if cluster_created {
-        lifecycle::check_port_free(plan, plan.ui_port)?;
-        state.cluster = Phase::Started { digest: cluster_digest.clone() };
-        target.folder.save(&state)?;
-        let k3d_config = target.folder.path(plan::K3D_CONFIG_FILE);
-        let doing = format!(
-            "Creating the {} cluster {} ({} node(s), Kubernetes {})",
-            plan.provider,
-            plan.cluster_name,
-            nodes(plan),
-            plan.kubernetes
-        );
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        step(printer, &doing, cluster.create(&plan.cluster, &k3d_config, timeout), |_| {
-            format!("Created cluster {}", plan.context)
-        })
-        .await?;
-        state.cluster = Phase::Done { digest: cluster_digest };
-        // A new cluster holds nothing of what earlier runs applied.
-        state.manifests = Phase::NotStarted;
-        state.release = Phase::NotStarted;
-        changed = true;
-    }
-    state.stopped = false;
-    target.folder.save(&state)?;
-    timings.push(("cluster", phase.elapsed()));
-
-    let phase = Instant::now();
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    lifecycle::wait_nodes(&kube, nodes(plan), deadline, printer).await?;
-    timings.push(("nodes", phase.elapsed()));
-
-    // The project's own image, when it has requirements, packages or a Dockerfile.
-    let phase = Instant::now();
-    let image = match &plan.image {
-        Some(build) => Some(image(build, &cluster, &daemon, &target, &mut state, cluster_created, printer).await?),
-        None => None,
     };
-    changed |= image.as_ref().is_some_and(|(_, built)| *built);
-    let image = image.map(|(tag, _)| tag);
-    timings.push(("image", phase.elapsed()));
 
     // devflow's own objects: namespace, PostgreSQL, the DAG volume.
     let phase = Instant::now();
@@ -195,7 +120,7 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::w
                 // migration and create-user jobs live on for their TTL: Helm would fail with
                 // "field is immutable". Gone, Helm creates them again and they run once more.
                 kube.delete_jobs(
-                    plan::NAMESPACE,
+                    &plan.namespace,
                     &format!(
                         "release={},component in ({},{})",
                         plan::RELEASE,
@@ -229,8 +154,15 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::w
     timings.push(("helm", phase.elapsed()));
 
     let phase = Instant::now();
-    lifecycle::wait_airflow(&kube, &lifecycle::expectations(plan), deadline, printer).await?;
+    lifecycle::wait_airflow(&kube, &plan.namespace, &lifecycle::expectations(plan), deadline, printer).await?;
     timings.push(("airflow", phase.elapsed()));
+
+    let mut pushers = Pushers::for_target(&target);
+    if let Some(pushers) = pushers.as_mut() {
+        let phase = Instant::now();
+        pushers.push(&kube, printer).await?;
+        timings.push(("push", phase.elapsed()));
+    }
 
     if !changed {
         printer.note("nothing changed: no cluster was created and no Helm upgrade ran");
@@ -239,7 +171,160 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<crate::w
     if args.no_watch {
         return Ok(None);
     }
-    Ok(Some(super::watch::for_project(&target, false, false)?))
+    Ok(Some(super::watch::for_project(&target, pushers, false, false)?))
+}
+
+/// Docker, the cluster's tool, and the files the tool reads, for a cluster devflow makes.
+async fn laptop_preflight(
+    laptop: Laptop,
+    target: &Target,
+    state: &State,
+    yes: bool,
+    printer: &mut Printer,
+) -> Result<(crate::docker::Daemon, cluster::Cluster)> {
+    let plan = &target.plan;
+    let daemon = lifecycle::docker().await?;
+    let machine = daemon.machine().await?;
+    if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
+        printer.warn(&format!(
+            "Docker has {:.1} GiB of memory and the profile `{}` needs {} GiB: pods may not fit (`devflow doctor` says more)",
+            machine.memory_gib(),
+            plan.profile,
+            plan.needs.memory_gib
+        ));
+    }
+    let tool = lifecycle::ensure_tool(Tool::for_laptop(laptop), yes, printer).await?;
+    target.folder.write(
+        plan::OWNER_MARKER_FILE,
+        cluster::marker_text(&state.project_root, &plan.cluster_name).as_bytes(),
+        0o644,
+    )?;
+    if laptop == Laptop::K3d {
+        target.folder.write(plan::K3D_CONFIG_FILE, crate::values::to_yaml(&plan.cluster).as_bytes(), 0o600)?;
+    }
+    Ok((daemon, cluster::Cluster::new(laptop, &plan.cluster_name, tool)))
+}
+
+/// What making (or finding) a kind or k3d cluster left: a client, the project's image, and
+/// whether anything was made.
+struct Made {
+    kube: kube::Cluster,
+    image: Option<String>,
+    changed: bool,
+}
+
+/// The cluster (created unless this project's exists), its nodes Ready, the project's image.
+async fn laptop_cluster(
+    cluster: &cluster::Cluster,
+    daemon: &crate::docker::Daemon,
+    target: &Target,
+    state: &mut State,
+    deadline: Instant,
+    timings: &mut Vec<(&str, Duration)>,
+    printer: &mut Printer,
+) -> Result<Made> {
+    let plan = &target.plan;
+    let marker = target.marker();
+    let mut changed = false;
+    // The cluster.
+    let phase = Instant::now();
+    let cluster_digest = state::digest(&plan.cluster);
+    let (containers, ownership) = target.nodes(cluster.provider, daemon).await?;
+    lifecycle::check_ours(&ownership, plan, &marker)?;
+    if ownership == Ownership::Absent && cluster.exists().await? {
+        // The tool knows the name but Docker shows no node: not a cluster devflow can prove is its.
+        lifecycle::check_ours(&Ownership::Foreign { containers: Vec::new() }, plan, &marker)?;
+    }
+    if ownership == Ownership::Ours && matches!(state.cluster, Phase::Started { .. }) {
+        printer.warn(
+            "the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again",
+        );
+        step(printer, "Deleting the half-made cluster", cluster.delete(), |_| "Deleted the half-made cluster".into())
+            .await?;
+    } else if ownership == Ownership::Ours {
+        if let Phase::Done { digest } = &state.cluster
+            && digest != &cluster_digest
+        {
+            bail!(
+                "the cluster settings changed since the cluster was created (nodes, Kubernetes version, mounts or ports)\n  {} cannot change a cluster in place: `devflow down` then `devflow up` recreates it (its database is lost); `devflow render --only cluster` shows the new settings",
+                plan.provider
+            );
+        }
+        if containers.iter().any(|c| !c.running) {
+            step(printer, "Starting the stopped cluster", cluster.start(daemon), |_| "Started the cluster".into())
+                .await?;
+            changed = true;
+        } else {
+            printer.done(&format!("Cluster {} exists (unchanged)", plan.context));
+        }
+        state.cluster = Phase::Done { digest: cluster_digest.clone() };
+    }
+    let cluster_created =
+        !matches!(&state.cluster, Phase::Done { digest } if digest == &cluster_digest) || ownership != Ownership::Ours;
+    if cluster_created {
+        lifecycle::check_port_free(plan, plan.ui_port)?;
+        state.cluster = Phase::Started { digest: cluster_digest.clone() };
+        target.folder.save(state)?;
+        let k3d_config = target.folder.path(plan::K3D_CONFIG_FILE);
+        let doing = format!(
+            "Creating the {} cluster {} ({} node(s), Kubernetes {})",
+            plan.provider,
+            plan.cluster_name,
+            nodes(plan),
+            plan.kubernetes
+        );
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        step(printer, &doing, cluster.create(&plan.cluster, &k3d_config, timeout), |_| {
+            format!("Created cluster {}", plan.context)
+        })
+        .await?;
+        state.cluster = Phase::Done { digest: cluster_digest };
+        // A new cluster holds nothing of what earlier runs applied.
+        state.manifests = Phase::NotStarted;
+        state.release = Phase::NotStarted;
+        changed = true;
+    }
+    state.stopped = false;
+    target.folder.save(state)?;
+    timings.push(("cluster", phase.elapsed()));
+
+    let phase = Instant::now();
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    lifecycle::wait_nodes(&kube, nodes(plan), deadline, printer).await?;
+    timings.push(("nodes", phase.elapsed()));
+
+    // The project's own image, when it has requirements, packages or a Dockerfile.
+    let phase = Instant::now();
+    let image = match &plan.image {
+        Some(build) => Some(image(build, cluster, daemon, target, state, cluster_created, printer).await?),
+        None => None,
+    };
+    changed |= image.as_ref().is_some_and(|(_, built)| *built);
+    timings.push(("image", phase.elapsed()));
+    Ok(Made { kube, image: image.map(|(tag, _)| tag), changed })
+}
+
+/// An existing cluster: its API answers for the context, and the namespace is absent (the
+/// manifests create it) or this project's.
+/// Returns the client and whether the namespace is new (so nothing of an earlier `up` is there).
+async fn existing_namespace(target: &Target, printer: &mut Printer) -> Result<(kube::Cluster, bool)> {
+    let plan = &target.plan;
+    lifecycle::check_port_free(plan, plan.ui_port)?;
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let doing = format!("Looking at the namespace {} in {}", plan.namespace, plan.context);
+    let owner =
+        step(
+            printer,
+            &doing,
+            kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION),
+            |owner| match owner {
+                kube::NamespaceOwner::Absent => format!("The namespace {} is free: devflow creates it", plan.namespace),
+                _ => format!("The namespace {} is here", plan.namespace),
+            },
+        )
+        .await?;
+    lifecycle::check_namespace_ours(plan, &owner)?;
+    Ok((kube, owner == kube::NamespaceOwner::Absent))
 }
 
 /// Builds the project's image unless the same files made the one the cluster has, streaming the
@@ -311,8 +396,19 @@ fn nodes(plan: &Plan) -> usize {
 
 fn summary(plan: &Plan, timings: &[(&str, Duration)], total: Duration) -> String {
     let took: Vec<String> = timings.iter().map(|(phase, d)| format!("{phase} {}", ui::seconds(*d))).collect();
+    let forwarded = match plan.provider.laptop() {
+        Some(_) => String::new(),
+        None => format!(
+            "  (forwarded to {} in {}, namespace {}, while `devflow watch` or `devflow open` runs)",
+            plan.components[0], plan.context, plan.namespace
+        ),
+    };
+    let delivery = match plan.delivery {
+        crate::config::Delivery::Mount => "read-only, in every Airflow pod",
+        crate::config::Delivery::Push => "pushed by devflow on every save, read-only in every Airflow pod",
+    };
     format!(
-        "Airflow is up: {}\n  user      {}  (the password: `devflow creds`)\n  DAGs      {} → {} (read-only, in every Airflow pod)\n  took      {}  (total {})",
+        "Airflow is up: {}{forwarded}\n  user      {}  (the password: `devflow creds`)\n  DAGs      {} → {} ({delivery})\n  took      {}  (total {})",
         plan.url,
         plan.admin_user,
         plan.dags_folder.display(),

@@ -7,14 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
+use super::forward::Forward;
 use super::lifecycle::Target;
+use super::push::Pushers;
 use crate::cli::{ProjectFlags, WatchArgs};
+use crate::config::Provider;
 use crate::ui::Printer;
 use crate::watch::{self, Hook, Settings};
 
 pub fn run(args: &WatchArgs, printer: &mut Printer) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let settings = match &args.airflow_url {
+    let watching = match &args.airflow_url {
         Some(url) => {
             let dags = match &args.dags {
                 Some(dags) => cwd.join(dags),
@@ -23,26 +26,41 @@ pub fn run(args: &WatchArgs, printer: &mut Printer) -> Result<()> {
             let Some(password) = args.password.clone() else {
                 bail!(WatchError::NoPassword { url: url.clone() });
             };
-            settings(&cwd, url.clone(), &args.username, password, &dags, args.json, args.quiet)?
+            settings(&cwd, url.clone(), &args.username, password, &dags, args.json, args.quiet)?.into()
         }
         None => {
             let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-            let mut settings = for_project(&target, args.json, args.quiet)?;
+            let mut watching = for_project(&target, None, args.json, args.quiet)?;
+            let settings = &mut watching.settings;
             if let Some(password) = &args.password {
                 settings.password = password.clone();
                 settings.user = args.username.clone();
             }
             if let Some(dags) = &args.dags {
-                settings = Settings { dags: canonical(&cwd.join(dags))?, ..settings };
+                settings.dags = canonical(&cwd.join(dags))?;
             }
-            settings
+            watching
         }
     };
-    until_ctrl_c(settings, printer)
+    until_ctrl_c(watching, printer)
+}
+
+/// A watch about to run, with what must live as long as it does.
+pub struct Watching {
+    pub settings: Settings,
+    /// The port-forward to an existing cluster's Airflow.
+    forward: Option<Forward>,
+}
+
+impl From<Settings> for Watching {
+    fn from(settings: Settings) -> Watching {
+        Watching { settings, forward: None }
+    }
 }
 
 /// The loop's settings for this project's own Airflow (after `up`).
-pub fn for_project(target: &Target, json: bool, quiet: bool) -> Result<Settings> {
+/// `pushers`: the ones `up` has just pushed with, which know what the cluster holds.
+pub fn for_project(target: &Target, pushers: Option<Pushers>, json: bool, quiet: bool) -> Result<Watching> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let secrets = target.folder.read_secrets()?;
     let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
@@ -54,15 +72,29 @@ pub fn for_project(target: &Target, json: bool, quiet: bool) -> Result<Settings>
     let plan = &target.plan;
     let mut settings =
         settings(&cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder, json, quiet)?;
+    let forward = match plan.provider {
+        Provider::Existing => Some(Forward::start(plan)?),
+        _ => None,
+    };
+    let mut plugins_push = None;
+    if let Some(pushers) = pushers.or_else(|| Pushers::for_target(target)) {
+        settings.push = Some(pushers.dags.into_action(&plan.context, json));
+        plugins_push = pushers.plugins;
+    }
     if let Some(plugins) = target.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
-        let (context, loaders) = (plan.context.clone(), super::lifecycle::plugin_loaders(plan));
+        let (context, namespace) = (plan.context.clone(), plan.namespace.clone());
+        let loaders = super::lifecycle::plugin_loaders(plan);
+        let mut push = plugins_push.map(|pusher| pusher.into_action(&context, json));
         settings.hooks.push(Hook {
             paths: vec![plugins],
             what: "plugins",
             doing: "restarting the components that load them",
             done: "Restarted: the new plugins are loaded",
             action: Box::new(move |printer: &mut Printer| {
-                super::lifecycle::restart_for_plugins(&context, &loaders, printer)
+                if let Some(push) = push.as_mut() {
+                    push(printer)?;
+                }
+                super::lifecycle::restart_for_plugins(&context, &namespace, &loaders, printer)
             }),
         });
     }
@@ -82,7 +114,7 @@ pub fn for_project(target: &Target, json: bool, quiet: bool) -> Result<Settings>
             Ok(())
         }),
     });
-    Ok(settings)
+    Ok(Watching { settings, forward })
 }
 
 fn settings(
@@ -107,6 +139,7 @@ fn settings(
         json,
         quiet,
         hooks: Vec::new(),
+        push: None,
     })
 }
 
@@ -115,7 +148,8 @@ fn canonical(dags: &Path) -> Result<PathBuf> {
 }
 
 /// Runs the loop until Ctrl-C, which ends it quietly: stopping is how a watch ends.
-pub fn until_ctrl_c(mut settings: Settings, printer: &mut Printer) -> Result<()> {
+pub fn until_ctrl_c(watching: Watching, printer: &mut Printer) -> Result<()> {
+    let Watching { mut settings, forward } = watching;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A runtime of its own on a thread of its own, only to hear the signal.
@@ -126,6 +160,7 @@ pub fn until_ctrl_c(mut settings: Settings, printer: &mut Printer) -> Result<()>
         }
     });
     watch::run(&mut settings, printer, &stop)?;
+    drop(forward);
     Ok(())
 }
 

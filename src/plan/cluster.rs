@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::config::{Project, Provider};
+use crate::config::{Delivery, Laptop, Project};
 use crate::values::Value;
 
 /// Where every node sees the project's folders. Pods mount these through hostPath volumes.
@@ -87,24 +87,27 @@ pub fn node_images(version: &str) -> Result<&'static NodeImages, String> {
 }
 
 /// The kube context the provider writes for the cluster.
-pub fn context(provider: Provider, name: &str) -> String {
-    format!("{}-{name}", provider.as_str())
+pub fn context(laptop: Laptop, name: &str) -> String {
+    format!("{laptop}-{name}")
 }
 
 /// `owner_marker`: the marker file in devflow's state folder (see [`NODE_OWNER_MARKER`]).
-pub fn config(project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
+pub fn config(laptop: Laptop, project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
     let mounts = host_mounts(project, owner_marker);
-    match project.provider {
-        Provider::Kind => kind_config(project, images.kind, mounts),
-        Provider::K3d => k3d_config(project, images.k3s, mounts),
+    match laptop {
+        Laptop::Kind => kind_config(project, images.kind, mounts),
+        Laptop::K3d => k3d_config(project, images.k3s, mounts),
     }
 }
 
 fn host_mounts(project: &Project, owner_marker: &Path) -> Vec<(String, &'static str)> {
-    let mut mounts =
-        vec![(owner_marker.display().to_string(), NODE_OWNER_MARKER), (project.dags.display().to_string(), NODE_DAGS)];
-    if let Some(plugins) = &project.plugins {
-        mounts.push((plugins.display().to_string(), NODE_PLUGINS));
+    let mut mounts = vec![(owner_marker.display().to_string(), NODE_OWNER_MARKER)];
+    // Pushed folders need no mount (and may be where Docker cannot mount from).
+    if project.delivery == Delivery::Mount {
+        mounts.push((project.dags.display().to_string(), NODE_DAGS));
+        if let Some(plugins) = &project.plugins {
+            mounts.push((plugins.display().to_string(), NODE_PLUGINS));
+        }
     }
     mounts
 }

@@ -64,7 +64,7 @@ pub fn build(root: &Path, requirements: &Path, values: &Value, airflow_version: 
 }
 
 /// The Airflow image the chart would run: `images.airflow`, else the default repository and tag.
-fn base_image(values: &Value, airflow_version: &str) -> String {
+pub fn base_image(values: &Value, airflow_version: &str) -> String {
     let text =
         |key: &str| values::get(values, &values::Path::parse(key).unwrap()).and_then(Value::as_str).map(str::to_string);
     let repository = text("images.airflow.repository")

@@ -1,10 +1,11 @@
 //! The objects devflow applies itself, before the chart: the namespace, the volumes that carry the
-//! project's folders, and the PostgreSQL database Airflow uses.
+//! project's folders (and, when they are pushed, the pod that receives them), and the PostgreSQL
+//! database Airflow uses.
 
 use serde_json::json;
 
+use super::GENERATED;
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, OWNER_LABEL};
-use super::{GENERATED, NAMESPACE};
 use crate::values::Value;
 
 pub const DAGS_CLAIM: &str = "devflow-dags";
@@ -12,26 +13,70 @@ pub const PLUGINS_CLAIM: &str = "devflow-plugins";
 pub const POSTGRES: &str = "devflow-postgres";
 /// The official image (the chart's Bitnami subchart images no longer pull), a version Airflow supports.
 pub const POSTGRES_IMAGE: &str = "postgres:17.6";
+/// The pod devflow pushes the project's folders into: it mounts their volumes read-write.
+pub const RECEIVER: &str = "devflow-receiver";
+/// Where the receiver sees the DAG and plugins volumes.
+pub const RECEIVER_DAGS: &str = "/devflow/dags";
+pub const RECEIVER_PLUGINS: &str = "/devflow/plugins";
+/// The namespace's annotation that proves devflow made it for this project on this machine.
+pub const OWNER_ANNOTATION: &str = "devflow.io/owner";
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 
-pub fn build(project_name: &str, with_plugins: bool) -> Vec<Value> {
-    let labels = json!({"app.kubernetes.io/managed-by": "devflow", OWNER_LABEL: project_name});
+/// How the project's folders become volumes.
+pub enum Volumes<'a> {
+    /// hostPath volumes of the folders the node containers mount.
+    Mounted,
+    /// Claims of the cluster's storage that devflow fills through the receiver pod.
+    Pushed {
+        storage_class: Option<&'a str>,
+        /// ReadWriteMany where the pods may land on several nodes, else ReadWriteOnce.
+        access_mode: &'static str,
+        /// The Airflow image: it has the `sh`, `tar` and `find` the push runs.
+        receiver_image: &'a str,
+    },
+}
+
+pub struct Objects<'a> {
+    pub project: &'a str,
+    pub namespace: &'a str,
+    pub owner: &'a str,
+    pub with_plugins: bool,
+    pub volumes: Volumes<'a>,
+}
+
+pub fn build(o: &Objects<'_>) -> Vec<Value> {
+    let labels = json!({"app.kubernetes.io/managed-by": "devflow", OWNER_LABEL: o.project});
     let mut objects = vec![json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": labels},
+        "metadata": {"name": o.namespace, "labels": labels, "annotations": {OWNER_ANNOTATION: o.owner}},
     })];
-    objects.extend(folder_volume(DAGS_CLAIM, NODE_DAGS, &labels));
-    if with_plugins {
-        objects.extend(folder_volume(PLUGINS_CLAIM, NODE_PLUGINS, &labels));
+    let mut folders = vec![(DAGS_CLAIM, NODE_DAGS, RECEIVER_DAGS)];
+    if o.with_plugins {
+        folders.push((PLUGINS_CLAIM, NODE_PLUGINS, RECEIVER_PLUGINS));
     }
-    objects.extend(postgres(&labels));
+    match &o.volumes {
+        Volumes::Mounted => {
+            for (claim, node_path, _) in &folders {
+                objects.extend(folder_volume(o.namespace, claim, node_path, &labels));
+            }
+        }
+        Volumes::Pushed { storage_class, access_mode, receiver_image } => {
+            for (claim, _, _) in &folders {
+                objects.push(pushed_claim(o.namespace, claim, *storage_class, access_mode, &labels));
+            }
+            let mounts: Vec<(&str, &str)> = folders.iter().map(|(claim, _, at)| (*claim, *at)).collect();
+            objects.push(receiver(o.namespace, receiver_image, &mounts, &labels));
+        }
+    }
+    objects.extend(postgres(o.namespace, &labels));
     objects
 }
 
 /// A hostPath PersistentVolume bound to its claim by name: the chart's values only name the claim,
 /// so a cluster where the folder is pushed instead of mounted needs no other values.
-fn folder_volume(name: &str, node_path: &str, labels: &Value) -> [Value; 2] {
-    let pv_name = format!("{NAMESPACE}-{name}");
+fn folder_volume(namespace: &str, name: &str, node_path: &str, labels: &Value) -> [Value; 2] {
+    let pv_name = format!("{namespace}-{name}");
     [
         json!({
             "apiVersion": "v1",
@@ -43,13 +88,13 @@ fn folder_volume(name: &str, node_path: &str, labels: &Value) -> [Value; 2] {
                 "persistentVolumeReclaimPolicy": "Retain",
                 "storageClassName": "",
                 "hostPath": {"path": node_path, "type": "Directory"},
-                "claimRef": {"namespace": NAMESPACE, "name": name},
+                "claimRef": {"namespace": namespace, "name": name},
             },
         }),
         json!({
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {
                 "accessModes": ["ReadOnlyMany"],
                 "storageClassName": "",
@@ -60,28 +105,79 @@ fn folder_volume(name: &str, node_path: &str, labels: &Value) -> [Value; 2] {
     ]
 }
 
-fn postgres(labels: &Value) -> [Value; 3] {
-    let selector = json!({"app.kubernetes.io/name": POSTGRES});
+/// A claim of the cluster's own storage; the receiver writes it, every Airflow pod reads it.
+fn pushed_claim(namespace: &str, name: &str, storage_class: Option<&str>, access_mode: &str, labels: &Value) -> Value {
+    let mut claim = json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"accessModes": [access_mode], "resources": {"requests": {"storage": "1Gi"}}},
+    });
+    if let Some(class) = storage_class {
+        claim["spec"]["storageClassName"] = json!(class);
+    }
+    claim
+}
+
+/// A pod that only holds the pushed volumes open for devflow's exec; it runs as Airflow's user
+/// (50000, group 0) so that the files it writes are Airflow's to read.
+fn receiver(namespace: &str, image: &str, mounts: &[(&str, &str)], labels: &Value) -> Value {
+    let selector = json!({NAME_LABEL: RECEIVER});
+    let mut pod_labels = labels.clone();
+    crate::values::merge(&mut pod_labels, &selector);
+    let volumes: Vec<Value> =
+        mounts.iter().map(|(claim, _)| json!({"name": claim, "persistentVolumeClaim": {"claimName": claim}})).collect();
+    let volume_mounts: Vec<Value> = mounts.iter().map(|(claim, at)| json!({"name": claim, "mountPath": at})).collect();
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": RECEIVER, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            // A ReadWriteOnce volume cannot be held by the old and the new pod at once.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "securityContext": {"runAsUser": 50000, "runAsGroup": 0, "fsGroup": 0},
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "receiver",
+                        "image": image,
+                        "command": ["sleep", "infinity"],
+                        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+                        "volumeMounts": volume_mounts,
+                    }],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+fn postgres(namespace: &str, labels: &Value) -> [Value; 3] {
+    let selector = json!({NAME_LABEL: POSTGRES});
     let mut pod_labels = labels.clone();
     crate::values::merge(&mut pod_labels, &selector);
     [
         json!({
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": POSTGRES, "namespace": NAMESPACE, "labels": labels},
+            "metadata": {"name": POSTGRES, "namespace": namespace, "labels": labels},
             "type": "Opaque",
             "stringData": {"password": GENERATED},
         }),
         json!({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": POSTGRES, "namespace": NAMESPACE, "labels": labels},
+            "metadata": {"name": POSTGRES, "namespace": namespace, "labels": labels},
             "spec": {"selector": selector, "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}]},
         }),
         json!({
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
-            "metadata": {"name": POSTGRES, "namespace": NAMESPACE, "labels": labels},
+            "metadata": {"name": POSTGRES, "namespace": namespace, "labels": labels},
             "spec": {
                 "serviceName": POSTGRES,
                 "replicas": 1,

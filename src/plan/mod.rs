@@ -13,12 +13,13 @@ use std::path::{Path as FsPath, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Project, Provider};
+use crate::config::{Delivery, Laptop, Project, Provider};
 use crate::profile::{self, Profile};
 use crate::values::{self, Path, Value};
 
 /// What a generated secret shows as until `up` generates it.
 pub const GENERATED: &str = "<generated>";
+/// The namespace in a cluster devflow makes; in an existing cluster each project has its own.
 pub const NAMESPACE: &str = "airflow";
 pub const RELEASE: &str = "airflow";
 pub const CHART_REPO: &str = "https://airflow.apache.org";
@@ -69,9 +70,13 @@ pub struct Plan {
     pub executor: String,
     /// The chart components `up` waits for (their `component` pod label).
     pub components: Vec<&'static str>,
+    /// kind's or k3d's cluster name; for an existing cluster, its context.
     pub cluster_name: String,
     pub context: String,
-    pub namespace: &'static str,
+    pub namespace: String,
+    /// The value of the namespace's ownership annotation: this project's state folder.
+    pub owner: String,
+    pub delivery: Delivery,
     pub release: &'static str,
     pub url: String,
     pub ui_port: u16,
@@ -82,7 +87,7 @@ pub struct Plan {
     pub plugins_mount: Option<String>,
     pub state_dir: PathBuf,
     pub production_files: Vec<PathBuf>,
-    /// The kind or k3d config file.
+    /// The kind or k3d config file (null for an existing cluster).
     pub cluster: Value,
     /// The Helm values, with generated secrets shown as `<generated>`.
     pub values: Value,
@@ -150,20 +155,61 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     }
     let images = cluster::node_images(project.kubernetes.as_deref().unwrap_or(cluster::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
+    let (context, namespace, cluster_name) = match (&project.existing, project.provider.laptop()) {
+        (Some(existing), _) => (existing.context.clone(), existing.namespace.clone(), existing.context.clone()),
+        (None, laptop) => (
+            cluster::context(laptop.unwrap_or(Laptop::Kind), &project.name),
+            NAMESPACE.to_string(),
+            project.name.clone(),
+        ),
+    };
     let profile: Profile = profile::load(&project.profile)?;
     let production = production::load(&project.values_files, cwd)?;
-    let release = release::build(project, &profile, &production)?;
+    let release = release::build(project, &profile, &production, &namespace)?;
 
     let state_dir = state_dir(project);
-    let cluster_config = cluster::config(project, images, &state_dir.join(OWNER_MARKER_FILE));
-    let manifests = manifests::build(&project.name, project.plugins.is_some());
-    let values = release.layers.values.clone();
-    let parity = parity(&production, &release.layers);
-    let text = |key: &str| {
-        values::get(&values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
+    let cluster_config = match project.provider.laptop() {
+        Some(laptop) => cluster::config(laptop, project, images, &state_dir.join(OWNER_MARKER_FILE)),
+        None => Value::Null,
     };
-    let context = cluster::context(project.provider, &project.name);
-    let image = image::build(&project.root, &project.requirements, &values, &text("airflowVersion"));
+    let values = release.layers.values.clone();
+    let owner = state_dir.display().to_string();
+    let receiver_image = image::base_image(&values, &release_text(&values, "airflowVersion"));
+    let manifests = manifests::build(&manifests::Objects {
+        project: &project.name,
+        namespace: &namespace,
+        owner: &owner,
+        with_plugins: project.plugins.is_some(),
+        volumes: match (project.delivery, project.provider) {
+            (Delivery::Mount, _) => manifests::Volumes::Mounted,
+            (Delivery::Push, provider) => manifests::Volumes::Pushed {
+                storage_class: project.existing.as_ref().and_then(|e| e.storage_class.as_deref()),
+                // On a shared cluster the pods land on many nodes; kind's and k3d's one node is enough.
+                access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
+                receiver_image: &receiver_image,
+            },
+        },
+    });
+    let parity = parity(&production, &release.layers);
+    let text = |key: &str| release_text(&values, key);
+    let mut image = image::build(&project.root, &project.requirements, &values, &text("airflowVersion"));
+    if project.provider == Provider::Existing && project.image.is_some() {
+        // The image named in devflow.toml is the one that has the requirements: the registry's.
+        image = None;
+    }
+    if project.provider == Provider::Existing
+        && let Some(build) = &image
+    {
+        let what = match &build.dockerfile {
+            image::Dockerfile::Project(path) => path.display().to_string(),
+            image::Dockerfile::Generated(_) => "requirements.txt or packages.txt".to_string(),
+        };
+        return Err(Error::Input {
+            message: format!(
+                "the project's {what} asks devflow to build an image on this machine, which an existing cluster cannot use: it pulls its images from a registry\n  build and push the image (as your CI does), then set `image = \"registry/team/airflow:tag\"` in [airflow] of devflow.toml; or use `provider = \"kind\"`"
+            ),
+        });
+    }
 
     let mut plan = Plan {
         project: project.name.clone(),
@@ -171,14 +217,16 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         profile: profile.name().to_string(),
         profile_description: profile.description.clone(),
         needs: profile.needs,
-        kubernetes: images.minor,
+        kubernetes: if project.provider == Provider::Existing { "of the existing cluster" } else { images.minor },
         chart_version,
         chart: project.chart.clone(),
         airflow_version: text("airflowVersion"),
         executor: text("executor"),
         components: components(release.airflow_major, &text("executor")),
-        cluster_name: project.name.clone(),
-        namespace: NAMESPACE,
+        cluster_name,
+        namespace,
+        owner,
+        delivery: project.delivery,
         release: RELEASE,
         url: format!("http://127.0.0.1:{}", project.ui_port),
         ui_port: project.ui_port,
@@ -202,6 +250,10 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     Ok(plan)
 }
 
+fn release_text(values: &Value, key: &str) -> String {
+    values::get(values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
 /// Where devflow keeps what it makes for a project: the values file with secrets, the k3d config,
 /// the state record. Outside the project, so devflow never writes into the user's folders.
 fn state_dir(project: &Project) -> PathBuf {
@@ -220,6 +272,15 @@ fn state_dir(project: &Project) -> PathBuf {
 }
 
 impl Plan {
+    /// The port Airflow's UI and API listen on inside their pod.
+    pub fn ui_pod_port(&self) -> u16 {
+        let key = if self.components[0] == "webserver" { "ports.airflowUI" } else { "ports.apiServer" };
+        values::get(&self.values, &Path::parse(key).unwrap())
+            .and_then(Value::as_u64)
+            .and_then(|port| u16::try_from(port).ok())
+            .unwrap_or(8080)
+    }
+
     /// `helm` arguments that install or upgrade the release with the given values file.
     pub fn helm_args<'a>(&'a self, values_file: &'a str) -> Vec<&'a str> {
         let mut args = vec!["upgrade", "--install", RELEASE];
@@ -229,7 +290,7 @@ impl Plan {
             Some(oci) => args.extend([oci.as_str(), "--version", &self.chart_version]),
             None => args.extend([CHART_NAME, "--repo", CHART_REPO, "--version", &self.chart_version]),
         }
-        args.extend(["--namespace", NAMESPACE, "--kube-context", &self.context, "--values", values_file]);
+        args.extend(["--namespace", &self.namespace, "--kube-context", &self.context, "--values", values_file]);
         args
     }
 }
@@ -250,14 +311,36 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
 
 fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
     let state = |file: &str| plan.state_dir.join(file).display().to_string();
-    let mut steps = vec![Step::devflow(
-        "preflight",
-        format!(
-            "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
-            plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
-        ),
-    )];
+    let mut steps = Vec::new();
     match plan.provider {
+        Provider::Existing => {
+            steps.push(Step::devflow(
+                "preflight",
+                format!(
+                    "check that helm is on PATH, that the kube context {} answers and that 127.0.0.1:{} is free",
+                    plan.context, project.ui_port
+                ),
+            ));
+            steps.push(Step::devflow(
+                "check namespace",
+                format!(
+                    "use the namespace {} only if it is absent or annotated {}={} (made by this project); never touch another",
+                    plan.namespace,
+                    manifests::OWNER_ANNOTATION,
+                    plan.owner
+                ),
+            ));
+        }
+        _ => steps.push(Step::devflow(
+            "preflight",
+            format!(
+                "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
+                plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
+            ),
+        )),
+    }
+    match plan.provider {
+        Provider::Existing => {}
         Provider::Kind => steps.push(Step::command(
             "create cluster",
             &["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"],
@@ -272,11 +355,13 @@ fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
             steps.push(Step::command("create cluster", &["k3d", "cluster", "create", "--config", &config], None));
         }
     }
-    let nodes = 1 + usize::from(project.workers);
-    steps.push(Step::devflow(
-        "wait for nodes",
-        format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
-    ));
+    if plan.provider.makes_cluster() {
+        let nodes = 1 + usize::from(project.workers);
+        steps.push(Step::devflow(
+            "wait for nodes",
+            format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
+        ));
+    }
     if let Some(image) = &plan.image {
         let from = match &image.dockerfile {
             image::Dockerfile::Generated(_) => {
@@ -287,6 +372,7 @@ fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
         let load = match plan.provider {
             Provider::Kind => format!("kind load docker-image <image> --name {}", plan.cluster_name),
             Provider::K3d => format!("k3d image import <image> -c {}", plan.cluster_name),
+            Provider::Existing => "an existing cluster pulls its images: nothing to load".to_string(),
         };
         steps.push(Step::devflow(
             "build image",
@@ -319,6 +405,23 @@ fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
             plan.components.join(", ")
         ),
     ));
+    if plan.delivery == Delivery::Push {
+        steps.push(Step::devflow(
+            "push DAGs",
+            format!(
+                "copy {} into the volume {} through exec into the {} pod (changed files only, deletes applied, .airflowignore and .gitignore honoured)",
+                plan.dags_folder.display(),
+                manifests::DAGS_CLAIM,
+                manifests::RECEIVER
+            ),
+        ));
+    }
+    if plan.provider == Provider::Existing {
+        steps.push(Step::devflow(
+            "port-forward",
+            format!("forward {} to the {} pod's port, for as long as devflow watches", plan.url, plan.components[0]),
+        ));
+    }
     steps.push(Step::devflow(
         "ready",
         format!("print {} and the user `{}` (`devflow creds` prints the password)", plan.url, plan.admin_user),
@@ -358,6 +461,7 @@ fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
     let (schema, name) = match provider {
         Provider::Kind => (schemas::kind(), "kind's v1alpha4 config schema"),
         Provider::K3d => (schemas::k3d(), "k3d's v1alpha5 config schema"),
+        Provider::Existing => return Ok(()),
     };
     let problems = schema.problems(cluster, 5);
     if problems.is_empty() { Ok(()) } else { Err(Error::Bug { what: "a cluster config", schema: name, problems }) }

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
 use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
-use super::{Error, GENERATED, NAMESPACE};
-use crate::config::{Project, supported_airflow_major};
+use super::{Error, GENERATED};
+use crate::config::{Delivery, Project, supported_airflow_major};
 use crate::profile::Profile;
 use crate::values::{Path, Value};
 
@@ -33,7 +33,12 @@ fn path(dotted: &str) -> Path {
     Path::parse(dotted).expect("devflow's own keys are dotted paths")
 }
 
-pub fn build(project: &Project, profile: &Profile, production: &Value) -> Result<ReleaseValues, Error> {
+pub fn build(
+    project: &Project,
+    profile: &Profile,
+    production: &Value,
+    namespace: &str,
+) -> Result<ReleaseValues, Error> {
     let mut layers = Layers::new();
     let name = profile.name();
     layers.merge(&profile.defaults, |_| format!("profile `{name}` chooses it where production values are silent"));
@@ -48,8 +53,10 @@ pub fn build(project: &Project, profile: &Profile, production: &Value) -> Result
 
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
-    wire_ui(&mut layers, airflow_major);
-    wire_database(&mut layers);
+    if project.provider.makes_cluster() {
+        wire_ui(&mut layers, airflow_major);
+    }
+    wire_database(&mut layers, namespace);
     let (executor, _) = effective(project, &layers, "executor");
     wire_broker(&mut layers, &executor);
     let secrets = wire_secrets(&mut layers, airflow_major);
@@ -118,9 +125,14 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
         folders.push((PLUGINS_CLAIM, plugins.clone(), NODE_PLUGINS));
     }
     for (claim, mount_path, node_path) in folders {
-        let reason = format!(
-            "your folder ({node_path} on every node) mounted read-only at {mount_path} in every Airflow container and task pod"
-        );
+        let reason = match project.delivery {
+            Delivery::Mount => format!(
+                "your folder ({node_path} on every node) mounted read-only at {mount_path} in every Airflow container and task pod"
+            ),
+            Delivery::Push => format!(
+                "devflow's copy of your folder (the volume {claim}, which it pushes to) mounted read-only at {mount_path} in every Airflow container and task pod"
+            ),
+        };
         append(
             layers,
             "volumes",
@@ -174,7 +186,7 @@ fn wire_ui(layers: &mut Layers, major: u32) {
     );
 }
 
-fn wire_database(layers: &mut Layers) {
+fn wire_database(layers: &mut Layers, namespace: &str) {
     layers.set(
         &path("postgresql.enabled"),
         json!(false),
@@ -186,7 +198,7 @@ fn wire_database(layers: &mut Layers) {
             "user": "airflow",
             "pass": GENERATED,
             "protocol": "postgresql",
-            "host": format!("{POSTGRES}.{NAMESPACE}"),
+            "host": format!("{POSTGRES}.{namespace}"),
             "port": 5432,
             "db": "airflow",
             "sslmode": "disable",

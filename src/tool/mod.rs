@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::config::Provider;
+use crate::config::Laptop;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -23,10 +23,10 @@ pub enum Tool {
 pub type Version = (u32, u32, u32);
 
 impl Tool {
-    pub fn for_provider(provider: Provider) -> Tool {
-        match provider {
-            Provider::Kind => Tool::Kind,
-            Provider::K3d => Tool::K3d,
+    pub fn for_laptop(laptop: Laptop) -> Tool {
+        match laptop {
+            Laptop::Kind => Tool::Kind,
+            Laptop::K3d => Tool::K3d,
         }
     }
 
@@ -103,25 +103,31 @@ pub fn cache_dir() -> PathBuf {
     base.join("devflow").join("bin")
 }
 
-/// A tool found and ready to run.
+/// An external program found and ready to run: one of devflow's tools, or another the user's
+/// system has (the browser opener).
 #[derive(Debug, Clone)]
 pub struct Program {
-    pub tool: Tool,
+    pub name: &'static str,
     pub path: PathBuf,
 }
 
 /// The tool on PATH, else the pinned copy in devflow's cache.
 pub fn locate(tool: Tool) -> Result<Program, Error> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(tool.name()))
-        .find(|candidate| is_executable(candidate));
     let cached = || Some(install::cached_path(tool)).filter(|p| is_executable(p));
-    match on_path.or_else(cached) {
-        Some(path) => Ok(Program { tool, path }),
+    match on_path(tool.name()).map(|p| p.path).or_else(cached) {
+        Some(path) => Ok(Program { name: tool.name(), path }),
         None => Err(Error::Missing { tool, cache: cache_dir().display().to_string(), url: install::docs_url(tool) }),
     }
+}
+
+/// A program on PATH.
+pub fn on_path(name: &'static str) -> Option<Program> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+        .map(|path| Program { name, path })
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -129,18 +135,20 @@ fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-impl Program {
-    /// The tool's version, parsed from `<tool> version`.
-    pub async fn version(&self) -> Result<(Option<Version>, String), Error> {
-        let out = self.run(self.tool.version_args(), None, Duration::from_secs(20)).await?;
+impl Tool {
+    /// The version of the tool a program is, parsed from `<tool> version`.
+    pub async fn version(self, program: &Program) -> Result<(Option<Version>, String), Error> {
+        let out = program.run(self.version_args(), None, Duration::from_secs(20)).await?;
         let text = out.lines().next().unwrap_or_default().trim().to_string();
-        Ok((self.tool.parse_version(&out), text))
+        Ok((self.parse_version(&out), text))
     }
+}
 
+impl Program {
     /// Runs the tool to completion and returns its standard output. Standard error is kept for the
     /// error; dropping the returned future (a timeout, Ctrl-C) kills the process.
     pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String, Error> {
-        let command = std::iter::once(self.tool.name()).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let command = std::iter::once(self.name).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
         let mut child = Command::new(&self.path)
             .args(args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })

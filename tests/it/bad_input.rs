@@ -29,6 +29,34 @@ fn cases() -> Vec<(&'static str, Test)> {
         ("too many workers", toml("[cluster]\nworkers = 20\n")),
         ("unknown provider in the file", toml("[cluster]\nprovider = \"minikube\"\n")),
         ("unknown provider flag", Test::new().args(["render", "--provider", "minikube"])),
+        ("existing without a context", toml("[cluster]\nprovider = \"existing\"\n")),
+        ("a context for kind", toml("[cluster]\ncontext = \"shared-dev\"\n")),
+        (
+            "workers on an existing cluster",
+            toml("[cluster]\nprovider = \"existing\"\ncontext = \"dev\"\nworkers = 2\n"),
+        ),
+        (
+            "a namespace that is not a name",
+            toml("[cluster]\nprovider = \"existing\"\ncontext = \"dev\"\nnamespace = \"Team_A\"\n"),
+        ),
+        (
+            "mounting into an existing cluster",
+            toml("[cluster]\nprovider = \"existing\"\ncontext = \"dev\"\ndag_delivery = \"mount\"\n"),
+        ),
+        ("pushing to several kind nodes", toml("[cluster]\nworkers = 1\ndag_delivery = \"push\"\n")),
+        ("unknown DAG delivery", toml("[cluster]\ndag_delivery = \"rsync\"\n")),
+        (
+            "an image to build for an existing cluster",
+            Test::new()
+                .file("devflow.toml", "[cluster]\nprovider = \"existing\"\ncontext = \"dev\"\n")
+                .file("requirements.txt", "pandas\n")
+                .args(["render"]),
+        ),
+        (
+            "settings file with an unknown section",
+            Test::new().file("s.yaml", "pool:\n  x: {slots: 1}\n").args(["settings", "import", "s.yaml"]),
+        ),
+        ("settings file that is missing", Test::new().args(["settings", "import", "nowhere.yaml"])),
         ("unknown profile", Test::new().args(["render", "--profile", "locall"])),
         (
             "profile extends cycle",

@@ -180,3 +180,103 @@ fn bench_reload() {
         rows.join("\n")
     );
 }
+
+/// A DAG tree of `files` files of `size` bytes in 50 folders, of code-like lines that compress
+/// about as much as real Python (threefold); no file has the words Airflow's safe mode looks for,
+/// so the Airflow reading it parses none.
+fn sync_tree(root: &std::path::Path, files: usize, size: usize) {
+    const WORDS: [&str; 12] =
+        ["def", "return", "import", "self", "value", "task", "load", "extract", "transform", "config", "name", "path"];
+    let mut seed: u64 = 1;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    for n in 0..files {
+        let folder = root.join(format!("team_{:02}", n % 50));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut text = String::with_capacity(size + 100);
+        while text.len() < size {
+            text.push_str("    ");
+            for _ in 0..8 {
+                text.push_str(&format!("{}{} ", WORDS[next() % WORDS.len()], next() % 1000));
+            }
+            text.push('\n');
+        }
+        text.truncate(size);
+        std::fs::write(folder.join(format!("module_{n:04}.py")), text).unwrap();
+    }
+}
+
+/// The `pushed` JSON lines `devflow watch --json` prints.
+fn pushed_lines(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("a push within the time");
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+            && !value["pushed"].is_null()
+        {
+            return value["pushed"].clone();
+        }
+    }
+}
+
+#[test]
+#[ignore = "a benchmark: scripts/bench-sync.sh runs it"]
+fn bench_sync() {
+    let venv = crate::real_airflow::venv("bench_sync").expect("the benchmark needs the Airflow venv");
+    let shared = crate::existing::Shared::new("bench_sync").expect("the benchmark needs Docker");
+    let (files, size) = (5000, 10 * 1024);
+    let others = std::fs::read_dir(shared.dags()).unwrap().count() as u64;
+    sync_tree(&shared.dags(), files, size);
+    shared.run(&["up", "--no-watch"]).success();
+    let millis = |v: &serde_json::Value, key: &str| Duration::from_secs_f64(v[key].as_f64().unwrap() / 1000.0);
+
+    // Initial sync: a `devflow push` into an empty volume, 5 times. Each starts with the page
+    // cache written back: otherwise the kernel throttles each run for the last one's 50 MB.
+    let (mut prepared, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        for entry in std::fs::read_dir(&shared.volume).unwrap().flatten() {
+            std::fs::remove_dir_all(entry.path()).unwrap_or_else(|_| std::fs::remove_file(entry.path()).unwrap());
+        }
+        // SAFETY: sync(2) takes no arguments and only flushes.
+        unsafe { libc::sync() };
+        let pushed = shared.run(&["push", "--json"]).success().json()[0].clone();
+        assert_eq!(pushed["uploaded"].as_u64(), Some(files as u64 + others), "{pushed}");
+        prepared.push(millis(&pushed, "prepared"));
+        total.push(millis(&pushed, "took"));
+    }
+    let bytes = shared.run(&["push", "--json"]).success().json()[0]["bytes"].as_u64().unwrap();
+    let mut rows = vec![format!(
+        "| initial sync, {files} files / {:.0} MB | {} | {} |",
+        (files * size) as f64 / 1e6,
+        ms(median(prepared)),
+        ms(median(total))
+    )];
+
+    // One changed file, pushed by the watch (which knows what the receiver holds).
+    let _airflow = shared.airflow_behind_forward(&venv);
+    let (mut watch, lines) = shared.spawn(&["watch", "--json"]);
+    // The watch's first push lists the volume (it has not pushed to this receiver yet).
+    let first = pushed_lines(&lines, Duration::from_secs(60));
+    assert_eq!(first["full"], true, "{first}");
+    let (mut prepared, mut total) = (Vec::new(), Vec::new());
+    for n in 0..RUNS {
+        std::fs::write(shared.dags().join("team_07/module_0007.py"), format!("# edit {n}\n")).unwrap();
+        let pushed = pushed_lines(&lines, Duration::from_secs(30));
+        assert_eq!((pushed["full"].as_bool(), pushed["uploaded"].as_u64()), (Some(false), Some(1)), "{pushed}");
+        prepared.push(millis(&pushed, "prepared"));
+        total.push(millis(&pushed, "took"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    rows.push(format!("| one changed file (the watch) | {} | {} |", ms(median(prepared)), ms(median(total))));
+    // SAFETY: SIGINT to the devflow this benchmark started.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
+    let _ = watch.wait();
+    println!(
+        "\n| push | devflow's own time (scan + hash + tar), median | total with the exec round trips, median |\n|---|---|---|\n{}\n\n(tar of the initial sync: {:.1} MB; the receiver is a busybox container reached through the fake API's exec)",
+        rows.join("\n"),
+        bytes as f64 / 1e6
+    );
+}

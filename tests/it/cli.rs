@@ -10,24 +10,43 @@ fn help_lists_every_command_the_product_will_have() {
     let out = Test::new().args(["--help"]).run().success();
     for command in [
         "init", "render", "up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell",
-        "open", "creds",
+        "open", "push", "settings", "test", "creds",
     ] {
         assert!(out.stdout.contains(&format!("\n  {command} ")), "`{command}` missing from --help:\n{}", out.stdout);
     }
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_exit_1() {
-    for command in ["airflow", "shell", "open"] {
-        let out = Test::new().args([command, "--dry-run"]).run().code(1);
-        assert_eq!(
-            out.stderr,
-            format!(
-                "error: `devflow {command}` is not built yet: this release plans the environment but does not create it\n  `devflow render --only plan` shows the steps `{command}` will run\n"
-            )
+fn commands_that_work_in_the_cluster_say_when_there_is_none() {
+    for args in [&["airflow", "--", "dags", "list"][..], &["shell"], &["test"]] {
+        let out = Test::new().args(args.iter().copied()).run().code(1);
+        assert!(
+            out.stderr.contains("error: cannot use the kube context kind-acme-pipelines"),
+            "{args:?}: {}",
+            out.stderr
         );
         assert_eq!(out.stdout, "");
     }
+}
+
+#[test]
+fn init_for_a_shared_cluster_names_the_current_kube_context_and_a_namespace_of_ones_own() {
+    let test = Test::empty().file(
+        "kubeconfig.yaml",
+        "apiVersion: v1\nkind: Config\ncurrent-context: shared-dev\ncontexts:\n- name: shared-dev\n  context: {cluster: dev, user: alice}\nclusters:\n- name: dev\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: alice\n  user: {}\n",
+    );
+    let kubeconfig = test.dir().join("kubeconfig.yaml");
+    let test = test.env("KUBECONFIG", &kubeconfig).env("USER", "alice").args(["init", "--provider", "existing"]);
+    let out = test.run().success();
+    assert!(out.stderr.contains("the cluster is your current kube context `shared-dev`"), "{}", out.stderr);
+    let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
+    assert!(toml.contains("provider = \"existing\"") && toml.contains("context = \"shared-dev\""), "{toml}");
+    let plan = test.then().args(["render", "--json"]).run().success().json();
+    assert_eq!(
+        (plan["namespace"].as_str(), plan["context"].as_str()),
+        (Some("devflow-alice-acme-pipelines"), Some("shared-dev"))
+    );
+    assert_eq!(plan["delivery"], "push");
 }
 
 #[test]

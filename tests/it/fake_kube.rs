@@ -41,6 +41,8 @@ pub struct FakeKube {
 
 struct Shared {
     home: PathBuf,
+    /// The listening address (to find a connection's socket for exec and port-forward).
+    addr: std::net::SocketAddr,
     stop: AtomicBool,
     state: Mutex<State>,
     requests: Mutex<Vec<String>>,
@@ -82,9 +84,11 @@ struct CState {
 impl FakeKube {
     pub fn start(fake_home: PathBuf) -> FakeKube {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("FakeKube binds 127.0.0.1:0"));
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let addr = server.server_addr().to_ip().expect("an IP listener");
+        let port = addr.port();
         let shared = Arc::new(Shared {
             home: fake_home,
+            addr,
             stop: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             requests: Mutex::new(Vec::new()),
@@ -357,9 +361,19 @@ impl Shared {
                     let labels = rec["node_labels"][n].as_object().cloned().unwrap_or_default();
                     nodes.push(NodeView { name: n.to_string(), role, labels, state: states.get(n).cloned() });
                 }
-                let up = nodes.iter().any(|n| n.state.as_ref().is_some_and(|s| s.running));
+                // A cluster devflow did not create has no node containers of its own unless the test
+                // started one: without any, it is up when the scenario says the API is.
+                let up = if provider == "existing" && nodes.is_empty() {
+                    scenario["api"].as_str() == Some("up")
+                } else {
+                    nodes.iter().any(|n| n.state.as_ref().is_some_and(|s| s.running))
+                };
                 let started = nodes.iter().filter_map(|n| n.state.as_ref().map(|s| s.started)).fold(created, f64::max);
-                let context = format!("{}-{name}", if provider == "kind" { "kind" } else { "k3d" });
+                let context = match provider.as_str() {
+                    "existing" => rec["context"].as_str().unwrap_or(name).to_string(),
+                    "kind" => format!("kind-{name}"),
+                    _ => format!("k3d-{name}"),
+                };
                 clusters.push(ClusterView {
                     key: format!("{name}@{created}"),
                     name: name.clone(),
@@ -718,19 +732,36 @@ fn handle(sh: &Arc<Shared>, mut req: tiny_http::Request) {
     let method = req.method().as_str().to_ascii_uppercase();
     let url = req.url().to_string();
     sh.requests.lock().unwrap().push(format!("{method} {url}"));
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    // With `Connection: Upgrade` tiny_http hands the rest of the connection over as the body:
+    // never read it.
+    if header(&req, "Upgrade").eq_ignore_ascii_case("websocket") {
+        if method == "GET" {
+            upgrade(sh, req, path, query);
+        } else {
+            refuse(sh, req, status(400, "BadRequest", format!("{method} cannot upgrade a connection"), json!({})));
+        }
+        return;
+    }
     let mut body = Vec::new();
     let _ = req.as_reader().read_to_end(&mut body);
     let content_type = header(&req, "Content-Type");
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let q = parse_query(query);
-    let reply = route(sh, &method, path, &q, &body, &content_type);
+    match route(sh, &method, path, &q, &body, &content_type) {
+        Reply::Watch(stream) => {
+            let (route, q) = *stream;
+            watch(sh, req, route, q);
+        }
+        reply => respond(req, reply),
+    }
+}
+
+fn respond(req: tiny_http::Request, reply: Reply) {
     let (code, ctype, bytes) = match reply {
         Reply::Json(code, v) => (code, "application/json", serde_json::to_vec(&v).unwrap()),
         Reply::Text(code, t) => (code, "text/plain", t.into_bytes()),
         Reply::Watch(stream) => {
-            let (route, q) = *stream;
-            watch(sh, req, route, q);
-            return;
+            (500, "text/plain", format!("a watch of {} cannot be answered here", stream.0.resource).into_bytes())
         }
     };
     let response = tiny_http::Response::from_data(bytes)
@@ -797,6 +828,9 @@ fn route(sh: &Arc<Shared>, method: &str, path: &str, q: &Query, body: &[u8], ct:
     let mut state = sh.state.lock().unwrap();
     match (method, &route.name, route.sub.as_deref()) {
         ("GET", Some(name), Some("log")) if route.resource == "pods" => logs(&ctx, &state, &route, name, q),
+        ("GET" | "POST", Some(_), Some("exec" | "attach" | "portforward")) if route.resource == "pods" => {
+            bad_request("Upgrade request required".into())
+        }
         ("GET", Some(name), Some("status")) | ("GET", Some(name), None) => get_one(&ctx, &state, &route, name),
         ("GET", None, _) if truthy(q, "watch") => {
             drop(state);
@@ -1717,8 +1751,16 @@ fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) -> Value {
     let pressure = |t: &str, reason: &str, msg: &str| json!({"type": t, "status": "False", "reason": reason, "message": msg, "lastHeartbeatTime": rfc3339(since), "lastTransitionTime": rfc3339(since)});
     let mut m = meta(&n.name, None, c.created, &format!("node/{}/{}", n.name, c.created));
     m["labels"] = labels;
-    let provider_id =
-        if c.provider == "kind" { format!("kind://docker/{}/{}", c.name, n.name) } else { format!("k3s://{}", n.name) };
+    let provider_id = match c.provider.as_str() {
+        "kind" => format!("kind://docker/{}/{}", c.name, n.name),
+        "existing" => format!("aws:///eu-west-1a/i-{:017x}", fnv(&n.name) >> 4),
+        _ => format!("k3s://{}", n.name),
+    };
+    let os_image = match c.provider.as_str() {
+        "kind" => "Debian GNU/Linux 12 (bookworm)",
+        "existing" => "Amazon Linux 2023.9.20251014",
+        _ => "K3s v1.36.4+k3s1",
+    };
     let mut obj = json!({
         "apiVersion": "v1", "kind": "Node", "metadata": m,
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"], "providerID": provider_id},
@@ -1735,7 +1777,7 @@ fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) -> Value {
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "machineID": format!("{:032x}", u128::from(fnv(&n.name))), "systemUUID": uid(&n.name), "bootID": uid(&format!("{}/boot/{started}", n.name)),
-                "kernelVersion": "6.1.0-fake", "osImage": if c.provider == "kind" { "Debian GNU/Linux 12 (bookworm)" } else { "K3s v1.36.4+k3s1" },
+                "kernelVersion": "6.1.0-fake", "osImage": os_image,
                 "containerRuntimeVersion": "containerd://2.1.4", "kubeletVersion": c.kubelet_version, "kubeProxyVersion": c.kubelet_version,
                 "operatingSystem": "linux", "architecture": "amd64"
             }
@@ -2404,4 +2446,706 @@ fn watch(sh: &Arc<Shared>, req: tiny_http::Request, route: Route, q: Query) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = w.write_all(b"0\r\n\r\n").and_then(|_| w.flush());
+}
+
+// ------------------------------------------------------------------------------------------ exec and port-forward
+
+// `GET .../pods/{name}/exec` and `.../portforward` with `Upgrade: websocket`, as kube-rs sends
+// them (`Api::exec`, `Api::portforward`). The checks a real API server makes before upgrading
+// (the API is up, the pod exists, the container is one of the pod's) answer a plain Status; then
+// the connection becomes a WebSocket of the Kubernetes channel protocol: every binary frame
+// starts with its channel byte.
+//
+// tiny_http gives an upgraded connection as one `Read + Write` object, which cannot be read and
+// written from two threads at once, and an exec must do both (stdin in, stdout out). So the
+// request is kept (tiny_http closes the socket when it goes) and its socket is duplicated: found
+// among the process's descriptors by its two addresses.
+
+const CH_STDIN: u8 = 0;
+const CH_STDOUT: u8 = 1;
+const CH_STDERR: u8 = 2;
+const CH_STATUS: u8 = 3;
+const CH_CLOSE: u8 = 255;
+
+/// Every `key=value` of a query, repeated keys included (`command=sh&command=-c`).
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// A duplicate of this process's socket with these two ends (tiny_http's side of a connection).
+fn socket_of(local: std::net::SocketAddr, peer: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    use std::os::fd::BorrowedFd;
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if !std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:")) {
+            continue;
+        }
+        // SAFETY: the descriptor was open a moment ago and is only duplicated (F_DUPFD_CLOEXEC):
+        // if another thread closed or reused the number since, the dup fails or yields another
+        // socket, which the address check below rejects (and dropping it closes only the dup).
+        let Ok(owned) = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned() else { continue };
+        let stream = std::net::TcpStream::from(owned);
+        if stream.local_addr().ok() == Some(local) && stream.peer_addr().ok() == Some(peer) {
+            return Some(stream);
+        }
+    }
+    None
+}
+
+/// The server's side of a WebSocket (RFC 6455): frames written whole under a lock, so that the
+/// threads of one connection never interleave them.
+struct WsOut {
+    stream: Mutex<std::net::TcpStream>,
+    closed: AtomicBool,
+}
+
+impl WsOut {
+    fn frame(&self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(payload.len() + 10);
+        buf.push(0x80 | opcode);
+        match payload.len() {
+            n if n < 126 => buf.push(n as u8),
+            n if n <= 0xffff => {
+                buf.push(126);
+                buf.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                buf.push(127);
+                buf.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        buf.extend_from_slice(payload);
+        let mut s = self.stream.lock().unwrap();
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the WebSocket is closed"));
+        }
+        if opcode == 0x8 {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        s.write_all(&buf)
+    }
+
+    /// A binary frame on a channel.
+    fn send(&self, channel: u8, data: &[u8]) -> std::io::Result<()> {
+        let mut payload = Vec::with_capacity(data.len() + 1);
+        payload.push(channel);
+        payload.extend_from_slice(data);
+        self.frame(0x2, &payload)
+    }
+
+    /// A normal closure (1000), once.
+    fn close(&self) {
+        let _ = self.frame(0x8, &1000u16.to_be_bytes());
+    }
+}
+
+enum WsIn {
+    Binary(Vec<u8>),
+    /// The client's Close frame, or the end of the connection.
+    Closed,
+}
+
+/// The next data message from the client (answering pings on the way).
+fn ws_read(r: &mut impl std::io::Read, out: &WsOut) -> WsIn {
+    let mut message: Vec<u8> = Vec::new();
+    loop {
+        let mut head = [0u8; 2];
+        if r.read_exact(&mut head).is_err() {
+            return WsIn::Closed;
+        }
+        let (fin, opcode, masked) = (head[0] & 0x80 != 0, head[0] & 0x0f, head[1] & 0x80 != 0);
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            if r.read_exact(&mut b).is_err() {
+                return WsIn::Closed;
+            }
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            if r.read_exact(&mut b).is_err() {
+                return WsIn::Closed;
+            }
+            len = u64::from_be_bytes(b);
+        }
+        if len > 256 << 20 {
+            return WsIn::Closed;
+        }
+        let mut mask = [0u8; 4];
+        if masked && r.read_exact(&mut mask).is_err() {
+            return WsIn::Closed;
+        }
+        let mut payload = vec![0u8; len as usize];
+        if r.read_exact(&mut payload).is_err() {
+            return WsIn::Closed;
+        }
+        if masked {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= mask[i & 3];
+            }
+        }
+        match opcode {
+            0x8 => {
+                out.close();
+                return WsIn::Closed;
+            }
+            0x9 => {
+                let _ = out.frame(0xA, &payload);
+            }
+            0xA => {}
+            0x0..=0x2 => {
+                message.extend_from_slice(&payload);
+                if fin {
+                    return WsIn::Binary(message);
+                }
+            }
+            _ => return WsIn::Closed,
+        }
+    }
+}
+
+/// The protocols of a WebSocket request's `Sec-WebSocket-Protocol` list.
+fn offered_protocols(req: &tiny_http::Request) -> Vec<String> {
+    req.headers()
+        .iter()
+        .filter(|h| h.field.as_str().as_str().eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
+        .flat_map(|h| h.value.as_str().split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Answers 101 on the connection's own socket; the request must live until the socket is done.
+fn switch_protocols(sh: &Shared, req: &tiny_http::Request, protocol: Option<&str>) -> Option<std::net::TcpStream> {
+    let peer = *req.remote_addr()?;
+    let mut raw = socket_of(sh.addr, peer)?;
+    let key = header(req, "Sec-WebSocket-Key");
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        tungstenite::handshake::derive_accept_key(key.trim().as_bytes())
+    );
+    if let Some(p) = protocol {
+        head.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    head.push_str("\r\n");
+    raw.write_all(head.as_bytes()).ok()?;
+    let _ = raw.set_nodelay(true);
+    Some(raw)
+}
+
+/// Answers an upgrade request without upgrading. tiny_http closes such a connection after the
+/// answer but cannot say so (it drops a `Connection` header), and a client that pools connections
+/// (hyper) would send its next request into the closed one: so the answer is written here, with
+/// `Connection: close`.
+fn refuse(sh: &Shared, req: tiny_http::Request, reply: Reply) {
+    let Some(mut raw) = req.remote_addr().and_then(|peer| socket_of(sh.addr, *peer)) else {
+        respond(req, reply);
+        return;
+    };
+    let (code, ctype, body) = match reply {
+        Reply::Json(code, v) => (code, "application/json", serde_json::to_vec(&v).unwrap()),
+        Reply::Text(code, t) => (code, "text/plain; charset=utf-8", t.into_bytes()),
+        Reply::Watch(_) => (500, "text/plain; charset=utf-8", b"not a watch".to_vec()),
+    };
+    let reason = tiny_http::StatusCode(code).default_reason_phrase();
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = raw.write_all(head.as_bytes()).and_then(|_| raw.write_all(&body)).and_then(|_| raw.flush());
+    let _ = raw.shutdown(std::net::Shutdown::Both);
+    // tiny_http's own answer (a 500 when a request goes unanswered) finds the socket shut
+    drop(req);
+}
+
+/// Ends an upgraded connection: waits (a while) for the client's side to finish, then closes.
+fn hang_up(raw: &std::net::TcpStream, client_done: &std::sync::mpsc::Receiver<()>, grace: Duration) {
+    let _ = client_done.recv_timeout(grace);
+    let _ = raw.shutdown(std::net::Shutdown::Both);
+}
+
+fn names_of(pod: &Value, key: &str) -> Vec<String> {
+    pod["spec"][key].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect()
+}
+
+fn upgrade(sh: &Arc<Shared>, req: tiny_http::Request, path: &str, query: &str) {
+    let ctx = sh.ctx();
+    if !ctx.api_up {
+        respond(
+            req,
+            status(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request (no cluster of the fake API server is running)"
+                    .into(),
+                json!({}),
+            ),
+        );
+        return;
+    }
+    let streaming = |r: &Route| {
+        r.resource == "pods" && r.name.is_some() && matches!(r.sub.as_deref(), Some("exec" | "portforward"))
+    };
+    let Some(route) = parse_route(path).filter(streaming) else {
+        refuse(
+            sh,
+            req,
+            bad_request(format!("FakeKube upgrades pods/exec and pods/portforward to WebSocket, not {path}")),
+        );
+        return;
+    };
+    let name = route.name.clone().unwrap_or_default();
+    let sub = route.sub.clone().unwrap_or_default();
+    let pod = {
+        let state = sh.state.lock().unwrap();
+        find(&ctx, &state, &route, &name)
+    };
+    let Some(pod) = pod else {
+        refuse(sh, req, not_found(&route, &name));
+        return;
+    };
+    let pairs = query_pairs(query);
+    if sub == "exec" {
+        exec(sh, &ctx, req, &pod, &name, &pairs);
+    } else {
+        portforward(sh, &ctx, req, &pod, &name, &pairs);
+    }
+}
+
+// ---------------------------------------------------------------- exec
+
+fn exec_status_ok() -> Value {
+    json!({"metadata": {}, "status": "Success"})
+}
+
+fn exec_status_exit(argv: &[String], code: i32) -> Value {
+    json!({
+        "metadata": {}, "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", argv.join(" ")),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
+    })
+}
+
+fn exec_status_internal(message: &str) -> Value {
+    json!({
+        "metadata": {}, "status": "Failure",
+        "message": format!("Internal error occurred: {message}"),
+        "reason": "InternalError",
+        "details": {"causes": [{"message": message}]},
+        "code": 500
+    })
+}
+
+/// The Docker container that runs a pod's container for exec: scenario `exec`, by the pod's
+/// component label, the container name, the pod name, the longest pod-name prefix, then `*`.
+fn exec_target(ctx: &Ctx, pod: &Value, pod_name: &str, container: &str) -> Option<String> {
+    let map = ctx.scenario["exec"].as_object()?;
+    let labels = &pod["metadata"]["labels"];
+    let exact = [
+        labels["component"].as_str(),
+        labels["app.kubernetes.io/component"].as_str(),
+        labels["app.kubernetes.io/name"].as_str(),
+        Some(container),
+        Some(pod_name),
+    ];
+    let hit = exact.iter().flatten().find_map(|k| map.get(*k)).or_else(|| {
+        map.iter()
+            .filter(|(k, _)| !k.is_empty() && k.as_str() != "*" && pod_name.starts_with(k.as_str()))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(_, v)| v)
+    });
+    hit.or_else(|| map.get("*")).and_then(Value::as_str).map(String::from)
+}
+
+fn docker_running(container: &str) -> bool {
+    Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", container])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+fn exec(sh: &Arc<Shared>, ctx: &Ctx, req: tiny_http::Request, pod: &Value, name: &str, pairs: &[(String, String)]) {
+    let get = |k: &str| pairs.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let flag = |k: &str| get(k).last().is_some_and(|v| v == "true" || v == "1");
+    let argv = get("command");
+    let (stdin, stdout, stderr, tty) = (flag("stdin"), flag("stdout"), flag("stderr"), flag("tty"));
+    // the API server's checks before it upgrades
+    let containers = names_of(pod, "containers");
+    let container = match get("container").last().filter(|c| !c.is_empty()) {
+        Some(c) => c.clone(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            let msg = if containers.is_empty() {
+                format!("a container name must be specified for pod {name}")
+            } else {
+                format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" "))
+            };
+            refuse(sh, req, bad_request(msg));
+            return;
+        }
+    };
+    if !containers.contains(&container) && !names_of(pod, "initContainers").contains(&container) {
+        refuse(sh, req, bad_request(format!("container {container} is not valid for pod {name}")));
+        return;
+    }
+    if argv.is_empty() {
+        refuse(sh, req, bad_request("you must specify at least 1 command".into()));
+        return;
+    }
+    if !stdin && !stdout && !stderr {
+        refuse(sh, req, bad_request("you must specify at least one of stdin, stdout, stderr".into()));
+        return;
+    }
+    let offered = offered_protocols(&req);
+    let Some(protocol) =
+        ["v5.channel.k8s.io", "v4.channel.k8s.io"].into_iter().find(|p| offered.iter().any(|o| o == p))
+    else {
+        refuse(
+            sh,
+            req,
+            bad_request(format!("FakeKube speaks v5.channel.k8s.io and v4.channel.k8s.io, not {offered:?}")),
+        );
+        return;
+    };
+    // The kubelet's side: the container must run, and here a Docker container must stand in for it.
+    let running = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["name"] == container.as_str() && c["state"]["running"].is_object());
+    let target = exec_target(ctx, pod, name, &container).filter(|t| running && docker_running(t));
+    let Some(raw) = switch_protocols(sh, &req, Some(protocol)) else {
+        refuse(sh, req, status(500, "InternalError", "FakeKube could not take over the connection".into(), json!({})));
+        return;
+    };
+    let out = Arc::new(WsOut {
+        stream: Mutex::new(raw.try_clone().expect("clone a socket")),
+        closed: AtomicBool::new(false),
+    });
+    let reader = raw.try_clone().expect("clone a socket");
+    let Some(target) = target else {
+        let msg = format!("unable to upgrade connection: container not found (\"{container}\")");
+        let _ = out.send(CH_STATUS, &serde_json::to_vec(&exec_status_internal(&msg)).unwrap());
+        out.close();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(reader);
+            while let WsIn::Binary(_) = ws_read(&mut r, &out) {}
+            let _ = done_tx.send(());
+        });
+        hang_up(&raw, &done_rx, Duration::from_secs(5));
+        drop(req);
+        return;
+    };
+    run_exec(raw, reader, out, &target, &argv, stdin, stdout, stderr, tty);
+    // tiny_http's halves of the socket go last: they shut it down
+    drop(req);
+}
+
+enum ExecEvent {
+    PumpDone,
+    ClientGone,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_exec(
+    raw: std::net::TcpStream,
+    reader: std::net::TcpStream,
+    out: Arc<WsOut>,
+    target: &str,
+    argv: &[String],
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+) {
+    use std::process::Stdio;
+    let mut cmd = Command::new("docker");
+    cmd.arg("exec");
+    if stdin {
+        cmd.arg("-i");
+    }
+    cmd.arg(target).args(argv);
+    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("error executing command in container: docker exec: {e}");
+            let _ = out.send(CH_STATUS, &serde_json::to_vec(&exec_status_internal(&msg)).unwrap());
+            out.close();
+            let _ = raw.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<ExecEvent>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+
+    // client -> process stdin
+    let child_stdin = child.stdin.take();
+    {
+        let (out, tx) = (out.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::with_capacity(64 * 1024, reader);
+            let mut pipe = child_stdin;
+            while let WsIn::Binary(m) = ws_read(&mut r, &out) {
+                match m.first() {
+                    Some(&CH_STDIN) => {
+                        if let Some(p) = pipe.as_mut()
+                            && p.write_all(&m[1..]).is_err()
+                        {
+                            pipe = None;
+                        }
+                    }
+                    // v5: the client closed a stream; stdin is the only one it writes
+                    Some(&CH_CLOSE) if m.get(1) == Some(&CH_STDIN) => pipe = None,
+                    _ => {}
+                }
+            }
+            drop(pipe);
+            let _ = tx.send(ExecEvent::ClientGone);
+            let _ = done_tx.send(());
+        });
+    }
+    // process stdout/stderr -> client, as they come
+    let oci_error = Arc::new(Mutex::new(None::<String>));
+    let mut pumps = 0;
+    type Source = Option<Box<dyn std::io::Read + Send>>;
+    let sources: [(Source, u8, bool); 2] = [
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), CH_STDOUT, stdout),
+        (
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            if tty { CH_STDOUT } else { CH_STDERR },
+            stderr || tty,
+        ),
+    ];
+    for (source, channel, forward) in sources {
+        let Some(mut source) = source else { continue };
+        pumps += 1;
+        let (out, tx, oci_error) = (out.clone(), tx.clone(), oci_error.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 32 * 1024];
+            let mut first = true;
+            let mut forward = forward;
+            loop {
+                let n = match source.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                // docker's own complaint that the command cannot start (on either stream) is the
+                // API's InternalError
+                if first && buf[..n].starts_with(b"OCI runtime exec failed") {
+                    *oci_error.lock().unwrap() = Some(String::from_utf8_lossy(&buf[..n]).trim().to_string());
+                    first = false;
+                    continue;
+                }
+                first = false;
+                if forward && out.send(channel, &buf[..n]).is_err() {
+                    forward = false;
+                }
+            }
+            let _ = tx.send(ExecEvent::PumpDone);
+        });
+    }
+    drop(tx);
+    let mut pumps_left = pumps;
+    let mut client_gone = false;
+    while pumps_left > 0 {
+        match rx.recv() {
+            Ok(ExecEvent::PumpDone) => pumps_left -= 1,
+            Ok(ExecEvent::ClientGone) => {
+                if !client_gone {
+                    client_gone = true;
+                    // nobody listens any more: stop the process, like the kubelet does when the
+                    // streams of an exec go away
+                    let _ = child.kill();
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let exit = child.wait();
+    if !client_gone {
+        let code = exit.as_ref().map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9))
+        });
+        let status = match (code, oci_error.lock().unwrap().take()) {
+            (Ok(126 | 127), Some(oci)) => exec_status_internal(&format!(
+                "error executing command in container: failed to exec in container: failed to start exec \"{:016x}{:016x}\": {oci}",
+                fnv(target),
+                fnv(&argv.join(" "))
+            )),
+            (Ok(0), _) => exec_status_ok(),
+            (Ok(code), _) => exec_status_exit(argv, code),
+            (Err(e), _) => exec_status_internal(&format!("error executing command in container: {e}")),
+        };
+        let _ = out.send(CH_STATUS, &serde_json::to_vec(&status).unwrap());
+        out.close();
+    }
+    hang_up(&raw, &done_rx, Duration::from_secs(5));
+}
+
+// ---------------------------------------------------------------- port-forward
+
+fn portforward(
+    sh: &Arc<Shared>,
+    ctx: &Ctx,
+    req: tiny_http::Request,
+    pod: &Value,
+    name: &str,
+    pairs: &[(String, String)],
+) {
+    let mut ports: Vec<u16> = Vec::new();
+    for (k, v) in pairs.iter().filter(|(k, _)| k == "ports" || k == "port") {
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => ports.push(n),
+                _ => {
+                    refuse(
+                        sh,
+                        req,
+                        bad_request(format!("invalid {k} \"{p}\": must be a port number between 1 and 65535")),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    if ports.is_empty() {
+        refuse(sh, req, bad_request("at least 1 port must be specified".into()));
+        return;
+    }
+    // the kubelet's port-forward WebSocket speaks v4 framing (no v5), or the bare protocol
+    let offered = offered_protocols(&req);
+    let protocol = if offered.is_empty() {
+        None
+    } else if let Some(p) =
+        ["v4.channel.k8s.io", "portforward.k8s.io"].into_iter().find(|p| offered.iter().any(|o| o == p))
+    {
+        Some(p)
+    } else {
+        refuse(sh, req, bad_request(format!("FakeKube forwards ports over v4.channel.k8s.io, not {offered:?}")));
+        return;
+    };
+    let Some(raw) = switch_protocols(sh, &req, protocol) else {
+        refuse(sh, req, status(500, "InternalError", "FakeKube could not take over the connection".into(), json!({})));
+        return;
+    };
+    let out = Arc::new(WsOut {
+        stream: Mutex::new(raw.try_clone().expect("clone a socket")),
+        closed: AtomicBool::new(false),
+    });
+    for (i, port) in ports.iter().enumerate() {
+        let _ = out.send(2 * i as u8, &port.to_le_bytes());
+        let _ = out.send(2 * i as u8 + 1, &port.to_le_bytes());
+    }
+    // the pod's sandbox, as containerd names it in its errors
+    let pod_uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let sandbox = format!(
+        "{:016x}{:016x}{:016x}{:016x}",
+        fnv(name),
+        fnv(&pod_uid),
+        fnv(&format!("{name}/{pod_uid}")),
+        fnv(&pod_uid) ^ 1
+    );
+    let netns = format!("/var/run/netns/cni-{}", uid(&sandbox));
+    let (tx, rx) = std::sync::mpsc::channel::<ExecEvent>();
+    let mut targets: Vec<Option<std::net::TcpStream>> = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let addr = ctx.scenario["forward"][port.to_string()].as_str().map(String::from);
+        let conn = match addr.as_deref().map(connect) {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(e),
+            None => Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        match conn {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let mut from = s.try_clone().expect("clone a socket");
+                targets.push(Some(s));
+                let (out, tx) = (out.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    loop {
+                        match std::io::Read::read(&mut from, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if out.send(2 * i as u8, &buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = tx.send(ExecEvent::PumpDone);
+                });
+            }
+            Err(e) => {
+                targets.push(None);
+                let why = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".to_string(),
+                    _ => e.to_string(),
+                };
+                let msg = format!(
+                    "error forwarding port {port} to pod {sandbox}, uid : failed to execute portforward in network namespace \"{netns}\": failed to connect to localhost:{port} inside namespace \"{sandbox}\", IPv4: dial tcp4 127.0.0.1:{port}: {why} IPv6 dial tcp6 [::1]:{port}: {why} "
+                );
+                let _ = out.send(2 * i as u8 + 1, msg.as_bytes());
+            }
+        }
+    }
+    let writers: Vec<Option<std::net::TcpStream>> =
+        targets.iter().map(|t| t.as_ref().and_then(|s| s.try_clone().ok())).collect();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let (out, tx) = (out.clone(), tx.clone());
+        let reader = raw.try_clone().expect("clone a socket");
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::with_capacity(64 * 1024, reader);
+            let mut writers = writers;
+            while let WsIn::Binary(m) = ws_read(&mut r, &out) {
+                let Some((&ch, data)) = m.split_first() else { continue };
+                if ch % 2 == 0
+                    && let Some(Some(w)) = writers.get_mut(usize::from(ch / 2))
+                    && w.write_all(data).is_err()
+                {
+                    writers[usize::from(ch / 2)] = None;
+                }
+            }
+            let _ = tx.send(ExecEvent::ClientGone);
+            let _ = done_tx.send(());
+        });
+    }
+    drop(tx);
+    // one forwarded connection per WebSocket: it ends when either side closes
+    let mut open = targets.iter().filter(|t| t.is_some()).count();
+    while open > 0 {
+        match rx.recv() {
+            Ok(ExecEvent::PumpDone) => open -= 1,
+            Ok(ExecEvent::ClientGone) | Err(_) => break,
+        }
+    }
+    for t in targets.iter().flatten() {
+        let _ = t.shutdown(std::net::Shutdown::Both);
+    }
+    out.close();
+    hang_up(&raw, &done_rx, Duration::from_secs(5));
+    drop(req);
+}
+
+fn connect(addr: &str) -> std::io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    for a in addr.to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

@@ -24,13 +24,16 @@ pub fn free_port() -> u16 {
 
 impl Lab {
     pub fn new(test_name: &str, provider: &str) -> Option<Lab> {
+        Lab::with_cluster(test_name, &format!("provider = \"{provider}\""))
+    }
+
+    /// A project whose devflow.toml's [cluster] has these lines (and its own `ui_port`).
+    pub fn with_cluster(test_name: &str, cluster: &str) -> Option<Lab> {
         let world = World::for_test(test_name)?;
         let name = world.unique_name("acme");
         let port = free_port();
-        let mut test = Test::new().file(
-            "devflow.toml",
-            &format!("name = \"{name}\"\n\n[cluster]\nprovider = \"{provider}\"\nui_port = {port}\n"),
-        );
+        let mut test =
+            Test::new().file("devflow.toml", &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\nui_port = {port}\n"));
         for (key, value) in world.env() {
             test = test.env(&key, value);
         }

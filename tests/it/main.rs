@@ -3,8 +3,11 @@
 mod bad_input;
 mod bench;
 mod cli;
+mod day2;
+mod existing;
 mod fake_kube;
 mod fakes_selftest;
+mod incluster;
 mod lifecycle;
 mod parity;
 mod real_airflow;

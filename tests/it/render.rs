@@ -25,6 +25,18 @@ fn every_profile_on_every_provider() {
     }
 }
 
+/// A shared cluster: a namespace of the user's, the folders pushed, no cluster config, no NodePort.
+#[test]
+fn an_existing_cluster_with_a_teams_production_values() {
+    let out = Test::new()
+        .production("eks-celery.yaml")
+        .file("devflow.toml", "[cluster]\nprovider = \"existing\"\ncontext = \"arn:aws:eks:eu-west-1:123456789012:cluster/dev\"\nnamespace = \"team-data-alice\"\nstorage_class = \"efs-sc\"\n")
+        .args(["render", "--profile", "celery", "--values", "deploy/eks-celery.yaml"])
+        .run()
+        .success();
+    insta::assert_snapshot!("celery-existing-production", out.stdout);
+}
+
 #[test]
 fn every_profile_on_every_provider_with_production_values() {
     for profile in PROFILES {

@@ -44,11 +44,13 @@ fn every_profile_provider_and_production_values_validate() {
     let known: Vec<&String> = chart_schema["properties"].as_object().unwrap().keys().collect();
     let mut checked = 0;
     for profile in PROFILES {
-        for provider in PROVIDERS {
+        for provider in PROVIDERS.into_iter().chain(["existing"]) {
             for production in [None, Some(production_for(profile))] {
                 // Extra workers and a plugins folder exercise every part of the cluster config.
-                let mut test =
-                    Test::new().file("plugins/acme_plugin.py", "").file("devflow.toml", "[cluster]\nworkers = 2\n");
+                let cluster = if provider == "existing" { "context = \"shared-dev\"" } else { "workers = 2" };
+                let mut test = Test::new()
+                    .file("plugins/acme_plugin.py", "")
+                    .file("devflow.toml", &format!("[cluster]\n{cluster}\n"));
                 let mut args = vec!["render", "--json", "--profile", profile, "--provider", provider];
                 let values_flag;
                 if let Some(file) = production {
@@ -58,11 +60,11 @@ fn every_profile_provider_and_production_values_validate() {
                 }
                 let plan = test.args(args).run().success().json();
                 let what = format!("{profile} on {provider} with {production:?}");
-                assert_valid(
-                    if provider == "kind" { &kind } else { &k3d },
-                    &plan["cluster"],
-                    &format!("the cluster config of {what}"),
-                );
+                match provider {
+                    "existing" => assert!(plan["cluster"].is_null(), "{what}: devflow makes no cluster"),
+                    "kind" => assert_valid(&kind, &plan["cluster"], &format!("the cluster config of {what}")),
+                    _ => assert_valid(&k3d, &plan["cluster"], &format!("the cluster config of {what}")),
+                }
                 assert_valid(&chart, &plan["values"], &format!("the values of {what}"));
                 for key in plan["values"].as_object().unwrap().keys() {
                     assert!(known.contains(&key), "{what}: `{key}` is not a top-level value of the chart");
@@ -71,7 +73,7 @@ fn every_profile_provider_and_production_values_validate() {
             }
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 24);
 }
 
 /// The promises of DESIGN.md's safety section, checked on what devflow generates.

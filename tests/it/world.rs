@@ -29,6 +29,24 @@
 //! - `logs` / `previous_logs`: `{"<component, container or pod name>": "line1\nline2"}`
 //! - `helm_wait_cap_s` (default 2): how long `helm upgrade --wait` waits (at most its
 //!   `--timeout`) before `UPGRADE FAILED: context deadline exceeded` when `pods`/`jobs` fail
+//! - `exec`: `{"<component label, container name, pod name or pod-name prefix>": "<docker
+//!   container>", "*": "<default>"}`: where `pods/exec` runs a command (`docker exec -i`, see
+//!   `World::exec_container`). Exact keys first (the pod's `component` label, then
+//!   `app.kubernetes.io/component`, `app.kubernetes.io/name`, the container, the pod), then the
+//!   longest pod-name prefix, then `*`. A pod without a mapping, not Running yet, or whose Docker
+//!   container is not running answers like a container that is not running: the WebSocket opens,
+//!   then an `InternalError` Status (code 500, `unable to upgrade connection: container not found
+//!   ("<container>")`) on the status channel.
+//! - `forward`: `{"<pod port>": "127.0.0.1:<port>"}`: where `pods/portforward` connects. A port
+//!   without an entry, or whose address refuses, gets the kubelet's error text on the port's
+//!   error channel (`error forwarding port 8080 to pod <sandbox>, uid : ... connect: connection
+//!   refused`).
+//!
+//! Clusters devflow did not create (`provider = "existing"`, `World::existing_cluster`): a
+//! `clusters.json` record `{"provider": "existing", "context": "<kube context>", "nodes": [...]}`
+//! is a running cluster whose context is that name (not `kind-<name>`/`k3d-<name>`); its nodes
+//! are the listed containers, and with none it is up when scenario `api` is `"up"`. The fake helm
+//! installs releases under that context, and FakeKube synthesises their pods as for kind.
 //!
 //! Docker container names are global: tests running in parallel must use different cluster
 //! names (`World::unique_name`).
@@ -54,6 +72,17 @@ const FAKES: [(&str, &str); 4] = [
     ("helm", include_str!("fakes/helm")),
     ("fakelib.py", include_str!("fakes/fakelib.py")),
 ];
+
+/// A cluster devflow did not create, registered by `World::existing_cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingCluster {
+    /// Its key in clusters.json (unique to the world).
+    pub name: String,
+    /// The kube context naming it in the world's kubeconfig.
+    pub context: String,
+    /// The Docker container standing in for its one node (also its Node's name), if any.
+    pub node: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -281,6 +310,91 @@ impl World {
         self.kubeconfig_json()["current-context"].as_str().unwrap_or_default().to_string()
     }
 
+    /// Registers a running cluster devflow did not create (a shared EKS/GKE cluster):
+    /// `provider: "existing"` in clusters.json, its node a labelled container of this world, and a
+    /// kubeconfig context `context` pointing at FakeKube, made the current context (as
+    /// `aws eks update-kubeconfig` does). Needs Docker.
+    pub fn existing_cluster(&self, context: &str) -> ExistingCluster {
+        let name = self.unique_name("existing");
+        let node = format!("{name}-node");
+        self.start_container(&node, &[("devflow-test-role", "existing-node")]);
+        self.register_existing(&name, context, Some(&node));
+        ExistingCluster { name, context: context.to_string(), node: Some(node) }
+    }
+
+    /// Like `existing_cluster`, with no node container: the cluster (and FakeKube) answers only
+    /// while scenario `api` is `"up"`, and lists no nodes. Needs no Docker.
+    pub fn existing_cluster_without_nodes(&self, context: &str) -> ExistingCluster {
+        let name = self.unique_name("existing");
+        self.register_existing(&name, context, None);
+        ExistingCluster { name, context: context.to_string(), node: None }
+    }
+
+    /// Starts a long-running busybox container (`node_image()`, labelled with this world and
+    /// removed with it) for scenario `exec`; returns its name (`name` made unique). Needs Docker.
+    pub fn exec_container(&self, name: &str) -> String {
+        let container = self.unique_name(name);
+        self.start_container(&container, &[("devflow-test-role", "exec")]);
+        container
+    }
+
+    fn start_container(&self, name: &str, labels: &[(&str, &str)]) {
+        let image = node_image();
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "-d", "--init", "--name", name, "--hostname", name]);
+        cmd.args(["--label", "devflow-test=1", "--label", &self.label()]);
+        for (k, v) in labels {
+            cmd.args(["--label", &format!("{k}={v}")]);
+        }
+        let out = cmd.args([image, "/bin/busybox", "sleep", "2147483647"]).output().expect("docker run runs");
+        assert!(out.status.success(), "docker run {name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn register_existing(&self, name: &str, context: &str, node: Option<&str>) {
+        with_fakes_lock(&self.home, || {
+            let path = self.home.join("clusters.json");
+            let mut clusters = read_json(&path);
+            let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+            let nodes: Vec<&str> = node.into_iter().collect();
+            let roles: serde_json::Map<String, Value> =
+                nodes.iter().map(|n| (n.to_string(), Value::from("worker"))).collect();
+            clusters[name] = serde_json::json!({
+                "provider": "existing", "context": context, "nodes": nodes, "roles": roles,
+                "created": created, "kubelet_version": "v1.36.4"
+            });
+            write_json(&path, &clusters);
+
+            let mut cfg = read_json(&self.kubeconfig);
+            for key in ["clusters", "contexts", "users"] {
+                let kept: Vec<Value> = cfg[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["name"].as_str() != Some(context))
+                    .cloned()
+                    .collect();
+                cfg[key] = Value::Array(kept);
+            }
+            cfg["apiVersion"] = "v1".into();
+            cfg["kind"] = "Config".into();
+            if cfg["preferences"].is_null() {
+                cfg["preferences"] = serde_json::json!({});
+            }
+            let arrays = [
+                ("clusters", serde_json::json!({"name": context, "cluster": {"server": self.kube.url()}})),
+                ("users", serde_json::json!({"name": context, "user": {"token": "fake"}})),
+                ("contexts", serde_json::json!({"name": context, "context": {"cluster": context, "user": context}})),
+            ];
+            for (key, entry) in arrays {
+                cfg[key].as_array_mut().expect("an array").push(entry);
+            }
+            cfg["current-context"] = context.into();
+            write_json(&self.kubeconfig, &cfg);
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.kubeconfig, std::fs::Permissions::from_mode(0o600));
+        });
+    }
+
     /// Runs one of the fakes directly (for the fakes' own tests).
     pub fn run(&self, tool: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(self.bin.join(tool));
@@ -308,6 +422,25 @@ fn read_json(path: &Path) -> Value {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Writes JSON atomically (the fakes and FakeKube may read it at any moment).
+fn write_json(path: &Path, value: &Value) {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+/// Runs `f` holding FAKE_HOME/.lock, the flock the Python fakes take around their state.
+fn with_fakes_lock<T>(home: &Path, f: impl FnOnce() -> T) -> T {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(home.join(".lock"));
+    let file = file.expect("open FAKE_HOME/.lock");
+    file.lock().expect("lock FAKE_HOME/.lock");
+    let out = f();
+    let _ = file.unlock();
+    out
 }
 
 impl Drop for World {

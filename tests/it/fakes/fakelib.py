@@ -420,6 +420,9 @@ def save_clusters(c):
 
 
 def context_of(name, record):
+    if record.get("provider") == "existing":
+        # a cluster devflow did not create: its kube context is whatever the user has
+        return record.get("context") or name
     return ("kind-" if record.get("provider") == "kind" else "k3d-") + name
 
 

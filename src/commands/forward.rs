@@ -1,0 +1,123 @@
+//! The port-forward that reaches Airflow on an existing cluster: 127.0.0.1:<ui_port> to the UI
+//! pod, one kube-rs port-forward per connection, so a restarted pod is found again by the next
+//! connection. It lives on its own thread for as long as its owner (the watch, `open`) holds it.
+
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+
+use crate::kube;
+use crate::plan::{self, Plan};
+use crate::ui::Printer;
+
+pub struct Forward {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Forward {
+    /// Listens on 127.0.0.1:<ui_port> at once (so the port is known to be free when this returns).
+    pub fn start(plan: &Plan) -> Result<Forward> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", plan.ui_port)).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot forward Airflow's UI to 127.0.0.1:{}: {e}\n  set another `ui_port` under [cluster] in devflow.toml, or stop what listens there (`lsof -i :{}`)",
+                plan.ui_port,
+                plan.ui_port
+            )
+        })?;
+        listener.set_nonblocking(true).context("cannot set up the port-forward's socket")?;
+        let target = Target {
+            context: plan.context.clone(),
+            namespace: plan.namespace.clone(),
+            selector: format!("release={},component={}", plan::RELEASE, plan.components[0]),
+            port: plan.ui_pod_port(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let runtime = super::runtime()?;
+        let thread = std::thread::spawn(move || runtime.block_on(serve(listener, target, stopped)));
+        Ok(Forward { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Where connections go: the ready pod of a component, found anew for each connection.
+struct Target {
+    context: String,
+    namespace: String,
+    selector: String,
+    port: u16,
+}
+
+async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+    // Problems go to standard error, once each until the forward works again.
+    let mut printer = Printer::progress();
+    let mut said = String::new();
+    let mut warn = |text: String| {
+        if text != said {
+            printer.warn(&text);
+            said = text;
+        }
+    };
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return warn(format!("the port-forward cannot listen: {e}")),
+    };
+    let kube = match kube::Cluster::connect(&target.context).await {
+        Ok(kube) => kube,
+        Err(e) => return warn(format!("the port-forward cannot reach the cluster: {e}")),
+    };
+    let (errors, mut reported) = tokio::sync::mpsc::unbounded_channel::<String>();
+    loop {
+        let local = tokio::select! {
+            _ = &mut stopped => return,
+            Some(error) = reported.recv() => {
+                warn(error);
+                continue;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((local, _)) => local,
+                Err(e) => {
+                    warn(format!("the port-forward stopped accepting connections: {e}"));
+                    continue;
+                }
+            },
+        };
+        let pod = match ready_pod(&kube, &target).await {
+            Ok(pod) => pod,
+            Err(e) => {
+                warn(e);
+                continue;
+            }
+        };
+        let (kube, errors, namespace, port) = (kube.clone(), errors.clone(), target.namespace.clone(), target.port);
+        tokio::spawn(async move {
+            if let Err(e) = kube.forward(&namespace, &pod, port, local).await {
+                let _ = errors.send(e.to_string());
+            }
+        });
+    }
+}
+
+async fn ready_pod(kube: &kube::Cluster, target: &Target) -> Result<String, String> {
+    let pods = kube.pods(&target.namespace, &target.selector).await.map_err(|e| e.to_string())?;
+    let ready = pods.iter().rev().find(|pod| {
+        pod.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    });
+    ready.and_then(|pod| pod.metadata.name.clone()).ok_or_else(|| {
+        format!(
+            "no ready pod answers for {} in the namespace {} yet (`devflow status` shows the components)",
+            target.selector, target.namespace
+        )
+    })
+}

@@ -1,0 +1,216 @@
+//! The day-2 commands that work inside the cluster, in an Airflow pod: `airflow`, `shell`, `test`
+//! and `settings import`; and `open`, which takes the user to the UI.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::AsyncWriteExt;
+
+use super::forward::Forward;
+use super::lifecycle::{self, Target};
+use crate::airflow::incluster::{self, Settings, TestReport};
+use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, ProjectFlags, SettingsImportArgs, ShellArgs};
+use crate::kube;
+use crate::tool;
+use crate::ui::{self, Printer};
+
+/// The component whose pod runs `test` and `settings import`: it has the project's image, the
+/// DAGs and the database.
+const WORKHORSE: &str = "scheduler";
+
+pub async fn airflow(args: &AirflowArgs, printer: &mut Printer) -> Result<()> {
+    let mut argv = vec!["airflow".to_string()];
+    argv.extend(args.args.iter().cloned());
+    attached(&args.component, &argv, printer).await
+}
+
+pub async fn shell(args: &ShellArgs, printer: &mut Printer) -> Result<()> {
+    // The Airflow image has bash; devflow's PostgreSQL and the tests' images may only have sh.
+    let argv = ["sh", "-c", "command -v bash >/dev/null 2>&1 && exec bash || exec sh"].map(String::from);
+    attached(&args.component, &argv, printer).await
+}
+
+/// Runs a command in a component's pod with this process's standard streams: a terminal when
+/// standard input is one, pipes otherwise. Ends with the command's exit code.
+async fn attached(component: &str, argv: &[String], printer: &mut Printer) -> Result<()> {
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let plan = &target.plan;
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let (pod, container) = lifecycle::running_pod(&kube, plan, component).await?;
+    let interactive = std::io::stdin().is_terminal();
+    let size =
+        ui::terminal_size().filter(|_| interactive).map(|(width, height)| ::kube::api::TerminalSize { width, height });
+    let attached = kube.attach(&plan.namespace, &pod, container.as_deref(), argv, size).await?;
+    let raw = if interactive { ui::RawTerminal::enable() } else { None };
+    let kube::Attached { mut stdin, mut stdout, stderr, exit } = attached;
+    // Standard input is read on a thread of its own: a read blocked on the terminal must not
+    // keep devflow from exiting when the command ends.
+    let (keys, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut input = std::io::stdin();
+        let mut buffer = [0u8; 8192];
+        while let Ok(n) = input.read(&mut buffer) {
+            if n == 0 || keys.blocking_send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let feed = async move {
+        while let Some(bytes) = typed.recv().await {
+            if stdin.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    };
+    let out = async move {
+        let _ = tokio::io::copy(&mut stdout, &mut tokio::io::stdout()).await;
+    };
+    let err = async move {
+        if let Some(mut stderr) = stderr {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::stderr()).await;
+        }
+    };
+    let feeding = tokio::spawn(feed);
+    tokio::join!(out, err);
+    feeding.abort();
+    let code = exit.wait().await;
+    drop(raw);
+    let code = code?;
+    if code != 0 {
+        bail!(super::Error::Exited { code: u8::try_from(code).unwrap_or(1) });
+    }
+    Ok(())
+}
+
+pub async fn test(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let plan = &target.plan;
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
+    let argv = ["python", "-c", incluster::TEST_DAGS, &plan.dags_mount].map(String::from);
+    let doing = format!("Importing every DAG in {} (pod {pod})", plan.dags_mount);
+    let out =
+        lifecycle::step(printer, &doing, kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, None), |_| {
+            "Imported the DAG folder".into()
+        })
+        .await?;
+    if out.code != 0 {
+        bail!(
+            "importing the DAGs in the pod {pod} failed (exit code {}):\n    {}",
+            out.code,
+            String::from_utf8_lossy(&out.stderr).trim().replace('\n', "\n    ")
+        );
+    }
+    let report = TestReport::read(&out.stdout)?;
+    let text = if args.json { serde_json::to_string_pretty(&report)? } else { test_text(&report, &plan.dags_mount) };
+    printer.out(&text)?;
+    if !report.passed() {
+        bail!(super::Error::Exited { code: 1 });
+    }
+    Ok(())
+}
+
+fn test_text(report: &TestReport, folder: &str) -> String {
+    let relative =
+        |file: &str| file.strip_prefix(folder).map(|f| f.trim_start_matches('/')).unwrap_or(file).to_string();
+    let mut lines = Vec::new();
+    for dag in &report.dags {
+        lines.push(format!("✓ {}  {} ({} tasks)", relative(&dag.file), dag.dag_id, dag.tasks));
+    }
+    for error in &report.import_errors {
+        let file = relative(&error.file);
+        let (message, line) = crate::airflow::describe_error(&error.error, &file);
+        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+        lines.push(format!("✗ {file}{at}  {message}"));
+    }
+    for problem in &report.problems {
+        lines.push(format!("✗ {}  {}: {}", relative(&problem.file), problem.dag_id, problem.problem));
+    }
+    lines.push(format!(
+        "{} DAGs, {} import errors, {} DAG problems ({:.1}s in the cluster's image)",
+        report.dags.len(),
+        report.import_errors.len(),
+        report.problems.len(),
+        report.seconds
+    ));
+    lines.join("\n")
+}
+
+pub async fn settings_import(args: &SettingsImportArgs, printer: &mut Printer) -> Result<()> {
+    let settings = Settings::read(&args.file)?;
+    if settings.is_empty() {
+        printer.note(&format!("{} lists no connections, variables or pools: nothing to import", args.file.display()));
+        return Ok(());
+    }
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let plan = &target.plan;
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
+    // The settings, secrets included, go through standard input: never on a command line.
+    let payload = serde_json::to_vec(&settings).context("cannot encode the settings")?;
+    let argv = ["python", "-c", incluster::IMPORT_SETTINGS].map(String::from);
+    let doing = format!("Importing {} into Airflow (pod {pod})", args.file.display());
+    let out = lifecycle::step(
+        printer,
+        &doing,
+        kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, Some(&payload)),
+        |_| "Imported".into(),
+    )
+    .await?;
+    if out.code != 0 {
+        bail!(
+            "importing the settings in the pod {pod} failed (exit code {}):\n    {}",
+            out.code,
+            last_lines(&out.stderr)
+        );
+    }
+    let outcomes = incluster::outcomes(&out.stdout)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&outcomes)?
+    } else {
+        let mut lines: Vec<String> =
+            outcomes.iter().map(|o| format!("{:<10} {:<11} {}", o.kind, o.result, o.name)).collect();
+        let changed = outcomes.iter().filter(|o| o.result != "unchanged").count();
+        lines.push(format!("{} settings, {changed} created or updated", outcomes.len()));
+        lines.join("\n")
+    };
+    printer.out(&text)?;
+    Ok(())
+}
+
+/// The end of a failing script's standard error: the exception, not all of Airflow's logging.
+fn last_lines(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.trim().lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n    ")
+}
+
+pub async fn open(args: &OpenArgs, printer: &mut Printer) -> Result<()> {
+    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let plan = &target.plan;
+    // An existing cluster's UI is reachable only through devflow's port-forward.
+    let forward = if plan.provider.makes_cluster() { None } else { Some(Forward::start(plan)?) };
+    if args.print {
+        printer.out(&plan.url)?;
+    } else {
+        let opener = ["xdg-open", "open"].into_iter().find_map(tool::on_path);
+        match opener {
+            Some(opener) => {
+                opener.run(&[&plan.url], None, Duration::from_secs(30)).await?;
+                printer.done(&format!(
+                    "Opened {} (user {}; `devflow creds` prints the password)",
+                    plan.url, plan.admin_user
+                ));
+            }
+            None => printer.note(&format!("no xdg-open or open on PATH: open {} yourself", plan.url)),
+        }
+    }
+    if forward.is_some() {
+        printer.note(&format!("forwarding {} to Airflow in {} until Ctrl-C", plan.url, plan.namespace));
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    }
+    Ok(())
+}
