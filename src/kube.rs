@@ -602,7 +602,11 @@ fn pods_status(name: &str, pods: &[&Pod]) -> ComponentStatus {
     }
 }
 
-fn pod_ready(pod: &Pod) -> bool {
+pub fn pod_running(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+pub fn pod_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

@@ -59,11 +59,7 @@ async fn existing_down(target: Target, args: &DownArgs, printer: &mut Printer) -
         return Ok(());
     }
     if owner != kube::NamespaceOwner::Absent {
-        let helm = Helm { tool: tool::locate(Tool::Helm)? };
-        step(printer, "Uninstalling the Airflow release", helm.uninstall(plan), |removed| {
-            if *removed { "Uninstalled the Airflow release".into() } else { "No Airflow release to uninstall".into() }
-        })
-        .await?;
+        uninstall_release(plan, printer).await?;
         let doing = format!("Deleting the namespace {}", plan.namespace);
         step(printer, &doing, delete_namespace(&kube, &plan.namespace), |_| {
             format!("Deleted the namespace {} and everything in it", plan.namespace)
@@ -72,6 +68,15 @@ async fn existing_down(target: Target, args: &DownArgs, printer: &mut Printer) -
     }
     target.folder.remove()?;
     printer.done(&format!("Removed devflow's state {}", target.folder.dir.display()));
+    Ok(())
+}
+
+async fn uninstall_release(plan: &crate::plan::Plan, printer: &mut Printer) -> Result<()> {
+    let helm = Helm { tool: tool::locate(Tool::Helm)? };
+    step(printer, "Uninstalling the Airflow release", helm.uninstall(plan), |removed| {
+        if *removed { "Uninstalled the Airflow release".into() } else { "No Airflow release to uninstall".into() }
+    })
+    .await?;
     Ok(())
 }
 
@@ -124,11 +129,7 @@ async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printe
                 "there is no cluster of this project to keep: `devflow down` (without --keep-cluster) removes what is left"
             );
         }
-        let helm = Helm { tool: tool::locate(Tool::Helm)? };
-        step(printer, "Uninstalling the Airflow release", helm.uninstall(plan), |removed| {
-            if *removed { "Uninstalled the Airflow release".into() } else { "No Airflow release to uninstall".into() }
-        })
-        .await?;
+        uninstall_release(plan, printer).await?;
         let kube = kube::Cluster::connect(&plan.context).await?;
         step(printer, "Deleting devflow's objects", kube.delete(&plan.manifests), |_| {
             format!("Deleted devflow's objects ({})", plan.manifests.len())

@@ -18,13 +18,7 @@ pub struct Forward {
 impl Forward {
     /// Listens on 127.0.0.1:<ui_port> at once (so the port is known to be free when this returns).
     pub fn start(plan: &Plan) -> Result<Forward> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", plan.ui_port)).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot forward Airflow's UI to 127.0.0.1:{}: {e}\n  set another `ui_port` under [cluster] in devflow.toml, or stop what listens there (`lsof -i :{}`)",
-                plan.ui_port,
-                plan.ui_port
-            )
-        })?;
+        let listener = super::lifecycle::ui_listener(plan)?;
         listener.set_nonblocking(true).context("cannot set up the port-forward's socket")?;
         let target = Target {
             context: plan.context.clone(),
@@ -108,12 +102,7 @@ async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tok
 
 async fn ready_pod(kube: &kube::Cluster, target: &Target) -> Result<String, String> {
     let pods = kube.pods(&target.namespace, &target.selector).await.map_err(|e| e.to_string())?;
-    let ready = pods.iter().rev().find(|pod| {
-        pod.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    });
+    let ready = pods.iter().rev().find(|pod| kube::pod_ready(pod));
     ready.and_then(|pod| pod.metadata.name.clone()).ok_or_else(|| {
         format!(
             "no ready pod answers for {} in the namespace {} yet (`devflow status` shows the components)",

@@ -85,26 +85,38 @@ async fn attached(component: &str, argv: &[String], printer: &mut Printer) -> Re
     Ok(())
 }
 
+/// Runs one of `incluster`'s scripts with `python -c` in the scheduler's pod, under a progress
+/// line; its standard output, or an error with the end of its standard error.
+async fn run_script(
+    plan: &crate::plan::Plan,
+    what: &str,
+    done: &str,
+    script: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    printer: &mut Printer,
+) -> Result<Vec<u8>> {
+    let kube = kube::Cluster::connect(&plan.context).await?;
+    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
+    let mut argv = vec!["python".to_string(), "-c".into(), script.into()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let doing = format!("{what} (pod {pod})");
+    let exec = kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, stdin);
+    let out = lifecycle::step(printer, &doing, exec, |_| done.to_string()).await?;
+    if out.code != 0 {
+        bail!("{what} in the pod {pod} failed (exit code {}):\n    {}", out.code, last_lines(&out.stderr));
+    }
+    Ok(out.stdout)
+}
+
 pub async fn test(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
     let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
     let plan = &target.plan;
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
-    let argv = ["python", "-c", incluster::TEST_DAGS, &plan.dags_mount].map(String::from);
-    let doing = format!("Importing every DAG in {} (pod {pod})", plan.dags_mount);
-    let out =
-        lifecycle::step(printer, &doing, kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, None), |_| {
-            "Imported the DAG folder".into()
-        })
-        .await?;
-    if out.code != 0 {
-        bail!(
-            "importing the DAGs in the pod {pod} failed (exit code {}):\n    {}",
-            out.code,
-            String::from_utf8_lossy(&out.stderr).trim().replace('\n', "\n    ")
-        );
-    }
-    let report = TestReport::read(&out.stdout)?;
+    let what = format!("Importing every DAG in {}", plan.dags_mount);
+    let stdout =
+        run_script(plan, &what, "Imported the DAG folder", incluster::TEST_DAGS, &[&plan.dags_mount], None, printer)
+            .await?;
+    let report = TestReport::read(&stdout)?;
     let text = if args.json { serde_json::to_string_pretty(&report)? } else { test_text(&report, &plan.dags_mount) };
     printer.out(&text)?;
     if !report.passed() {
@@ -146,28 +158,12 @@ pub async fn settings_import(args: &SettingsImportArgs, printer: &mut Printer) -
         return Ok(());
     }
     let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-    let plan = &target.plan;
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
     // The settings, secrets included, go through standard input: never on a command line.
     let payload = serde_json::to_vec(&settings).context("cannot encode the settings")?;
-    let argv = ["python", "-c", incluster::IMPORT_SETTINGS].map(String::from);
-    let doing = format!("Importing {} into Airflow (pod {pod})", args.file.display());
-    let out = lifecycle::step(
-        printer,
-        &doing,
-        kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, Some(&payload)),
-        |_| "Imported".into(),
-    )
-    .await?;
-    if out.code != 0 {
-        bail!(
-            "importing the settings in the pod {pod} failed (exit code {}):\n    {}",
-            out.code,
-            last_lines(&out.stderr)
-        );
-    }
-    let outcomes = incluster::outcomes(&out.stdout)?;
+    let what = format!("Importing {} into Airflow", args.file.display());
+    let stdout =
+        run_script(&target.plan, &what, "Imported", incluster::IMPORT_SETTINGS, &[], Some(&payload), printer).await?;
+    let outcomes = incluster::outcomes(&stdout)?;
     let text = if args.json {
         serde_json::to_string_pretty(&outcomes)?
     } else {

@@ -134,7 +134,7 @@ pub fn main_container(pod: &k8s_openapi::api::core::v1::Pod, component: &str) ->
 /// A running pod of the component, and its main container.
 pub async fn running_pod(kube: &kube::Cluster, plan: &Plan, component: &str) -> Result<(String, Option<String>)> {
     let pods = kube.pods(&plan.namespace, &component_selector(plan, component)?).await?;
-    let running = pods.iter().rev().find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+    let running = pods.iter().rev().find(|p| kube::pod_running(p));
     match running {
         Some(pod) => Ok((pod.metadata.name.clone().unwrap_or_default(), main_container(pod, component))),
         None => anyhow::bail!(
@@ -371,15 +371,16 @@ pub fn check_ours(ownership: &cluster::Ownership, plan: &Plan, marker: &Path) ->
     Ok(())
 }
 
-/// Whether the UI port can be bound on 127.0.0.1, where the cluster will publish it.
-pub fn check_port_free(plan: &Plan, port: u16) -> Result<()> {
-    if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-        anyhow::bail!(
+/// 127.0.0.1:<ui_port>, where the cluster publishes Airflow's UI (or devflow forwards it), bound;
+/// dropping it at once checks that the port is free.
+pub fn ui_listener(plan: &Plan) -> Result<std::net::TcpListener> {
+    let port = plan.ui_port;
+    std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+        anyhow::anyhow!(
             "127.0.0.1:{port}, where {} would serve Airflow's UI, is taken ({e})\n  set another `ui_port` under [cluster] in devflow.toml, or stop what listens there (`lsof -i :{port}`)",
             plan.cluster_name
-        );
-    }
-    Ok(())
+        )
+    })
 }
 
 /// A Docker daemon, or the reason there is none.

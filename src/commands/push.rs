@@ -248,7 +248,7 @@ impl Pushers {
 async fn receiver(kube: &kube::Cluster, namespace: &str) -> Result<(String, String)> {
     let selector = format!("{}={}", manifests::NAME_LABEL, manifests::RECEIVER);
     let pods = kube.pods(namespace, &selector).await?;
-    let running = pods.iter().rev().find(|pod| pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+    let running = pods.iter().rev().find(|pod| kube::pod_running(pod));
     match running.map(|pod| (pod.metadata.name.clone(), pod.metadata.uid.clone())) {
         Some((Some(name), Some(uid))) => Ok((name, uid)),
         _ => bail!(

@@ -13,7 +13,7 @@ use crate::ui::Printer;
 #[derive(Debug, Serialize)]
 struct Status {
     project: String,
-    provider: String,
+    provider: crate::config::Provider,
     cluster: String,
     context: String,
     namespace: String,
@@ -60,7 +60,7 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
     };
     let mut status = Status {
         project: plan.project.clone(),
-        provider: plan.provider.to_string(),
+        provider: plan.provider,
         cluster: plan.cluster_name.clone(),
         context: plan.context.clone(),
         namespace: plan.namespace.clone(),
@@ -98,7 +98,7 @@ async fn ask_cluster(plan: &crate::plan::Plan) -> Result<(Vec<NodeStatus>, Vec<C
 }
 
 fn text(s: &Status) -> String {
-    let existing = s.provider == crate::config::Provider::Existing.as_str();
+    let existing = !s.provider.makes_cluster();
     let cluster = match s.state {
         "running" if existing => format!("existing {} — namespace {} (this project's)", s.context, s.namespace),
         "foreign" if existing => format!(

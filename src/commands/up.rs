@@ -262,7 +262,7 @@ async fn laptop_cluster(
     let cluster_created =
         !matches!(&state.cluster, Phase::Done { digest } if digest == &cluster_digest) || ownership != Ownership::Ours;
     if cluster_created {
-        lifecycle::check_port_free(plan, plan.ui_port)?;
+        lifecycle::ui_listener(plan)?;
         state.cluster = Phase::Started { digest: cluster_digest.clone() };
         target.folder.save(state)?;
         let k3d_config = target.folder.path(plan::K3D_CONFIG_FILE);
@@ -309,7 +309,7 @@ async fn laptop_cluster(
 /// Returns the client and whether the namespace is new (so nothing of an earlier `up` is there).
 async fn existing_namespace(target: &Target, printer: &mut Printer) -> Result<(kube::Cluster, bool)> {
     let plan = &target.plan;
-    lifecycle::check_port_free(plan, plan.ui_port)?;
+    lifecycle::ui_listener(plan)?;
     let kube = kube::Cluster::connect(&plan.context).await?;
     let doing = format!("Looking at the namespace {} in {}", plan.namespace, plan.context);
     let owner =

@@ -607,14 +607,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The query as a map: the last of repeated keys wins (see `query_pairs` for all of them).
 fn parse_query(q: &str) -> Query {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
+    query_pairs(q).into_iter().collect()
 }
 
 fn truthy(q: &Query, key: &str) -> bool {
