@@ -18,7 +18,7 @@ pub const PASSWORD: &str = "devflow-test-password";
 pub fn venv(test: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("DEVFLOW_AIRFLOW_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/airflow-venv"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/airflow-3.3.2"));
     if venv.join("bin/airflow").is_file() {
         return Some(venv);
     }
