@@ -1,4 +1,4 @@
-"""Shared code of the fake `kind`, `k3d` and `helm` executables (Python 3, stdlib only).
+"""Shared code of the fake `kind`, `k3d` and `helm` executables (Python 3 and PyYAML).
 
 Environment (set by tests/it/world.rs):
   FAKE_HOME        the fakes' state folder: log.jsonl, clusters.json, releases.json, scenario.json
@@ -23,6 +23,15 @@ import re
 import subprocess
 import sys
 import time
+
+try:
+    import yaml
+except ImportError:
+    sys.stderr.write(
+        "fake: PyYAML is missing for %s: apt-get install python3-yaml (Debian's python3), "
+        "or %s -m pip install pyyaml\n" % (sys.executable, sys.executable)
+    )
+    sys.exit(2)
 
 # ----------------------------------------------------------------------------- environment
 
@@ -441,395 +450,48 @@ def kubelet_version(image, provider):
     return v if provider == "kind" else v + "+k3s1"
 
 
-# ----------------------------------------------------------------------------- YAML subset
+# ----------------------------------------------------------------------------- YAML
 
-_NUM_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
-_NUM_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-
-
-class YamlError(ValueError):
-    pass
+YamlError = yaml.YAMLError
 
 
-def _plain(text):
-    t = text.strip()
-    if t in ("", "~", "null", "Null", "NULL"):
-        return None
-    if t in ("true", "True", "TRUE"):
-        return True
-    if t in ("false", "False", "FALSE"):
-        return False
-    if _NUM_INT.match(t):
-        return int(t)
-    if _NUM_FLOAT.match(t) and any(c.isdigit() for c in t):
-        return float(t)
-    if t in (".inf", "+.inf"):
-        return float("inf")
-    return t
+class GoYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, less its timestamps: kind, k3d and Helm turn YAML into JSON with Go's
+    YAML libraries (sigs.k8s.io/yaml), where a date stays the string it was written as."""
 
 
-def _strip_comment(s):
-    """Remove a trailing ` # comment` outside quotes."""
-    q = None
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if q:
-            if q == '"' and c == "\\":
-                i += 2
-                continue
-            if c == q:
-                if q == "'" and i + 1 < len(s) and s[i + 1] == "'":
-                    i += 2
-                    continue
-                q = None
-        elif c in "\"'" and (i == 0 or s[i - 1] in " \t[{,:"):
-            q = c
-        elif c == "#" and (i == 0 or s[i - 1] in " \t"):
-            return s[:i].rstrip()
-        i += 1
-    return s.rstrip()
-
-
-def _quoted(s, i):
-    """Parse a quoted scalar starting at s[i]; returns (value, next index)."""
-    q = s[i]
-    j = i + 1
-    out = []
-    while j < len(s):
-        c = s[j]
-        if q == "'" and c == "'":
-            if j + 1 < len(s) and s[j + 1] == "'":
-                out.append("'")
-                j += 2
-                continue
-            return "".join(out), j + 1
-        if q == '"' and c == "\\":
-            n = s[j + 1] if j + 1 < len(s) else ""
-            simple = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "/": "/", " ": " ", "e": "\x1b", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "N": "\x85", "_": "\xa0"}
-            if n in simple:
-                out.append(simple[n])
-                j += 2
-                continue
-            if n in "xuU":
-                width = {"x": 2, "u": 4, "U": 8}[n]
-                out.append(chr(int(s[j + 2 : j + 2 + width], 16)))
-                j += 2 + width
-                continue
-            out.append(n)
-            j += 2
-            continue
-        if q == '"' and c == '"':
-            return "".join(out), j + 1
-        out.append(c)
-        j += 1
-    raise YamlError("unterminated quoted scalar: %s" % s)
-
-
-def _flow(s, i):
-    """Parse a flow value at s[i]; returns (value, next index)."""
-    while i < len(s) and s[i] in " \t":
-        i += 1
-    if i >= len(s):
-        return None, i
-    c = s[i]
-    if c == "[":
-        out = []
-        i += 1
-        while True:
-            while i < len(s) and s[i] in " \t,":
-                i += 1
-            if i < len(s) and s[i] == "]":
-                return out, i + 1
-            if i >= len(s):
-                raise YamlError("unterminated flow sequence")
-            v, i = _flow(s, i)
-            out.append(v)
-    if c == "{":
-        out = {}
-        i += 1
-        while True:
-            while i < len(s) and s[i] in " \t,":
-                i += 1
-            if i < len(s) and s[i] == "}":
-                return out, i + 1
-            if i >= len(s):
-                raise YamlError("unterminated flow mapping")
-            if s[i] in "\"'":
-                k, i = _quoted(s, i)
-            else:
-                j = i
-                while j < len(s) and s[j] not in ":,}":
-                    j += 1
-                k = _plain(s[i:j])
-                i = j
-            while i < len(s) and s[i] in " \t":
-                i += 1
-            v = None
-            if i < len(s) and s[i] == ":":
-                v, i = _flow(s, i + 1)
-            out[k] = v
-    if c in "\"'":
-        return _quoted(s, i)
-    j = i
-    while j < len(s) and s[j] not in ",]}":
-        j += 1
-    return _plain(s[i:j]), j
-
-
-def _scalar(text):
-    t = text.strip()
-    if not t:
-        return None
-    if t[0] in "[{":
-        v, j = _flow(t, 0)
-        if t[j:].strip():
-            raise YamlError("trailing text after flow value: %s" % t)
-        return v
-    if t[0] in "\"'":
-        v, j = _quoted(t, 0)
-        if t[j:].strip():
-            raise YamlError("trailing text after quoted scalar: %s" % t)
-        return v
-    if t.startswith("&") or t.startswith("*") or t.startswith("!"):
-        raise YamlError("anchors, aliases and tags are not supported by the fake: %s" % t)
-    return _plain(t)
-
-
-def _split_key(content):
-    """'key: value' -> (key, value_text) or None when content is not a mapping entry."""
-    if content[:1] in "\"'":
-        try:
-            k, j = _quoted(content, 0)
-        except YamlError:
-            return None
-        rest = content[j:].lstrip(" ")
-        if rest.startswith(":") and (len(rest) == 1 or rest[1] in " \t"):
-            return k, rest[1:].strip()
-        return None
-    if content[:1] in "[{":
-        return None
-    m = re.match(r"^([^#]*?)\s*:(\s+(.*))?$", content)
-    if not m:
-        return None
-    key = m.group(1)
-    if ": " in key or not key:
-        # the first ': ' separates key and value
-        idx = content.find(": ")
-        if idx <= 0:
-            return None
-        return _plain(content[:idx]), content[idx + 2 :].strip()
-    return _plain(key), (m.group(3) or "").strip()
-
-
-class _Lines:
-    def __init__(self, text):
-        self.raw = text.replace("\r\n", "\n").replace("\t", "  ").split("\n")
-        self.items = []  # (lineno, indent, content)
-        for n, line in enumerate(self.raw):
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#") or stripped in ("---", "..."):
-                self.items.append(None)
-                continue
-            if stripped.startswith("%"):
-                self.items.append(None)
-                continue
-            indent = len(line) - len(line.lstrip(" "))
-            self.items.append((n, indent, _strip_comment(line[indent:])))
-
-    def next(self, i):
-        while i < len(self.items) and self.items[i] is None:
-            i += 1
-        return i
-
-
-def _block_scalar(lines, i, header, parent_indent):
-    """Collect a | or > block scalar whose header is on line i-1; returns (text, next index)."""
-    chomp = "clip"
-    if "-" in header:
-        chomp = "strip"
-    elif "+" in header:
-        chomp = "keep"
-    folded = header.startswith(">")
-    body = []
-    block_indent = None
-    j = i
-    while j < len(lines.raw):
-        line = lines.raw[j]
-        if line.strip() == "":
-            body.append("")
-            j += 1
-            continue
-        ind = len(line) - len(line.lstrip(" "))
-        if ind <= parent_indent:
-            break
-        if block_indent is None:
-            block_indent = ind
-        if ind < block_indent:
-            break
-        body.append(line[block_indent:])
-        j += 1
-    # trailing blank lines belong to chomping
-    kept = 0
-    while body and body[-1] == "":
-        body.pop()
-        kept += 1
-    if folded:
-        text = ""
-        for k, b in enumerate(body):
-            if k == 0:
-                text = b
-            elif b == "" or body[k - 1] == "" or b.startswith(" "):
-                text += "\n" + b
-            else:
-                text += " " + b
-    else:
-        text = "\n".join(body)
-    if chomp != "strip" and body:
-        text += "\n"
-    if chomp == "keep":
-        text += "\n" * kept
-    return text, j
-
-
-def _parse_block(lines, i, indent):
-    i = lines.next(i)
-    if i >= len(lines.items):
-        return None, i
-    _, ind, content = lines.items[i]
-    if content == "-" or content.startswith("- "):
-        return _parse_seq(lines, i, ind)
-    if _split_key(content) is not None:
-        return _parse_map(lines, i, ind)
-    # a lone scalar (document or continuation)
-    return _scalar(content), i + 1
-
-
-def _value_after(lines, i, rest, ind, in_seq_map=False):
-    """Parse the value of a key whose remaining text is `rest` (line i already consumed)."""
-    if rest.startswith("|") or rest.startswith(">"):
-        return _block_scalar(lines, i, rest, ind)
-    if rest:
-        return _scalar(rest), i
-    j = lines.next(i)
-    if j >= len(lines.items):
-        return None, j
-    _, nind, ncontent = lines.items[j]
-    if nind > ind:
-        return _parse_block(lines, j, nind)
-    if nind == ind and (ncontent == "-" or ncontent.startswith("- ")) and not in_seq_map:
-        return _parse_seq(lines, j, nind)
-    return None, j
-
-
-def _parse_map(lines, i, indent):
-    out = {}
-    while True:
-        i = lines.next(i)
-        if i >= len(lines.items):
-            return out, i
-        n, ind, content = lines.items[i]
-        if ind < indent:
-            return out, i
-        if ind > indent:
-            raise YamlError("line %d: bad indentation of a mapping entry" % (n + 1))
-        if content == "-" or content.startswith("- "):
-            return out, i
-        kv = _split_key(content)
-        if kv is None:
-            raise YamlError("line %d: could not find expected ':'" % (n + 1))
-        key, rest = kv
-        v, i = _value_after(lines, i + 1, rest, indent)
-        out[key] = v
-
-
-def _parse_seq(lines, i, indent):
-    out = []
-    while True:
-        i = lines.next(i)
-        if i >= len(lines.items):
-            return out, i
-        n, ind, content = lines.items[i]
-        if ind != indent or not (content == "-" or content.startswith("- ")):
-            if ind > indent:
-                raise YamlError("line %d: bad indentation of a sequence entry" % (n + 1))
-            return out, i
-        rest = content[1:]
-        stripped = rest.lstrip(" ")
-        child_indent = indent + 1 + (len(rest) - len(stripped))
-        if not stripped:
-            v, i = _value_after(lines, i + 1, "", indent)
-            out.append(v)
-            continue
-        if stripped.startswith("- "):
-            # nested sequence on the same line: rewrite the line and recurse
-            lines.items[i] = (n, child_indent, stripped)
-            v, i = _parse_seq(lines, i, child_indent)
-            out.append(v)
-            continue
-        kv = _split_key(stripped)
-        if kv is not None and stripped[:1] not in "[{":
-            lines.items[i] = (n, child_indent, stripped)
-            v, i = _parse_map(lines, i, child_indent)
-            out.append(v)
-            continue
-        if stripped.startswith("|") or stripped.startswith(">"):
-            v, i = _block_scalar(lines, i + 1, stripped, indent)
-            out.append(v)
-            continue
-        out.append(_scalar(stripped))
-        i += 1
-
-
-def _load_one(text):
-    t = text.strip()
-    if t.startswith("{") or t.startswith("["):
-        try:
-            return json.loads(t)
-        except ValueError:
-            pass
-    lines = _Lines(text)
-    v, i = _parse_block(lines, 0, 0)
-    i = lines.next(i)
-    if i < len(lines.items):
-        n = lines.items[i][0]
-        raise YamlError("line %d: unexpected content: %s" % (n + 1, lines.items[i][2]))
-    return v
-
-
-def yaml_load_all(text):
-    """Every document of a multi-document stream (separated by `---` lines)."""
-    docs, cur = [], []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.rstrip() == "---" or line.startswith("--- "):
-            docs.append("\n".join(cur))
-            cur = [line[4:]] if line.startswith("--- ") else []
-        else:
-            cur.append(line)
-    docs.append("\n".join(cur))
-    out = []
-    for k, d in enumerate(docs):
-        if not d.strip() or all(not l.strip() or l.lstrip().startswith("#") for l in d.split("\n")):
-            continue
-        out.append(_load_one(d))
-    return out
+GoYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def yaml_load(text):
-    """Parse the YAML subset devflow's serde_norway emits (block maps and lists, plain and
-    quoted scalars, block scalars, simple flow collections); JSON parses too. A stream of several
-    documents gives the first, like a single-document loader."""
-    docs = yaml_load_all(text)
-    return docs[0] if docs else None
+    """The first document of a YAML stream, or None: Go's yaml.Unmarshal reads one document.
+    JSON is YAML too."""
+    return next(iter(yaml.load_all(text, Loader=GoYamlLoader)), None)
 
 
 def key_line(text, key):
-    """The 1-based line number of the first `key:` in text (for error messages), or 0."""
-    pat = re.compile(r"^\s*(-\s+)?['\"]?" + re.escape(str(key)) + r"['\"]?\s*:")
-    for n, line in enumerate(text.split("\n")):
-        if pat.match(line):
-            return n + 1
-    return 0
+    """The 1-based line of the first mapping key `key` in the text (for error messages, as go-yaml
+    gives the key's line), or 0."""
+
+    def walk(node):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(key):
+                    return k.start_mark.line + 1
+                found = walk(v)
+                if found:
+                    return found
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                found = walk(item)
+                if found:
+                    return found
+        return 0
+
+    return walk(next(iter(yaml.compose_all(text)), None))
 
 
 def expand_env(text):
