@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::lifecycle::Lab;
+use crate::support::Expect;
+use crate::test_name;
 
 const RUNS: usize = 10;
 
@@ -64,15 +66,14 @@ fn bench_up() {
     for provider in ["kind", "k3d"] {
         let (mut first_wall, mut first_own, mut second_wall) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
-            let lab = Lab::new("bench_up", provider).expect("the benchmark needs Docker");
+            let lab = Lab::new(test_name!(), provider).expect("the benchmark needs Docker");
             // The fakes answer at once: nodes and pods are ready as soon as they exist.
             lab.world.scenario(json!({"node_ready_after_s": 0, "pod_ready_after_s": 0}));
             let (path, times) = time_the_tools(&lab);
             let up = || {
-                let mut command = lab.test().command_for(&["up", "--no-watch"]);
-                command.env("PATH", &path);
+                let run = lab.devflow(&["up", "--no-watch"]).env("PATH", &path).status(0);
                 let started = Instant::now();
-                lab.test().run_command(command).success();
+                run.run();
                 started.elapsed()
             };
             let wall = up();
@@ -81,7 +82,7 @@ fn bench_up() {
             first_own.push(wall.saturating_sub(tools));
             second_wall.push(up());
             let _ = tool_time(&times);
-            lab.run(&["down", "--yes"]).success();
+            lab.devflow(&["down", "--yes"]).status(0).run();
         }
         rows.push(format!("| {provider} | `up` on a new project, wall | {} |", ms(median(first_wall))));
         rows.push(format!(
@@ -144,7 +145,7 @@ fn rss_and_ticks(pid: u32) -> (u64, u64) {
 #[ignore = "a benchmark: scripts/bench-reload.sh runs it"]
 fn bench_reload() {
     use crate::real_airflow::{Airflow, Watch, venv};
-    let venv = venv("bench_reload").expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
+    let venv = venv(test_name!()).expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
     let mut rows = Vec::new();
     for (name, settings) in
         [("devflow's profile (refresh 1 s)", &crate::watch::DEV_SETTINGS[..]), ("Airflow's defaults", &[][..])]
@@ -225,12 +226,12 @@ fn pushed_lines(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> 
 #[test]
 #[ignore = "a benchmark: scripts/bench-sync.sh runs it"]
 fn bench_sync() {
-    let venv = crate::real_airflow::venv("bench_sync").expect("the benchmark needs the Airflow venv");
+    let venv = crate::real_airflow::venv(test_name!()).expect("the benchmark needs the Airflow venv");
     let shared = crate::existing::Shared::new("bench_sync").expect("the benchmark needs Docker");
     let (files, size) = (5000, 10 * 1024);
     let others = std::fs::read_dir(shared.dags()).unwrap().count() as u64;
     sync_tree(&shared.dags(), files, size);
-    shared.run(&["up", "--no-watch"]).success();
+    shared.devflow(&["up", "--no-watch"]).status(0).run();
     let millis = |v: &serde_json::Value, key: &str| Duration::from_secs_f64(v[key].as_f64().unwrap() / 1000.0);
 
     // Initial sync: a `devflow push` into an empty volume, 5 times. Each starts with the page
@@ -242,12 +243,12 @@ fn bench_sync() {
         }
         // SAFETY: sync(2) takes no arguments and only flushes.
         unsafe { libc::sync() };
-        let pushed = shared.run(&["push", "--json"]).success().json()[0].clone();
+        let pushed = shared.devflow(&["push", "--json"]).status(0).run().json()[0].clone();
         assert_eq!(pushed["uploaded"].as_u64(), Some(files as u64 + others), "{pushed}");
         prepared.push(millis(&pushed, "prepared"));
         total.push(millis(&pushed, "took"));
     }
-    let bytes = shared.run(&["push", "--json"]).success().json()[0]["bytes"].as_u64().unwrap();
+    let bytes = shared.devflow(&["push", "--json"]).status(0).run().json()[0]["bytes"].as_u64().unwrap();
     let mut rows = vec![format!(
         "| initial sync, {files} files / {:.0} MB | {} | {} |",
         (files * size) as f64 / 1e6,

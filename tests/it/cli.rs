@@ -3,11 +3,11 @@
 
 use std::fs;
 
-use crate::support::Test;
+use crate::support::{Expect, Test};
 
 #[test]
 fn help_lists_every_command_the_product_will_have() {
-    let out = Test::new().args(["--help"]).run().success();
+    let out = Test::new().args(["--help"]).status(0).run();
     for command in [
         "init", "render", "up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell",
         "open", "push", "settings", "test", "creds",
@@ -19,13 +19,12 @@ fn help_lists_every_command_the_product_will_have() {
 #[test]
 fn commands_that_work_in_the_cluster_say_when_there_is_none() {
     for args in [&["airflow", "--", "dags", "list"][..], &["shell"], &["test"]] {
-        let out = Test::new().args(args.iter().copied()).run().code(1);
-        assert!(
-            out.stderr.contains("error: cannot use the kube context kind-acme-pipelines"),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert_eq!(out.stdout, "");
+        Test::new()
+            .args(args.iter().copied())
+            .status(1)
+            .stderr_contains("error: cannot use the kube context kind-acme-pipelines")
+            .stdout("")
+            .run();
     }
 }
 
@@ -36,12 +35,14 @@ fn init_for_a_shared_cluster_names_the_current_kube_context_and_a_namespace_of_o
         "apiVersion: v1\nkind: Config\ncurrent-context: shared-dev\ncontexts:\n- name: shared-dev\n  context: {cluster: dev, user: alice}\nclusters:\n- name: dev\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: alice\n  user: {}\n",
     );
     let kubeconfig = test.dir().join("kubeconfig.yaml");
-    let test = test.env("KUBECONFIG", &kubeconfig).env("USER", "alice").args(["init", "--provider", "existing"]);
-    let out = test.run().success();
-    assert!(out.stderr.contains("the cluster is your current kube context `shared-dev`"), "{}", out.stderr);
+    let test = test.env("KUBECONFIG", &kubeconfig).env("USER", "alice");
+    test.devflow(&["init", "--provider", "existing"])
+        .status(0)
+        .stderr_contains("the cluster is your current kube context `shared-dev`")
+        .run();
     let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
     assert!(toml.contains("provider = \"existing\"") && toml.contains("context = \"shared-dev\""), "{toml}");
-    let plan = test.then().args(["render", "--json"]).run().success().json();
+    let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(
         (plan["namespace"].as_str(), plan["context"].as_str()),
         (Some("devflow-alice-acme-pipelines"), Some("shared-dev"))
@@ -51,12 +52,11 @@ fn init_for_a_shared_cluster_names_the_current_kube_context_and_a_namespace_of_o
 
 #[test]
 fn init_in_an_empty_folder_writes_the_project_file_and_an_example_dag() {
-    let test = Test::empty().args(["init"]);
-    let out = test.run().success();
-    assert_eq!(
-        out.stderr,
-        "✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n"
-    );
+    let test = Test::empty()
+        .args(["init"])
+        .status(0)
+        .stderr("✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n");
+    test.run();
     let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
     assert!(toml.contains("name = \"acme-pipelines\""), "{toml}");
     assert!(toml.contains("provider = \"kind\""), "{toml}");
@@ -67,11 +67,10 @@ fn init_in_an_empty_folder_writes_the_project_file_and_an_example_dag() {
 #[test]
 fn init_then_render_works_for_kind_and_k3d() {
     for provider in ["kind", "k3d"] {
-        let test = Test::empty().args(["init", "--provider", provider]);
-        test.run().success();
-        let render = test.then().args(["render", "--only", "cluster", "--json"]).run().success();
-        assert_eq!(render.stderr, "", "a project with a devflow.toml renders without notes");
-        let config = render.json();
+        let test = Test::empty();
+        test.devflow(&["init", "--provider", provider]).status(0).run();
+        // a project with a devflow.toml renders without notes
+        let config = test.devflow(&["render", "--only", "cluster", "--json"]).status(0).stderr("").run().json();
         match provider {
             "kind" => assert_eq!(config["kind"], "Cluster"),
             _ => assert_eq!(config["kind"], "Simple"),
@@ -81,34 +80,30 @@ fn init_then_render_works_for_kind_and_k3d() {
 
 #[test]
 fn init_refuses_to_overwrite_without_force_and_leaves_existing_dags_alone() {
-    let test = Test::new().file("devflow.toml", "name = \"mine\"\n").args(["init"]);
-    let out = test.run().code(2);
-    assert_eq!(
-        out.stderr,
-        "error: [TMP]/acme-pipelines/devflow.toml already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)\n"
-    );
+    let test = Test::new().file("devflow.toml", "name = \"mine\"\n");
+    test.devflow(&["init"])
+        .status(2)
+        .stderr(
+            "error: [TMP]/acme-pipelines/devflow.toml already exists\n  use `devflow init --force` to overwrite it (dags/ is left as it is)\n",
+        )
+        .run();
     assert_eq!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap(), "name = \"mine\"\n");
 
-    let forced = test.then().args(["init", "--force", "--profile", "celery"]);
-    let out = forced.run().success();
-    assert!(out.stderr.contains("note: dags/ exists: left as it is"), "{}", out.stderr);
-    assert!(fs::read_to_string(forced.dir().join("devflow.toml")).unwrap().contains("profile = \"celery\""));
-    assert_eq!(fs::read_to_string(forced.dir().join("dags/etl.py")).unwrap(), "from airflow.sdk import dag\n");
-    assert!(!forced.dir().join("dags/example_dag.py").exists());
+    test.devflow(&["init", "--force", "--profile", "celery"])
+        .status(0)
+        .stderr_contains("note: dags/ exists: left as it is")
+        .run();
+    assert!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap().contains("profile = \"celery\""));
+    assert_eq!(fs::read_to_string(test.dir().join("dags/etl.py")).unwrap(), "from airflow.sdk import dag\n");
+    assert!(!test.dir().join("dags/example_dag.py").exists());
 }
 
 #[test]
 fn init_records_production_values_and_the_airflow2_example_uses_airflow2_imports() {
-    let test = Test::empty().production("airflow2-webserver.yaml").args([
-        "init",
-        "--profile",
-        "airflow2",
-        "--values",
-        "deploy/airflow2-webserver.yaml",
-        "--name",
-        "legacy",
-    ]);
-    test.run().success();
+    let test = Test::empty().production("airflow2-webserver.yaml");
+    test.devflow(&["init", "--profile", "airflow2", "--values", "deploy/airflow2-webserver.yaml", "--name", "legacy"])
+        .status(0)
+        .run();
     let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
     assert!(toml.contains("values = [\"deploy/airflow2-webserver.yaml\"]"), "{toml}");
     assert!(toml.contains("name = \"legacy\""), "{toml}");
@@ -119,8 +114,8 @@ fn init_records_production_values_and_the_airflow2_example_uses_airflow2_imports
 /// The example DAG is real Python: CPython compiles it (Airflow itself imports it in the watch tests).
 #[test]
 fn the_example_dag_compiles() {
-    let test = Test::empty().args(["init"]);
-    test.run().success();
+    let test = Test::empty();
+    test.devflow(&["init"]).status(0).run();
     let status = std::process::Command::new("python3")
         .args(["-m", "py_compile"])
         .arg(test.dir().join("dags/example_dag.py"))
@@ -132,20 +127,19 @@ fn the_example_dag_compiles() {
 
 #[test]
 fn without_a_project_file_devflow_says_once_that_it_uses_defaults() {
-    let out = Test::new().args(["render", "--only", "cluster"]).run().success();
-    assert_eq!(
-        out.stderr,
-        "note: no devflow.toml here or above: using defaults (project `acme-pipelines`, DAGs in dags); `devflow init` writes one\n"
-    );
-    assert!(out.stdout.contains("name: acme-pipelines\n"), "{}", out.stdout);
+    Test::new()
+        .args(["render", "--only", "cluster"])
+        .status(0)
+        .stderr("note: no devflow.toml here or above: using defaults (project `acme-pipelines`, DAGs in dags); `devflow init` writes one\n")
+        .stdout_contains("name: acme-pipelines\n")
+        .run();
 }
 
 #[test]
 fn the_project_file_is_found_from_a_subfolder() {
-    let test =
-        Test::new().file("devflow.toml", "name = \"from-above\"\n").args(["render", "--only", "cluster", "--json"]);
-    let out = test.inside("dags").run().success();
-    assert_eq!(out.json()["name"], "from-above");
+    let test = Test::new().file("devflow.toml", "name = \"from-above\"\n").inside("dags");
+    let config = test.devflow(&["render", "--only", "cluster", "--json"]).status(0).run().json();
+    assert_eq!(config["name"], "from-above");
 }
 
 #[test]
@@ -153,7 +147,7 @@ fn the_folder_name_becomes_a_cluster_safe_name() {
     let test = Test::new()
         .file("Data_Team.Pipelines (v2)/dags/x.py", "")
         .inside("Data_Team.Pipelines (v2)")
-        .args(["render", "--only", "cluster", "--json"]);
-    let out = test.run().success();
-    assert_eq!(out.json()["name"], "data-team-pipelines-v2");
+        .args(["render", "--only", "cluster", "--json"])
+        .status(0);
+    assert_eq!(test.run().json()["name"], "data-team-pipelines-v2");
 }

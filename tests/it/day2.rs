@@ -9,11 +9,13 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 
 use crate::lifecycle::Lab;
+use crate::support::Expect;
+use crate::test_name;
 
 /// A kind project that is up, its scheduler pod's exec going to a container with stand-ins.
 fn up_with_scheduler(test: &str) -> Option<(Lab, String)> {
     let lab = Lab::new(test, "kind")?;
-    lab.run(&["up", "--no-watch"]).success();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     let container = lab.world.exec_container("scheduler");
     lab.world.scenario(json!({"exec": {"scheduler": container}}));
     assert!(Command::new("docker").args(["exec", &container, "mkdir", "-p", "/tmp"]).status().unwrap().success());
@@ -58,46 +60,34 @@ fn answer(container: &str, json: &str) {
 
 #[test]
 fn airflow_and_shell_run_in_the_schedulers_pod_and_pass_the_exit_code_through() {
-    let Some((lab, container)) =
-        up_with_scheduler("airflow_and_shell_run_in_the_schedulers_pod_and_pass_the_exit_code_through")
-    else {
-        return;
-    };
-    let out = lab.run(&["airflow", "--", "dags", "list", "-o", "json"]).success();
-    assert_eq!(out.stdout, "airflow dags list -o json\n");
-    let out = lab.run(&["airflow", "--", "fail", "now"]).code(3);
-    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("airflow fail now\n", "no such DAG\n"));
+    let Some((lab, container)) = up_with_scheduler(test_name!()) else { return };
+    lab.devflow(&["airflow", "--", "dags", "list", "-o", "json"]).status(0).stdout("airflow dags list -o json\n").run();
+    lab.devflow(&["airflow", "--", "fail", "now"]).status(3).stdout("airflow fail now\n").stderr("no such DAG\n").run();
 
     // Without a terminal, the shell reads its commands from standard input.
-    let mut shell = lab.test().command_for(&["shell"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut shell = lab.devflow(&["shell"]).command().stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     shell.stdin.take().unwrap().write_all(b"echo hello from $(hostname)\nexit 4\n").unwrap();
     let out = shell.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("hello from {container}\n"));
     assert_eq!(out.status.code(), Some(4));
 
-    let out = lab.run(&["shell", "schedular"]).code(2);
-    assert!(
-        out.stderr.contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?"),
-        "{}",
-        out.stderr
-    );
+    lab.devflow(&["shell", "schedular"])
+        .status(2)
+        .stderr_contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?")
+        .run();
 }
 
 #[test]
 fn test_imports_the_dags_in_the_cluster_and_fails_on_a_problem() {
-    let Some((lab, container)) = up_with_scheduler("test_imports_the_dags_in_the_cluster_and_fails_on_a_problem")
-    else {
-        return;
-    };
+    let Some((lab, container)) = up_with_scheduler(test_name!()) else { return };
     answer(
         &container,
         r#"{"dags": [{"dag_id": "hello", "file": "/opt/airflow/dags/hello.py", "tasks": 2}], "import_errors": [], "problems": [], "seconds": 0.4}"#,
     );
-    let out = lab.run(&["test"]).success();
-    assert_eq!(
-        out.stdout,
-        "✓ hello.py  hello (2 tasks)\n1 DAGs, 0 import errors, 0 DAG problems (0.4s in the cluster's image)\n"
-    );
+    lab.devflow(&["test"])
+        .status(0)
+        .stdout("✓ hello.py  hello (2 tasks)\n1 DAGs, 0 import errors, 0 DAG problems (0.4s in the cluster's image)\n")
+        .run();
     assert!(in_container(&container, "cat /tmp/script").contains("DagBag"), "the test script ran");
     assert_eq!(in_container(&container, "cat /tmp/args"), "/opt/airflow/dags\n");
 
@@ -105,21 +95,17 @@ fn test_imports_the_dags_in_the_cluster_and_fails_on_a_problem() {
         &container,
         r#"{"dags": [], "import_errors": [{"file": "/opt/airflow/dags/etl/bad.py", "error": "Traceback (most recent call last):\n  File \"/opt/airflow/dags/etl/bad.py\", line 3, in <module>\n    import foo\nModuleNotFoundError: No module named 'foo'\n"}], "problems": [{"dag_id": "empty", "file": "/opt/airflow/dags/empty.py", "problem": "the DAG has no tasks"}], "seconds": 0.5}"#,
     );
-    let out = lab.run(&["test"]).code(1);
-    assert_eq!(
-        out.stdout,
-        "✗ etl/bad.py:3  ModuleNotFoundError: No module named 'foo'\n✗ empty.py  empty: the DAG has no tasks\n0 DAGs, 1 import errors, 1 DAG problems (0.5s in the cluster's image)\n"
-    );
-    let json = lab.run(&["test", "--json"]).code(1).json();
+    lab.devflow(&["test"])
+        .status(1)
+        .stdout("✗ etl/bad.py:3  ModuleNotFoundError: No module named 'foo'\n✗ empty.py  empty: the DAG has no tasks\n0 DAGs, 1 import errors, 1 DAG problems (0.5s in the cluster's image)\n")
+        .run();
+    let json = lab.devflow(&["test", "--json"]).status(1).run().json();
     assert_eq!(json["import_errors"][0]["file"], "/opt/airflow/dags/etl/bad.py");
 }
 
 #[test]
 fn settings_import_sends_the_file_on_stdin_and_never_shows_a_secret() {
-    let Some((lab, container)) = up_with_scheduler("settings_import_sends_the_file_on_stdin_and_never_shows_a_secret")
-    else {
-        return;
-    };
+    let Some((lab, container)) = up_with_scheduler(test_name!()) else { return };
     let secret = "pa55-word-nobody-sees";
     std::fs::write(
         lab.test().dir().join("settings.yaml"),
@@ -130,12 +116,12 @@ fn settings_import_sends_the_file_on_stdin_and_never_shows_a_secret() {
         &container,
         r#"[{"kind": "connection", "name": "warehouse", "result": "created"}, {"kind": "variable", "name": "env", "result": "unchanged"}, {"kind": "pool", "name": "heavy", "result": "updated"}]"#,
     );
-    let out = lab.run(&["settings", "import", "settings.yaml"]).success();
-    assert_eq!(
-        out.stdout,
-        "connection created     warehouse\nvariable   unchanged   env\npool       updated     heavy\n3 settings, 2 created or updated\n"
-    );
-    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    lab.devflow(&["settings", "import", "settings.yaml"])
+        .status(0)
+        .stdout("connection created     warehouse\nvariable   unchanged   env\npool       updated     heavy\n3 settings, 2 created or updated\n")
+        .stdout_lacks(secret)
+        .stderr_lacks(secret)
+        .run();
     let sent: serde_json::Value = serde_json::from_str(&in_container(&container, "cat /tmp/stdin")).unwrap();
     assert_eq!(sent["connections"]["warehouse"]["password"], secret, "the settings went through stdin");
     assert!(in_container(&container, "cat /tmp/script").contains("create_session"));
@@ -144,9 +130,10 @@ fn settings_import_sends_the_file_on_stdin_and_never_shows_a_secret() {
     }
 
     std::fs::write(lab.test().dir().join("bad.yaml"), "conections:\n  x: {conn_type: http}\n").unwrap();
-    let out = lab.run(&["settings", "import", "bad.yaml"]).code(2);
-    assert!(out.stderr.contains("bad.yaml:1:1: unknown field `conections`"), "{}", out.stderr);
-    assert!(out.stderr.contains("did you mean `connections`?"), "{}", out.stderr);
-    let out = lab.run(&["settings", "import", "missing.yaml"]).code(2);
-    assert!(out.stderr.contains("cannot read missing.yaml"), "{}", out.stderr);
+    lab.devflow(&["settings", "import", "bad.yaml"])
+        .status(2)
+        .stderr_contains("bad.yaml:1:1: unknown field `conections`")
+        .stderr_contains("did you mean `connections`?")
+        .run();
+    lab.devflow(&["settings", "import", "missing.yaml"]).status(2).stderr_contains("cannot read missing.yaml").run();
 }

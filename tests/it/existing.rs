@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::lifecycle::Lab;
+use crate::support::{Expect, Run};
+use crate::test_name;
 use crate::world::{World, node_image};
 
 const CONTEXT: &str = "shared-dev";
@@ -37,17 +39,15 @@ impl Shared {
         Some(Shared { lab, volume, receiver })
     }
 
-    pub fn run(&self, args: &[&str]) -> crate::support::Output {
-        let mut command = self.lab.test().command_for(args);
-        command.env("USER", "alice");
-        self.lab.test().run_command(command)
+    /// devflow in this project, as alice.
+    pub fn devflow(&self, args: &[&str]) -> Run<'_> {
+        self.lab.devflow(args).env("USER", "alice")
     }
 
     /// devflow started in the background, its standard output and error read line by line into
     /// one channel.
     pub fn spawn(&self, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-        let mut command = self.lab.test().command_for(args);
-        let mut child = command.env("USER", "alice").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self.devflow(args).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let streams: [Box<dyn std::io::Read + Send>; 2] =
             [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
@@ -67,7 +67,8 @@ impl Shared {
     /// A real Airflow standing in for the chart's api-server: it reads the pushed volume and is
     /// reached only through the fake API's port-forward, with the project's admin password.
     pub fn airflow_behind_forward(&self, venv: &Path) -> crate::real_airflow::Airflow {
-        let password = self.run(&["creds", "--json"]).success().json()["password"].as_str().unwrap().to_string();
+        let password =
+            self.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
         let port = crate::lifecycle::free_port();
         let airflow = crate::real_airflow::Airflow::start_with(
             venv,
@@ -93,7 +94,8 @@ impl Shared {
 fn receiver_container(world: &World, volume: &Path) -> String {
     let name = world.unique_name("receiver");
     let out = Command::new("docker")
-        .args(["run", "-d", "--init", "--name", &name, "--label", "devflow-test=1", "--label", &world.label()])
+        .args(["run", "-d", "--init", "--name", &name])
+        .args(world.label_args())
         .arg("-v")
         .arg(format!("{}:/devflow/dags", volume.display()))
         .args([node_image(), "/bin/busybox", "sleep", "2147483647"])
@@ -135,14 +137,16 @@ fn stored_kinds(world: &World) -> Vec<(String, String)> {
 
 #[test]
 fn up_push_status_and_down_stay_inside_the_projects_namespace() {
-    let Some(shared) = Shared::new("up_push_status_and_down_stay_inside_the_projects_namespace") else { return };
+    let Some(shared) = Shared::new(test_name!()) else { return };
     let (lab, ns) = (&shared.lab, namespace(&shared.lab));
 
-    let up = shared.run(&["up", "--no-watch"]).success();
-    assert!(up.stderr.contains(&format!("The namespace {ns} is free: devflow creates it")), "{}", up.stderr);
-    let sent = format!("Pushed the DAGs in full: {} file(s) sent", files(&shared.dags()).len());
-    assert!(up.stderr.contains(&sent), "{}", up.stderr);
-    assert!(up.stdout.contains("forwarded to api-server in shared-dev"), "{}", up.stdout);
+    shared
+        .devflow(&["up", "--no-watch"])
+        .status(0)
+        .stderr_contains(format!("The namespace {ns} is free: devflow creates it"))
+        .stderr_contains(format!("Pushed the DAGs in full: {} file(s) sent", files(&shared.dags()).len()))
+        .stdout_contains("forwarded to api-server in shared-dev")
+        .run();
     // The release went into the namespace through the user's context; no cluster tool ran.
     let upgrades = lab.calls("helm", &["upgrade"]);
     assert_eq!(upgrades.len(), 1);
@@ -164,7 +168,7 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
     std::fs::write(shared.dags().join("etl/load.py"), "# load\n").unwrap();
     std::fs::write(shared.dags().join(".airflowignore"), "scratch_*\n").unwrap();
     std::fs::write(shared.dags().join("scratch_notes.py"), "# not for the cluster\n").unwrap();
-    let pushed = shared.run(&["push", "--json"]).success().json();
+    let pushed = shared.devflow(&["push", "--json"]).status(0).run().json();
     // This `push` is a new process: it lists the volume first, then sends what differs.
     let unchanged = files(&shared.dags()).len() - 4;
     assert_eq!(pushed[0]["full"], true, "{pushed}");
@@ -173,11 +177,11 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
     expected.retain(|(name, _)| name != "scratch_notes.py");
     assert_eq!(files(&shared.volume), expected);
     std::fs::remove_file(shared.dags().join("etl/load.py")).unwrap();
-    let pushed = shared.run(&["push", "--json"]).success().json();
+    let pushed = shared.devflow(&["push", "--json"]).status(0).run().json();
     assert_eq!(pushed[0]["deleted"], 1, "{pushed}");
     assert!(!shared.volume.join("etl").exists(), "a folder emptied by deletes is removed");
     std::fs::rename(shared.dags().join("hello.py"), shared.dags().join("greeting.py")).unwrap();
-    shared.run(&["push"]).success();
+    shared.devflow(&["push"]).status(0).run();
     assert!(!shared.volume.join("hello.py").exists() && shared.volume.join("greeting.py").is_file(), "a rename");
 
     // Hostile paths. A symlink out of the DAG folder is not followed (the pod could not see its
@@ -193,46 +197,42 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     assert!(in_container("mkdir -p /etc && ln -s /etc /devflow/dags/etc").0);
-    let push = shared.run(&["push"]).success();
-    assert!(push.stderr.contains("not pushed:") && push.stderr.contains("secret.py"), "{}", push.stderr);
+    shared.devflow(&["push"]).status(0).stderr_contains("not pushed:").stderr_contains("secret.py").run();
     assert!(!shared.volume.join("secret.py").exists());
     assert_eq!(std::fs::read_to_string(shared.volume.join("etc/passwd.py")).unwrap(), "# a DAG folder named etc\n");
     assert_eq!(in_container("ls /etc/passwd.py 2>/dev/null").1, "", "nothing was written through the symlink");
 
-    let doctor = shared.run(&["doctor", "--json"]).json();
+    let doctor = shared.devflow(&["doctor", "--json"]).run().json();
     let cluster = doctor["checks"].as_array().unwrap().iter().find(|c| c["name"] == "cluster").unwrap().clone();
     assert_eq!(cluster["ok"], true, "{doctor}");
     assert!(cluster["detail"].as_str().unwrap().contains("this project's"), "{doctor}");
     assert!(!doctor["checks"].as_array().unwrap().iter().any(|c| c["name"] == "docker"), "no Docker needed: {doctor}");
 
-    let status = shared.run(&["status", "--json"]).success().json();
+    let status = shared.devflow(&["status", "--json"]).status(0).run().json();
     assert_eq!((status["state"].as_str(), status["namespace"].as_str()), (Some("running"), Some(ns.as_str())));
     assert_eq!(status["dag_delivery"], "push");
     assert!(status["components"].as_array().unwrap().iter().any(|c| c["name"] == "dag receiver"), "{status}");
 
-    let down = shared.run(&["down", "--yes"]).success();
-    assert!(down.stderr.contains(&format!("Deleted the namespace {ns}")), "{}", down.stderr);
+    shared.devflow(&["down", "--yes"]).status(0).stderr_contains(format!("Deleted the namespace {ns}")).run();
     let uninstall = lab.calls("helm", &["uninstall"]);
     assert!(uninstall[0].argv.join(" ").contains(&format!("--namespace {ns}")), "{uninstall:?}");
     assert!(!stored_kinds(&lab.world).iter().any(|(kind, name)| kind == "Namespace" && *name == ns));
     assert!(!lab.state_dir().exists(), "the state folder is removed");
     // The shared cluster and the user's kube context are not devflow's to remove.
     assert!(lab.world.kubeconfig_contexts().contains(&CONTEXT.to_string()));
-    let second = shared.run(&["down", "--yes"]).success();
-    assert!(second.stderr.contains("Nothing to remove"), "{}", second.stderr);
+    shared.devflow(&["down", "--yes"]).status(0).stderr_contains("Nothing to remove").run();
 }
 
 #[test]
 fn kind_can_push_the_dags_instead_of_mounting_them() {
-    let Some(lab) = Lab::with_cluster("kind_can_push_the_dags_instead_of_mounting_them", "dag_delivery = \"push\"")
-    else {
+    let Some(lab) = Lab::with_cluster(test_name!(), "dag_delivery = \"push\"") else {
         return;
     };
     let volume = lab.world.temp().join("volume");
     std::fs::create_dir_all(&volume).unwrap();
     let receiver = receiver_container(&lab.world, &volume);
     lab.world.scenario(json!({"exec": {"devflow-receiver": receiver}}));
-    let config = lab.run(&["render", "--only", "cluster", "--json"]).success().json();
+    let config = lab.devflow(&["render", "--only", "cluster", "--json"]).status(0).run().json();
     let mounts: Vec<&str> = config["nodes"][0]["extraMounts"]
         .as_array()
         .unwrap()
@@ -241,45 +241,42 @@ fn kind_can_push_the_dags_instead_of_mounting_them() {
         .collect();
     assert_eq!(mounts, ["/devflow/owner"], "a pushed folder is not mounted");
 
-    lab.run(&["up", "--no-watch"]).success();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     assert_eq!(files(&volume), files(&lab.test().dir().join("dags")));
     let stored = lab.world.kube().stored();
     let claim = stored.values().find(|o| o["kind"] == "PersistentVolumeClaim").unwrap();
     assert_eq!(claim["spec"]["accessModes"], json!(["ReadWriteOnce"]), "kind's one node");
     assert!(!stored.values().any(|o| o["kind"] == "PersistentVolume"));
-    lab.run(&["down", "--yes"]).success();
+    lab.devflow(&["down", "--yes"]).status(0).run();
 }
 
 #[test]
 fn a_namespace_devflow_did_not_make_is_left_alone() {
-    let Some(shared) = Shared::new("a_namespace_devflow_did_not_make_is_left_alone") else { return };
+    let Some(shared) = Shared::new(test_name!()) else { return };
     let ns = namespace(&shared.lab);
     let created = ureq::post(&format!("{}/api/v1/namespaces", shared.lab.world.kube().url()))
         .header("Content-Type", "application/json")
         .send(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}).to_string());
     assert!(created.is_ok(), "{created:?}");
 
-    let up = shared.run(&["up", "--no-watch"]).code(1);
-    assert!(
-        up.stderr.contains(&format!("the namespace {ns} of {CONTEXT} exists, but devflow did not create it")),
-        "{}",
-        up.stderr
-    );
-    assert!(up.stderr.contains("kubectl annotate namespace"), "{}", up.stderr);
+    shared
+        .devflow(&["up", "--no-watch"])
+        .status(1)
+        .stderr_contains(format!("the namespace {ns} of {CONTEXT} exists, but devflow did not create it"))
+        .stderr_contains("kubectl annotate namespace")
+        .run();
     assert!(shared.lab.calls("helm", &["upgrade"]).is_empty());
-    let down = shared.run(&["down", "--yes"]).code(1);
-    assert!(down.stderr.contains("did not create it"), "{}", down.stderr);
+    shared.devflow(&["down", "--yes"]).status(1).stderr_contains("did not create it").run();
     assert!(stored_kinds(&shared.lab.world).iter().any(|(kind, name)| kind == "Namespace" && *name == ns));
-    let stop = shared.run(&["stop"]).code(1);
-    assert!(stop.stderr.contains("is for a cluster devflow makes in Docker"), "{}", stop.stderr);
+    shared.devflow(&["stop"]).status(1).stderr_contains("is for a cluster devflow makes in Docker").run();
 }
 
 #[test]
 fn watch_pushes_each_save_and_fills_a_restarted_receiver_again() {
-    let test = "watch_pushes_each_save_and_fills_a_restarted_receiver_again";
+    let test = test_name!();
     let Some(venv) = crate::real_airflow::venv(test) else { return };
     let Some(shared) = Shared::new(test) else { return };
-    shared.run(&["up", "--no-watch"]).success();
+    shared.devflow(&["up", "--no-watch"]).status(0).run();
     let _airflow = shared.airflow_behind_forward(&venv);
 
     let (mut watch, lines) = shared.spawn(&["watch"]);
@@ -327,8 +324,8 @@ fn watch_pushes_each_save_and_fills_a_restarted_receiver_again() {
 
 #[test]
 fn open_forwards_the_ui_through_the_api_until_ctrl_c() {
-    let Some(shared) = Shared::new("open_forwards_the_ui_through_the_api_until_ctrl_c") else { return };
-    shared.run(&["up", "--no-watch"]).success();
+    let Some(shared) = Shared::new(test_name!()) else { return };
+    shared.devflow(&["up", "--no-watch"]).status(0).run();
     // What answers in the api-server pod: a small HTTP server of the test.
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
@@ -341,15 +338,8 @@ fn open_forwards_the_ui_through_the_api_until_ctrl_c() {
         json!({"exec": {"devflow-receiver": shared.receiver}, "forward": {"8080": format!("127.0.0.1:{port}")}}),
     );
 
-    let mut open = shared
-        .lab
-        .test()
-        .command_for(&["open", "--print"])
-        .env("USER", "alice")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut open =
+        shared.devflow(&["open", "--print"]).command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut url = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(open.stdout.take().unwrap()), &mut url).unwrap();
     assert_eq!(url.trim(), format!("http://127.0.0.1:{}", shared.lab.port));

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 use crate::real_airflow::venv;
+use crate::test_name;
 
 const TEST_DAGS: &str = include_str!("../../src/airflow/test_dags.py");
 const IMPORT_SETTINGS: &str = include_str!("../../src/airflow/import_settings.py");
@@ -42,7 +43,7 @@ fn last_json(output: &Output) -> Value {
 
 #[test]
 fn the_test_script_reports_dags_import_errors_and_dags_without_tasks() {
-    let Some(venv) = venv("the_test_script_reports_dags_import_errors_and_dags_without_tasks") else { return };
+    let Some(venv) = venv(test_name!()) else { return };
     let home = tempfile::tempdir().unwrap();
     let dags = home.path().join("dags");
     std::fs::create_dir(&dags).unwrap();
@@ -78,8 +79,7 @@ fn the_test_script_reports_dags_import_errors_and_dags_without_tasks() {
 
 #[test]
 fn the_settings_script_creates_then_leaves_unchanged_then_updates_and_never_prints_a_secret() {
-    let test = "the_settings_script_creates_then_leaves_unchanged_then_updates_and_never_prints_a_secret";
-    let Some(venv) = venv(test) else { return };
+    let Some(venv) = venv(test_name!()) else { return };
     let home = tempfile::tempdir().unwrap();
     let migrated = Command::new(venv.join("bin/airflow"))
         .args(["db", "migrate"])

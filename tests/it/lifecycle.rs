@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Output, Test};
+use crate::support::{Expect, Output, Run, Test};
+use crate::test_name;
 use crate::world::World;
 
 /// A project whose cluster name no parallel test shares, on a free UI port, in a world of fakes.
@@ -18,18 +19,31 @@ pub struct Lab {
     test: Test,
 }
 
+/// A port of 127.0.0.1 free now, for devflow to bind later. It is taken from below the kernel's
+/// ephemeral range (32768–60999 on Linux), where the client end of any connection the tests
+/// make could otherwise take it first, and each call moves on, so that tests running at once
+/// get different ones.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let port = 20_000 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Lab {
-    pub fn new(test_name: &str, provider: &str) -> Option<Lab> {
-        Lab::with_cluster(test_name, &format!("provider = \"{provider}\""))
+    /// A kind or k3d project, in a world named after `test` (`test_name!()`).
+    pub fn new(test: &str, provider: &str) -> Option<Lab> {
+        Lab::with_cluster(test, &format!("provider = \"{provider}\""))
     }
 
     /// A project whose devflow.toml's [cluster] has these lines (and its own `ui_port`).
-    pub fn with_cluster(test_name: &str, cluster: &str) -> Option<Lab> {
-        let world = World::for_test(test_name)?;
+    pub fn with_cluster(test: &str, cluster: &str) -> Option<Lab> {
+        let world = World::for_test(test)?;
         let name = world.unique_name("acme");
         let port = free_port();
         let mut test =
@@ -40,8 +54,9 @@ impl Lab {
         Some(Lab { world, name, port, test })
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.test.run_command(self.test.command_for(args))
+    /// devflow in this project, with these arguments.
+    pub fn devflow(&self, args: &[&str]) -> Run<'_> {
+        self.test.devflow(args)
     }
 
     pub fn test(&self) -> &Test {
@@ -96,22 +111,19 @@ impl Lab {
 
 #[test]
 fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
-    let Some(lab) = Lab::new("up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing", "kind") else {
-        return;
-    };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let before = lab.project_files();
-    let out = lab.run(&["up", "--no-watch"]).success();
+    let out = lab
+        .devflow(&["up", "--no-watch"])
+        .status(0)
+        .stdout_contains("user      admin  (the password: `devflow creds`)")
+        .stderr_contains("✓ Created cluster kind-")
+        .stderr_contains("✓ 1 node(s) Ready")
+        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Installed the Airflow chart 1.22.0")
+        .stderr_contains("✓ Airflow is ready (7 components)")
+        .run();
     assert!(out.stdout.starts_with(&format!("Airflow is up: http://127.0.0.1:{}\n", lab.port)), "{}", out.stdout);
-    assert!(out.stdout.contains("user      admin  (the password: `devflow creds`)"), "{}", out.stdout);
-    for line in [
-        "✓ Created cluster kind-",
-        "✓ 1 node(s) Ready",
-        "✓ Applied 6 objects",
-        "✓ Installed the Airflow chart 1.22.0",
-        "✓ Airflow is ready (7 components)",
-    ] {
-        assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);
-    }
 
     // kind got its config on stdin, with the marker and the DAG folder mounted read-only.
     let create = lab.calls("kind", &["create", "cluster"]);
@@ -135,7 +147,7 @@ fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
     );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(values_path.metadata().unwrap().permissions().mode() & 0o777, 0o600);
-    let creds = lab.run(&["creds", "--json"]).success().json();
+    let creds = lab.devflow(&["creds", "--json"]).status(0).run().json();
     let password = creds["password"].as_str().unwrap().to_string();
     assert_eq!((creds["username"].as_str(), password.len()), (Some("admin"), 32));
     let values = std::fs::read_to_string(&values_path).unwrap();
@@ -153,12 +165,10 @@ fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
         }
     }
 
-    let again = lab.run(&["up", "--no-watch"]).success();
-    assert!(
-        again.stderr.contains("note: nothing changed: no cluster was created and no Helm upgrade ran"),
-        "{}",
-        again.stderr
-    );
+    lab.devflow(&["up", "--no-watch"])
+        .status(0)
+        .stderr_contains("note: nothing changed: no cluster was created and no Helm upgrade ran")
+        .run();
     assert_eq!(lab.calls("kind", &["create"]).len(), 1, "no second create");
     assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "no second Helm upgrade");
     assert_eq!(lab.project_files(), before, "devflow never writes into the project");
@@ -166,26 +176,28 @@ fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
 
 #[test]
 fn a_cluster_deleted_behind_devflows_back_is_made_again_in_full() {
-    let Some(lab) = Lab::new("a_cluster_deleted_behind_devflows_back_is_made_again_in_full", "kind") else { return };
-    lab.run(&["up", "--no-watch"]).success();
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     let deleted = lab.world.run("kind", &["delete", "cluster", "--name", &lab.name], None);
     assert!(deleted.status.success());
-    let out = lab.run(&["up", "--no-watch"]).success();
-    assert!(
-        out.stderr.contains("✓ Applied 6 objects") && out.stderr.contains("✓ Installed the Airflow chart"),
-        "{}",
-        out.stderr
-    );
+    lab.devflow(&["up", "--no-watch"])
+        .status(0)
+        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Installed the Airflow chart")
+        .run();
     assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (2, 2));
 }
 
 #[test]
 fn a_changed_value_upgrades_the_release_and_nothing_else() {
-    let Some(lab) = Lab::new("a_changed_value_upgrades_the_release_and_nothing_else", "k3d") else { return };
-    lab.run(&["up", "--no-watch"]).success();
-    let out = lab.run(&["up", "--no-watch", "--set", "scheduler.replicas=1"]).success();
-    assert!(out.stderr.contains("Cluster k3d-") && out.stderr.contains("(unchanged)"), "{}", out.stderr);
-    assert!(out.stderr.contains("devflow's objects are applied (unchanged)"), "{}", out.stderr);
+    let Some(lab) = Lab::new(test_name!(), "k3d") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    lab.devflow(&["up", "--no-watch", "--set", "scheduler.replicas=1"])
+        .status(0)
+        .stderr_contains("Cluster k3d-")
+        .stderr_contains("(unchanged)")
+        .stderr_contains("devflow's objects are applied (unchanged)")
+        .run();
     assert_eq!(lab.calls("k3d", &["cluster", "create"]).len(), 1);
     assert_eq!(lab.calls("helm", &["upgrade"]).len(), 2, "the values changed: one upgrade");
     let deleted = lab
@@ -201,12 +213,10 @@ fn a_changed_value_upgrades_the_release_and_nothing_else() {
 #[test]
 fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
     for provider in ["kind", "k3d"] {
-        let Some(lab) = Lab::new("the_whole_lifecycle_on_each_provider_leaves_nothing_behind", provider) else {
-            return;
-        };
+        let Some(lab) = Lab::new(test_name!(), provider) else { return };
         // Things devflow did not make: another cluster (in a world of its own, as it has its own
         // API) and a kube context of the user's.
-        let elsewhere = World::new();
+        let elsewhere = World::named(test_name!());
         let other = elsewhere.unique_name("other");
         let decoy = match provider {
             "kind" => {
@@ -228,8 +238,8 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
         std::fs::write(lab.world.kubeconfig(), USERS_KUBECONFIG).unwrap();
         let before = lab.project_files();
 
-        lab.run(&["up", "--no-watch"]).success();
-        let status = lab.run(&["status", "--json"]).success().json();
+        lab.devflow(&["up", "--no-watch"]).status(0).run();
+        let status = lab.devflow(&["status", "--json"]).status(0).run().json();
         assert_eq!(status["state"], "running");
         assert_eq!(status["nodes"].as_array().unwrap().len(), 1);
         let components: Vec<&str> =
@@ -242,26 +252,21 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
             status["components"].as_array().unwrap().iter().all(|c| c["phase"] == "Ready" || c["phase"] == "Complete"),
             "{status}"
         );
-        let text = lab.run(&["status"]).success();
-        assert!(text.stdout.contains(&"running, 1/1 node(s) Ready".to_string()), "{}", text.stdout);
+        lab.devflow(&["status"]).status(0).stdout_contains("running, 1/1 node(s) Ready").run();
 
-        let out = lab.run(&["stop"]).success();
-        assert!(out.stderr.contains("✓ Stopped the cluster"), "{}", out.stderr);
-        assert_eq!(lab.run(&["status", "--json"]).success().json()["state"], "stopped");
-        let out = lab.run(&["start"]).success();
-        assert!(out.stderr.contains("✓ Airflow is ready"), "{}", out.stderr);
-        assert_eq!(lab.run(&["status", "--json"]).success().json()["state"], "running");
+        lab.devflow(&["stop"]).status(0).stderr_contains("✓ Stopped the cluster").run();
+        assert_eq!(lab.devflow(&["status", "--json"]).status(0).run().json()["state"], "stopped");
+        lab.devflow(&["start"]).status(0).stderr_contains("✓ Airflow is ready").run();
+        assert_eq!(lab.devflow(&["status", "--json"]).status(0).run().json()["state"], "running");
 
-        let out = lab.run(&["down", "--yes"]).success();
-        assert!(out.stderr.contains(&format!("✓ Deleted the cluster {}", lab.name)), "{}", out.stderr);
+        lab.devflow(&["down", "--yes"]).status(0).stderr_contains(format!("✓ Deleted the cluster {}", lab.name)).run();
         assert!(lab.world.containers().is_empty(), "the project's node containers are gone");
         assert_eq!(elsewhere.containers(), decoys, "the other cluster is untouched");
         assert_eq!(lab.world.kubeconfig_contexts(), ["prod"], "only the user's own kube context is left");
         assert!(!lab.state_dir().exists(), "the state folder is gone");
         assert_eq!(lab.project_files(), before);
 
-        let again = lab.run(&["down", "--yes"]).success();
-        assert!(again.stderr.contains("Nothing to remove"), "{}", again.stderr);
+        lab.devflow(&["down", "--yes"]).status(0).stderr_contains("Nothing to remove").run();
     }
 }
 
@@ -274,7 +279,7 @@ const USERS_KUBECONFIG: &str = r#"{"apiVersion": "v1", "kind": "Config", "curren
 
 #[test]
 fn down_refuses_a_cluster_devflow_did_not_make() {
-    let Some(lab) = Lab::new("down_refuses_a_cluster_devflow_did_not_make", "kind") else { return };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let made = lab.world.run(
         "kind",
         &["create", "cluster", "--name", &lab.name.clone(), "--config", "-"],
@@ -283,54 +288,49 @@ fn down_refuses_a_cluster_devflow_did_not_make() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let containers = lab.world.containers();
 
-    let up = lab.run(&["up", "--no-watch"]).code(1);
-    assert!(
-        up.stderr.contains(&format!(
+    lab.devflow(&["up", "--no-watch"])
+        .status(1)
+        .stderr_contains(format!(
             "a kind cluster named {} exists, but devflow did not create it for this project",
             lab.name
-        )),
-        "{}",
-        up.stderr
-    );
-    assert!(up.stderr.contains("devflow leaves it alone"), "{}", up.stderr);
-    let down = lab.run(&["down", "--yes"]).code(1);
-    assert!(down.stderr.contains("devflow did not create it"), "{}", down.stderr);
+        ))
+        .stderr_contains("devflow leaves it alone")
+        .run();
+    lab.devflow(&["down", "--yes"]).status(1).stderr_contains("devflow did not create it").run();
     assert!(lab.calls("kind", &["delete"]).is_empty(), "nothing deleted");
     assert_eq!(lab.world.containers(), containers);
 }
 
 #[test]
 fn down_without_a_terminal_asks_for_yes_and_keep_cluster_removes_only_the_release() {
-    let Some(lab) = Lab::new("down_without_a_terminal_asks_for_yes_and_keep_cluster_removes_only_the_release", "kind")
-    else {
-        return;
-    };
-    lab.run(&["up", "--no-watch"]).success();
-    let out = lab.run(&["down"]).code(2);
-    assert!(out.stderr.contains("run `devflow down --yes`"), "{}", out.stderr);
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    lab.devflow(&["down"]).status(2).stderr_contains("run `devflow down --yes`").run();
     assert!(lab.calls("kind", &["delete"]).is_empty());
 
-    let out = lab.run(&["down", "--keep-cluster", "--yes"]).success();
-    assert!(
-        out.stderr.contains("✓ Uninstalled the Airflow release") && out.stderr.contains("✓ Deleted devflow's objects"),
-        "{}",
-        out.stderr
-    );
+    lab.devflow(&["down", "--keep-cluster", "--yes"])
+        .status(0)
+        .stderr_contains("✓ Uninstalled the Airflow release")
+        .stderr_contains("✓ Deleted devflow's objects")
+        .run();
     assert_eq!(lab.calls("helm", &["uninstall"]).len(), 1);
     assert!(lab.world.kube().requests().iter().any(|r| r.starts_with("DELETE /api/v1/namespaces/airflow")));
     assert_eq!(lab.world.containers().len(), 1, "the cluster stays");
     // The next `up` puts back what was removed, without a new cluster.
-    lab.run(&["up", "--no-watch"]).success();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (1, 2));
 }
 
-/// Runs devflow on a pseudo-terminal (util-linux `script`), typing `input`.
-fn on_a_terminal(lab: &Lab, args: &str, input: &str) -> Output {
+/// Runs devflow on a pseudo-terminal (util-linux `script`), typing `input`; `run` says what
+/// it must show.
+fn on_a_terminal(run: Run, input: &str) -> Output {
     use std::io::Write;
-    let base = lab.test().command_for::<&str>(&[]);
+    let base = run.command();
+    let line: Vec<String> =
+        std::iter::once(base.get_program()).chain(base.get_args()).map(|a| a.to_string_lossy().into_owned()).collect();
     let mut script = std::process::Command::new("script");
     script
-        .args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_devflow")), "/dev/null"])
+        .args(["-qec", &line.join(" "), "/dev/null"])
         .env_clear()
         .envs(base.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .current_dir(base.get_current_dir().unwrap())
@@ -339,26 +339,24 @@ fn on_a_terminal(lab: &Lab, args: &str, input: &str) -> Output {
         .stderr(std::process::Stdio::piped());
     let mut child = script.spawn().expect("util-linux `script` runs");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    lab.test().output(child.wait_with_output().unwrap())
+    run.check(child.wait_with_output().unwrap())
 }
 
 #[test]
 fn down_on_a_terminal_asks_first() {
-    let Some(lab) = Lab::new("down_on_a_terminal_asks_first", "kind") else { return };
-    lab.run(&["up", "--no-watch"]).success();
-    let out = on_a_terminal(&lab, "down", "n\n").success();
-    assert!(
-        out.stdout.contains(&format!(
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let asks = lab
+        .devflow(&["down"])
+        .status(0)
+        .stdout_contains(format!(
             "Remove the kind cluster {} (its database too) and devflow's state for this project? [y/N]",
             lab.name
-        )),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("note: nothing was removed"), "{}", out.stdout);
+        ))
+        .stdout_contains("note: nothing was removed");
+    on_a_terminal(asks, "n\n");
     assert_eq!(lab.world.containers().len(), 1);
-    let out = on_a_terminal(&lab, "down", "y\n").success();
-    assert!(out.stdout.contains("✓ Deleted the cluster"), "{}", out.stdout);
+    on_a_terminal(lab.devflow(&["down"]).status(0).stdout_contains("✓ Deleted the cluster"), "y\n");
     assert!(lab.world.containers().is_empty());
 }
 
@@ -369,20 +367,20 @@ fn fails_with(test_name: &str, scenario: Value, expected: &[&str]) {
     let before = lab.project_files();
     lab.world.scenario(scenario);
     let started = Instant::now();
-    let out = lab.run(&["up", "--no-watch", "--timeout", "120s"]).code(1);
+    let up = expected.iter().fold(lab.devflow(&["up", "--no-watch", "--timeout", "120s"]).status(1), |run, text| {
+        run.stderr_contains(*text)
+    });
+    let out = up.run();
     assert!(started.elapsed() < Duration::from_secs(60), "reported at once, not after the timeout");
     assert_eq!(out.stderr.matches("error:").count(), 1, "one error:\n{}", out.stderr);
-    for text in expected {
-        assert!(out.stderr.contains(text), "missing {text:?} in:\n{}", out.stderr);
-    }
     lab.world.scenario(json!({}));
-    lab.run(&["up", "--no-watch"]).success();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     assert_leaves_nothing(&lab, &before);
 }
 
 /// `down --yes` removes the cluster, its kube context and devflow's state, and keeps the project.
 fn assert_leaves_nothing(lab: &Lab, project_files: &BTreeMap<String, Vec<u8>>) {
-    lab.run(&["down", "--yes"]).success();
+    lab.devflow(&["down", "--yes"]).status(0).run();
     assert!(lab.world.containers().is_empty(), "node containers left: {:?}", lab.world.containers());
     assert!(lab.world.kubeconfig_contexts().is_empty(), "kube contexts left: {:?}", lab.world.kubeconfig_contexts());
     assert!(!lab.state_dir().exists(), "the state folder is left");
@@ -392,7 +390,7 @@ fn assert_leaves_nothing(lab: &Lab, project_files: &BTreeMap<String, Vec<u8>>) {
 #[test]
 fn a_failing_cluster_create_is_reported_with_kinds_own_words() {
     fails_with(
-        "a_failing_cluster_create_is_reported_with_kinds_own_words",
+        test_name!(),
         json!({"fail": {"kind create": "ERROR: failed to create cluster: failed to pull image \"kindest/node\""}}),
         &["`kind create cluster --name", "failed (exit 1):", "ERROR: failed to create cluster: failed to pull image"],
     );
@@ -401,7 +399,7 @@ fn a_failing_cluster_create_is_reported_with_kinds_own_words() {
 #[test]
 fn a_failing_helm_upgrade_is_reported_with_helms_own_words() {
     fails_with(
-        "a_failing_helm_upgrade_is_reported_with_helms_own_words",
+        test_name!(),
         json!({"fail": {"helm upgrade": "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"}}),
         &[
             "`helm upgrade --install airflow airflow --repo https://airflow.apache.org",
@@ -413,7 +411,7 @@ fn a_failing_helm_upgrade_is_reported_with_helms_own_words() {
 #[test]
 fn a_pod_that_cannot_pull_its_image_is_reported_at_once_with_its_reason() {
     fails_with(
-        "a_pod_that_cannot_pull_its_image_is_reported_at_once_with_its_reason",
+        test_name!(),
         json!({"pods": {"scheduler": {"waiting": "ImagePullBackOff", "message": "Back-off pulling image \"apache/airflow:3.2.2\""}}}),
         &[
             "scheduler failed: ImagePullBackOff (pod airflow-scheduler-",
@@ -426,7 +424,7 @@ fn a_pod_that_cannot_pull_its_image_is_reported_at_once_with_its_reason() {
 #[test]
 fn a_crashing_pod_is_reported_with_its_last_log_lines() {
     fails_with(
-        "a_crashing_pod_is_reported_with_its_last_log_lines",
+        test_name!(),
         json!({"pods": {"dag-processor": {"waiting": "CrashLoopBackOff", "restarts": 4, "last_terminated": {"reason": "Error", "exitCode": 1}}},
                "previous_logs": {"dag-processor": "Traceback (most recent call last):\nModuleNotFoundError: No module named 'foo'"}}),
         &[
@@ -440,7 +438,7 @@ fn a_crashing_pod_is_reported_with_its_last_log_lines() {
 #[test]
 fn an_unschedulable_pod_says_there_is_not_enough_memory() {
     fails_with(
-        "an_unschedulable_pod_says_there_is_not_enough_memory",
+        test_name!(),
         json!({"pods": {"api-server": {"unschedulable": "0/1 nodes are available: 1 Insufficient memory."}}}),
         &["api-server failed: Unschedulable", "1 Insufficient memory", "not enough memory: give Docker more memory"],
     );
@@ -449,7 +447,7 @@ fn an_unschedulable_pod_says_there_is_not_enough_memory() {
 #[test]
 fn a_failed_migration_job_is_reported_with_its_logs() {
     fails_with(
-        "a_failed_migration_job_is_reported_with_its_logs",
+        test_name!(),
         json!({"jobs": {"run-airflow-migrations": "failed"}, "logs": {"run-airflow-migrations": "sqlalchemy.exc.OperationalError: could not connect to server"}}),
         &[
             "migrations failed: BackoffLimitExceeded",
@@ -462,7 +460,7 @@ fn a_failed_migration_job_is_reported_with_its_logs() {
 #[test]
 fn an_oom_killed_pod_is_reported_with_a_fix() {
     fails_with(
-        "an_oom_killed_pod_is_reported_with_a_fix",
+        test_name!(),
         json!({"pods": {"triggerer": {"restarts": 2, "last_terminated": {"reason": "OOMKilled", "exitCode": 137}}}}),
         &["triggerer failed: OOMKilled", "ran out of memory"],
     );
@@ -470,15 +468,14 @@ fn an_oom_killed_pod_is_reported_with_a_fix() {
 
 #[test]
 fn a_hanging_tool_is_stopped_at_the_timeout() {
-    let Some(lab) = Lab::new("a_hanging_tool_is_stopped_at_the_timeout", "kind") else { return };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let before = lab.project_files();
     lab.world.scenario(json!({"hang": ["kind create"]}));
-    let out = lab.run(&["up", "--no-watch", "--timeout", "3s"]).code(1);
-    assert!(
-        out.stderr.contains("`kind create cluster --name") && out.stderr.contains("s: devflow stopped it"),
-        "{}",
-        out.stderr
-    );
+    lab.devflow(&["up", "--no-watch", "--timeout", "3s"])
+        .status(1)
+        .stderr_contains("`kind create cluster --name")
+        .stderr_contains("s: devflow stopped it")
+        .run();
     assert_process_gone(&lab.world.home().join("hang.pid"));
     assert_eq!(lab.state()["cluster"]["state"], "started", "the state says the create may be half-made");
     assert_leaves_nothing(&lab, &before);
@@ -486,48 +483,46 @@ fn a_hanging_tool_is_stopped_at_the_timeout() {
 
 #[test]
 fn a_cluster_whose_creation_was_interrupted_is_made_again() {
-    let Some(lab) = Lab::new("a_cluster_whose_creation_was_interrupted_is_made_again", "k3d") else { return };
-    lab.run(&["up", "--no-watch"]).success();
+    let Some(lab) = Lab::new(test_name!(), "k3d") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     // As a Ctrl-C after the tool made the nodes and before it finished leaves it.
     let mut state = lab.state();
     state["cluster"]["state"] = json!("started");
     std::fs::write(lab.state_dir().join("state.json"), state.to_string()).unwrap();
-    let out = lab.run(&["up", "--no-watch"]).success();
-    assert!(
-        out.stderr.contains(
-            "! the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again"
-        ),
-        "{}",
-        out.stderr
-    );
+    lab.devflow(&["up", "--no-watch"])
+        .status(0)
+        .stderr_contains(
+            "! the last `up` stopped while creating the cluster: deleting the half-made cluster to create it again",
+        )
+        // the new cluster gets the release
+        .stderr_contains("✓ Installed the Airflow chart")
+        .run();
     assert_eq!(lab.calls("k3d", &["cluster", "delete"]).len(), 1);
     assert_eq!(lab.calls("k3d", &["cluster", "create"]).len(), 2);
-    assert!(out.stderr.contains("✓ Installed the Airflow chart"), "the new cluster gets the release: {}", out.stderr);
 }
 
 #[test]
 fn without_docker_up_says_how_to_start_it() {
-    let Some(lab) = Lab::new("without_docker_up_says_how_to_start_it", "kind") else { return };
-    let mut command = lab.test().command_for(&["up", "--no-watch"]);
-    command.env("DOCKER_HOST", format!("unix://{}/no-docker.sock", lab.world.temp().display()));
-    let out = lab.test().run_command(command).code(1);
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let out = lab
+        .devflow(&["up", "--no-watch"])
+        .env("DOCKER_HOST", format!("unix://{}/no-docker.sock", lab.world.temp().display()))
+        .status(1)
+        .stderr_contains(
+            "start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST",
+        )
+        .run();
     assert!(out.stderr.starts_with("error: cannot reach the Docker daemon ("), "{}", out.stderr);
-    assert!(out.stderr.contains("start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST"), "{}", out.stderr);
     assert!(lab.world.log().is_empty(), "no tool ran");
 }
 
 #[test]
 fn ctrl_c_stops_the_running_tool_and_the_next_up_carries_on() {
-    let Some(lab) = Lab::new("ctrl_c_stops_the_running_tool_and_the_next_up_carries_on", "kind") else { return };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let before = lab.project_files();
     lab.world.scenario(json!({"hang": ["helm upgrade"]}));
-    let test = &lab.test;
-    let child = test
-        .command_for(&["up", "--no-watch"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let up = lab.devflow(&["up", "--no-watch"]).status(130).stderr_contains("interrupted: devflow stopped `up`");
+    let child = up.command().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let pid_file = lab.world.home().join("hang.pid");
     let waited = Instant::now();
     while !pid_file.exists() {
@@ -536,15 +531,14 @@ fn ctrl_c_stops_the_running_tool_and_the_next_up_carries_on() {
     }
     // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let out = test.output(child.wait_with_output().unwrap()).code(130);
-    assert!(out.stderr.contains("interrupted: devflow stopped `up`"), "{}", out.stderr);
+    up.check(child.wait_with_output().unwrap());
     assert_process_gone(&pid_file);
     assert_eq!(lab.state()["release"]["state"], "started");
     assert_eq!(lab.state()["cluster"]["state"], "done");
 
     lab.world.scenario(json!({}));
     std::fs::remove_file(&pid_file).unwrap();
-    lab.run(&["up", "--no-watch"]).success();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     assert_eq!(lab.calls("kind", &["create"]).len(), 1, "the cluster made before Ctrl-C is kept");
     assert_eq!(lab.calls("helm", &["upgrade"]).len(), 2, "the interrupted upgrade runs again");
     assert_leaves_nothing(&lab, &before);
@@ -567,27 +561,29 @@ fn assert_process_gone(pid_file: &Path) {
 
 #[test]
 fn dry_run_prints_the_steps_and_changes_nothing() {
-    let Some(lab) = Lab::new("dry_run_prints_the_steps_and_changes_nothing", "kind") else { return };
-    let out = lab.run(&["up", "--dry-run"]).success();
-    assert!(
-        out.stdout.contains("$ kind create cluster --name") && out.stdout.contains("$ helm upgrade --install"),
-        "{}",
-        out.stdout
-    );
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--dry-run"])
+        .status(0)
+        .stdout_contains("$ kind create cluster --name")
+        .stdout_contains("$ helm upgrade --install")
+        .run();
     assert!(lab.world.log().is_empty(), "no tool ran");
     assert!(!lab.state_dir().exists());
 }
 
 #[test]
 fn creds_before_up_says_how_to_get_them() {
-    let out = Test::new().args(["creds"]).run().code(1);
-    assert!(out.stderr.contains("has no credentials yet\n  `devflow up` creates the admin user"), "{}", out.stderr);
+    Test::new()
+        .args(["creds"])
+        .status(1)
+        .stderr_contains("has no credentials yet\n  `devflow up` creates the admin user")
+        .run();
 }
 
 #[test]
 fn doctor_reports_the_real_docker_daemon_and_the_tools() {
-    let Some(lab) = Lab::new("doctor_reports_the_real_docker_daemon_and_the_tools", "kind") else { return };
-    let out = lab.run(&["doctor", "--json"]).success();
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let out = lab.devflow(&["doctor", "--json"]).status(0).run();
     let report = out.json();
     let check = |name: &str| report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap();
     assert_eq!(check("docker")["ok"], true);
@@ -605,15 +601,13 @@ fn doctor_reports_the_real_docker_daemon_and_the_tools() {
     std::fs::write(&secret, "").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = lab.run(&["doctor"]).code(1);
-    assert!(out.stdout.contains(&format!("✗ port      127.0.0.1:{} is taken", lab.port)), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("✗ dags      1 path(s) not readable by others")
-            && out.stdout.contains("fix: chmod -R o+rX"),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stderr.contains("error: 2 blocking check(s) failed"), "{}", out.stderr);
+    lab.devflow(&["doctor"])
+        .status(1)
+        .stdout_contains(format!("✗ port      127.0.0.1:{} is taken", lab.port))
+        .stdout_contains("✗ dags      1 path(s) not readable by others")
+        .stdout_contains("fix: chmod -R o+rX")
+        .stderr_contains("error: 2 blocking check(s) failed")
+        .run();
 }
 
 /// A PATH with helm, python3 and docker but no kind, so `up` must install kind.
@@ -633,9 +627,7 @@ fn path_without_kind(lab: &Lab) -> std::ffi::OsString {
 
 #[test]
 fn a_missing_tool_is_installed_only_when_verified_and_only_when_agreed() {
-    let Some(lab) = Lab::new("a_missing_tool_is_installed_only_when_verified_and_only_when_agreed", "kind") else {
-        return;
-    };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     // A mirror that serves something other than the pinned kind.
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let mirror = format!("http://{}", server.server_addr().to_ip().unwrap());
@@ -645,24 +637,18 @@ fn a_missing_tool_is_installed_only_when_verified_and_only_when_agreed() {
         }
     });
     let path = path_without_kind(&lab);
-    let up = |args: &[&str]| {
-        let mut command = lab.test().command_for(args);
-        command.env("PATH", &path).env("DEVFLOW_DOWNLOAD_MIRROR", &mirror);
-        lab.test().run_command(command)
-    };
+    let up = |args| lab.devflow(args).env("PATH", &path).env("DEVFLOW_DOWNLOAD_MIRROR", &mirror);
 
-    let out = up(&["up", "--no-watch"]).code(1);
-    assert!(out.stderr.contains("error: kind is not installed"), "{}", out.stderr);
-    assert!(out.stderr.contains("`devflow up --yes` installs a pinned, checksum-verified kind"), "{}", out.stderr);
-
-    let out = up(&["up", "--no-watch", "--yes"]).code(1);
-    assert!(
-        out.stderr
-            .contains("/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64 does not match the checksum"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("nothing was installed"), "{}", out.stderr);
+    up(&["up", "--no-watch"])
+        .status(1)
+        .stderr_contains("error: kind is not installed")
+        .stderr_contains("`devflow up --yes` installs a pinned, checksum-verified kind")
+        .run();
+    up(&["up", "--no-watch", "--yes"])
+        .status(1)
+        .stderr_contains("/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64 does not match the checksum")
+        .stderr_contains("nothing was installed")
+        .run();
     let cache = lab.test().temp().join("cache/devflow/bin");
     let installed: Vec<_> = walk_files(&cache);
     assert!(installed.is_empty(), "nothing lands in the cache: {installed:?}");
@@ -716,8 +702,7 @@ fn image_exists(tag: &str) -> bool {
 #[test]
 fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_old_one() {
     for (provider, load) in [("kind", ["load", "docker-image"]), ("k3d", ["image", "import"])] {
-        let name = "requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_old_one";
-        let Some(lab) = Lab::new(name, provider) else { return };
+        let Some(lab) = Lab::new(test_name!(), provider) else { return };
         let _images = Images(format!("devflow/{}", lab.name));
         let base = test_airflow_image();
         let toml = lab.test().dir().join("devflow.toml");
@@ -726,8 +711,8 @@ fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_o
         let requirements = lab.test().dir().join("requirements.txt");
         std::fs::write(&requirements, "requests==2.32.3\n").unwrap();
 
-        let out = lab.run(&["up", "--no-watch"]).success();
-        assert!(out.stderr.contains("Collecting requests==2.32.3"), "pip's output is shown: {}", out.stderr);
+        // pip's output is shown
+        let out = lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("Collecting requests==2.32.3").run();
         let built = out.stderr.lines().find_map(|l| l.strip_prefix("✓ Built ")).expect("a built image");
         let tag = built.split_whitespace().next().unwrap().to_string();
         assert!(tag.starts_with(&format!("devflow/{}:", lab.name)), "{tag}");
@@ -742,56 +727,54 @@ fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_o
             "{values}"
         );
 
-        let again = lab.run(&["up", "--no-watch"]).success();
-        assert!(again.stderr.contains(&format!("✓ Image {tag} is built and loaded (unchanged)")), "{}", again.stderr);
+        lab.devflow(&["up", "--no-watch"])
+            .status(0)
+            .stderr_contains(format!("✓ Image {tag} is built and loaded (unchanged)"))
+            .run();
         assert_eq!(lab.calls(provider, &load).len(), 1);
 
         std::fs::write(&requirements, "requests==2.32.3\ndoes-not-exist-pkg==1.0\n").unwrap();
-        let failed = lab.run(&["up", "--no-watch"]).code(1);
-        assert!(
-            failed.stderr.contains("ERROR: No matching distribution found for does-not-exist-pkg==1.0"),
-            "{}",
-            failed.stderr
-        );
-        assert!(failed.stderr.contains("the release keeps running the image it had"), "{}", failed.stderr);
+        lab.devflow(&["up", "--no-watch"])
+            .status(1)
+            .stderr_contains("ERROR: No matching distribution found for does-not-exist-pkg==1.0")
+            .stderr_contains("the release keeps running the image it had")
+            .run();
         assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "no upgrade to a failed image");
         assert_eq!(lab.state()["image"], tag.as_str());
 
-        lab.run(&["down", "--yes"]).success();
+        lab.devflow(&["down", "--yes"]).status(0).run();
         assert!(!image_exists(&tag), "down removes the image devflow built");
     }
 }
 
 #[test]
 fn logs_show_each_components_lines_with_its_name() {
-    let Some(lab) = Lab::new("logs_show_each_components_lines_with_its_name", "kind") else { return };
-    lab.run(&["up", "--no-watch"]).success();
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
     lab.world.scenario(json!({"logs": {"scheduler": "Starting the scheduler\nLaunched DagFileProcessorManager"}}));
 
-    let out = lab.run(&["logs", "scheduler", "--tail", "5"]).success();
-    assert_eq!(out.stdout, "scheduler | Starting the scheduler\nscheduler | Launched DagFileProcessorManager\n");
+    lab.devflow(&["logs", "scheduler", "--tail", "5"])
+        .status(0)
+        .stdout("scheduler | Starting the scheduler\nscheduler | Launched DagFileProcessorManager\n")
+        .run();
     let requests = lab.world.kube().requests();
     let read =
         requests.iter().find(|r| r.contains("/pods/airflow-scheduler-") && r.contains("/log?")).expect("a log request");
     assert!(read.contains("container=scheduler") && read.contains("tailLines=5"), "{read}");
 
-    let all = lab.run(&["logs"]).success();
+    let all = lab.devflow(&["logs"]).status(0).run();
     for component in ["postgresql    |", "api-server    |", "scheduler     |", "dag-processor |", "triggerer     |"] {
         assert!(all.stdout.lines().any(|l| l.starts_with(component)), "no {component:?} lines in:\n{}", all.stdout);
     }
 
-    let followed = lab.run(&["logs", "-f", "scheduler"]).success();
-    assert!(followed.stdout.contains("scheduler | Launched DagFileProcessorManager"), "{}", followed.stdout);
+    lab.devflow(&["logs", "-f", "scheduler"])
+        .status(0)
+        .stdout_contains("scheduler | Launched DagFileProcessorManager")
+        .run();
 
-    let wrong = lab.run(&["logs", "schedular"]).code(2);
-    assert!(
-        wrong.stderr.contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?"),
-        "{}",
-        wrong.stderr
-    );
-    assert!(
-        wrong.stderr.contains("expected one of: postgresql, api-server, scheduler, dag-processor, triggerer"),
-        "{}",
-        wrong.stderr
-    );
+    lab.devflow(&["logs", "schedular"])
+        .status(2)
+        .stderr_contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?")
+        .stderr_contains("expected one of: postgresql, api-server, scheduler, dag-processor, triggerer")
+        .run();
 }

@@ -3,24 +3,16 @@
 
 use serde_json::{Value, json};
 
-use crate::support::Test;
+use crate::support::{Expect, Test};
 
 /// `render --explain --json` and `render --json` for a fixture and a profile.
 fn report(fixture: &str, profile: &str) -> (Vec<Value>, Value) {
     let values = format!("deploy/{fixture}");
-    let mut test = Test::new().production(fixture).args([
-        "render",
-        "--json",
-        "--explain",
-        "--profile",
-        profile,
-        "--values",
-        &values,
-    ]);
-    let explain = test.run().success().json();
+    let test = Test::new().production(fixture);
+    let render = ["render", "--json", "--profile", profile, "--values", &values];
+    let explain = test.devflow(&[&render[..], &["--explain"]].concat()).status(0).run().json();
     assert_eq!(explain["production_files"].as_array().unwrap().len(), 1);
-    test = test.then().args(["render", "--json", "--profile", profile, "--values", &values]);
-    let plan = test.run().success().json();
+    let plan = test.devflow(&render).status(0).run().json();
     (explain["changes"].as_array().unwrap().clone(), plan["values"].clone())
 }
 

@@ -1,7 +1,7 @@
 //! What `devflow render` prints for every built-in profile on every provider, with and without a
 //! team's production values: snapshots, reviewed once and then held still.
 
-use crate::support::Test;
+use crate::support::{Expect, Test};
 
 pub const PROFILES: [&str; 4] = ["local", "celery", "kubernetes", "airflow2"];
 pub const PROVIDERS: [&str; 2] = ["kind", "k3d"];
@@ -19,7 +19,7 @@ pub fn production_for(profile: &str) -> &'static str {
 fn every_profile_on_every_provider() {
     for profile in PROFILES {
         for provider in PROVIDERS {
-            let out = Test::new().args(["render", "--profile", profile, "--provider", provider]).run().success();
+            let out = Test::new().args(["render", "--profile", profile, "--provider", provider]).status(0).run();
             insta::assert_snapshot!(format!("{profile}-{provider}"), out.stdout);
         }
     }
@@ -32,8 +32,8 @@ fn an_existing_cluster_with_a_teams_production_values() {
         .production("eks-celery.yaml")
         .file("devflow.toml", "[cluster]\nprovider = \"existing\"\ncontext = \"arn:aws:eks:eu-west-1:123456789012:cluster/dev\"\nnamespace = \"team-data-alice\"\nstorage_class = \"efs-sc\"\n")
         .args(["render", "--profile", "celery", "--values", "deploy/eks-celery.yaml"])
-        .run()
-        .success();
+        .status(0)
+        .run();
     insta::assert_snapshot!("celery-existing-production", out.stdout);
 }
 
@@ -46,8 +46,8 @@ fn every_profile_on_every_provider_with_production_values() {
             let out = Test::new()
                 .production(production)
                 .args(["render", "--profile", profile, "--provider", provider, "--values", &values])
-                .run()
-                .success();
+                .status(0)
+                .run();
             insta::assert_snapshot!(format!("{profile}-{provider}-production"), out.stdout);
         }
     }
@@ -61,46 +61,38 @@ fn the_parity_report_of_each_production_fixture() {
         let out = Test::new()
             .production(production)
             .args(["render", "--profile", profile, "--values", &values, "--explain"])
-            .run()
-            .success();
+            .status(0)
+            .run();
         insta::assert_snapshot!(format!("explain-{production}"), out.stdout);
     }
 }
 
 #[test]
 fn each_part_alone_is_exactly_that_part_of_the_whole() {
-    let mut test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "").args([
-        "render",
-        "--json",
-        "--values",
-        "deploy/eks-celery.yaml",
-    ]);
-    let whole = test.run().success().json();
+    let test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "");
+    let render = ["render", "--json", "--values", "deploy/eks-celery.yaml"];
+    let whole = test.devflow(&render).status(0).run().json();
     for (part, key) in [("cluster", "cluster"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
-        test = test.then().args(["render", "--json", "--values", "deploy/eks-celery.yaml", "--only", part]);
-        assert_eq!(test.run().success().json(), whole[key], "--only {part}");
+        let only = [&render[..], &["--only", part]].concat();
+        assert_eq!(test.devflow(&only).status(0).run().json(), whole[key], "--only {part}");
     }
 }
 
 #[test]
 fn plan_lists_the_commands_up_will_run() {
-    let kind = Test::new().args(["render", "--only", "plan"]).run().success();
-    assert!(
-        kind.stdout.contains(
-            " 2. create cluster    $ kind create cluster --name acme-pipelines --config - < the cluster config"
-        ),
-        "{}",
-        kind.stdout
-    );
-    assert!(kind.stdout.contains(
-        "$ helm upgrade --install airflow airflow --repo https://airflow.apache.org --version 1.22.0 --namespace airflow --kube-context kind-acme-pipelines --values [TMP]/state/devflow/acme-pipelines-[HASH]/values.yaml"
-    ), "{}", kind.stdout);
-    let k3d = Test::new().args(["render", "--only", "plan", "--provider", "k3d"]).run().success();
-    assert!(
-        k3d.stdout.contains("$ k3d cluster create --config [TMP]/state/devflow/acme-pipelines-[HASH]/k3d.yaml"),
-        "{}",
-        k3d.stdout
-    );
+    Test::new()
+        .args(["render", "--only", "plan"])
+        .status(0)
+        .stdout_contains(" 2. create cluster    $ kind create cluster --name acme-pipelines --config - < the cluster config")
+        .stdout_contains(
+            "$ helm upgrade --install airflow airflow --repo https://airflow.apache.org --version 1.22.0 --namespace airflow --kube-context kind-acme-pipelines --values [TMP]/state/devflow/acme-pipelines-[HASH]/values.yaml",
+        )
+        .run();
+    Test::new()
+        .args(["render", "--only", "plan", "--provider", "k3d"])
+        .status(0)
+        .stdout_contains("$ k3d cluster create --config [TMP]/state/devflow/acme-pipelines-[HASH]/k3d.yaml")
+        .run();
 }
 
 #[test]
@@ -133,8 +125,8 @@ parallelism = 8
             "--set",
             r"workers.serviceAccount.annotations.acme\.io/team=data",
         ])
+        .status(0)
         .run()
-        .success()
         .json();
     let values = &out["values"];
     assert_eq!(values["executor"], "CeleryExecutor,KubernetesExecutor");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::render::{PROFILES, PROVIDERS, production_for};
-use crate::support::Test;
+use crate::support::{Expect, Test};
 
 fn shared(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas").join(name);
@@ -58,7 +58,7 @@ fn every_profile_provider_and_production_values_validate() {
                     values_flag = format!("deploy/{file}");
                     args.extend(["--values", &values_flag]);
                 }
-                let plan = test.args(args).run().success().json();
+                let plan = test.args(args).status(0).run().json();
                 let what = format!("{profile} on {provider} with {production:?}");
                 match provider {
                     "existing" => assert!(plan["cluster"].is_null(), "{what}: devflow makes no cluster"),
@@ -84,8 +84,8 @@ fn mounts_are_read_only_and_ports_listen_on_loopback() {
             .file("plugins/p.py", "")
             .file("devflow.toml", "[cluster]\nworkers = 1\n")
             .args(["render", "--json", "--provider", provider])
+            .status(0)
             .run()
-            .success()
             .json();
         let cluster = &plan["cluster"];
         if provider == "kind" {

@@ -8,6 +8,8 @@ use std::process::Stdio;
 
 use crate::lifecycle::Lab;
 use crate::real_airflow::{Airflow, Watch, venv};
+use crate::support::Expect;
+use crate::test_name;
 
 /// The dev profile's parse settings.
 pub const DEV_SETTINGS: [(&str, &str); 2] = [("refresh_interval", "1"), ("bundle_refresh_check_interval", "1")];
@@ -16,7 +18,7 @@ const TWO_DAGS: &str = "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef 
 
 #[test]
 fn watch_reports_every_kind_of_change_as_real_airflow_parses_it() {
-    let Some(venv) = venv("watch_reports_every_kind_of_change_as_real_airflow_parses_it") else { return };
+    let Some(venv) = venv(test_name!()) else { return };
     let airflow = Airflow::start(&venv, &DEV_SETTINGS);
     let watch = Watch::start(&airflow, airflow.home());
     let write = |file: &str, text: &str| std::fs::write(airflow.dags.join(file), text).unwrap();
@@ -91,17 +93,17 @@ fn watch_reports_every_kind_of_change_as_real_airflow_parses_it() {
 
 #[test]
 fn up_stays_to_watch_the_projects_dags_and_plugins() {
-    let Some(venv) = venv("up_stays_to_watch_the_projects_dags_and_plugins") else { return };
-    let Some(lab) = Lab::new("up_stays_to_watch_the_projects_dags_and_plugins", "kind") else { return };
+    let Some(venv) = venv(test_name!()) else { return };
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     std::fs::create_dir(lab.test().dir().join("plugins")).unwrap();
-    lab.run(&["up", "--no-watch"]).success();
-    let password = lab.run(&["creds", "--json"]).success().json()["password"].as_str().unwrap().to_string();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
     // The fake cluster maps no port: a real Airflow stands in for the chart's, on the UI port,
     // reading the project's DAG folder as the mount would show it.
     let dags = lab.test().dir().join("dags");
     let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
 
-    let mut up = lab.test().command_for(&["up"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut up = lab.devflow(&["up"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Results on standard output, progress on standard error: one stream of lines to read.
     let lines = read_lines(up.stdout.take().unwrap());
     let progress = read_lines(up.stderr.take().unwrap());

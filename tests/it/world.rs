@@ -2,10 +2,14 @@
 //! kubeconfig, a fake Kubernetes API server, and real Docker containers standing in for nodes.
 //!
 //! ```ignore
-//! let Some(world) = World::for_test("up_creates_a_cluster") else { return }; // skips without Docker
+//! let Some(world) = World::for_test(test_name!()) else { return }; // skips without Docker
 //! let mut test = Test::new().args(["up"]);
 //! for (k, v) in world.env() { test = test.env(&k, v); }
 //! ```
+//!
+//! A world is named after its test: its temporary folder (`devflow-world-<test>-…`, which holds
+//! the fakes' log), the `devflow-test-name` label of every container and network it makes, and
+//! the `test` of every line of the fakes' log say which test made them.
 //!
 //! Environment for devflow and the fakes (`World::env`):
 //! - `PATH` = `<bin>:` + the test's PATH (docker and python3 stay reachable)
@@ -13,7 +17,8 @@
 //!   `hang.pid`
 //! - `FAKE_KUBE_URL` the FakeKube URL written as every context's server
 //! - `KUBECONFIG` `<temp>/kubeconfig` (the fakes write JSON, which is valid YAML)
-//! - `FAKE_NODE_IMAGE` `devflow-test-node:1`, `FAKE_LABEL` `devflow-test-world=<id>`
+//! - `FAKE_NODE_IMAGE` `devflow-test-node:1`, `FAKE_LABEL` `devflow-test-world=<id>`, `FAKE_TEST`
+//!   the test's name
 //!
 //! Scenario keys (`World::scenario`, re-read by every fake call and every API request):
 //! - `fail`: `{"kind create": "<stderr>", "helm upgrade": "..."}`: the fake prints it, exits 1
@@ -65,6 +70,8 @@ use crate::fake_kube::FakeKube;
 
 pub const NODE_IMAGE: &str = "devflow-test-node:1";
 pub const WORLD_LABEL_KEY: &str = "devflow-test-world";
+/// The label naming the test that made a container or network.
+pub const TEST_LABEL_KEY: &str = "devflow-test-name";
 
 const FAKES: [(&str, &str); 4] = [
     ("kind", include_str!("fakes/kind")),
@@ -94,6 +101,8 @@ pub struct Call {
 pub struct World {
     kube: FakeKube,
     id: String,
+    /// The test that made it (`module::function`).
+    test: String,
     bin: PathBuf,
     home: PathBuf,
     kubeconfig: PathBuf,
@@ -168,13 +177,14 @@ fn unique_id() -> String {
 }
 
 impl World {
-    /// A new world; builds the node image when Docker is there (tests that need Docker should
-    /// start with `World::for_test` or `skip_without_docker`).
-    pub fn new() -> World {
+    /// A new world of the test `test` (`test_name!()`); builds the node image when Docker is
+    /// there (tests that need Docker should start with `World::for_test` or `skip_without_docker`).
+    pub fn named(test: &str) -> World {
         if docker_available() {
             node_image();
         }
-        let temp = tempfile::Builder::new().prefix("devflow-world").tempdir().expect("a temporary directory");
+        let prefix = format!("devflow-world-{}-", test.replace("::", "."));
+        let temp = tempfile::Builder::new().prefix(&prefix).tempdir().expect("a temporary directory");
         let bin = temp.path().join("bin");
         let home = temp.path().join("fake");
         std::fs::create_dir_all(&bin).unwrap();
@@ -185,15 +195,17 @@ impl World {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let kube = FakeKube::start(home.clone());
-        World { kube, id: unique_id(), bin, home, kubeconfig: temp.path().join("kubeconfig"), temp }
+        let kubeconfig = temp.path().join("kubeconfig");
+        World { kube, id: unique_id(), test: test.to_string(), bin, home, kubeconfig, temp }
     }
 
-    /// A new world, or None (after saying so) when Docker is missing outside CI.
+    /// A new world of the test `test` (`test_name!()`), or None (after saying so) when Docker is
+    /// missing outside CI.
     pub fn for_test(test: &str) -> Option<World> {
         if skip_without_docker(test) {
             return None;
         }
-        Some(World::new())
+        Some(World::named(test))
     }
 
     /// `base-<id>` cut to k3d's 32-character limit: a cluster name no parallel test shares.
@@ -203,8 +215,18 @@ impl World {
         format!("{}-{tail}", head.trim_end_matches('-'))
     }
 
+    /// `devflow-test-world=<id>`: what the world's cleanup removes by.
     pub fn label(&self) -> String {
         format!("{WORLD_LABEL_KEY}={}", self.id)
+    }
+
+    /// `docker run` arguments putting this world's labels on a container: `devflow-test=1`, the
+    /// world's, and the test's name.
+    pub fn label_args(&self) -> Vec<String> {
+        ["devflow-test=1".to_string(), self.label(), format!("{TEST_LABEL_KEY}={}", self.test)]
+            .into_iter()
+            .flat_map(|label| ["--label".to_string(), label])
+            .collect()
     }
 
     pub fn bin(&self) -> &Path {
@@ -241,6 +263,7 @@ impl World {
             ("KUBECONFIG".into(), self.kubeconfig.clone().into()),
             ("FAKE_NODE_IMAGE".into(), NODE_IMAGE.into()),
             ("FAKE_LABEL".into(), self.label().into()),
+            ("FAKE_TEST".into(), self.test.clone().into()),
         ]
     }
 
@@ -342,7 +365,7 @@ impl World {
         let image = node_image();
         let mut cmd = Command::new("docker");
         cmd.args(["run", "-d", "--init", "--name", name, "--hostname", name]);
-        cmd.args(["--label", "devflow-test=1", "--label", &self.label()]);
+        cmd.args(self.label_args());
         for (k, v) in labels {
             cmd.args(["--label", &format!("{k}={v}")]);
         }
@@ -408,12 +431,6 @@ impl World {
             child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         }
         child.wait_with_output().unwrap()
-    }
-}
-
-impl Default for World {
-    fn default() -> Self {
-        World::new()
     }
 }
 

@@ -6,6 +6,7 @@ Environment (set by tests/it/world.rs):
   KUBECONFIG       the kubeconfig the fakes add contexts to (written as JSON, which is valid YAML)
   FAKE_NODE_IMAGE  the local image every node container runs (never pulled)
   FAKE_LABEL       key=value label put on every container/network, so a test can clean up its own
+  FAKE_TEST        the name of the test, put on every container/network (devflow-test-name) and log line
 
 scenario.json (re-read on every call):
   {"fail": {"kind create": "<stderr text>"}}   print the text to stderr, exit 1
@@ -71,6 +72,8 @@ def test_labels():
     wl = world_label()
     if wl:
         labels[wl[0]] = wl[1]
+    if os.environ.get("FAKE_TEST"):
+        labels["devflow-test-name"] = os.environ["FAKE_TEST"]
     return labels
 
 
@@ -152,7 +155,7 @@ def start(tool):
     """Log the call, then apply the scenario's hang/slow/fail for it. Returns (argv, stdin)."""
     argv = sys.argv[1:]
     stdin = sys.stdin.read() if reads_stdin(argv) else None
-    line = json.dumps({"tool": tool, "argv": argv, "stdin": stdin, "time": time.time()}) + "\n"
+    line = json.dumps({"tool": tool, "argv": argv, "stdin": stdin, "time": time.time(), "test": os.environ.get("FAKE_TEST")}) + "\n"
     fd = os.open(path("log.jsonl"), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
     try:
         os.write(fd, line.encode())
