@@ -173,6 +173,59 @@ fn fake_kube_apply_get_delete() {
 }
 
 #[test]
+fn fake_kube_merge_patches_selects_and_stamps_times() {
+    let world = World::named(test_name!());
+    world.scenario(json!({"api": "up"}));
+    let url = world.kube().url().to_string();
+    let before = jiff::Timestamp::now();
+    for (name, labels) in [
+        ("web", json!({"app": "web", "tier": "front"})),
+        ("db", json!({"app": "db"})),
+        ("job", json!({"app": "batch", "tier": "back"})),
+    ] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default", "labels": labels}, "data": {"a": "1", "b": "2"}});
+        assert_eq!(apply(&world, &format!("/api/v1/namespaces/default/configmaps/{name}"), &cm).0, 201);
+    }
+
+    // a JSON merge patch (RFC 7386): maps merge, null removes, anything else replaces
+    let patch = json!({"metadata": {"labels": {"tier": null, "team": "data"}}, "data": {"b": null, "c": "3"}});
+    let web = format!("{url}/api/v1/namespaces/default/configmaps/web");
+    let (code, body) = http("PATCH", &web, Some("application/merge-patch+json"), &patch.to_string());
+    let patched: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["metadata"]["labels"], json!({"app": "web", "team": "data"}));
+    assert_eq!(patched["data"], json!({"a": "1", "c": "3"}));
+    assert_eq!(patched["metadata"]["managedFields"][0]["operation"], "Update");
+    let (_, got) = get_json(&world, "/api/v1/namespaces/default/configmaps/web");
+    assert_eq!(got["data"], json!({"a": "1", "c": "3"}), "the patch is kept");
+    let missing = format!("{url}/api/v1/namespaces/default/configmaps/nowhere");
+    assert_eq!(http("PATCH", &missing, Some("application/merge-patch+json"), "{}").0, 404);
+
+    // selectors, percent- and form-encoded as clients send them
+    let names = |query: &str| -> Vec<String> {
+        let (code, list) = get_json(&world, &format!("/api/v1/namespaces/default/configmaps?{query}"));
+        assert_eq!(code, 200, "{list}");
+        list["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names("labelSelector=app+in+%28web%2Cdb%29"), ["db", "web"]);
+    assert_eq!(names("labelSelector=app%20notin%20(web)"), ["db", "job"]);
+    assert_eq!(names("labelSelector=%21tier"), ["db", "web"]);
+    assert_eq!(names("labelSelector=tier"), ["job"]);
+    assert_eq!(names("labelSelector=app%21%3Dweb%2Ctier%3Dback"), ["job"]);
+    assert_eq!(names("labelSelector=team%3D%3Ddata"), ["web"]);
+    assert_eq!(names("fieldSelector=metadata.name%3Ddb"), ["db"]);
+    assert_eq!(names("fieldSelector=metadata.name%21%3Ddb&labelSelector=app"), ["job", "web"]);
+
+    // metav1.Time: RFC 3339 in UTC, whole seconds
+    for stamp in [&got["metadata"]["creationTimestamp"], &got["metadata"]["managedFields"][0]["time"]] {
+        let stamp = stamp.as_str().unwrap();
+        assert_eq!((stamp.len(), stamp.ends_with('Z')), ("2026-01-02T03:04:05Z".len(), true), "{stamp}");
+        let t: jiff::Timestamp = stamp.parse().unwrap();
+        assert!(t.as_second() >= before.as_second() && t <= jiff::Timestamp::now(), "{stamp}");
+    }
+}
+
+#[test]
 fn fake_kube_pods_pending_then_running() {
     let Some(world) = World::for_test(test_name!()) else { return };
     world.scenario(json!({"pod_ready_after_s": 1.0}));

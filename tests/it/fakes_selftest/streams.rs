@@ -148,6 +148,70 @@ fn fake_kube_exec_errors_like_the_api() {
 }
 
 #[test]
+fn fake_kube_exec_speaks_the_channel_protocol_to_a_plain_websocket_client() {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest;
+
+    let Some((world, _, _)) = exec_world(test_name!()) else { return };
+    let host = world.kube().url().trim_start_matches("http://").to_string();
+    let exec = |protocols: &str, script: &str| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("command", "sh"), ("command", "-c"), ("command", script)])
+            .extend_pairs([("stdin", "true"), ("stdout", "true"), ("stderr", "true")])
+            .finish();
+        let url = format!("ws://{host}/api/v1/namespaces/default/pods/box/exec?{query}");
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+        let stream = std::net::TcpStream::connect(&host).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+        tungstenite::client(request, stream).expect("FakeKube upgrades the exec")
+    };
+
+    let (mut socket, answer) =
+        exec("v5.channel.k8s.io, v4.channel.k8s.io", "read line; echo \"got $line\"; echo 'a+b c' >&2; exit 5");
+    assert_eq!(answer.headers()["Sec-WebSocket-Protocol"], "v5.channel.k8s.io");
+    socket.send(Message::Ping(b"still there?".to_vec().into())).unwrap();
+    socket.send(Message::Binary([&[0u8][..], b"hello world\n"].concat().into())).unwrap();
+    // v5: the client's stdin is closed
+    socket.send(Message::Binary(vec![255, 0].into())).unwrap();
+    let mut channels = std::collections::BTreeMap::<u8, Vec<u8>>::new();
+    let (mut pong, mut close) = (None, None);
+    loop {
+        match socket.read() {
+            Ok(Message::Binary(m)) => channels.entry(m[0]).or_default().extend_from_slice(&m[1..]),
+            Ok(Message::Pong(p)) => pong = Some(p.to_vec()),
+            Ok(Message::Close(frame)) => close = frame,
+            Ok(other) => panic!("an unexpected message: {other:?}"),
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("the exec's WebSocket: {e}"),
+        }
+    }
+    assert_eq!(pong.as_deref(), Some(&b"still there?"[..]));
+    assert_eq!(text(&channels[&1]), "got hello world\n");
+    // the script came through the query's repeated `command`s, + and spaces intact
+    assert_eq!(text(&channels[&2]), "a+b c\n");
+    let status: Value = serde_json::from_slice(&channels[&3]).unwrap();
+    assert_eq!(
+        (status["reason"].as_str(), status["details"]["causes"][0]["message"].as_str()),
+        (Some("NonZeroExitCode"), Some("5"))
+    );
+    assert_eq!(close.map(|f| f.code), Some(tungstenite::protocol::frame::coding::CloseCode::Normal));
+
+    // a client that speaks only v4 gets v4
+    let (mut socket, answer) = exec("v4.channel.k8s.io", "echo v4");
+    assert_eq!(answer.headers()["Sec-WebSocket-Protocol"], "v4.channel.k8s.io");
+    let mut out = Vec::new();
+    while let Ok(message) = socket.read() {
+        if let Message::Binary(m) = message
+            && m[0] == 1
+        {
+            out.extend_from_slice(&m[1..]);
+        }
+    }
+    assert_eq!(text(&out), "v4\n");
+}
+
+#[test]
 fn fake_kube_port_forwards_through_kube_rs() {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::Api;

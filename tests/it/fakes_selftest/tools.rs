@@ -113,6 +113,16 @@ fn kind_create_twice_fails_like_kind() {
         Some("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodez: []\n"),
     ));
     assert!(err.starts_with("ERROR: failed to create cluster: unable to decode config: yaml: unmarshal errors:\n  line 3: field nodez not found in type v1alpha4.Cluster"), "{err}");
+    // the line is the key's, as the YAML parser found it
+    let err = fails(&world.run(
+        "kind",
+        &["create", "cluster", "--name", "z", "--config", "-"],
+        Some("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  # imag: a comment\n  imag: kindest/node:v1.36.4\n"),
+    ));
+    assert!(
+        err.starts_with("ERROR: failed to create cluster: unable to decode config: yaml: unmarshal errors:\n  line 6: field imag not found in type v1alpha4.Node"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -338,4 +348,56 @@ fn helm_upgrade_status_uninstall() {
     ok(&helm_upgrade(&world, &ctx, &values));
     ok(&world.run("kind", &["delete", "cluster", "--name", &name], None));
     assert!(world.releases().get(&ctx).is_none());
+}
+
+#[test]
+fn helm_reads_values_as_gos_yaml_does() {
+    let world = World::named(test_name!());
+    let cluster = world.existing_cluster_without_nodes("shared-yaml");
+    world.scenario(json!({"api": "up"}));
+    assert_eq!(apply(&world, "/api/v1/namespaces/airflow", &namespace("airflow")).0, 201);
+    let values = write_values(
+        &world,
+        "# production values\nairflowVersion: \"3.2.2\"\nlabels: &labels {team: data, since: 2024-05-01}\nworkers:\n  labels: *labels\n  replicas: 2\nwebserver:\n  text: |\n    line one\n    line two\n---\nignored: true\n",
+    );
+    ok(&helm_upgrade(&world, &cluster.context, &values));
+    let status: Value = serde_json::from_str(&ok(&world.run(
+        "helm",
+        &["status", "airflow", "--namespace", "airflow", "--kube-context", &cluster.context, "-o", "json"],
+        None,
+    )))
+    .unwrap();
+    let config = &status["config"];
+    // an alias is its anchor's value; a date stays the text it was, as in Go's YAML-to-JSON
+    assert_eq!(config["workers"]["labels"], json!({"team": "data", "since": "2024-05-01"}), "{config}");
+    assert_eq!((config["workers"]["replicas"].clone(), config["airflowVersion"].clone()), (json!(2), json!("3.2.2")));
+    assert_eq!(config["webserver"]["text"], "line one\nline two\n");
+    assert!(config.get("ignored").is_none(), "Go's yaml.Unmarshal reads the first document only: {config}");
+
+    let bad = write_values(&world, "workers: [unclosed\n");
+    let err = fails(&helm_upgrade(&world, &cluster.context, &bad));
+    assert!(err.starts_with(&format!("Error: failed to parse {bad}: error converting YAML to JSON: ")), "{err}");
+}
+
+#[test]
+fn a_world_and_what_it_makes_carry_the_name_of_its_test() {
+    let test = test_name!();
+    assert_eq!(test, "fakes_selftest::tools::a_world_and_what_it_makes_carry_the_name_of_its_test");
+    let in_a_closure = [1].map(|_| test_name!());
+    assert_eq!(in_a_closure, [test]);
+    let Some(world) = World::for_test(test) else { return };
+    let folder = world.temp().file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        folder.starts_with("devflow-world-fakes_selftest.tools.a_world_and_what_it_makes_carry_the_name_of_its_test-"),
+        "{folder}"
+    );
+    let name = kind_cluster(&world, "named", 0);
+    for container in [format!("{name}-control-plane"), world.exec_container("named-exec")] {
+        assert_eq!(inspect(&container)["Config"]["Labels"]["devflow-test-name"], json!(test), "{container}");
+    }
+    let log = std::fs::read_to_string(world.home().join("log.jsonl")).unwrap();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        assert_eq!(serde_json::from_str::<Value>(line).unwrap()["test"], json!(test), "{line}");
+    }
 }
