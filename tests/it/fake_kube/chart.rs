@@ -32,17 +32,13 @@ fn bool_at(v: &Value, path: &[&str], default: bool) -> bool {
     path.iter().fold(v, |cur, p| &cur[*p]).as_bool().unwrap_or(default)
 }
 
-fn release_workloads(r: &ReleaseView) -> Vec<Workload> {
-    let v = &r.values;
-    let version = match &v["airflowVersion"] {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => "3.2.2".to_string(),
-    };
-    let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(3);
-    let executor = v["executor"].as_str().unwrap_or("CeleryExecutor");
-    let image = airflow_image_of(v, &version);
-    let mut comps: Vec<(&str, &'static str)> = Vec::new();
+/// The components the values enable, and the kind each runs as, after the chart 1.22.0's
+/// templates: `scheduler/scheduler-deployment.yaml` makes a StatefulSet for a Local executor with
+/// worker persistence, `triggerer/triggerer-deployment.yaml` one with triggerer persistence.
+/// Workers here are always a StatefulSet, where `workers/worker-deployment.yaml` makes a
+/// Deployment without `workers.persistence.enabled`.
+fn components(v: &Value, major: u32, executor: &str) -> Vec<(&'static str, &'static str)> {
+    let mut comps = Vec::new();
     if major >= 3 {
         comps.push(("api-server", "Deployment"));
     } else if bool_at(v, &["webserver", "enabled"], true) {
@@ -73,32 +69,47 @@ fn release_workloads(r: &ReleaseView) -> Vec<Workload> {
     if bool_at(v, &["pgbouncer", "enabled"], false) {
         comps.push(("pgbouncer", "Deployment"));
     }
-    let mut out: Vec<Workload> = comps
-        .into_iter()
-        .map(|(c, kind)| {
-            let groomer_key = match c {
-                "scheduler" => Some("scheduler"),
-                "dag-processor" => Some("dagProcessor"),
-                "triggerer" => Some("triggerer"),
-                "worker" => Some("workers"),
-                _ => None,
-            };
-            let main_image = match c {
-                "redis" => "redis:7.2-bookworm".to_string(),
-                "statsd" => "quay.io/prometheus/statsd-exporter:v0.28.0".to_string(),
-                "pgbouncer" => "apache/airflow:airflow-pgbouncer-2025.03.05-1.23.1".to_string(),
-                _ => image.clone(),
-            };
-            let mut containers = vec![(c.to_string(), main_image)];
-            if let Some(key) = groomer_key
-                && bool_at(v, &[key, "logGroomerSidecar", "enabled"], true)
-            {
-                containers.push((format!("{c}-log-groomer"), image.clone()));
-            }
-            let labels = labels([("tier", "airflow"), ("component", c), ("release", r.name.as_str())]);
-            Workload { component: c.to_string(), kind, containers, labels }
-        })
-        .collect();
+    comps
+}
+
+/// A component's workload: its main container, and the log groomer beside those that have one.
+fn workload(r: &ReleaseView, component: &str, kind: &'static str, image: &str) -> Workload {
+    let v = &r.values;
+    let groomer_key = match component {
+        "scheduler" => Some("scheduler"),
+        "dag-processor" => Some("dagProcessor"),
+        "triggerer" => Some("triggerer"),
+        "worker" => Some("workers"),
+        _ => None,
+    };
+    let main_image = match component {
+        "redis" => "redis:7.2-bookworm",
+        "statsd" => "quay.io/prometheus/statsd-exporter:v0.28.0",
+        "pgbouncer" => "apache/airflow:airflow-pgbouncer-2025.03.05-1.23.1",
+        _ => image,
+    };
+    let mut containers = vec![(component.to_string(), main_image.to_string())];
+    if let Some(key) = groomer_key
+        && bool_at(v, &[key, "logGroomerSidecar", "enabled"], true)
+    {
+        containers.push((format!("{component}-log-groomer"), image.to_string()));
+    }
+    let labels = labels([("tier", "airflow"), ("component", component), ("release", r.name.as_str())]);
+    Workload { component: component.to_string(), kind, containers, labels }
+}
+
+fn release_workloads(r: &ReleaseView) -> Vec<Workload> {
+    let v = &r.values;
+    let version = match &v["airflowVersion"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => "3.2.2".to_string(),
+    };
+    let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(3);
+    let executor = v["executor"].as_str().unwrap_or("CeleryExecutor");
+    let image = airflow_image_of(v, &version);
+    let mut out: Vec<Workload> =
+        components(v, major, executor).into_iter().map(|(c, kind)| workload(r, c, kind, &image)).collect();
     if bool_at(v, &["postgresql", "enabled"], true) {
         out.push(Workload {
             component: "postgresql".into(),

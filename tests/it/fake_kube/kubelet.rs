@@ -331,11 +331,8 @@ pub(super) fn pod_json(ctx: &Ctx, p: &PodPlan) -> Value {
     to_json(Pod { metadata, spec: Some(spec), status: Some(status) })
 }
 
-pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) -> Value {
-    let started = n.state.as_ref().map(|s| s.started).unwrap_or(0.0);
-    let since = c.created.max(started);
-    let running = n.state.as_ref().is_some_and(|s| s.running);
-    let ready = running && ctx.now >= since + after;
+/// The labels the kubelet (and kind or k3s) put on a node, then the node's own from its config.
+fn node_labels(c: &ClusterView, n: &NodeView) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = [
         ("beta.kubernetes.io/arch", "amd64"),
         ("beta.kubernetes.io/os", "linux"),
@@ -356,6 +353,13 @@ pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) ->
     for (k, v) in &n.labels {
         labels.insert(k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
     }
+    labels
+}
+
+/// A node's conditions: no pressure, and Ready `after` seconds after its container started
+/// (Unknown while the container is stopped).
+fn node_conditions(ctx: &Ctx, n: &NodeView, since: f64, after: f64) -> Vec<NodeCondition> {
+    let running = n.state.as_ref().is_some_and(|s| s.running);
     let condition = |type_: &str, status: &str, reason: &str, message: &str, at: f64| NodeCondition {
         type_: type_.into(),
         status: status.into(),
@@ -364,9 +368,9 @@ pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) ->
         last_heartbeat_time: Some(time(at)),
         last_transition_time: Some(time(at)),
     };
-    let ready_condition = if !running {
+    let ready = if !running {
         condition("Ready", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.", since)
-    } else if ready {
+    } else if ctx.now >= since + after {
         condition("Ready", "True", "KubeletReady", "kubelet is posting ready status", since + after)
     } else {
         condition(
@@ -377,8 +381,25 @@ pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) ->
             since,
         )
     };
+    vec![
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+            since,
+        ),
+        condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", since),
+        condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available", since),
+        ready,
+    ]
+}
+
+pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) -> Value {
+    let started = n.state.as_ref().map(|s| s.started).unwrap_or(0.0);
+    let since = c.created.max(started);
     let mut metadata = meta(&n.name, None, c.created, &format!("node/{}/{}", n.name, c.created));
-    metadata.labels = Some(labels);
+    metadata.labels = Some(node_labels(c, n));
     let (provider_id, os_image) = match c.provider.as_str() {
         "kind" => (format!("kind://docker/{}/{}", c.name, n.name), "Debian GNU/Linux 12 (bookworm)"),
         "existing" => (format!("aws:///eu-west-1a/i-{:017x}", fnv(&n.name) >> 4), "Amazon Linux 2023.9.20251014"),
@@ -397,18 +418,7 @@ pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) ->
     let status = NodeStatus {
         capacity: Some(resources.clone()),
         allocatable: Some(resources),
-        conditions: Some(vec![
-            condition(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-                since,
-            ),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", since),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available", since),
-            ready_condition,
-        ]),
+        conditions: Some(node_conditions(ctx, n, since, after)),
         addresses: Some(vec![
             NodeAddress { type_: "InternalIP".into(), address: "172.18.0.2".into() },
             NodeAddress { type_: "Hostname".into(), address: n.name.clone() },

@@ -23,7 +23,9 @@ fn names_of(pod: &Value, key: &str) -> Vec<String> {
     pod["spec"][key].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect()
 }
 
-/// The container a request names, or the pod's only one.
+/// The container a request names, or the pod's only one (kubernetes `pkg/registry/core/pod/
+/// strategy.go`, `LogLocation` and `streamLocation`, whose message for several containers also
+/// lists the init containers: ` or one of the init containers: [...]`).
 pub(super) fn container_of(pod: &Value, name: &str, asked: Option<&str>) -> Result<String, Reply> {
     let containers = names_of(pod, "containers");
     let container = match asked.filter(|c| !c.is_empty()) {
