@@ -227,7 +227,7 @@ fn pushed_lines(lines: &std::sync::mpsc::Receiver<String>, within: Duration) -> 
 #[ignore = "a benchmark: scripts/bench-sync.sh runs it"]
 fn bench_sync() {
     let venv = crate::real_airflow::venv(test_name!()).expect("the benchmark needs the Airflow venv");
-    let shared = crate::existing::Shared::new("bench_sync").expect("the benchmark needs Docker");
+    let shared = crate::existing::Shared::new(test_name!()).expect("the benchmark needs Docker");
     let (files, size) = (5000, 10 * 1024);
     let others = std::fs::read_dir(shared.dags()).unwrap().count() as u64;
     sync_tree(&shared.dags(), files, size);
