@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::Provider;
+use crate::config::{self, Provider};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -329,6 +329,18 @@ pub struct ProjectFlags {
     /// files win)
     #[arg(long = "values", short = 'f', value_name = "FILE")]
     pub values: Vec<PathBuf>,
+}
+
+impl ProjectFlags {
+    /// The flags as the project's settings, with the `--set` flags of the command that has them.
+    pub fn settings(&self, set: &[String]) -> config::Flags {
+        config::Flags {
+            provider: self.provider,
+            profile: self.profile.clone(),
+            values: self.values.clone(),
+            set: set.to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

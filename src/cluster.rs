@@ -1,10 +1,10 @@
 //! The cluster itself: whether it exists, creating and deleting it with kind or k3d, finding its
 //! node containers in Docker, checking devflow's ownership marker, pausing and resuming it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Laptop;
+use crate::config::ClusterTool;
 use crate::docker::{self, Container, Daemon};
 use crate::plan::cluster::NODE_OWNER_MARKER;
 use crate::tool::{self, Program};
@@ -20,6 +20,8 @@ pub enum Error {
     Output { command: String, message: String },
 }
 
+crate::error::one_kind!(Error, Environment);
+
 /// Whose a cluster of this name is, as its node containers tell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ownership {
@@ -33,24 +35,24 @@ pub enum Ownership {
 
 /// A kind or k3d cluster of one name.
 pub struct Cluster {
-    pub provider: Laptop,
+    pub provider: ClusterTool,
     pub name: String,
     pub tool: Program,
 }
 
 impl Cluster {
-    pub fn new(provider: Laptop, name: &str, tool: Program) -> Cluster {
+    pub fn new(provider: ClusterTool, name: &str, tool: Program) -> Cluster {
         Cluster { provider, name: name.to_string(), tool }
     }
 
     pub async fn exists(&self) -> Result<bool, Error> {
         let short = Duration::from_secs(30);
         match self.provider {
-            Laptop::Kind => {
+            ClusterTool::Kind => {
                 let out = self.tool.run(&["get", "clusters"], None, short).await?;
                 Ok(out.lines().any(|line| line.trim() == self.name))
             }
-            Laptop::K3d => {
+            ClusterTool::K3d => {
                 let out = self.tool.run(&["cluster", "list", "-o", "json"], None, short).await?;
                 let clusters: Vec<Value> = serde_json::from_str(&out).map_err(|e| Error::Output {
                     command: "k3d cluster list -o json".into(),
@@ -64,13 +66,13 @@ impl Cluster {
     /// Creates the cluster: kind reads its config on stdin, k3d from the file devflow wrote.
     pub async fn create(&self, config: &Value, k3d_config: &Path, timeout: Duration) -> Result<(), Error> {
         match self.provider {
-            Laptop::Kind => {
+            ClusterTool::Kind => {
                 let yaml = crate::values::to_yaml(config);
                 self.tool
                     .run(&["create", "cluster", "--name", &self.name, "--config", "-"], Some(yaml.as_bytes()), timeout)
                     .await?;
             }
-            Laptop::K3d => {
+            ClusterTool::K3d => {
                 let path = k3d_config.display().to_string();
                 self.tool.run(&["cluster", "create", "--config", &path], None, timeout).await?;
             }
@@ -82,8 +84,8 @@ impl Cluster {
     pub async fn delete(&self) -> Result<(), Error> {
         let timeout = Duration::from_secs(300);
         match self.provider {
-            Laptop::Kind => self.tool.run(&["delete", "cluster", "--name", &self.name], None, timeout).await?,
-            Laptop::K3d => self.tool.run(&["cluster", "delete", &self.name], None, timeout).await?,
+            ClusterTool::Kind => self.tool.run(&["delete", "cluster", "--name", &self.name], None, timeout).await?,
+            ClusterTool::K3d => self.tool.run(&["cluster", "delete", &self.name], None, timeout).await?,
         };
         Ok(())
     }
@@ -96,10 +98,10 @@ impl Cluster {
     pub async fn load_image(&self, image: &str) -> Result<(), Error> {
         let timeout = Duration::from_secs(600);
         match self.provider {
-            Laptop::Kind => {
+            ClusterTool::Kind => {
                 self.tool.run(&["load", "docker-image", image, "--name", &self.name], None, timeout).await?
             }
-            Laptop::K3d => self.tool.run(&["image", "import", image, "-c", &self.name], None, timeout).await?,
+            ClusterTool::K3d => self.tool.run(&["image", "import", image, "-c", &self.name], None, timeout).await?,
         };
         Ok(())
     }
@@ -107,11 +109,11 @@ impl Cluster {
     /// Pauses the cluster, keeping every container and volume (and so the database).
     pub async fn stop(&self, daemon: &Daemon) -> Result<(), Error> {
         match self.provider {
-            Laptop::K3d => {
+            ClusterTool::K3d => {
                 self.tool.run(&["cluster", "stop", &self.name], None, Duration::from_secs(180)).await?;
             }
             // kind has no stop: its node containers are paused through Docker.
-            Laptop::Kind => {
+            ClusterTool::Kind => {
                 for container in self.containers(daemon).await? {
                     daemon.stop(&container).await?;
                 }
@@ -122,10 +124,10 @@ impl Cluster {
 
     pub async fn start(&self, daemon: &Daemon) -> Result<(), Error> {
         match self.provider {
-            Laptop::K3d => {
+            ClusterTool::K3d => {
                 self.tool.run(&["cluster", "start", &self.name], None, Duration::from_secs(300)).await?;
             }
-            Laptop::Kind => {
+            ClusterTool::Kind => {
                 // The control plane first: the workers' kubelets register with it.
                 let mut containers = self.containers(daemon).await?;
                 containers.sort_by_key(|c| c.labels.get("io.x-k8s.kind.role").is_none_or(|r| r != "control-plane"));
@@ -140,10 +142,10 @@ impl Cluster {
 
 /// A cluster's node containers (k3d's load balancer included), running or not, found by the
 /// labels kind and k3d put on them: no tool is needed to look.
-pub async fn containers(daemon: &Daemon, provider: Laptop, name: &str) -> Result<Vec<Container>, Error> {
+pub async fn containers(daemon: &Daemon, provider: ClusterTool, name: &str) -> Result<Vec<Container>, Error> {
     let label = match provider {
-        Laptop::Kind => format!("io.x-k8s.kind.cluster={name}"),
-        Laptop::K3d => format!("k3d.cluster={name}"),
+        ClusterTool::Kind => format!("io.x-k8s.kind.cluster={name}"),
+        ClusterTool::K3d => format!("k3d.cluster={name}"),
     };
     Ok(daemon.containers(&[label]).await?)
 }
@@ -164,11 +166,6 @@ pub fn ownership(containers: &[Container], marker: &Path) -> Ownership {
 /// The marker's content: which project made the cluster, for a person who finds the file.
 pub fn marker_text(project_root: &Path, cluster: &str) -> String {
     format!("devflow made the cluster {cluster} for the project at {}\n", project_root.display())
-}
-
-/// The marker file of a state folder.
-pub fn marker_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(crate::plan::OWNER_MARKER_FILE)
 }
 
 #[cfg(test)]

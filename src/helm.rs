@@ -14,6 +14,8 @@ pub enum Error {
     Output(String),
 }
 
+crate::error::one_kind!(Error, Environment);
+
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct Release {
     pub revision: u64,

@@ -9,10 +9,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde::Serialize;
 
+use crate::env::Env;
 use crate::values::Value;
 
 /// The field manager devflow's server-side applies are recorded under.
@@ -37,6 +38,8 @@ pub enum Error {
     #[error("cannot forward to port {port} of the pod {pod}: {message}")]
     Forward { pod: String, port: u16, message: String },
 }
+
+crate::error::one_kind!(Error, Environment);
 
 /// Who a namespace belongs to, as its ownership annotation says.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,21 +140,34 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// The context kubectl uses now, if the kubeconfig names one.
-pub fn current_context() -> Option<String> {
-    Kubeconfig::read().ok()?.current_context.filter(|c| !c.is_empty())
+/// The user's kubeconfig: the files [`Env::kubeconfig`] lists, merged in order as kube-rs merges
+/// them (kube-client 5.0.0, `src/config/file_config.rs`, `Kubeconfig::from_env`).
+fn kubeconfig(env: &Env) -> Result<Kubeconfig, String> {
+    if env.kubeconfig.is_empty() {
+        return Err(KubeconfigError::FindPath.to_string());
+    }
+    env.kubeconfig
+        .iter()
+        .try_fold(Kubeconfig::default(), |merged, path| Kubeconfig::read_from(path).and_then(|c| merged.merge(c)))
+        .map_err(|e| e.to_string())
 }
 
+/// The context kubectl uses now, if the kubeconfig names one.
+pub fn current_context(env: &Env) -> Option<String> {
+    kubeconfig(env).ok()?.current_context.filter(|c| !c.is_empty())
+}
+
+/// A client of one cluster's API, for one context of the user's kubeconfig.
 #[derive(Clone)]
-pub struct Cluster {
+pub struct ApiClient {
     client: kube::Client,
 }
 
-impl Cluster {
+impl ApiClient {
     /// A client for a context of the user's kubeconfig (KUBECONFIG, else ~/.kube/config).
-    pub async fn connect(context: &str) -> Result<Cluster, Error> {
+    pub async fn connect(env: &Env, context: &str) -> Result<ApiClient, Error> {
         let config_error = |message: String| Error::Config { context: context.to_string(), message };
-        let kubeconfig = Kubeconfig::read().map_err(|e| config_error(e.to_string()))?;
+        let kubeconfig = kubeconfig(env).map_err(config_error)?;
         let options = KubeConfigOptions { context: Some(context.to_string()), ..KubeConfigOptions::default() };
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
@@ -159,7 +175,7 @@ impl Cluster {
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(Duration::from_secs(20));
         let client = kube::Client::try_from(config).map_err(|e| config_error(e.to_string()))?;
-        Ok(Cluster { client })
+        Ok(ApiClient { client })
     }
 
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>, Error> {

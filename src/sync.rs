@@ -52,6 +52,15 @@ pub enum Error {
     Listing { entry: String, why: &'static str },
 }
 
+impl crate::error::Kind for Error {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            Error::NotScanned { .. } => crate::error::ErrorKind::Bug,
+            _ => crate::error::ErrorKind::Environment,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Paths.
 

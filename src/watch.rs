@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::airflow::{self, Snapshot};
-use crate::ui::Printer;
+use crate::ui::{Mode, Printer};
 
 /// Quiet time that ends a batch: an editor's rename-save and a `git checkout` of hundreds of files
 /// arrive well within it.
@@ -30,6 +30,8 @@ pub enum Error {
     #[error(transparent)]
     Airflow(#[from] airflow::Error),
 }
+
+crate::error::one_kind!(Error, Environment);
 
 // ---------------------------------------------------------------------------------------------
 // Debouncing.
@@ -269,8 +271,6 @@ pub struct Settings {
     pub dags: PathBuf,
     /// How file names are shown: the DAG folder relative to where devflow runs, e.g. `dags/`.
     pub shown_root: String,
-    pub json: bool,
-    pub quiet: bool,
     /// Other files that set off actions (this project's Airflow only).
     pub hooks: Vec<Hook>,
     /// Copies the DAG folder to where Airflow reads it, when Airflow cannot see this machine's
@@ -314,7 +314,7 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
             .map_err(|e| Error::Watch { path: folder.display().to_string(), message: e.to_string() })?;
     }
     let mut known = client.snapshot()?;
-    if !settings.json {
+    if printer.mode() != Mode::Json {
         printer.done(&format!(
             "Watching {} for Airflow {} at {} ({} DAGs, {} import errors now); Ctrl-C stops",
             settings.shown_root.trim_end_matches('/'),
@@ -409,7 +409,7 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
         }
         waiting = still;
         known = snapshot;
-        if waiting.is_empty() && batch.len() > 1 && !settings.json {
+        if waiting.is_empty() && batch.len() > 1 && printer.mode() != Mode::Json {
             printer.note(&summary(&batch));
         }
         if waiting.is_empty() {
@@ -480,13 +480,10 @@ fn not_parsed(pending: &Pending, elapsed: Duration, processor_healthy: Option<bo
 }
 
 fn emit(settings: &Settings, printer: &mut Printer, report: &Report) {
-    let text = if settings.json {
-        serde_json::to_string(report).expect("a report serialises")
-    } else {
-        if settings.quiet && matches!(report.status, Status::Parsed | Status::Removed) {
-            return;
-        }
-        line(report, &settings.shown_root)
+    let text = match printer.mode() {
+        Mode::Json => serde_json::to_string(report).expect("a report serialises"),
+        Mode::Quiet if matches!(report.status, Status::Parsed | Status::Removed) => return,
+        Mode::Text | Mode::Quiet => line(report, &settings.shown_root),
     };
     let _ = printer.out(&text);
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::lifecycle::Target;
 use crate::cli::DoctorArgs;
+use crate::env::Env;
+use crate::session::{Follow, Session};
 use crate::tool::{self, Tool, install};
 use crate::ui::Printer;
 
@@ -36,18 +37,20 @@ impl Check {
 #[error("{0} blocking check(s) failed: `devflow up` would not get far (each has a fix above)")]
 pub struct Blocked(usize);
 
-pub async fn run(args: &DoctorArgs, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&args.project, &[], printer, false)?;
+crate::error::one_kind!(Blocked, Environment);
+
+pub async fn run(args: &DoctorArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &args.project.settings(&[]), Follow::Settings, printer)?;
     let plan = &target.plan;
     let mut checks = Vec::new();
 
-    match plan.provider.laptop() {
-        Some(_) => docker_checks(plan, &mut checks).await,
-        None => checks.push(existing_check(plan).await),
+    match plan.provider.cluster_tool() {
+        Some(_) => docker_checks(env, plan, &mut checks).await,
+        None => checks.push(existing_check(env, plan).await),
     }
-    let tools = plan.provider.laptop().map(Tool::for_laptop).into_iter().chain([Tool::Helm]);
+    let tools = plan.provider.cluster_tool().map(Tool::from).into_iter().chain([Tool::Helm]);
     for tool in tools {
-        checks.push(tool_check(tool).await);
+        checks.push(tool_check(tool, env).await);
     }
     checks.push(port_check(plan.ui_port, target.state.as_ref().is_some_and(|s| !s.stopped)));
     checks.push(dags_check(&plan.dags_folder));
@@ -82,9 +85,9 @@ pub async fn run(args: &DoctorArgs, printer: &mut Printer) -> Result<()> {
     Ok(())
 }
 
-async fn tool_check(tool: Tool) -> Check {
+async fn tool_check(tool: Tool, env: &Env) -> Check {
     let name = tool.name();
-    let program = match tool::locate(tool) {
+    let program = match tool::locate(tool, env) {
         Ok(program) => program,
         Err(_) => {
             let fix = match install::pin_for_this_machine(tool) {
@@ -121,8 +124,8 @@ async fn tool_check(tool: Tool) -> Check {
 }
 
 /// Docker runs, with the memory and CPUs the profile needs: a cluster devflow makes lives there.
-async fn docker_checks(plan: &crate::plan::Plan, checks: &mut Vec<Check>) {
-    match crate::docker::Daemon::connect().await {
+async fn docker_checks(env: &Env, plan: &crate::plan::Plan, checks: &mut Vec<Check>) {
+    match crate::docker::Daemon::connect(env).await {
         Ok(daemon) => match daemon.machine().await {
             Ok(m) => {
                 let needs = plan.needs;
@@ -162,8 +165,8 @@ async fn docker_checks(plan: &crate::plan::Plan, checks: &mut Vec<Check>) {
 }
 
 /// The existing cluster answers for the context, and the namespace is free or this project's.
-async fn existing_check(plan: &crate::plan::Plan) -> Check {
-    let owner = match crate::kube::Cluster::connect(&plan.context).await {
+async fn existing_check(env: &Env, plan: &crate::plan::Plan) -> Check {
+    let owner = match crate::kube::ApiClient::connect(env, &plan.context).await {
         Ok(kube) => kube.namespace_owner(&plan.namespace, crate::plan::manifests::OWNER_ANNOTATION).await,
         Err(e) => Err(e),
     };

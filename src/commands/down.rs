@@ -3,20 +3,22 @@
 
 use anyhow::{Result, bail};
 
-use super::lifecycle::{self, Target, step};
-use crate::cli::{DownArgs, ProjectFlags};
+use super::lifecycle::{self, step};
+use crate::cli::DownArgs;
 use crate::cluster::Ownership;
-use crate::config::Laptop;
+use crate::config::{ClusterTool, Flags};
+use crate::env::Env;
 use crate::helm::Helm;
 use crate::kube;
 use crate::plan::manifests;
+use crate::session::{Follow, Session};
 use crate::state::Phase;
 use crate::tool::{self, Tool};
 use crate::ui::Printer;
 
-pub async fn run(args: &DownArgs, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-    match target.plan.provider.laptop() {
+pub async fn run(args: &DownArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    match target.plan.provider.cluster_tool() {
         Some(laptop) => laptop_down(laptop, target, args, printer).await,
         None => existing_down(target, args, printer).await,
     }
@@ -39,11 +41,11 @@ fn confirmed(what: String, args: &DownArgs, printer: &mut Printer) -> Result<boo
 
 /// An existing cluster keeps everything but this project's namespace, which goes only when its
 /// annotation says devflow made it for this project.
-async fn existing_down(target: Target, args: &DownArgs, printer: &mut Printer) -> Result<()> {
+async fn existing_down(target: Session, args: &DownArgs, printer: &mut Printer) -> Result<()> {
     let plan = &target.plan;
-    let kube = kube::Cluster::connect(&plan.context).await?;
+    let kube = kube::ApiClient::connect(&target.env, &plan.context).await?;
     let owner = kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION).await?;
-    if owner == kube::NamespaceOwner::Absent && target.state.is_none() && !target.folder.dir.exists() {
+    if owner == kube::NamespaceOwner::Absent && target.state.is_none() && !target.store.dir().exists() {
         printer.done(&format!("Nothing to remove: devflow has made nothing for the project `{}`", plan.project));
         return Ok(());
     }
@@ -59,21 +61,21 @@ async fn existing_down(target: Target, args: &DownArgs, printer: &mut Printer) -
         return Ok(());
     }
     if owner != kube::NamespaceOwner::Absent {
-        uninstall_release(plan, printer).await?;
+        uninstall_release(&target, printer).await?;
         let doing = format!("Deleting the namespace {}", plan.namespace);
         step(printer, &doing, delete_namespace(&kube, &plan.namespace), |_| {
             format!("Deleted the namespace {} and everything in it", plan.namespace)
         })
         .await?;
     }
-    target.folder.remove()?;
-    printer.done(&format!("Removed devflow's state {}", target.folder.dir.display()));
+    target.store.remove()?;
+    printer.done(&format!("Removed devflow's state {}", target.store.dir().display()));
     Ok(())
 }
 
-async fn uninstall_release(plan: &crate::plan::Plan, printer: &mut Printer) -> Result<()> {
-    let helm = Helm { tool: tool::locate(Tool::Helm)? };
-    step(printer, "Uninstalling the Airflow release", helm.uninstall(plan), |removed| {
+async fn uninstall_release(session: &Session, printer: &mut Printer) -> Result<()> {
+    let helm = Helm { tool: tool::locate(Tool::Helm, &session.env)? };
+    step(printer, "Uninstalling the Airflow release", helm.uninstall(&session.plan), |removed| {
         if *removed { "Uninstalled the Airflow release".into() } else { "No Airflow release to uninstall".into() }
     })
     .await?;
@@ -81,7 +83,7 @@ async fn uninstall_release(plan: &crate::plan::Plan, printer: &mut Printer) -> R
 }
 
 /// Deletes the namespace and waits until it is gone: an `up` into a terminating namespace fails.
-async fn delete_namespace(kube: &kube::Cluster, namespace: &str) -> Result<()> {
+async fn delete_namespace(kube: &kube::ApiClient, namespace: &str) -> Result<()> {
     kube.delete_namespace(namespace).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while kube.namespace_owner(namespace, manifests::OWNER_ANNOTATION).await? != kube::NamespaceOwner::Absent {
@@ -95,12 +97,12 @@ async fn delete_namespace(kube: &kube::Cluster, namespace: &str) -> Result<()> {
     Ok(())
 }
 
-async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printer: &mut Printer) -> Result<()> {
+async fn laptop_down(laptop: ClusterTool, mut target: Session, args: &DownArgs, printer: &mut Printer) -> Result<()> {
     let plan = &target.plan;
-    let marker = target.marker();
-    let daemon = lifecycle::docker().await?;
-    let (_, ownership) = target.nodes(laptop, &daemon).await?;
-    if ownership == Ownership::Absent && target.state.is_none() && !target.folder.dir.exists() {
+    let marker = lifecycle::marker(&target);
+    let daemon = lifecycle::docker(&target.env).await?;
+    let (_, ownership) = lifecycle::nodes(&target, laptop, &daemon).await?;
+    if ownership == Ownership::Absent && target.state.is_none() && !target.store.dir().exists() {
         printer.done(&format!("Nothing to remove: devflow has made nothing for the project `{}`", plan.project));
         return Ok(());
     }
@@ -129,8 +131,8 @@ async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printe
                 "there is no cluster of this project to keep: `devflow down` (without --keep-cluster) removes what is left"
             );
         }
-        uninstall_release(plan, printer).await?;
-        let kube = kube::Cluster::connect(&plan.context).await?;
+        uninstall_release(&target, printer).await?;
+        let kube = kube::ApiClient::connect(&target.env, &plan.context).await?;
         step(printer, "Deleting devflow's objects", kube.delete(&plan.manifests), |_| {
             format!("Deleted devflow's objects ({})", plan.manifests.len())
         })
@@ -138,13 +140,13 @@ async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printe
         if let Some(state) = target.state.as_mut() {
             state.manifests = Phase::NotStarted;
             state.release = Phase::NotStarted;
-            target.folder.save(state)?;
+            target.store.save(state)?;
         }
         return Ok(());
     }
 
     if ownership == Ownership::Ours {
-        let cluster = target.cluster(laptop)?;
+        let cluster = lifecycle::cluster(&target, laptop)?;
         step(
             printer,
             &format!("Deleting the {} cluster {}", plan.provider, plan.cluster_name),
@@ -157,8 +159,8 @@ async fn laptop_down(laptop: Laptop, mut target: Target, args: &DownArgs, printe
         daemon.remove_image(image).await?;
         printer.done(&format!("Removed the image {image}"));
     }
-    target.folder.remove()?;
-    printer.done(&format!("Removed devflow's state {}", target.folder.dir.display()));
+    target.store.remove()?;
+    printer.done(&format!("Removed devflow's state {}", target.store.dir().display()));
     Ok(())
 }
 
@@ -169,3 +171,5 @@ pub enum DownError {
     )]
     NotConfirmed { what: String },
 }
+
+crate::error::one_kind!(DownError, Input);

@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 
+use crate::env::Env;
 use crate::kube;
 use crate::plan::{self, Plan};
 use crate::ui::Printer;
@@ -17,10 +18,12 @@ pub struct Forward {
 
 impl Forward {
     /// Listens on 127.0.0.1:<ui_port> at once (so the port is known to be free when this returns).
-    pub fn start(plan: &Plan) -> Result<Forward> {
+    /// `printer`: where the forward says what goes wrong, on standard error.
+    pub fn start(env: &Env, plan: &Plan, printer: Printer) -> Result<Forward> {
         let listener = super::lifecycle::ui_listener(plan)?;
         listener.set_nonblocking(true).context("cannot set up the port-forward's socket")?;
         let target = Target {
+            env: env.clone(),
             context: plan.context.clone(),
             namespace: plan.namespace.clone(),
             selector: format!("release={},component={}", plan::RELEASE, plan.components[0]),
@@ -28,7 +31,7 @@ impl Forward {
         };
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let runtime = super::runtime()?;
-        let thread = std::thread::spawn(move || runtime.block_on(serve(listener, target, stopped)));
+        let thread = std::thread::spawn(move || runtime.block_on(serve(listener, target, stopped, printer)));
         Ok(Forward { stop: Some(stop), thread: Some(thread) })
     }
 }
@@ -44,15 +47,20 @@ impl Drop for Forward {
 
 /// Where connections go: the ready pod of a component, found anew for each connection.
 struct Target {
+    env: Env,
     context: String,
     namespace: String,
     selector: String,
     port: u16,
 }
 
-async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    target: Target,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    mut printer: Printer,
+) {
     // Problems go to standard error, once each until the forward works again.
-    let mut printer = Printer::progress();
     let mut said = String::new();
     let mut warn = |text: String| {
         if text != said {
@@ -64,7 +72,7 @@ async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tok
         Ok(listener) => listener,
         Err(e) => return warn(format!("the port-forward cannot listen: {e}")),
     };
-    let kube = match kube::Cluster::connect(&target.context).await {
+    let kube = match kube::ApiClient::connect(&target.env, &target.context).await {
         Ok(kube) => kube,
         Err(e) => return warn(format!("the port-forward cannot reach the cluster: {e}")),
     };
@@ -100,7 +108,7 @@ async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tok
     }
 }
 
-async fn ready_pod(kube: &kube::Cluster, target: &Target) -> Result<String, String> {
+async fn ready_pod(kube: &kube::ApiClient, target: &Target) -> Result<String, String> {
     let pods = kube.pods(&target.namespace, &target.selector).await.map_err(|e| e.to_string())?;
     let ready = pods.iter().rev().find(|pod| kube::pod_ready(pod));
     ready.and_then(|pod| pod.metadata.name.clone()).ok_or_else(|| {

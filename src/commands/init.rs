@@ -8,14 +8,15 @@ use anyhow::{Context, Result};
 use super::Error;
 use crate::cli::InitArgs;
 use crate::config::{self, Provider};
+use crate::env::Env;
 use crate::plan::cluster::{DEFAULT_KUBERNETES, supported_minors};
 use crate::profile::{self, ProfileRef};
 use crate::ui::Printer;
 
 const EXAMPLE_DAG: &str = "example_dag.py";
 
-pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let cwd = &env.cwd;
     let target = cwd.join(config::FILE_NAME);
     if target.exists() && !args.force {
         return Err(Error::AlreadyInitialised { path: target.display().to_string() }.into());
@@ -24,14 +25,14 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     // Everything is checked before anything is written.
     let flags = &args.project;
     let profile_name = flags.profile.clone().unwrap_or_else(|| config::DEFAULT_PROFILE.to_string());
-    let profile = profile::load(&ProfileRef::new(&profile_name, &cwd))?;
+    let profile = profile::load(&ProfileRef::new(&profile_name, cwd))?;
     let name = match &args.name {
         Some(name) => {
             config::check_cluster_name(name)
                 .map_err(|why| config::Error::Setting { message: format!("--name {why}") })?;
             name.clone()
         }
-        None => config::name_from_folder(&cwd).map_err(|_| config::Error::Setting {
+        None => config::name_from_folder(cwd).map_err(|_| config::Error::Setting {
             message: format!(
                 "the folder name {:?} cannot become a cluster name (no letters or digits)\n  give one with `devflow init --name my-project`",
                 cwd.file_name().unwrap_or_default().to_string_lossy()
@@ -40,12 +41,12 @@ pub fn run(args: &InitArgs, printer: &mut Printer) -> Result<()> {
     };
     let mut values = Vec::new();
     for file in &flags.values {
-        let path = config::values_flag(&cwd, file)?;
-        values.push(path.strip_prefix(&cwd).unwrap_or(&path).display().to_string());
+        let path = config::values_flag(cwd, file)?;
+        values.push(path.strip_prefix(cwd).unwrap_or(&path).display().to_string());
     }
     let provider = flags.provider.unwrap_or(Provider::Kind);
     // A shared cluster is named by a kube context: the one kubectl uses now is the likely one.
-    let context = (provider == Provider::Existing).then(crate::kube::current_context).flatten();
+    let context = (provider == Provider::Existing).then(|| crate::kube::current_context(env)).flatten();
     let text = project_file(&name, provider, context.as_deref(), &profile_name, &values);
 
     let dags = cwd.join("dags");

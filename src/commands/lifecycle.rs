@@ -2,94 +2,54 @@
 //! a progress line around slow work, and the waits for nodes and for Airflow.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::cli::ProjectFlags;
 use crate::cluster::{self, Cluster};
-use crate::config::{Delivery, Laptop};
+use crate::config::{ClusterTool, Delivery, StateFile};
 use crate::docker::Daemon;
+use crate::env::Env;
 use crate::kube::{self, ComponentStatus, Expect};
 use crate::plan::{self, Plan, manifests};
-use crate::state::{Folder, State};
+use crate::session::Session;
 use crate::tool::{self, Program, Tool, install};
 use crate::ui::{self, Printer};
 
-/// One project's plan and what devflow has made for it.
-pub struct Target {
-    /// The project's folder (where devflow.toml is, or the folder it runs in on defaults).
-    pub root: std::path::PathBuf,
-    /// The plugins folder, when it exists.
-    pub plugins: Option<std::path::PathBuf>,
-    pub requirements: std::path::PathBuf,
-    /// devflow.toml, when the project has one.
-    pub project_file: Option<std::path::PathBuf>,
-    pub plan: Plan,
-    pub folder: Folder,
-    pub state: Option<State>,
+/// The kind or k3d of a cluster devflow makes; for an existing cluster, `what` cannot be done.
+pub fn cluster_tool(session: &Session, what: &str) -> Result<ClusterTool> {
+    let plan = &session.plan;
+    match plan.provider.cluster_tool() {
+        Some(tool) => Ok(tool),
+        None => Err(LifecycleError::NotForExisting {
+            what: what.to_string(),
+            context: plan.context.clone(),
+            namespace: plan.namespace.clone(),
+        }
+        .into()),
+    }
 }
 
-impl Target {
-    /// The project here. Commands that act on what `up` made (`down`, `stop`, …) follow the
-    /// provider `up` used, whatever devflow.toml says now.
-    pub fn load(flags: &ProjectFlags, set: &[String], printer: &mut Printer, follow_state: bool) -> Result<Target> {
-        let cwd = std::env::current_dir().context("cannot read the current folder")?;
-        let mut project = super::load_project(&cwd, flags, set, printer)?;
-        let mut plan = plan::build(&project, &cwd)?;
-        let folder = Folder::new(&plan.state_dir);
-        let state = folder.load()?;
-        if let (true, Some(provider)) = (follow_state, state.as_ref().and_then(|s| s.provider))
-            && provider != project.provider
-        {
-            project.provider = provider;
-            plan = plan::build(&project, &cwd)?;
-        }
-        Ok(Target {
-            root: project.root,
-            plugins: project.plugins,
-            requirements: project.requirements,
-            project_file: project.file,
-            plan,
-            folder,
-            state,
-        })
-    }
+/// The cluster's node containers as Docker shows them, and whose they are.
+pub async fn nodes(
+    session: &Session,
+    tool: ClusterTool,
+    daemon: &Daemon,
+) -> Result<(Vec<crate::docker::Container>, cluster::Ownership)> {
+    let containers = cluster::containers(daemon, tool, &session.plan.cluster_name).await?;
+    let ownership = cluster::ownership(&containers, &marker(session));
+    Ok((containers, ownership))
+}
 
-    pub fn marker(&self) -> std::path::PathBuf {
-        cluster::marker_path(&self.plan.state_dir)
-    }
+pub fn marker(session: &Session) -> PathBuf {
+    session.plan.state_dir.file(StateFile::OwnerMarker)
+}
 
-    /// The kind or k3d of a cluster devflow makes; for an existing cluster, `what` cannot be done.
-    pub fn laptop(&self, what: &str) -> Result<Laptop> {
-        match self.plan.provider.laptop() {
-            Some(laptop) => Ok(laptop),
-            None => Err(LifecycleError::NotForExisting {
-                what: what.to_string(),
-                context: self.plan.context.clone(),
-                namespace: self.plan.namespace.clone(),
-            }
-            .into()),
-        }
-    }
-
-    /// The cluster's node containers as Docker shows them, and whose they are.
-    pub async fn nodes(
-        &self,
-        laptop: Laptop,
-        daemon: &Daemon,
-    ) -> Result<(Vec<crate::docker::Container>, cluster::Ownership)> {
-        let containers = cluster::containers(daemon, laptop, &self.plan.cluster_name).await?;
-        let ownership = cluster::ownership(&containers, &self.marker());
-        Ok((containers, ownership))
-    }
-
-    /// The cluster, with its tool found (not installed: only `up` installs).
-    pub fn cluster(&self, laptop: Laptop) -> Result<Cluster> {
-        let program = tool::locate(Tool::for_laptop(laptop))?;
-        Ok(Cluster::new(laptop, &self.plan.cluster_name, program))
-    }
+/// The cluster, with its tool found (not installed: only `up` installs).
+pub fn cluster(session: &Session, tool: ClusterTool) -> Result<Cluster> {
+    let program = tool::locate(Tool::from(tool), &session.env)?;
+    Ok(Cluster::new(tool, &session.plan.cluster_name, program))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +63,8 @@ pub enum LifecycleError {
     )]
     ForeignNamespace { namespace: String, context: String, why: String, annotation: &'static str, owner: String },
 }
+
+crate::error::one_kind!(LifecycleError, Environment);
 
 /// The components a user can name (`logs`, `shell`, `airflow -c`): devflow's PostgreSQL and the
 /// chart's components.
@@ -132,7 +94,7 @@ pub fn main_container(pod: &k8s_openapi::api::core::v1::Pod, component: &str) ->
 }
 
 /// A running pod of the component, and its main container.
-pub async fn running_pod(kube: &kube::Cluster, plan: &Plan, component: &str) -> Result<(String, Option<String>)> {
+pub async fn running_pod(kube: &kube::ApiClient, plan: &Plan, component: &str) -> Result<(String, Option<String>)> {
     let pods = kube.pods(&plan.namespace, &component_selector(plan, component)?).await?;
     let running = pods.iter().rev().find(|p| kube::pod_running(p));
     match running {
@@ -150,10 +112,10 @@ pub enum ComponentError {
     Unknown { given: String, known: Vec<String> },
 }
 
+crate::error::one_kind!(ComponentError, Input);
+
 fn hint(given: &str, known: &[String]) -> String {
-    crate::config::nearest(given, known.iter().map(String::as_str))
-        .map(|n| format!("; did you mean `{n}`?"))
-        .unwrap_or_default()
+    crate::words::did_you_mean(given, known.iter().map(String::as_str))
 }
 
 /// Whether the namespace of an existing cluster is this project's (or free), refusing with an
@@ -177,46 +139,24 @@ pub fn check_namespace_ours(plan: &Plan, owner: &kube::NamespaceOwner) -> Result
     .into())
 }
 
-/// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
-/// `✓ <done>  <time>` when it succeeds.
+/// Runs slow work under a progress line, then prints `✓ <done>  <time>` when it succeeds.
 pub async fn step<T, E>(
     printer: &mut Printer,
     doing: &str,
     work: impl Future<Output = Result<T, E>>,
     done: impl FnOnce(&T) -> String,
 ) -> Result<T, E> {
-    let started = Instant::now();
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let result = loop {
-        tokio::select! {
-            result = &mut work => break result,
-            _ = tick.tick() => {
-                let elapsed = started.elapsed();
-                let line = if printer.is_live() {
-                    format!("{} {doing}  {}", ui::spinner(elapsed), ui::seconds(elapsed))
-                } else {
-                    format!("{doing} …")
-                };
-                printer.live(&[line]);
-            }
-        }
-    };
-    printer.live(&[]);
-    if let Ok(value) = &result {
-        printer.done(&format!("{}  {}", done(value), ui::seconds(started.elapsed())));
-    }
-    result
+    printer.step(doing, work, done).await
 }
 
 /// The tool on PATH or in devflow's cache; when missing, the pinned release installed after the
 /// user agrees (or with `--yes`).
-pub async fn ensure_tool(tool: Tool, yes: bool, printer: &mut Printer) -> Result<Program> {
-    match tool::locate(tool) {
+pub async fn ensure_tool(tool: Tool, yes: bool, env: &Env, printer: &mut Printer) -> Result<Program> {
+    match tool::locate(tool, env) {
         Ok(program) => return Ok(program),
         Err(missing) => {
             let pin = install::pin_for_this_machine(tool)?;
-            let target = install::cached_path(tool);
+            let target = install::cached_path(tool, env);
             let question = format!(
                 "{tool} is not installed. Download {tool} v{} (checksum-verified) into {}?",
                 pin.version,
@@ -225,7 +165,7 @@ pub async fn ensure_tool(tool: Tool, yes: bool, printer: &mut Printer) -> Result
             if !yes && printer.confirm(&question) != Some(true) {
                 return Err(missing.into());
             }
-            let mirror = std::env::var(install::MIRROR_ENV).ok().filter(|m| !m.is_empty());
+            let mirror = env.download_mirror.clone();
             let doing = format!("Downloading {tool} v{}", pin.version);
             let install_to = target.clone();
             let work = async move {
@@ -236,7 +176,7 @@ pub async fn ensure_tool(tool: Tool, yes: bool, printer: &mut Printer) -> Result
             step(printer, &doing, work, |_| format!("Installed {tool} v{} (sha256 verified)", pin.version)).await?;
         }
     }
-    Ok(tool::locate(tool)?)
+    Ok(tool::locate(tool, env)?)
 }
 
 /// What `up` and `start` wait for, in the order they become ready.
@@ -256,7 +196,12 @@ pub fn expectations(plan: &Plan) -> Vec<Expect> {
 }
 
 /// Waits until the cluster's nodes are Ready, with a live line.
-pub async fn wait_nodes(kube: &kube::Cluster, expected: usize, deadline: Instant, printer: &mut Printer) -> Result<()> {
+pub async fn wait_nodes(
+    kube: &kube::ApiClient,
+    expected: usize,
+    deadline: Instant,
+    printer: &mut Printer,
+) -> Result<()> {
     let started = Instant::now();
     loop {
         // Right after create or start the API server may still refuse connections.
@@ -289,7 +234,7 @@ pub async fn wait_nodes(kube: &kube::Cluster, expected: usize, deadline: Instant
 /// Waits until PostgreSQL, the migration job and every component are ready: one live line each.
 /// A pod that fails is reported at once, with its reason and last log lines.
 pub async fn wait_airflow(
-    kube: &kube::Cluster,
+    kube: &kube::ApiClient,
     namespace: &str,
     expect: &[Expect],
     deadline: Instant,
@@ -345,11 +290,17 @@ fn component_pods(component: &str) -> Expect {
 
 /// Restarts the components that load plugins (their controllers make new pods) and waits until
 /// they are ready again, with a live line each.
-pub fn restart_for_plugins(context: &str, namespace: &str, loaders: &[&str], printer: &mut Printer) -> Result<()> {
+pub fn restart_for_plugins(
+    env: &Env,
+    context: &str,
+    namespace: &str,
+    loaders: &[&str],
+    printer: &mut Printer,
+) -> Result<()> {
     let selector = format!("release={},component in ({})", plan::RELEASE, loaders.join(","));
     let expect: Vec<Expect> = loaders.iter().map(|c| component_pods(c)).collect();
     super::runtime()?.block_on(async {
-        let kube = kube::Cluster::connect(context).await?;
+        let kube = kube::ApiClient::connect(env, context).await?;
         kube.delete_pods(namespace, &selector).await?;
         // The old pods linger while they terminate; the wait counts only new ones.
         wait_airflow(&kube, namespace, &expect, Instant::now() + Duration::from_secs(600), printer).await?;
@@ -384,6 +335,6 @@ pub fn ui_listener(plan: &Plan) -> Result<std::net::TcpListener> {
 }
 
 /// A Docker daemon, or the reason there is none.
-pub async fn docker() -> Result<Daemon> {
-    Ok(Daemon::connect().await?)
+pub async fn docker(env: &Env) -> Result<Daemon> {
+    Ok(Daemon::connect(env).await?)
 }

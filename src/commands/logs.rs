@@ -4,9 +4,12 @@
 use ::kube::api::LogParams;
 use anyhow::{Result, bail};
 
-use super::lifecycle::{self, Target};
-use crate::cli::{LogsArgs, ProjectFlags};
+use super::lifecycle;
+use crate::cli::LogsArgs;
+use crate::config::Flags;
+use crate::env::Env;
 use crate::kube;
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
 /// One pod's log to show, and the prefix its lines get.
@@ -16,14 +19,14 @@ struct Source {
     container: Option<String>,
 }
 
-pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     let chosen: Vec<String> = match &args.component {
         Some(given) => vec![given.clone()],
         None => lifecycle::known_components(plan),
     };
-    let kube = kube::Cluster::connect(&plan.context).await?;
+    let kube = kube::ApiClient::connect(env, &plan.context).await?;
     let mut sources = Vec::new();
     for component in &chosen {
         let selector = lifecycle::component_selector(plan, component)?;

@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::Flags;
+use crate::env::Env;
 use crate::kube;
 use crate::plan::{Plan, manifests};
+use crate::session::{Follow, Session};
 use crate::sync::{self, Tree};
-use crate::ui::{self, Printer};
+use crate::ui::{self, Mode, Printer};
 use crate::watch::Action;
 
 /// One local folder and the receiver's folder it is mirrored to.
@@ -101,7 +104,7 @@ impl Pusher {
 
     /// Makes the receiver's folder equal to the local one: only what changed since the last push
     /// to the same pod, everything (after listing it) for a pod devflow has not pushed to.
-    pub async fn push(&mut self, kube: &kube::Cluster, printer: &mut Printer) -> Result<Pushed> {
+    pub async fn push(&mut self, kube: &kube::ApiClient, printer: &mut Printer) -> Result<Pushed> {
         let started = Instant::now();
         let (pod, uid) = receiver(kube, &self.namespace).await?;
         let full = self.receiver.as_deref() != Some(uid.as_str()) || self.pushed.is_none();
@@ -168,22 +171,22 @@ impl Pusher {
     }
 
     /// The push as the watch loop's action: a runtime and a client of its own, made on first use,
-    /// and a line only when something was sent (`{"pushed": …}` on standard output with `json`).
-    pub fn into_action(mut self, context: &str, json: bool) -> Action {
-        let context = context.to_string();
-        let mut connected: Option<(tokio::runtime::Runtime, kube::Cluster)> = None;
+    /// and a line only when something was sent (`{"pushed": …}` on standard output in JSON mode).
+    pub fn into_action(mut self, env: &Env, context: &str) -> Action {
+        let (env, context) = (env.clone(), context.to_string());
+        let mut connected: Option<(tokio::runtime::Runtime, kube::ApiClient)> = None;
         Box::new(move |printer: &mut Printer| {
             if connected.is_none() {
                 let runtime = super::runtime()?;
-                let kube = runtime.block_on(kube::Cluster::connect(&context))?;
+                let kube = runtime.block_on(kube::ApiClient::connect(&env, &context))?;
                 connected = Some((runtime, kube));
             }
             let (runtime, kube) = connected.as_ref().expect("connected above");
             let pushed = runtime.block_on(self.push(kube, printer))?;
-            match (pushed.uploaded + pushed.deleted > 0, json) {
+            match (pushed.uploaded + pushed.deleted > 0, printer.mode()) {
                 (false, _) => {}
-                (true, true) => printer.out(&serde_json::json!({ "pushed": pushed }).to_string())?,
-                (true, false) => printer.done(&pushed.to_string()),
+                (true, Mode::Json) => printer.out(&serde_json::json!({ "pushed": pushed }).to_string())?,
+                (true, Mode::Text | Mode::Quiet) => printer.done(&pushed.to_string()),
             }
             Ok(())
         })
@@ -191,25 +194,22 @@ impl Pusher {
 }
 
 /// `devflow push`: the folders copied into the cluster now, and what was sent.
-pub async fn run(args: &crate::cli::JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = super::lifecycle::Target::load(&crate::cli::ProjectFlags::default(), &[], printer, true)?;
-    let Some(mut pushers) = Pushers::for_target(&target) else {
+pub async fn run(args: &crate::cli::JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let Some(mut pushers) = Pushers::for_session(&target) else {
         printer.note(&format!(
             "the project `{}` mounts its folders into the cluster: every save is there already (`dag_delivery = \"push\"` in [cluster] pushes instead)",
             target.plan.project
         ));
         return Ok(());
     };
-    let kube = kube::Cluster::connect(&target.plan.context).await?;
+    let kube = kube::ApiClient::connect(env, &target.plan.context).await?;
     let mut done = Vec::new();
     for pusher in std::iter::once(&mut pushers.dags).chain(pushers.plugins.as_mut()) {
         done.push(pusher.push(&kube, printer).await?);
     }
-    let text = match args.json {
-        true => serde_json::to_string_pretty(&done)?,
-        false => done.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-    };
-    printer.out(&text)?;
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&done, |done| done.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
     Ok(())
 }
 
@@ -221,20 +221,20 @@ pub struct Pushers {
 
 impl Pushers {
     /// None when the folders are mounted rather than pushed.
-    pub fn for_target(target: &super::lifecycle::Target) -> Option<Pushers> {
-        let plan = &target.plan;
+    pub fn for_session(session: &Session) -> Option<Pushers> {
+        let plan = &session.plan;
         (plan.delivery == crate::config::Delivery::Push).then(|| Pushers {
             dags: Pusher::dags(plan),
-            plugins: target.plugins.as_ref().map(|plugins| Pusher::plugins(plan, plugins)),
+            plugins: session.project.plugins.as_ref().map(|plugins| Pusher::plugins(plan, plugins)),
         })
     }
 
     /// Pushes both folders under a progress line each.
-    pub async fn push(&mut self, kube: &kube::Cluster, printer: &mut Printer) -> Result<()> {
+    pub async fn push(&mut self, kube: &kube::ApiClient, printer: &mut Printer) -> Result<()> {
         for pusher in std::iter::once(&mut self.dags).chain(self.plugins.as_mut()) {
             let started = Instant::now();
             let what = pusher.what;
-            let spin = if printer.is_live() { format!("{} ", ui::spinner(started.elapsed())) } else { String::new() };
+            let spin = printer.spin(started);
             printer.live(&[format!("{spin}Pushing the {what} into the cluster …")]);
             let pushed = pusher.push(kube, printer).await;
             printer.live(&[]);
@@ -245,7 +245,7 @@ impl Pushers {
 }
 
 /// The running receiver pod: its name and uid.
-async fn receiver(kube: &kube::Cluster, namespace: &str) -> Result<(String, String)> {
+async fn receiver(kube: &kube::ApiClient, namespace: &str) -> Result<(String, String)> {
     let selector = format!("{}={}", manifests::NAME_LABEL, manifests::RECEIVER);
     let pods = kube.pods(namespace, &selector).await?;
     let running = pods.iter().rev().find(|pod| kube::pod_running(pod));

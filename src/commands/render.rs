@@ -3,17 +3,17 @@
 use anyhow::{Context, Result};
 
 use crate::cli::{RenderArgs, RenderPart};
+use crate::env::Env;
 use crate::plan::{Action, Change, Plan};
 use crate::ui::Printer;
 use crate::values::{self, Value};
 
-pub fn run(args: &RenderArgs, printer: &mut Printer) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let project = super::load_project(&cwd, &args.project, &args.set, printer)?;
-    let plan = crate::plan::build(&project, &cwd)?;
+pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let project = crate::session::resolve(env, &args.project.settings(&args.set), printer)?;
+    let plan = crate::plan::build(&project)?;
 
     let text = match (args.explain, args.only, args.json) {
-        (true, _, false) => explain_text(&plan, &cwd),
+        (true, _, false) => explain_text(&plan, &env.cwd),
         (true, _, true) => {
             json(&serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}))
         }
@@ -66,11 +66,11 @@ fn everything(plan: &Plan) -> String {
         },
         plan.dags_mount
     );
-    out.push_str(&match plan.provider.laptop() {
+    out.push_str(&match plan.provider.cluster_tool() {
         Some(laptop) => {
             let tool = match laptop {
-                crate::config::Laptop::Kind => "kind create cluster --config -",
-                crate::config::Laptop::K3d => "k3d cluster create --config",
+                crate::config::ClusterTool::Kind => "kind create cluster --config -",
+                crate::config::ClusterTool::K3d => "k3d cluster create --config",
             };
             format!("\n# ── cluster: the {laptop} config, for `{tool}` ──\n---\n{}", values::to_yaml(&plan.cluster))
         }

@@ -3,11 +3,14 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::lifecycle::{self, Target};
-use crate::cli::{JsonFlag, ProjectFlags};
+use super::lifecycle;
+use crate::cli::JsonFlag;
 use crate::cluster::Ownership;
+use crate::config::Flags;
+use crate::env::Env;
 use crate::kube::{self, ComponentStatus, NodeStatus};
 use crate::plan::manifests;
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
 #[derive(Debug, Serialize)]
@@ -35,13 +38,13 @@ struct Status {
     problem: Option<String>,
 }
 
-pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
-    let state = match plan.provider.laptop() {
+    let state = match plan.provider.cluster_tool() {
         Some(laptop) => {
-            let daemon = lifecycle::docker().await?;
-            let (containers, ownership) = target.nodes(laptop, &daemon).await?;
+            let daemon = lifecycle::docker(env).await?;
+            let (containers, ownership) = lifecycle::nodes(&target, laptop, &daemon).await?;
             match ownership {
                 Ownership::Absent => "absent",
                 Ownership::Foreign { .. } => "foreign",
@@ -50,7 +53,7 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
             }
         }
         None => {
-            let kube = kube::Cluster::connect(&plan.context).await?;
+            let kube = kube::ApiClient::connect(env, &plan.context).await?;
             match kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION).await? {
                 kube::NamespaceOwner::Absent => "absent",
                 kube::NamespaceOwner::Annotated(owner) if owner == plan.owner => "running",
@@ -78,18 +81,19 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
         problem: None,
     };
     if state == "running" {
-        match ask_cluster(plan).await {
+        match ask_cluster(&target).await {
             Ok((nodes, components)) => (status.nodes, status.components) = (nodes, components),
             Err(e) => status.problem = Some(e.to_string()),
         }
     }
-    let text = if args.json { serde_json::to_string_pretty(&status)? } else { text(&status) };
-    printer.out(&text)?;
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&status, text)?;
     Ok(())
 }
 
-async fn ask_cluster(plan: &crate::plan::Plan) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
-    let kube = kube::Cluster::connect(&plan.context).await?;
+async fn ask_cluster(session: &Session) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
+    let plan = &session.plan;
+    let kube = kube::ApiClient::connect(&session.env, &plan.context).await?;
     // A shared cluster's nodes are the platform team's (and often not listable by developers).
     let nodes = if plan.provider.makes_cluster() { kube.nodes().await? } else { Vec::new() };
     let workloads = kube.workloads(&plan.namespace).await?;
@@ -127,10 +131,7 @@ fn text(s: &Status) -> String {
         if existing { "  (while `devflow watch` or `devflow open` forwards it)" } else { "" },
         s.dags_folder,
         s.dags_mount,
-        match s.dag_delivery {
-            crate::config::Delivery::Mount => "mounted",
-            crate::config::Delivery::Push => "pushed by devflow",
-        }
+        s.dag_delivery.described()
     );
     if let Some(problem) = &s.problem {
         out.push_str(&format!("problem   {problem}\n"));

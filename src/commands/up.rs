@@ -6,21 +6,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::lifecycle::{self, Target, step};
+use super::lifecycle::{self, step};
 use super::push::Pushers;
 use crate::cli::UpArgs;
 use crate::cluster::{self, Ownership};
-use crate::config::Laptop;
+use crate::config::{ClusterTool, StateFile};
+use crate::env::Env;
 use crate::helm::Helm;
 use crate::kube;
 use crate::plan::{self, Plan, manifests};
+use crate::session::{Follow, Session};
 use crate::state::{self, Phase, State};
 use crate::tool::Tool;
 use crate::ui::{self, Printer};
 
 /// Returns the watch loop's settings when `up` goes on to watch the project.
-pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::watch::Watching>> {
-    let target = Target::load(&args.project, &args.set, printer, false)?;
+pub async fn run(args: &UpArgs, env: &Env, printer: &mut Printer) -> Result<Option<super::watch::Watching>> {
+    let target = Session::open(env, &args.project.settings(&args.set), Follow::Settings, printer)?;
     if args.dry_run {
         printer.out(&super::render::steps_text(&target.plan)).context("cannot write to standard output")?;
         return Ok(None);
@@ -39,7 +41,7 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
             state
         }
         None => State {
-            project_root: target.root.clone(),
+            project_root: target.project.root.clone(),
             provider: Some(plan.provider),
             cluster_name: plan.cluster_name.clone(),
             context: plan.context.clone(),
@@ -51,11 +53,11 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
 
     // Preflight: Docker and the cluster's tool (for a cluster devflow makes), helm.
     let phase = Instant::now();
-    let laptop = match plan.provider.laptop() {
+    let laptop = match plan.provider.cluster_tool() {
         Some(laptop) => Some(laptop_preflight(laptop, &target, &state, args.yes, printer).await?),
         None => None,
     };
-    let helm = Helm { tool: lifecycle::ensure_tool(Tool::Helm, args.yes, printer).await? };
+    let helm = Helm { tool: lifecycle::ensure_tool(Tool::Helm, args.yes, env, printer).await? };
     let (helm_version, helm_text) = Tool::Helm.version(&helm.tool).await?;
     let (minimum, why) = Tool::Helm.minimum();
     if helm_version.is_some_and(|v| v < minimum) {
@@ -86,20 +88,20 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
 
     // devflow's own objects: namespace, PostgreSQL, the DAG volume.
     let phase = Instant::now();
-    let secrets = target.folder.secrets(plan)?;
+    let secrets = target.store.secrets(plan)?;
     let manifests_digest = state::digest(&plan.manifests);
     if state.manifests.is_done_with(&manifests_digest) {
         printer.done("devflow's objects are applied (unchanged)");
     } else {
         state.manifests = Phase::Started { digest: manifests_digest.clone() };
-        target.folder.save(&state)?;
+        target.store.save(&state)?;
         let objects = secrets.fill_manifests(plan);
         step(printer, "Applying devflow's objects", kube.apply(&objects), |_| {
             format!("Applied {} objects (namespace, PostgreSQL, DAG volume)", objects.len())
         })
         .await?;
         state.manifests = Phase::Done { digest: manifests_digest };
-        target.folder.save(&state)?;
+        target.store.save(&state)?;
         changed = true;
     }
     timings.push(("objects", phase.elapsed()));
@@ -114,7 +116,7 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
         }
         _ => {
             state.release = Phase::Started { digest: release_digest.clone() };
-            target.folder.save(&state)?;
+            target.store.save(&state)?;
             if deployed.is_some() {
                 // A Job's pod template cannot change, and without Helm hooks the chart's
                 // migration and create-user jobs live on for their TTL: Helm would fail with
@@ -135,8 +137,8 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
                 run_image(&mut values, tag);
             }
             let values = crate::values::to_yaml(&values);
-            target.folder.write(plan::VALUES_FILE, values.as_bytes(), 0o600)?;
-            let values_file = target.folder.path(plan::VALUES_FILE).display().to_string();
+            target.store.write(StateFile::Values, values.as_bytes(), 0o600)?;
+            let values_file = target.store.path(StateFile::Values).display().to_string();
             let timeout = deadline.saturating_duration_since(Instant::now());
             let doing = format!("Installing the Airflow chart {} (helm upgrade --install)", plan.chart_version);
             step(printer, &doing, helm.upgrade_install(plan, &values_file, timeout), |_| {
@@ -147,7 +149,7 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
             })
             .await?;
             state.release = Phase::Done { digest: release_digest };
-            target.folder.save(&state)?;
+            target.store.save(&state)?;
             changed = true;
         }
     }
@@ -157,7 +159,7 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
     lifecycle::wait_airflow(&kube, &plan.namespace, &lifecycle::expectations(plan), deadline, printer).await?;
     timings.push(("airflow", phase.elapsed()));
 
-    let mut pushers = Pushers::for_target(&target);
+    let mut pushers = Pushers::for_session(&target);
     if let Some(pushers) = pushers.as_mut() {
         let phase = Instant::now();
         pushers.push(&kube, printer).await?;
@@ -171,19 +173,19 @@ pub async fn run(args: &UpArgs, printer: &mut Printer) -> Result<Option<super::w
     if args.no_watch {
         return Ok(None);
     }
-    Ok(Some(super::watch::for_project(&target, pushers, false, false)?))
+    Ok(Some(super::watch::for_project(&target, pushers, printer)?))
 }
 
 /// Docker, the cluster's tool, and the files the tool reads, for a cluster devflow makes.
 async fn laptop_preflight(
-    laptop: Laptop,
-    target: &Target,
+    laptop: ClusterTool,
+    target: &Session,
     state: &State,
     yes: bool,
     printer: &mut Printer,
 ) -> Result<(crate::docker::Daemon, cluster::Cluster)> {
     let plan = &target.plan;
-    let daemon = lifecycle::docker().await?;
+    let daemon = lifecycle::docker(&target.env).await?;
     let machine = daemon.machine().await?;
     if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
         printer.warn(&format!(
@@ -193,14 +195,14 @@ async fn laptop_preflight(
             plan.needs.memory_gib
         ));
     }
-    let tool = lifecycle::ensure_tool(Tool::for_laptop(laptop), yes, printer).await?;
-    target.folder.write(
-        plan::OWNER_MARKER_FILE,
+    let tool = lifecycle::ensure_tool(Tool::from(laptop), yes, &target.env, printer).await?;
+    target.store.write(
+        StateFile::OwnerMarker,
         cluster::marker_text(&state.project_root, &plan.cluster_name).as_bytes(),
         0o644,
     )?;
-    if laptop == Laptop::K3d {
-        target.folder.write(plan::K3D_CONFIG_FILE, crate::values::to_yaml(&plan.cluster).as_bytes(), 0o600)?;
+    if laptop == ClusterTool::K3d {
+        target.store.write(StateFile::K3dConfig, crate::values::to_yaml(&plan.cluster).as_bytes(), 0o600)?;
     }
     Ok((daemon, cluster::Cluster::new(laptop, &plan.cluster_name, tool)))
 }
@@ -208,7 +210,7 @@ async fn laptop_preflight(
 /// What making (or finding) a kind or k3d cluster left: a client, the project's image, and
 /// whether anything was made.
 struct Made {
-    kube: kube::Cluster,
+    kube: kube::ApiClient,
     image: Option<String>,
     changed: bool,
 }
@@ -217,19 +219,19 @@ struct Made {
 async fn laptop_cluster(
     cluster: &cluster::Cluster,
     daemon: &crate::docker::Daemon,
-    target: &Target,
+    target: &Session,
     state: &mut State,
     deadline: Instant,
     timings: &mut Vec<(&str, Duration)>,
     printer: &mut Printer,
 ) -> Result<Made> {
     let plan = &target.plan;
-    let marker = target.marker();
+    let marker = lifecycle::marker(target);
     let mut changed = false;
     // The cluster.
     let phase = Instant::now();
     let cluster_digest = state::digest(&plan.cluster);
-    let (containers, ownership) = target.nodes(cluster.provider, daemon).await?;
+    let (containers, ownership) = lifecycle::nodes(target, cluster.provider, daemon).await?;
     lifecycle::check_ours(&ownership, plan, &marker)?;
     if ownership == Ownership::Absent && cluster.exists().await? {
         // The tool knows the name but Docker shows no node: not a cluster devflow can prove is its.
@@ -264,8 +266,8 @@ async fn laptop_cluster(
     if cluster_created {
         lifecycle::ui_listener(plan)?;
         state.cluster = Phase::Started { digest: cluster_digest.clone() };
-        target.folder.save(state)?;
-        let k3d_config = target.folder.path(plan::K3D_CONFIG_FILE);
+        target.store.save(state)?;
+        let k3d_config = target.store.path(StateFile::K3dConfig);
         let doing = format!(
             "Creating the {} cluster {} ({} node(s), Kubernetes {})",
             plan.provider,
@@ -285,11 +287,11 @@ async fn laptop_cluster(
         changed = true;
     }
     state.stopped = false;
-    target.folder.save(state)?;
+    target.store.save(state)?;
     timings.push(("cluster", phase.elapsed()));
 
     let phase = Instant::now();
-    let kube = kube::Cluster::connect(&plan.context).await?;
+    let kube = kube::ApiClient::connect(&target.env, &plan.context).await?;
     lifecycle::wait_nodes(&kube, nodes(plan), deadline, printer).await?;
     timings.push(("nodes", phase.elapsed()));
 
@@ -307,10 +309,10 @@ async fn laptop_cluster(
 /// An existing cluster: its API answers for the context, and the namespace is absent (the
 /// manifests create it) or this project's.
 /// Returns the client and whether the namespace is new (so nothing of an earlier `up` is there).
-async fn existing_namespace(target: &Target, printer: &mut Printer) -> Result<(kube::Cluster, bool)> {
+async fn existing_namespace(target: &Session, printer: &mut Printer) -> Result<(kube::ApiClient, bool)> {
     let plan = &target.plan;
     lifecycle::ui_listener(plan)?;
-    let kube = kube::Cluster::connect(&plan.context).await?;
+    let kube = kube::ApiClient::connect(&target.env, &plan.context).await?;
     let doing = format!("Looking at the namespace {} in {}", plan.namespace, plan.context);
     let owner =
         step(
@@ -333,7 +335,7 @@ async fn image(
     build: &crate::plan::image::ImageBuild,
     cluster: &cluster::Cluster,
     daemon: &crate::docker::Daemon,
-    target: &Target,
+    target: &Session,
     state: &mut State,
     cluster_created: bool,
     printer: &mut Printer,
@@ -355,8 +357,7 @@ async fn image(
             tail.push(format!("    {line}"));
             let keep = tail.len().saturating_sub(4);
             tail.drain(..keep);
-            let mut lines =
-                vec![format!("{} {doing}  {}", ui::spinner(started.elapsed()), ui::seconds(started.elapsed()))];
+            let mut lines = vec![printer.working(&doing, started)];
             lines.extend(tail.iter().cloned());
             printer.live(&lines);
         })
@@ -367,13 +368,13 @@ async fn image(
     if !state.images.contains(&tag) {
         state.images.push(tag.clone());
     }
-    target.folder.save(state)?;
+    target.store.save(state)?;
     step(printer, "Loading the image onto the nodes", cluster.load_image(&tag), |_| {
         "Loaded the image onto the nodes".into()
     })
     .await?;
     state.image = Some(tag.clone());
-    target.folder.save(state)?;
+    target.store.save(state)?;
     Ok((tag, true))
 }
 
@@ -396,7 +397,7 @@ fn nodes(plan: &Plan) -> usize {
 
 fn summary(plan: &Plan, timings: &[(&str, Duration)], total: Duration) -> String {
     let took: Vec<String> = timings.iter().map(|(phase, d)| format!("{phase} {}", ui::seconds(*d))).collect();
-    let forwarded = match plan.provider.laptop() {
+    let forwarded = match plan.provider.cluster_tool() {
         Some(_) => String::new(),
         None => format!(
             "  (forwarded to {} in {}, namespace {}, while `devflow watch` or `devflow open` runs)",

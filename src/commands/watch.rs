@@ -5,32 +5,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::forward::Forward;
-use super::lifecycle::Target;
 use super::push::Pushers;
-use crate::cli::{ProjectFlags, WatchArgs};
-use crate::config::Provider;
-use crate::ui::Printer;
+use crate::cli::WatchArgs;
+use crate::config::{Flags, Provider};
+use crate::env::Env;
+use crate::session::{Follow, Session};
+use crate::ui::{Mode, Printer};
 use crate::watch::{self, Hook, Settings};
 
-pub fn run(args: &WatchArgs, printer: &mut Printer) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+pub fn run(args: &WatchArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let cwd = &env.cwd;
+    printer.set_mode(match (args.json, args.quiet) {
+        (true, _) => Mode::Json,
+        (false, true) => Mode::Quiet,
+        (false, false) => Mode::Text,
+    });
     let watching = match &args.airflow_url {
         Some(url) => {
             let dags = match &args.dags {
                 Some(dags) => cwd.join(dags),
-                None => Target::load(&ProjectFlags::default(), &[], printer, true)?.plan.dags_folder,
+                None => Session::open(env, &Flags::default(), Follow::Made, printer)?.plan.dags_folder,
             };
             let Some(password) = args.password.clone() else {
                 bail!(WatchError::NoPassword { url: url.clone() });
             };
-            settings(&cwd, url.clone(), &args.username, password, &dags, args.json, args.quiet)?.into()
+            settings(cwd, url.clone(), &args.username, password, &dags)?.into()
         }
         None => {
-            let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-            let mut watching = for_project(&target, None, args.json, args.quiet)?;
+            let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+            let mut watching = for_project(&target, None, printer)?;
             let settings = &mut watching.settings;
             if let Some(password) = &args.password {
                 settings.password = password.clone();
@@ -60,9 +66,9 @@ impl From<Settings> for Watching {
 
 /// The loop's settings for this project's own Airflow (after `up`).
 /// `pushers`: the ones `up` has just pushed with, which know what the cluster holds.
-pub fn for_project(target: &Target, pushers: Option<Pushers>, json: bool, quiet: bool) -> Result<Watching> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let secrets = target.folder.read_secrets()?;
+pub fn for_project(target: &Session, pushers: Option<Pushers>, printer: &Printer) -> Result<Watching> {
+    let env = &target.env;
+    let secrets = target.store.read_secrets()?;
     let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
         bail!(
             "the project `{}` has no Airflow yet\n  `devflow up` starts it; `devflow watch --airflow-url URL` watches another one",
@@ -70,21 +76,20 @@ pub fn for_project(target: &Target, pushers: Option<Pushers>, json: bool, quiet:
         );
     };
     let plan = &target.plan;
-    let mut settings =
-        settings(&cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder, json, quiet)?;
+    let mut settings = settings(&env.cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder)?;
     let forward = match plan.provider {
-        Provider::Existing => Some(Forward::start(plan)?),
+        Provider::Existing => Some(Forward::start(env, plan, printer.progress())?),
         _ => None,
     };
     let mut plugins_push = None;
-    if let Some(pushers) = pushers.or_else(|| Pushers::for_target(target)) {
-        settings.push = Some(pushers.dags.into_action(&plan.context, json));
+    if let Some(pushers) = pushers.or_else(|| Pushers::for_session(target)) {
+        settings.push = Some(pushers.dags.into_action(env, &plan.context));
         plugins_push = pushers.plugins;
     }
-    if let Some(plugins) = target.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
-        let (context, namespace) = (plan.context.clone(), plan.namespace.clone());
+    if let Some(plugins) = target.project.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
+        let (context, namespace, env) = (plan.context.clone(), plan.namespace.clone(), env.clone());
         let loaders = super::lifecycle::plugin_loaders(plan);
-        let mut push = plugins_push.map(|pusher| pusher.into_action(&context, json));
+        let mut push = plugins_push.map(|pusher| pusher.into_action(&env, &context));
         settings.hooks.push(Hook {
             paths: vec![plugins],
             what: "plugins",
@@ -94,38 +99,33 @@ pub fn for_project(target: &Target, pushers: Option<Pushers>, json: bool, quiet:
                 if let Some(push) = push.as_mut() {
                     push(printer)?;
                 }
-                super::lifecycle::restart_for_plugins(&context, &namespace, &loaders, printer)
+                super::lifecycle::restart_for_plugins(&env, &context, &namespace, &loaders, printer)
             }),
         });
     }
     // What `up` builds from: the image's files, devflow.toml and the production values.
-    let mut paths = vec![target.requirements.clone(), target.root.join("packages.txt"), target.root.join("Dockerfile")];
-    paths.extend(target.project_file.iter().cloned());
+    let mut paths = target.project.image_inputs().to_vec();
+    paths.extend(target.project.file.iter().cloned());
     paths.extend(plan.production_files.iter().cloned());
     settings.hooks.push(Hook {
         paths,
         what: "the project's settings or image files",
         doing: "running `devflow up` to apply the difference",
         done: "Applied: Airflow runs the new settings",
-        action: Box::new(|_: &mut Printer| {
-            // Its own printer, with results on standard error: standard output is the watch's.
-            let mut printer = Printer::progress();
-            super::runtime()?.block_on(super::up::run(&crate::cli::UpArgs::reapply(), &mut printer))?;
-            Ok(())
+        action: Box::new({
+            let env = env.clone();
+            move |printer: &mut Printer| {
+                // Its own printer, with results on standard error: standard output is the watch's.
+                let mut printer = printer.progress();
+                super::runtime()?.block_on(super::up::run(&crate::cli::UpArgs::reapply(), &env, &mut printer))?;
+                Ok(())
+            }
         }),
     });
     Ok(Watching { settings, forward })
 }
 
-fn settings(
-    cwd: &Path,
-    url: String,
-    user: &str,
-    password: String,
-    dags: &Path,
-    json: bool,
-    quiet: bool,
-) -> Result<Settings> {
+fn settings(cwd: &Path, url: String, user: &str, password: String, dags: &Path) -> Result<Settings> {
     let dags = canonical(dags)?;
     let base = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
     let shown =
@@ -136,8 +136,6 @@ fn settings(
         password,
         shown_root: if shown.is_empty() { String::new() } else { format!("{shown}/") },
         dags,
-        json,
-        quiet,
         hooks: Vec::new(),
         push: None,
     })
@@ -171,3 +169,5 @@ pub enum WatchError {
     #[error("the DAG folder {path} does not exist\n  pass the folder Airflow reads with --dags")]
     NoDags { path: String },
 }
+
+crate::error::one_kind!(WatchError, Input);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::config::{Delivery, Laptop, Project};
+use crate::config::{ClusterTool, Delivery, Project};
 use crate::values::Value;
 
 /// Where every node sees the project's folders. Pods mount these through hostPath volumes.
@@ -87,16 +87,16 @@ pub fn node_images(version: &str) -> Result<&'static NodeImages, String> {
 }
 
 /// The kube context the provider writes for the cluster.
-pub fn context(laptop: Laptop, name: &str) -> String {
-    format!("{laptop}-{name}")
+pub fn context(tool: ClusterTool, name: &str) -> String {
+    format!("{tool}-{name}")
 }
 
 /// `owner_marker`: the marker file in devflow's state folder (see [`NODE_OWNER_MARKER`]).
-pub fn config(laptop: Laptop, project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
+pub fn config(tool: ClusterTool, project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
     let mounts = host_mounts(project, owner_marker);
-    match laptop {
-        Laptop::Kind => kind_config(project, images.kind, mounts),
-        Laptop::K3d => k3d_config(project, images.k3s, mounts),
+    match tool {
+        ClusterTool::Kind => kind_config(project, images.kind, mounts),
+        ClusterTool::K3d => k3d_config(project, images.k3s, mounts),
     }
 }
 

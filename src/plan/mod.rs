@@ -5,16 +5,15 @@ pub mod cluster;
 pub mod image;
 mod layers;
 pub mod manifests;
-mod production;
 mod release;
-pub mod schemas;
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{Delivery, Laptop, Project, Provider};
-use crate::profile::{self, Profile};
+use crate::config::{ClusterTool, Delivery, Project, Provider, StateDir, StateFile};
+use crate::error::ErrorKind;
+use crate::profile;
 use crate::values::{self, Path, Value};
 
 /// What a generated secret shows as until `up` generates it.
@@ -26,22 +25,16 @@ pub const CHART_REPO: &str = "https://airflow.apache.org";
 pub const CHART_NAME: &str = "airflow";
 /// The chart versions whose values devflow knows (and whose schema it carries).
 pub const CHART_VERSIONS: [&str; 1] = ["1.22.0"];
-/// Files in the state folder.
 /// The `component` pod labels of the chart's two jobs (its Helm hooks, as devflow runs them).
 pub const MIGRATIONS_JOB: &str = "run-airflow-migrations";
 pub const CREATE_USER_JOB: &str = "create-user-job";
 pub const ADMIN_PASSWORD_KEY: &str = "createUserJob.defaultUser.password";
 pub const DATABASE_PASSWORD_KEY: &str = "data.metadataConnection.pass";
-pub const OWNER_MARKER_FILE: &str = "owner";
-pub const VALUES_FILE: &str = "values.yaml";
-pub const K3D_CONFIG_FILE: &str = "k3d.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
     Input { message: String },
-    #[error(transparent)]
-    Profile(#[from] profile::Error),
     #[error(
         "devflow generated {what} that does not validate against {schema}:\n  {}\n  this is a bug in devflow, not in your project: please report it with the output of `devflow render`",
         problems.join("\n  ")
@@ -49,9 +42,12 @@ pub enum Error {
     Bug { what: &'static str, schema: &'static str, problems: Vec<String> },
 }
 
-impl Error {
-    pub fn is_bug(&self) -> bool {
-        matches!(self, Error::Bug { .. })
+impl crate::error::Kind for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Input { .. } => ErrorKind::Input,
+            Error::Bug { .. } => ErrorKind::Bug,
+        }
     }
 }
 
@@ -85,7 +81,7 @@ pub struct Plan {
     pub dags_folder: PathBuf,
     pub dags_mount: String,
     pub plugins_mount: Option<String>,
-    pub state_dir: PathBuf,
+    pub state_dir: StateDir,
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
     pub cluster: Value,
@@ -142,7 +138,8 @@ pub struct Change {
     pub reason: String,
 }
 
-pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
+/// The plan of a resolved project. Pure: it reads no file and no environment variable.
+pub fn build(project: &Project) -> Result<Plan, Error> {
     let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
     if !CHART_VERSIONS.contains(&chart_version.as_str()) {
         return Err(Error::Input {
@@ -155,61 +152,34 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     }
     let images = cluster::node_images(project.kubernetes.as_deref().unwrap_or(cluster::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
-    let (context, namespace, cluster_name) = match (&project.existing, project.provider.laptop()) {
-        (Some(existing), _) => (existing.context.clone(), existing.namespace.clone(), existing.context.clone()),
-        (None, laptop) => (
-            cluster::context(laptop.unwrap_or(Laptop::Kind), &project.name),
+    let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
+        (Some(shared), _) => (shared.context.clone(), shared.namespace.clone(), shared.context.clone()),
+        (None, tool) => (
+            cluster::context(tool.unwrap_or(ClusterTool::Kind), &project.name),
             NAMESPACE.to_string(),
             project.name.clone(),
         ),
     };
-    let profile: Profile = profile::load(&project.profile)?;
-    let production = production::load(&project.values_files, cwd)?;
-    let release = release::build(project, &profile, &production, &namespace)?;
+    let profile = &project.profile;
+    let release = release::build(project, &namespace)?;
 
-    let state_dir = state_dir(project);
-    let cluster_config = match project.provider.laptop() {
-        Some(laptop) => cluster::config(laptop, project, images, &state_dir.join(OWNER_MARKER_FILE)),
+    let state_dir = project.state_dir.clone();
+    let cluster_config = match project.provider.cluster_tool() {
+        Some(tool) => cluster::config(tool, project, images, &state_dir.file(StateFile::OwnerMarker)),
         None => Value::Null,
     };
     let values = release.layers.values.clone();
-    let owner = state_dir.display().to_string();
-    let receiver_image = image::base_image(&values, &release_text(&values, "airflowVersion"));
+    let owner = state_dir.dir().display().to_string();
+    let text = |key: &str| release_text(&values, key);
     let manifests = manifests::build(&manifests::Objects {
         project: &project.name,
         namespace: &namespace,
         owner: &owner,
         with_plugins: project.plugins.is_some(),
-        volumes: match (project.delivery, project.provider) {
-            (Delivery::Mount, _) => manifests::Volumes::Mounted,
-            (Delivery::Push, provider) => manifests::Volumes::Pushed {
-                storage_class: project.existing.as_ref().and_then(|e| e.storage_class.as_deref()),
-                // On a shared cluster the pods land on many nodes; kind's and k3d's one node is enough.
-                access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
-                receiver_image: &receiver_image,
-            },
-        },
+        volumes: volumes(project, &image::base_image(&values, &text("airflowVersion"))),
     });
-    let parity = parity(&production, &release.layers);
-    let text = |key: &str| release_text(&values, key);
-    let mut image = image::build(&project.root, &project.requirements, &values, &text("airflowVersion"));
-    if project.provider == Provider::Existing && project.image.is_some() {
-        // The image named in devflow.toml is the one that has the requirements: the registry's.
-        image = None;
-    }
-    if project.provider == Provider::Existing
-        && let Some(build) = &image
-    {
-        let what = match &build.dockerfile {
-            image::Dockerfile::Project(path) => path.display().to_string(),
-            image::Dockerfile::Generated(_) => "requirements.txt or packages.txt".to_string(),
-        };
-        return Err(Error::Input {
-            message: format!(
-                "the project's {what} asks devflow to build an image on this machine, which an existing cluster cannot use: it pulls its images from a registry\n  build and push the image (as your CI does), then set `image = \"registry/team/airflow:tag\"` in [airflow] of devflow.toml; or use `provider = \"kind\"`"
-            ),
-        });
-    }
+    let parity = parity(&project.production, &release.layers);
+    let image = own_image(project, &values, &text("airflowVersion"))?;
 
     let mut plan = Plan {
         project: project.name.clone(),
@@ -250,25 +220,40 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
     Ok(plan)
 }
 
-fn release_text(values: &Value, key: &str) -> String {
-    values::get(values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
+/// How the project's folders become volumes: mounted from the nodes, or claims devflow pushes to.
+fn volumes<'a>(project: &'a Project, receiver_image: &'a str) -> manifests::Volumes<'a> {
+    match (project.delivery, project.provider) {
+        (Delivery::Mount, _) => manifests::Volumes::Mounted,
+        (Delivery::Push, provider) => manifests::Volumes::Pushed {
+            storage_class: project.shared.as_ref().and_then(|e| e.storage_class.as_deref()),
+            // On a shared cluster the pods land on many nodes; kind's and k3d's one node is enough.
+            access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
+            receiver_image,
+        },
+    }
 }
 
-/// Where devflow keeps what it makes for a project: the values file with secrets, the k3d config,
-/// the state record. Outside the project, so devflow never writes into the user's folders.
-fn state_dir(project: &Project) -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    // Two projects in folders of the same name must not share a state folder.
-    let hash = project
-        .root
-        .to_string_lossy()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    base.join("devflow").join(format!("{}-{:08x}", project.name, hash as u32))
+/// The project's own image, when it needs one and devflow can build it for the cluster.
+fn own_image(project: &Project, values: &Value, airflow_version: &str) -> Result<Option<image::ImageBuild>, Error> {
+    let image = image::build(&project.root, &project.image_files, values, airflow_version);
+    if project.provider != Provider::Existing {
+        return Ok(image);
+    }
+    // The image named in devflow.toml is the one that has the requirements: the registry's.
+    let Some(build) = image.filter(|_| project.image.is_none()) else { return Ok(None) };
+    let what = match &build.dockerfile {
+        image::Dockerfile::Project(path) => path.display().to_string(),
+        image::Dockerfile::Generated(_) => "requirements.txt or packages.txt".to_string(),
+    };
+    Err(Error::Input {
+        message: format!(
+            "the project's {what} asks devflow to build an image on this machine, which an existing cluster cannot use: it pulls its images from a registry\n  build and push the image (as your CI does), then set `image = \"registry/team/airflow:tag\"` in [airflow] of devflow.toml; or use `provider = \"kind\"`"
+        ),
+    })
+}
+
+fn release_text(values: &Value, key: &str) -> String {
+    values::get(values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 impl Plan {
@@ -310,7 +295,7 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
 }
 
 fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
-    let state = |file: &str| plan.state_dir.join(file).display().to_string();
+    let state = |file: StateFile| plan.state_dir.file(file).display().to_string();
     let mut steps = Vec::new();
     match plan.provider {
         Provider::Existing => {
@@ -347,7 +332,7 @@ fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
             Some("the cluster config (devflow render --only cluster)"),
         )),
         Provider::K3d => {
-            let config = state(K3D_CONFIG_FILE);
+            let config = state(StateFile::K3dConfig);
             steps.push(Step::devflow(
                 "write cluster config",
                 format!("write the cluster config (devflow render --only cluster) to {config}"),
@@ -388,7 +373,7 @@ fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
         "apply manifests",
         format!("apply server-side (devflow render --only manifests): {}", objects.join(", ")),
     ));
-    let values_file = state(VALUES_FILE);
+    let values_file = state(StateFile::Values);
     steps.push(Step::devflow(
         "write values",
         format!(
@@ -459,8 +444,8 @@ fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> 
 
 fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
     let (schema, name) = match provider {
-        Provider::Kind => (schemas::kind(), "kind's v1alpha4 config schema"),
-        Provider::K3d => (schemas::k3d(), "k3d's v1alpha5 config schema"),
+        Provider::Kind => (crate::schemas::kind(), "kind's v1alpha4 config schema"),
+        Provider::K3d => (crate::schemas::k3d(), "k3d's v1alpha5 config schema"),
         Provider::Existing => return Ok(()),
     };
     let problems = schema.problems(cluster, 5);
@@ -469,7 +454,7 @@ fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
 
 /// `values` are the final values; `before_overrides` what devflow produced before the user's own.
 fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
-    let chart = schemas::chart();
+    let chart = crate::schemas::chart();
     let known: Vec<&str> = chart.top_level_keys().collect();
     let unknown_keys = |v: &Value| -> Vec<String> {
         v.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).cloned().collect()
@@ -486,9 +471,7 @@ fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
     }
     let message = match unknown.first() {
         Some(key) => {
-            let near = crate::config::nearest(key, known.iter().copied())
-                .map(|n| format!("; did you mean `{n}`?"))
-                .unwrap_or_default();
+            let near = crate::words::did_you_mean(key, known.iter().copied());
             format!(
                 "your overrides set `{key}`, which is not a value the Airflow chart 1.22.0 knows{near}\n  fix the key in [airflow.set] or --set"
             )
@@ -506,29 +489,79 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::SharedCluster;
+    use crate::error::Kind;
+    use crate::profile::ProfileRef;
+
+    /// A resolved project made in memory: its folders exist nowhere, no environment is set.
+    fn project(provider: Provider) -> Project {
+        let root = PathBuf::from("/nowhere/acme");
+        let shared = (provider == Provider::Existing).then(|| SharedCluster {
+            context: "team-dev".into(),
+            namespace: "devflow-alice-acme".into(),
+            storage_class: None,
+        });
+        Project {
+            file: None,
+            name: "acme".into(),
+            dags: root.join("dags"),
+            plugins: None,
+            requirements: root.join("requirements.txt"),
+            provider,
+            shared,
+            delivery: if provider == Provider::Existing { Delivery::Push } else { Delivery::Mount },
+            kubernetes: None,
+            workers: 0,
+            ui_port: 8080,
+            profile: profile::load(&ProfileRef::BuiltIn("local".into())).unwrap(),
+            chart_version: None,
+            chart: None,
+            airflow_version: None,
+            image: None,
+            executor: None,
+            values_files: Vec::new(),
+            production: json!({}),
+            image_files: Default::default(),
+            overrides: Vec::new(),
+            state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
+            root,
+        }
+    }
+
+    #[test]
+    fn a_plan_is_made_from_a_project_in_memory_alone() {
+        let plan = build(&project(Provider::Kind)).unwrap();
+        let mounts = &plan.cluster["nodes"][0]["extraMounts"];
+        assert_eq!(mounts[1]["hostPath"], "/nowhere/acme/dags", "{mounts}");
+        assert!(mounts[0]["hostPath"].as_str().unwrap().starts_with("/state/devflow/acme-"), "{mounts}");
+        assert_eq!((plan.context.as_str(), plan.namespace.as_str()), ("kind-acme", NAMESPACE));
+        assert_eq!(plan.components, ["api-server", "scheduler", "dag-processor", "triggerer"]);
+
+        let shared = build(&project(Provider::Existing)).unwrap();
+        assert_eq!(shared.cluster, Value::Null);
+        assert_eq!((shared.context.as_str(), shared.namespace.as_str()), ("team-dev", "devflow-alice-acme"));
+        assert_eq!(shared.manifests[0]["metadata"]["annotations"][manifests::OWNER_ANNOTATION], shared.owner);
+    }
 
     #[test]
     fn an_invalid_cluster_config_is_devflows_bug() {
         let broken = json!({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "leader"}]});
         let error = check_cluster(Provider::Kind, &broken).unwrap_err();
-        assert!(error.is_bug());
+        assert_eq!(error.kind(), ErrorKind::Bug);
         assert!(error.to_string().contains("this is a bug in devflow"), "{error}");
-        assert!(
-            check_cluster(Provider::K3d, &json!({"apiVersion": "k3d.io/v1alpha5", "kind": "Simple", "servers": 0}))
-                .unwrap_err()
-                .is_bug()
-        );
+        let k3d = json!({"apiVersion": "k3d.io/v1alpha5", "kind": "Simple", "servers": 0});
+        assert_eq!(check_cluster(Provider::K3d, &k3d).unwrap_err().kind(), ErrorKind::Bug);
     }
 
     #[test]
     fn invalid_values_are_a_bug_unless_the_users_overrides_made_them_so() {
         let devflow_broke_it = json!({"workers": {"replicas": "one"}});
-        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().is_bug());
-        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().is_bug());
+        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().kind() == ErrorKind::Bug);
+        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().kind() == ErrorKind::Bug);
 
         let fine = json!({"workers": {"replicas": 1}});
         let error = check_values(&devflow_broke_it, &fine).unwrap_err();
-        assert!(!error.is_bug() && error.to_string().contains("your overrides"), "{error}");
+        assert!(error.kind() == ErrorKind::Input && error.to_string().contains("your overrides"), "{error}");
         assert!(check_values(&fine, &fine).is_ok());
     }
 }
