@@ -164,21 +164,6 @@ pub struct WatchArgs {
     pub quiet: bool,
 }
 
-impl UpArgs {
-    /// `up` as the watch loop runs it when the project's files change: devflow.toml's settings,
-    /// no questions, no second watch.
-    pub fn reapply() -> UpArgs {
-        UpArgs {
-            project: ProjectFlags::default(),
-            set: Vec::new(),
-            dry_run: false,
-            no_watch: true,
-            yes: false,
-            timeout: std::time::Duration::from_secs(15 * 60),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// One component: scheduler, dag-processor, api-server, triggerer, worker, postgresql, …

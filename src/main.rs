@@ -3,16 +3,19 @@
 
 mod airflow;
 mod cli;
-mod cluster;
 mod commands;
 mod config;
 mod docker;
 mod env;
 mod error;
+mod executor;
 mod helm;
 mod kube;
+mod pins;
 mod plan;
 mod profile;
+mod provider;
+mod runtime;
 mod schemas;
 mod session;
 mod state;
@@ -73,15 +76,14 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         docker::Error,
         kube::Error,
         helm::Error,
-        cluster::Error,
+        provider::Error,
+        provider::nodes::OutputError,
+        executor::Error,
         sync::Error,
         airflow::Error,
         airflow::incluster::Error,
         watch::Error,
         commands::Error,
-        commands::ComponentError,
-        commands::LifecycleError,
-        commands::down::DownError,
         commands::doctor::Blocked,
         commands::watch::WatchError,
     );

@@ -41,6 +41,15 @@ impl Session {
         let plan = plan::build(&project)?;
         Ok(Session { env: env.clone(), project, store, state, plan })
     }
+
+    /// Changes what the state folder records, when `up` has recorded anything.
+    pub fn record(&self, change: impl FnOnce(&mut State)) -> Result<()> {
+        if let Some(mut state) = self.state.clone() {
+            change(&mut state);
+            self.store.save(&state)?;
+        }
+        Ok(())
+    }
 }
 
 /// The project at or above the working folder, with a note of what was assumed (the defaults,

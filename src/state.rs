@@ -64,6 +64,24 @@ pub enum Phase {
     },
 }
 
+/// The phases of `up` that are recorded as started and done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    Cluster,
+    Manifests,
+    Release,
+}
+
+impl State {
+    pub fn phase_mut(&mut self, phase: Guarded) -> &mut Phase {
+        match phase {
+            Guarded::Cluster => &mut self.cluster,
+            Guarded::Manifests => &mut self.manifests,
+            Guarded::Release => &mut self.release,
+        }
+    }
+}
+
 impl Phase {
     pub fn is_done_with(&self, digest: &str) -> bool {
         matches!(self, Phase::Done { digest: d } if d == digest)

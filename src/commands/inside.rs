@@ -8,13 +8,12 @@ use anyhow::{Context, Result, bail};
 use tokio::io::AsyncWriteExt;
 
 use super::Exit;
-use super::forward::Forward;
-use super::lifecycle;
 use crate::airflow::incluster::{self, Settings, TestReport};
 use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, SettingsImportArgs, ShellArgs};
 use crate::config::Flags;
 use crate::env::Env;
 use crate::kube;
+use crate::provider::Backend;
 use crate::session::{Follow, Session};
 use crate::tool;
 use crate::ui::{self, Printer};
@@ -41,7 +40,7 @@ async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Pri
     let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     let kube = kube::ApiClient::connect(env, &plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, component).await?;
+    let (pod, container) = running_pod(&kube, &target, component).await?;
     let interactive = std::io::stdin().is_terminal();
     let size =
         ui::terminal_size().filter(|_| interactive).map(|(width, height)| ::kube::api::TerminalSize { width, height });
@@ -98,12 +97,12 @@ async fn run_script(
 ) -> Result<Vec<u8>> {
     let plan = &session.plan;
     let kube = kube::ApiClient::connect(&session.env, &plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
+    let (pod, container) = running_pod(&kube, session, WORKHORSE).await?;
     let mut argv = vec!["python".to_string(), "-c".into(), script.into()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let doing = format!("{what} (pod {pod})");
     let exec = kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, stdin);
-    let out = lifecycle::step(printer, &doing, exec, |_| done.to_string()).await?;
+    let out = printer.step(&doing, exec, |_| done.to_string()).await?;
     if out.code != 0 {
         bail!("{what} in the pod {pod} failed (exit code {}):\n    {}", out.code, last_lines(&out.stderr));
     }
@@ -173,6 +172,19 @@ pub async fn settings_import(args: &SettingsImportArgs, env: &Env, printer: &mut
     Ok(())
 }
 
+/// A running pod of the component, and its main container.
+async fn running_pod(kube: &kube::ApiClient, session: &Session, component: &str) -> Result<(String, Option<String>)> {
+    let plan = &session.plan;
+    let (selector, container) = plan.component(component)?;
+    match kube.running_pod(&plan.namespace, &selector, container).await? {
+        Some(running) => Ok(running),
+        None => bail!(
+            "no pod of {component} is running in the namespace {}\n  `devflow status` shows the components; `devflow up` starts them",
+            plan.namespace
+        ),
+    }
+}
+
 /// The end of a failing script's standard error: the exception, not all of Airflow's logging.
 fn last_lines(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
@@ -184,8 +196,7 @@ pub async fn open(args: &OpenArgs, env: &Env, printer: &mut Printer) -> Result<(
     let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     // An existing cluster's UI is reachable only through devflow's port-forward.
-    let forward =
-        if plan.provider.makes_cluster() { None } else { Some(Forward::start(env, plan, printer.progress())?) };
+    let forward = Backend::of(&target).reach_ui(printer)?;
     if args.print {
         printer.out(&plan.url)?;
     } else {

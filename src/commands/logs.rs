@@ -4,7 +4,6 @@
 use ::kube::api::LogParams;
 use anyhow::{Result, bail};
 
-use super::lifecycle;
 use crate::cli::LogsArgs;
 use crate::config::Flags;
 use crate::env::Env;
@@ -24,12 +23,12 @@ pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()
     let plan = &target.plan;
     let chosen: Vec<String> = match &args.component {
         Some(given) => vec![given.clone()],
-        None => lifecycle::known_components(plan),
+        None => plan.known_components(),
     };
     let kube = kube::ApiClient::connect(env, &plan.context).await?;
     let mut sources = Vec::new();
     for component in &chosen {
-        let selector = lifecycle::component_selector(plan, component)?;
+        let (selector, container) = plan.component(component)?;
         let pods = kube.pods(&plan.namespace, &selector).await?;
         let several = pods.len() > 1;
         for (index, pod) in pods.iter().enumerate() {
@@ -37,7 +36,7 @@ pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()
             sources.push(Source {
                 prefix,
                 pod: pod.metadata.name.clone().unwrap_or_default(),
-                container: lifecycle::main_container(pod, component),
+                container: kube::main_container(pod, container),
             });
         }
     }

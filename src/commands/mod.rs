@@ -1,13 +1,15 @@
-//! One module per command. Each takes its parsed arguments and the `Printer`, and returns an
-//! error with context for `main` to print once.
+//! The thin edge: one module per command. Each maps its parsed arguments to the settings of the
+//! parts below (`config::Flags`, `executor::Options`, a Printer mode), opens a `Session` for the
+//! project when it acts on one, asks the parts (the provider's `Backend`, the `executor`, `kube`,
+//! `sync`, `watch`) to do the work, and returns an error with context, or how it ended, for
+//! `main` to print once. A new command is a file here, a variant in `cli::Command` and a line in
+//! `run`.
 
 pub mod creds;
 pub mod doctor;
 pub mod down;
-mod forward;
 pub mod init;
 mod inside;
-mod lifecycle;
 pub mod logs;
 pub mod pause;
 mod push;
@@ -17,8 +19,6 @@ pub mod up;
 pub mod watch;
 
 use anyhow::Result;
-
-pub use lifecycle::{ComponentError, LifecycleError};
 
 use crate::cli::{Command, SettingsCommand};
 use crate::env::Env;
@@ -55,45 +55,41 @@ impl Exit {
 }
 
 pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> {
+    let name = command.name();
     let done = |result: Result<()>| result.map(|()| Exit::SUCCESS);
     match command {
         Command::Init(args) => done(init::run(args, env, printer)),
         Command::Render(args) => done(render::run(args, env, printer)),
         Command::Creds(args) => done(creds::run(args, env, printer)),
-        Command::Up(args) => {
-            let watch = block_on(command, up::run(args, env, printer))?;
-            match watch {
-                Some(settings) => done(watch::until_ctrl_c(settings, printer)),
-                None => Ok(Exit::SUCCESS),
-            }
-        }
-        Command::Down(args) => done(block_on(command, down::run(args, env, printer))),
-        Command::Stop => done(block_on(command, pause::stop(env, printer))),
-        Command::Start(args) => done(block_on(command, pause::start(args, env, printer))),
-        Command::Status(args) => done(block_on(command, status::run(args, env, printer))),
-        Command::Doctor(args) => done(block_on(command, doctor::run(args, env, printer))),
+        Command::Up(args) => done(up::run(args, env, printer)),
+        Command::Down(args) => done(block_on(name, down::run(args, env, printer))),
+        Command::Stop => done(block_on(name, pause::stop(env, printer))),
+        Command::Start(args) => done(block_on(name, pause::start(args, env, printer))),
+        Command::Status(args) => done(block_on(name, status::run(args, env, printer))),
+        Command::Doctor(args) => done(block_on(name, doctor::run(args, env, printer))),
         Command::Watch(args) => done(watch::run(args, env, printer)),
-        Command::Logs(args) => done(block_on(command, logs::run(args, env, printer))),
-        Command::Airflow(args) => block_on(command, inside::airflow(args, env, printer)),
-        Command::Shell(args) => block_on(command, inside::shell(args, env, printer)),
-        Command::Open(args) => done(block_on(command, inside::open(args, env, printer))),
-        Command::Test(args) => block_on(command, inside::test(args, env, printer)),
-        Command::Push(args) => done(block_on(command, push::run(args, env, printer))),
+        Command::Logs(args) => done(block_on(name, logs::run(args, env, printer))),
+        Command::Airflow(args) => block_on(name, inside::airflow(args, env, printer)),
+        Command::Shell(args) => block_on(name, inside::shell(args, env, printer)),
+        Command::Open(args) => done(block_on(name, inside::open(args, env, printer))),
+        Command::Test(args) => block_on(name, inside::test(args, env, printer)),
+        Command::Push(args) => done(block_on(name, push::run(args, env, printer))),
         Command::Settings(SettingsCommand::Import(args)) => {
-            done(block_on(command, inside::settings_import(args, env, printer)))
+            done(block_on(name, inside::settings_import(args, env, printer)))
         }
     }
 }
 
 /// Runs a command's async work; Ctrl-C drops it, which kills any tool it was running (they are
 /// spawned kill-on-drop) and leaves the state as last saved.
-fn block_on<T>(command: &Command, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    runtime()?.block_on(async {
+fn block_on<T>(command: &'static str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = crate::runtime::new().map_err(|e| anyhow::anyhow!("cannot start devflow's async runtime: {e}"))?;
+    runtime.block_on(async {
         tokio::select! {
             // Work that ends quietly on Ctrl-C itself (`logs -f`) wins over the interruption.
             biased;
             result = work => result,
-            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { command: command.name() }.into()),
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { command }.into()),
         }
     })
 }
@@ -101,12 +97,4 @@ fn block_on<T>(command: &Command, work: impl std::future::Future<Output = Result
 /// The output mode of a command with a `--json` flag.
 fn json_mode(json: bool) -> Mode {
     if json { Mode::Json } else { Mode::Text }
-}
-
-/// The single-threaded runtime devflow's async work runs on (Docker, Kubernetes, the tools).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start devflow's async runtime: {e}"))
 }

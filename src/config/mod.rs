@@ -6,6 +6,7 @@
 mod checks;
 mod file;
 pub mod production;
+pub mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,10 +34,11 @@ pub const DEFAULT_UI_PORT: u16 = 8080;
 pub const DEFAULT_PROFILE: &str = "local";
 pub const MAX_WORKERS: u8 = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// Kubernetes in Docker (kubernetes-sigs/kind)
+    #[default]
     Kind,
     /// k3s in Docker (k3d-io/k3d)
     K3d,
@@ -452,7 +454,7 @@ impl Resolve<'_> {
         name: &str,
         folders: [Option<&PathBuf>; 2],
     ) -> Result<ClusterSettings, Error> {
-        let provider = flag.or(table.provider).unwrap_or(Provider::Kind);
+        let provider = flag.or(table.provider).unwrap_or_default();
         let shared = shared(table, provider, name, &self.env.user, self.src)?;
         let delivery = delivery(table, provider)?;
         if provider == Provider::K3d && delivery == Delivery::Mount {

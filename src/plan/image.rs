@@ -10,7 +10,7 @@ use crate::config::ImageFiles;
 use crate::values::{self, Value};
 
 /// How `up` builds the image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageBuild {
     /// What the image is built FROM (devflow's own Dockerfile only).
     pub base: String,
@@ -20,14 +20,14 @@ pub struct ImageBuild {
     pub context: Context,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dockerfile {
     Generated(String),
     Project(PathBuf),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Context {
     Files(Vec<(String, PathBuf)>),

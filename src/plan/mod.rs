@@ -2,17 +2,23 @@
 //! and fast: nothing here touches Docker, the network or a cluster.
 
 pub mod cluster;
+pub mod command;
 pub mod image;
 mod layers;
 pub mod manifests;
 mod release;
+pub mod selector;
+pub mod steps;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use steps::Step;
+
 use crate::config::{ClusterTool, Delivery, Project, Provider, StateDir, StateFile};
 use crate::error::ErrorKind;
+use crate::pins;
 use crate::profile;
 use crate::values::{self, Path, Value};
 
@@ -97,35 +103,24 @@ pub struct Plan {
     pub image: Option<image::ImageBuild>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Step {
-    pub title: &'static str,
-    #[serde(flatten)]
-    pub action: Action,
+/// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// Pods selected by one label.
+    Pods { name: String, label: (String, String) },
+    /// A job, by its pods' `component` label.
+    Job { name: String, component: String },
 }
 
-impl Step {
-    fn devflow(title: &'static str, what: String) -> Step {
-        Step { title, action: Action::Devflow(what) }
+impl Expect {
+    /// The pods of one of the chart's components.
+    pub fn component(component: &str) -> Expect {
+        Expect::Pods { name: component.to_string(), label: ("component".to_string(), component.to_string()) }
     }
 
-    fn command(title: &'static str, argv: &[&str], stdin: Option<&'static str>) -> Step {
-        Step { title, action: Action::Command { argv: argv.iter().map(|w| w.to_string()).collect(), stdin } }
+    fn named(shown: &str, name: &str) -> Expect {
+        Expect::Pods { name: shown.to_string(), label: (manifests::NAME_LABEL.to_string(), name.to_string()) }
     }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// An external tool, run through devflow's subprocess wrapper.
-    Command {
-        argv: Vec<String>,
-        /// What is written to its standard input, if anything.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stdin: Option<&'static str>,
-    },
-    /// Work devflow does itself (Docker, the Kubernetes API, files in its state folder).
-    Devflow(String),
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -150,7 +145,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
             ),
         });
     }
-    let images = cluster::node_images(project.kubernetes.as_deref().unwrap_or(cluster::DEFAULT_KUBERNETES))
+    let images = pins::node_images(project.kubernetes.as_deref().unwrap_or(pins::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
     let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
         (Some(shared), _) => (shared.context.clone(), shared.namespace.clone(), shared.context.clone()),
@@ -215,7 +210,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         image,
         context,
     };
-    plan.steps = steps(&plan, project);
+    plan.steps = steps::of(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
 }
@@ -280,6 +275,90 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Whether the UI is reached through devflow's port-forward (an existing cluster) rather than
+    /// a port the cluster maps to this machine.
+    pub fn ui_forwarded(&self) -> bool {
+        !self.provider.makes_cluster()
+    }
+
+    /// What `up` and `start` wait for, in the order they become ready.
+    pub fn expectations(&self) -> Vec<Expect> {
+        let mut expect = vec![Expect::named("postgresql", manifests::POSTGRES)];
+        if self.delivery == Delivery::Push {
+            expect.push(Expect::named("dag receiver", manifests::RECEIVER));
+        }
+        expect.push(Expect::Job { name: "migrations".into(), component: MIGRATIONS_JOB.into() });
+        expect.extend(self.components.iter().map(|c| Expect::component(c)));
+        expect.push(Expect::Job { name: "create-user".into(), component: CREATE_USER_JOB.into() });
+        expect
+    }
+
+    /// The components a user can name (`logs`, `shell`, `airflow -c`): devflow's PostgreSQL and
+    /// the chart's components.
+    pub fn known_components(&self) -> Vec<String> {
+        let mut known = vec!["postgresql".to_string()];
+        known.extend(self.components.iter().map(|c| c.to_string()));
+        known
+    }
+
+    /// The label selector of a component's pods and its main container (the chart's and
+    /// devflow's naming); an unknown name is the user's mistake.
+    pub fn component(&self, component: &str) -> Result<(String, &'static str), Error> {
+        let known = self.known_components();
+        if !known.iter().any(|k| k == component) {
+            return Err(Error::Input {
+                message: format!(
+                    "`{component}` is not a component of this Airflow{}\n  expected one of: {}",
+                    crate::words::did_you_mean(component, known.iter().map(String::as_str)),
+                    known.join(", ")
+                ),
+            });
+        }
+        Ok(match component {
+            "postgresql" => (selector::named(manifests::POSTGRES), "postgres"),
+            _ => (
+                selector::component(component),
+                self.components.iter().copied().find(|c| *c == component).unwrap_or_default(),
+            ),
+        })
+    }
+
+    /// The chart components that load plugins at start, and so restart when a plugin changes.
+    pub fn plugin_loaders(&self) -> Vec<&'static str> {
+        self.components.iter().copied().filter(|c| *c != "redis").collect()
+    }
+
+    /// The cluster part of `devflow render`: the kind or k3d config, introduced by a comment
+    /// that says what reads it; for an existing cluster, which one and where.
+    pub fn cluster_part(&self) -> String {
+        match self.provider.cluster_tool() {
+            Some(tool) => format!(
+                "\n# ── cluster: the {tool} config, for `{}` ──\n---\n{}",
+                cluster::reads_config(tool),
+                values::to_yaml(&self.cluster)
+            ),
+            None => format!(
+                "\n# ── cluster: none to make: the existing cluster of kube context {}, namespace {} ──\n",
+                self.context, self.namespace
+            ),
+        }
+    }
+
+    /// How many nodes the cluster devflow makes has.
+    pub fn nodes(&self) -> usize {
+        self.cluster["nodes"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| 1 + self.cluster["agents"].as_u64().unwrap_or(0) as usize)
+    }
+
+    /// The steps, numbered, one line each: what `up --dry-run` prints.
+    pub fn steps_text(&self) -> String {
+        steps::text(&self.steps)
+    }
+}
+
 /// The chart's long-running components (its `component` pod label) for an Airflow major version
 /// and executor.
 fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
@@ -292,126 +371,6 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
         components.extend(["worker", "redis"]);
     }
     components
-}
-
-fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
-    let state = |file: StateFile| plan.state_dir.file(file).display().to_string();
-    let mut steps = Vec::new();
-    match plan.provider {
-        Provider::Existing => {
-            steps.push(Step::devflow(
-                "preflight",
-                format!(
-                    "check that helm is on PATH, that the kube context {} answers and that 127.0.0.1:{} is free",
-                    plan.context, project.ui_port
-                ),
-            ));
-            steps.push(Step::devflow(
-                "check namespace",
-                format!(
-                    "use the namespace {} only if it is absent or annotated {}={} (made by this project); never touch another",
-                    plan.namespace,
-                    manifests::OWNER_ANNOTATION,
-                    plan.owner
-                ),
-            ));
-        }
-        _ => steps.push(Step::devflow(
-            "preflight",
-            format!(
-                "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
-                plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
-            ),
-        )),
-    }
-    match plan.provider {
-        Provider::Existing => {}
-        Provider::Kind => steps.push(Step::command(
-            "create cluster",
-            &["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"],
-            Some("the cluster config (devflow render --only cluster)"),
-        )),
-        Provider::K3d => {
-            let config = state(StateFile::K3dConfig);
-            steps.push(Step::devflow(
-                "write cluster config",
-                format!("write the cluster config (devflow render --only cluster) to {config}"),
-            ));
-            steps.push(Step::command("create cluster", &["k3d", "cluster", "create", "--config", &config], None));
-        }
-    }
-    if plan.provider.makes_cluster() {
-        let nodes = 1 + usize::from(project.workers);
-        steps.push(Step::devflow(
-            "wait for nodes",
-            format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
-        ));
-    }
-    if let Some(image) = &plan.image {
-        let from = match &image.dockerfile {
-            image::Dockerfile::Generated(_) => {
-                format!("FROM {} with the project's requirements.txt/packages.txt", image.base)
-            }
-            image::Dockerfile::Project(path) => format!("from {}", path.display()),
-        };
-        let load = match plan.provider {
-            Provider::Kind => format!("kind load docker-image <image> --name {}", plan.cluster_name),
-            Provider::K3d => format!("k3d image import <image> -c {}", plan.cluster_name),
-            Provider::Existing => "an existing cluster pulls its images: nothing to load".to_string(),
-        };
-        steps.push(Step::devflow(
-            "build image",
-            format!("build devflow/{}:<digest of its files> {from}; `{load}`; the release then runs it", plan.project),
-        ));
-    }
-    let objects: Vec<String> = plan
-        .manifests
-        .iter()
-        .map(|m| format!("{}/{}", m["kind"].as_str().unwrap_or("?"), m["metadata"]["name"].as_str().unwrap_or("?")))
-        .collect();
-    steps.push(Step::devflow(
-        "apply manifests",
-        format!("apply server-side (devflow render --only manifests): {}", objects.join(", ")),
-    ));
-    let values_file = state(StateFile::Values);
-    steps.push(Step::devflow(
-        "write values",
-        format!(
-            "write the Helm values (devflow render --only values) with generated secrets to {values_file}, mode 0600"
-        ),
-    ));
-    let mut helm = vec!["helm"];
-    helm.extend(plan.helm_args(&values_file));
-    steps.push(Step::command("install Airflow", &helm, None));
-    steps.push(Step::devflow(
-        "wait for Airflow",
-        format!(
-            "wait for PostgreSQL, the database migration job and the {} pods, reporting any that fail with the reason",
-            plan.components.join(", ")
-        ),
-    ));
-    if plan.delivery == Delivery::Push {
-        steps.push(Step::devflow(
-            "push DAGs",
-            format!(
-                "copy {} into the volume {} through exec into the {} pod (changed files only, deletes applied, .airflowignore and .gitignore honoured)",
-                plan.dags_folder.display(),
-                manifests::DAGS_CLAIM,
-                manifests::RECEIVER
-            ),
-        ));
-    }
-    if plan.provider == Provider::Existing {
-        steps.push(Step::devflow(
-            "port-forward",
-            format!("forward {} to the {} pod's port, for as long as devflow watches", plan.url, plan.components[0]),
-        ));
-    }
-    steps.push(Step::devflow(
-        "ready",
-        format!("print {} and the user `{}` (`devflow creds` prints the password)", plan.url, plan.admin_user),
-    ));
-    steps
 }
 
 /// One line per chart value that differs from the production values (missing and `{}` alike).

@@ -13,6 +13,7 @@ use tokio::process::Command;
 
 use crate::config::ClusterTool;
 use crate::env::Env;
+use crate::ui::Printer;
 use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,10 @@ pub enum Error {
     TimedOut { command: String, after: Duration },
     #[error("cannot run {path}: {io}")]
     Spawn { path: String, io: std::io::Error },
+    #[error(
+        "{tool} at {path} is {found}: {why}\n  upgrade {tool} ({url}), or remove it from PATH and run `devflow up --yes` to use a pinned copy"
+    )]
+    TooOld { tool: Tool, path: String, found: String, why: &'static str, url: &'static str },
     #[error(transparent)]
     Install(#[from] install::Error),
 }
@@ -122,7 +127,46 @@ pub fn on_path(name: &'static str, env: &Env) -> Option<Program> {
     which::which_in(name, Some(&env.path), &env.cwd).ok().map(|path| Program { name, path })
 }
 
+/// The tool on PATH or in devflow's cache; when missing, the pinned release installed after the
+/// user agrees (or with `yes`).
+pub async fn ensure(tool: Tool, yes: bool, env: &Env, printer: &mut Printer) -> Result<Program, Error> {
+    let missing = match locate(tool, env) {
+        Ok(program) => return Ok(program),
+        Err(missing) => missing,
+    };
+    let pin = install::pin_for_this_machine(tool)?;
+    let target = install::cached_path(tool, env);
+    let question = format!(
+        "{tool} is not installed. Download {tool} v{} (checksum-verified) into {}?",
+        pin.version,
+        target.parent().unwrap_or(&target).display()
+    );
+    if !yes && printer.confirm(&question) != Some(true) {
+        return Err(missing);
+    }
+    let mirror = env.download_mirror.clone();
+    let doing = format!("Downloading {tool} v{}", pin.version);
+    let work = async move {
+        tokio::task::spawn_blocking(move || install::install(pin, mirror.as_deref(), &target))
+            .await
+            .expect("the download thread does not panic")
+    };
+    printer.step(&doing, work, |_| format!("Installed {tool} v{} (sha256 verified)", pin.version)).await?;
+    locate(tool, env)
+}
+
 impl Tool {
+    /// Refuses a program older than the tool's [`Tool::minimum`].
+    pub async fn require_minimum(self, program: &Program) -> Result<(), Error> {
+        let (version, found) = self.version(program).await?;
+        let (minimum, why) = self.minimum();
+        if version.is_some_and(|v| v < minimum) {
+            let path = program.path.display().to_string();
+            return Err(Error::TooOld { tool: self, path, found, why, url: install::docs_url(self) });
+        }
+        Ok(())
+    }
+
     /// The version of the tool a program is, parsed from `<tool> version`.
     pub async fn version(self, program: &Program) -> Result<(Option<Version>, String), Error> {
         let out = program.run(self.version_args(), None, Duration::from_secs(20)).await?;

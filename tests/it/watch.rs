@@ -179,3 +179,52 @@ fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
     });
     rx
 }
+
+/// issue 9, item 17: a change that makes the watch run `up` again runs it with the flags `up` was
+/// started with, so it applies the change and nothing else (before, `--set`, `--profile`,
+/// `--values` and `--provider` were dropped, and the release lost what they set).
+#[test]
+fn a_settings_change_runs_up_again_with_the_flags_up_was_given() {
+    let name = "a_settings_change_runs_up_again_with_the_flags_up_was_given";
+    let Some(venv) = venv(name) else { return };
+    let Some(lab) = Lab::new(name, "kind") else { return };
+    let set = ["--set", "scheduler.replicas=1"];
+    lab.run(&["up", "--no-watch", set[0], set[1]]).success();
+    let password = lab.run(&["creds", "--json"]).success().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+
+    let mut up =
+        lab.test().command_for(&["up", set[0], set[1]]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (stdout, stderr) = (read_lines(up.stdout.take().unwrap()), read_lines(up.stderr.take().unwrap()));
+    let lines = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for source in [stdout, stderr] {
+            let tx = tx.clone();
+            std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
+        }
+        rx
+    };
+    let wait_for = |text: &str| loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    };
+    wait_for("Watching dags for Airflow");
+    // devflow.toml is saved with nothing changed in it but a comment.
+    let toml = lab.test().dir().join("devflow.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}# saved again\n")).unwrap();
+    wait_for("changed (devflow.toml)");
+    wait_for("note: nothing changed: no cluster was created and no Helm upgrade ran");
+    wait_for("✓ Applied: Airflow runs the new settings");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "the watch's `up` kept --set: no upgrade to undo it");
+    let values = std::fs::read_to_string(lab.state_dir().join("values.yaml")).unwrap();
+    let scheduler = values.split("\nscheduler:\n").nth(1).expect("scheduler values");
+    assert!(scheduler.lines().take_while(|l| l.starts_with(' ')).any(|l| l.trim() == "replicas: 1"), "{values}");
+
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(up.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(up.wait().unwrap().code(), Some(0));
+}
