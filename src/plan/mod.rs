@@ -304,7 +304,7 @@ impl Plan {
 
     /// The label selector of a component's pods and its main container (the chart's and
     /// devflow's naming); an unknown name is the user's mistake.
-    pub fn component(&self, component: &str) -> Result<(String, &'static str), Error> {
+    pub fn component<'a>(&self, component: &'a str) -> Result<(String, &'a str), Error> {
         let known = self.known_components();
         if !known.iter().any(|k| k == component) {
             return Err(Error::Input {
@@ -317,10 +317,7 @@ impl Plan {
         }
         Ok(match component {
             "postgresql" => (selector::named(manifests::POSTGRES), "postgres"),
-            _ => (
-                selector::component(component),
-                self.components.iter().copied().find(|c| *c == component).unwrap_or_default(),
-            ),
+            _ => (selector::component(component), component),
         })
     }
 
