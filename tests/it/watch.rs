@@ -102,23 +102,8 @@ fn up_stays_to_watch_the_projects_dags_and_plugins() {
     let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
 
     let mut up = lab.test().command_for(&["up"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // Results on standard output, progress on standard error: one stream of lines to read.
-    let lines = read_lines(up.stdout.take().unwrap());
-    let progress = read_lines(up.stderr.take().unwrap());
-    let lines = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for source in [lines, progress] {
-            let tx = tx.clone();
-            std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
-        }
-        rx
-    };
-    let wait_for = |text: &str| loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
-        if line.contains(text) {
-            return line;
-        }
-    };
+    let lines = merged_lines(&mut up);
+    let wait_for = |text: &str| wait_for(&lines, text);
     wait_for("Airflow is up: http://127.0.0.1:");
     std::thread::sleep(Duration::from_secs(3));
     std::fs::write(
@@ -168,6 +153,27 @@ fn up_stays_to_watch_the_projects_dags_and_plugins() {
     assert_eq!(status.code(), Some(0), "stopping the watch is how it ends");
 }
 
+/// Results on standard output, progress on standard error: one stream of lines to read.
+fn merged_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (stdout, stderr) = (read_lines(child.stdout.take().unwrap()), read_lines(child.stderr.take().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for source in [stdout, stderr] {
+        let tx = tx.clone();
+        std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
+    }
+    rx
+}
+
+/// The next line with `text`, waiting at most a minute for each line.
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
 fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -196,21 +202,8 @@ fn a_settings_change_runs_up_again_with_the_flags_up_was_given() {
 
     let mut up =
         lab.test().command_for(&["up", set[0], set[1]]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (stdout, stderr) = (read_lines(up.stdout.take().unwrap()), read_lines(up.stderr.take().unwrap()));
-    let lines = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for source in [stdout, stderr] {
-            let tx = tx.clone();
-            std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
-        }
-        rx
-    };
-    let wait_for = |text: &str| loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
-        if line.contains(text) {
-            return line;
-        }
-    };
+    let lines = merged_lines(&mut up);
+    let wait_for = |text: &str| wait_for(&lines, text);
     wait_for("Watching dags for Airflow");
     // devflow.toml is saved with nothing changed in it but a comment.
     let toml = lab.test().dir().join("devflow.toml");
