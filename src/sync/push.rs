@@ -1,6 +1,7 @@
-//! Push delivery carried out, beside its planning half (`sync`): the project's folder mirrored into the receiver pod's volume through
-//! exec, as `sync` plans it. What the volume holds is remembered per receiver pod; a new pod (a
-//! restart, a reschedule) is listed and filled again in full.
+//! Push delivery carried out, beside its planning half (`sync`): the project's folder mirrored
+//! into the receiver pod's volume through exec, as `sync` plans it. What the volume holds is
+//! remembered per receiver pod; a new pod (a restart, a reschedule) is listed and filled again in
+//! full.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
