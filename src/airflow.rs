@@ -22,6 +22,8 @@ pub enum Error {
     Body { what: String, message: String },
 }
 
+crate::error::one_kind!(Error, Environment);
+
 /// One DAG as the API lists it, reduced to what the watch loop compares.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Dag {

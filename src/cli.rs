@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::Provider;
+use crate::config::{self, Provider};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -164,21 +164,6 @@ pub struct WatchArgs {
     pub quiet: bool,
 }
 
-impl UpArgs {
-    /// `up` as the watch loop runs it when the project's files change: devflow.toml's settings,
-    /// no questions, no second watch.
-    pub fn reapply() -> UpArgs {
-        UpArgs {
-            project: ProjectFlags::default(),
-            set: Vec::new(),
-            dry_run: false,
-            no_watch: true,
-            yes: false,
-            timeout: std::time::Duration::from_secs(15 * 60),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// One component: scheduler, dag-processor, api-server, triggerer, worker, postgresql, …
@@ -329,6 +314,18 @@ pub struct ProjectFlags {
     /// files win)
     #[arg(long = "values", short = 'f', value_name = "FILE")]
     pub values: Vec<PathBuf>,
+}
+
+impl ProjectFlags {
+    /// The flags as the project's settings, with the `--set` flags of the command that has them.
+    pub fn settings(&self, set: &[String]) -> config::Flags {
+        config::Flags {
+            provider: self.provider,
+            profile: self.profile.clone(),
+            values: self.values.clone(),
+            set: set.to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

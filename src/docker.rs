@@ -5,15 +5,22 @@ use std::collections::HashMap;
 
 use std::path::PathBuf;
 
-use bollard::Docker;
 use sha2::Digest;
 
-use crate::plan::image::{Context, Dockerfile, ImageBuild};
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, ListContainersOptionsBuilder, RemoveImageOptionsBuilder, StartContainerOptions,
     StopContainerOptionsBuilder,
 };
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+use crate::env::Env;
+use crate::plan::image::{Context, Dockerfile, ImageBuild};
+
+/// Docker's own socket, where DOCKER_HOST names none (bollard's `DEFAULT_SOCKET`).
+const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+/// bollard's default: seconds a request may take.
+const CONNECT_TIMEOUT: u64 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +33,8 @@ pub enum Error {
     #[error("building {image} failed: {message}{}\n  the release keeps running the image it had", indent_tail(output))]
     Build { image: String, message: String, output: Vec<String> },
 }
+
+crate::error::one_kind!(Error, Environment);
 
 fn indent_tail(lines: &[String]) -> String {
     let tail = &lines[lines.len().saturating_sub(15)..];
@@ -63,10 +72,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Connects (DOCKER_HOST or the local socket) and agrees an API version with the daemon.
-    pub async fn connect() -> Result<Daemon, Error> {
+    /// Connects and agrees an API version with the daemon: a `unix://` DOCKER_HOST, else the local
+    /// socket, as bollard 0.21.1's `connect_with_unix_defaults` chooses (`src/docker.rs`).
+    pub async fn connect(env: &Env) -> Result<Daemon, Error> {
         let unreachable = |e: bollard::errors::Error| Error::Unreachable { message: e.to_string() };
-        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        let socket = env.docker_host.as_deref().filter(|host| host.starts_with("unix://"));
+        let docker = Docker::connect_with_unix(socket.unwrap_or(DEFAULT_SOCKET), CONNECT_TIMEOUT, API_DEFAULT_VERSION)
+            .map_err(unreachable)?;
         let docker = tokio::time::timeout(std::time::Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| Error::Unreachable { message: "no answer within 10 s".into() })?

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::plan::command::Command;
 use crate::plan::{Plan, RELEASE};
 use crate::tool::{self, Program};
 
@@ -13,6 +14,8 @@ pub enum Error {
     #[error("cannot read `helm status`'s output: {0}")]
     Output(String),
 }
+
+crate::error::one_kind!(Error, Environment);
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct Release {
@@ -31,10 +34,10 @@ fn not_found(error: &tool::Error) -> bool {
 }
 
 impl Helm {
-    /// `helm upgrade --install` with the values in a file, never on the command line. devflow
-    /// waits for the pods itself, so that a failing pod is reported at once with its reason.
-    pub async fn upgrade_install(&self, plan: &Plan, values_file: &str, timeout: Duration) -> Result<(), Error> {
-        self.tool.run(&plan.helm_args(values_file), None, timeout).await?;
+    /// Runs one of the plan's helm commands (`upgrade --install`, its values in a file, never on
+    /// the command line).
+    pub async fn run(&self, command: &Command, timeout: Duration) -> Result<(), Error> {
+        self.tool.run(&command.args(), None, timeout).await?;
         Ok(())
     }
 

@@ -1,78 +1,94 @@
 //! devflow: production-parity Apache Airflow on a laptop. This file only parses the command line,
 //! runs the command and turns its error, printed once, into the exit code.
 
+// No function of devflow's is over 80 lines (clippy.toml): CI's `-D warnings` keeps it so.
+#![warn(clippy::too_many_lines)]
+
 mod airflow;
 mod cli;
-mod cluster;
 mod commands;
 mod config;
 mod docker;
+mod env;
+mod error;
+mod executor;
 mod helm;
 mod kube;
+mod pins;
 mod plan;
 mod profile;
+mod provider;
+mod runtime;
+mod schemas;
+mod session;
 mod state;
 mod sync;
 mod tool;
 mod ui;
 mod values;
+mod version;
 mod watch;
+mod words;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Exit codes: 2 when the user's input is wrong (a file, key or flag), 1 when the environment
-/// fails or devflow itself does.
-const INPUT_ERROR: u8 = 2;
-const FAILURE: u8 = 1;
-/// The shell's convention for a program stopped by Ctrl-C (128 + SIGINT).
-const INTERRUPTED: u8 = 130;
+use error::{ErrorKind, Kind};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let mut printer = ui::Printer::terminal();
-    match commands::run(&cli.command, &mut printer) {
-        Ok(()) => ExitCode::SUCCESS,
+    let env = match env::Env::read() {
+        Ok(env) => env,
         Err(error) => {
-            if let Some(commands::Error::Exited { code }) = error.downcast_ref::<commands::Error>() {
-                return ExitCode::from(*code);
-            }
+            ui::Printer::terminal(&env::Env::default()).error(&error);
+            return ExitCode::from(ErrorKind::Environment.exit_code());
+        }
+    };
+    let mut printer = ui::Printer::terminal(&env);
+    match commands::run(&cli.command, &env, &mut printer) {
+        Ok(commands::Exit(code)) => ExitCode::from(code),
+        Err(error) => {
             printer.error(&error);
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(kind(&error).exit_code())
         }
     }
 }
 
-fn exit_code(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<config::Error>() {
-            return if matches!(e, config::Error::Read { .. }) { FAILURE } else { INPUT_ERROR };
-        }
-        if let Some(e) = cause.downcast_ref::<plan::Error>() {
-            return if e.is_bug() { FAILURE } else { INPUT_ERROR };
-        }
-        if cause.downcast_ref::<commands::watch::WatchError>().is_some()
-            || cause.downcast_ref::<commands::ComponentError>().is_some()
-        {
-            return INPUT_ERROR;
-        }
-        if cause.downcast_ref::<commands::down::DownError>().is_some() {
-            return INPUT_ERROR;
-        }
-        if cause.downcast_ref::<profile::Error>().is_some() {
-            return INPUT_ERROR;
-        }
-        if let Some(e) = cause.downcast_ref::<commands::Error>() {
-            return match e {
-                commands::Error::AlreadyInitialised { .. } => INPUT_ERROR,
-                commands::Error::Interrupted { .. } => INTERRUPTED,
-                commands::Error::Exited { code } => *code,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<airflow::incluster::Error>() {
-            return if matches!(e, airflow::incluster::Error::Output { .. }) { FAILURE } else { INPUT_ERROR };
-        }
+/// The kind of the first error along the chain whose type is one of devflow's own (each says the
+/// kind of each of its errors); an error devflow did not type is the environment's.
+fn kind(error: &anyhow::Error) -> ErrorKind {
+    error.chain().find_map(kind_of).unwrap_or(ErrorKind::Environment)
+}
+
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    macro_rules! first_of {
+        ($($type:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$type>() {
+                return Some(e.kind());
+            })*
+        };
     }
-    FAILURE
+    first_of!(
+        config::Error,
+        profile::Error,
+        plan::Error,
+        state::Error,
+        tool::Error,
+        tool::install::Error,
+        docker::Error,
+        kube::Error,
+        helm::Error,
+        provider::Error,
+        provider::nodes::OutputError,
+        executor::Error,
+        sync::Error,
+        airflow::Error,
+        airflow::incluster::Error,
+        watch::Error,
+        commands::Error,
+        commands::doctor::Blocked,
+        commands::watch::WatchError,
+    );
+    None
 }

@@ -35,6 +35,8 @@ pub enum Error {
     Invalid { origin: String, message: String },
 }
 
+crate::error::one_kind!(Error, Input);
+
 /// Which profile a project asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileRef {
@@ -90,7 +92,7 @@ impl Profile {
     pub fn airflow_major(&self) -> u32 {
         values::get(&self.defaults, &values::Path::from_keys(["airflowVersion"]))
             .and_then(Value::as_str)
-            .and_then(crate::config::parse_version)
+            .and_then(crate::version::parse)
             .map_or(3, |(major, _, _)| major)
     }
 }
@@ -161,9 +163,7 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
         ProfileRef::BuiltIn(name) => match BUILT_IN.iter().find(|(n, _)| n == name) {
             Some((_, text)) => (format!("profiles/{name}.yaml (built in)"), (*text).to_string()),
             None => {
-                let near = crate::config::nearest(name, choosable())
-                    .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_default();
+                let near = crate::words::did_you_mean(name, choosable());
                 return Err(Error::Unknown { name: name.clone(), near });
             }
         },
@@ -181,7 +181,7 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
         origin: origin.clone(),
         message: format!(
             "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
-            crate::config::describe_serde_error("", &e.to_string())
+            crate::words::describe_serde_error("", &e.to_string())
         ),
     })
 }

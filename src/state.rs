@@ -10,12 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::Provider;
+use crate::config::{Provider, StateDir, StateFile};
 use crate::plan::{self, Plan};
 use crate::values::{self, Value};
-
-pub const STATE_FILE: &str = "state.json";
-pub const SECRETS_FILE: &str = "secrets.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -28,6 +25,8 @@ pub enum Error {
     )]
     Damaged { path: String, message: String },
 }
+
+crate::error::one_kind!(Error, Environment);
 
 /// What `up` has done so far. A phase is recorded when it starts and when it ends, so that after
 /// an interruption the next `up` knows what may be half-made.
@@ -65,6 +64,24 @@ pub enum Phase {
     },
 }
 
+/// The phases of `up` that are recorded as started and done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    Cluster,
+    Manifests,
+    Release,
+}
+
+impl State {
+    pub fn phase_mut(&mut self, phase: Guarded) -> &mut Phase {
+        match phase {
+            Guarded::Cluster => &mut self.cluster,
+            Guarded::Manifests => &mut self.manifests,
+            Guarded::Release => &mut self.release,
+        }
+    }
+}
+
 impl Phase {
     pub fn is_done_with(&self, digest: &str) -> bool {
         matches!(self, Phase::Done { digest: d } if d == digest)
@@ -75,26 +92,30 @@ impl Phase {
     }
 }
 
-/// The state folder of one project.
+/// The state folder of one project, read and written.
 #[derive(Debug, Clone)]
-pub struct Folder {
-    pub dir: PathBuf,
+pub struct Store {
+    dir: StateDir,
 }
 
-impl Folder {
-    pub fn new(dir: &Path) -> Folder {
-        Folder { dir: dir.to_path_buf() }
+impl Store {
+    pub fn new(dir: StateDir) -> Store {
+        Store { dir }
     }
 
-    pub fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
+    pub fn dir(&self) -> &Path {
+        self.dir.dir()
+    }
+
+    pub fn path(&self, file: StateFile) -> PathBuf {
+        self.dir.file(file)
     }
 
     pub fn load(&self) -> Result<Option<State>, Error> {
-        self.read_json(STATE_FILE)
+        self.read_json(StateFile::State)
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(&self, file: &str) -> Result<Option<T>, Error> {
+    fn read_json<T: serde::de::DeserializeOwned>(&self, file: StateFile) -> Result<Option<T>, Error> {
         let path = self.path(file);
         let Some(text) = read_optional(&path)? else { return Ok(None) };
         serde_json::from_str(&text)
@@ -104,17 +125,18 @@ impl Folder {
 
     pub fn save(&self, state: &State) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(state).expect("the state serialises");
-        self.write(STATE_FILE, text.as_bytes(), 0o600)
+        self.write(StateFile::State, text.as_bytes(), 0o600)
     }
 
     /// Writes a file of the state folder atomically with the given mode.
-    pub fn write(&self, file: &str, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    pub fn write(&self, file: StateFile, bytes: &[u8], mode: u32) -> Result<(), Error> {
         let error = |path: &Path, io| Error::Write { path: path.display().to_string(), io };
-        std::fs::create_dir_all(&self.dir).map_err(|e| error(&self.dir, e))?;
+        let dir = self.dir();
+        std::fs::create_dir_all(dir).map_err(|e| error(dir, e))?;
         // The folder holds secrets: only its owner may list it.
-        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| error(&self.dir, e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| error(dir, e))?;
         let target = self.path(file);
-        let partial = self.path(&format!(".{file}.partial"));
+        let partial = dir.join(format!(".{}.partial", file.name()));
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -140,20 +162,20 @@ impl Folder {
             }
         }
         if added {
-            self.write(SECRETS_FILE, serde_json::to_string_pretty(&secrets).unwrap().as_bytes(), 0o600)?;
+            self.write(StateFile::Secrets, serde_json::to_string_pretty(&secrets).unwrap().as_bytes(), 0o600)?;
         }
         Ok(secrets)
     }
 
     /// The secrets generated so far, if any; never generates one.
     pub fn read_secrets(&self) -> Result<Option<Secrets>, Error> {
-        self.read_json(SECRETS_FILE)
+        self.read_json(StateFile::Secrets)
     }
 
     pub fn remove(&self) -> Result<(), Error> {
-        match std::fs::remove_dir_all(&self.dir) {
+        match std::fs::remove_dir_all(self.dir()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Write { path: self.dir.display().to_string(), io: e })
+                Err(Error::Write { path: self.dir().display().to_string(), io: e })
             }
             _ => Ok(()),
         }
@@ -247,21 +269,21 @@ mod tests {
     #[test]
     fn writes_are_private_and_atomic() {
         let dir = tempfile::tempdir().unwrap();
-        let folder = Folder::new(&dir.path().join("p"));
+        let folder = Store::new(StateDir::of(dir.path(), Path::new("/p"), "p"));
         let state = State { cluster_name: "x".into(), ..State::default() };
         folder.save(&state).unwrap();
         assert_eq!(folder.load().unwrap(), Some(state));
         let mode = |p: &Path| p.metadata().unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&folder.path(STATE_FILE)), 0o600);
-        assert_eq!(mode(&folder.dir), 0o700);
+        assert_eq!(mode(&folder.path(StateFile::State)), 0o600);
+        assert_eq!(mode(folder.dir()), 0o700);
         assert!(
-            std::fs::read_dir(&folder.dir).unwrap().all(|e| !e
+            std::fs::read_dir(folder.dir()).unwrap().all(|e| !e
                 .unwrap()
                 .file_name()
                 .to_string_lossy()
                 .ends_with(".partial"))
         );
-        std::fs::write(folder.path(STATE_FILE), "{").unwrap();
+        std::fs::write(folder.path(StateFile::State), "{").unwrap();
         assert!(matches!(folder.load(), Err(Error::Damaged { .. })));
     }
 }

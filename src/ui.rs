@@ -1,17 +1,70 @@
 //! Everything devflow shows a person goes through one `Printer`: results on standard output,
 //! notes and errors on standard error, colour only on a terminal and never with NO_COLOR.
 
+use std::future::Future;
 use std::io::{self, IsTerminal, Write};
-use std::time::Duration;
+#[cfg(test)]
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::env::Env;
 
 pub struct Printer {
-    out: Box<dyn Write>,
-    err: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
     color: bool,
     /// Standard error is a terminal: live lines are redrawn in place rather than appended.
     live: bool,
     /// Live lines drawn last (on a terminal) or printed already (otherwise).
     shown: Vec<String>,
+    mode: Mode,
+}
+
+/// How a command prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// For a person: text.
+    #[default]
+    Text,
+    /// For a script: JSON (`--json`).
+    Json,
+    /// Only problems and summaries (`--quiet`).
+    Quiet,
+}
+
+/// What a [`Printer::capture`] printer wrote: standard output and standard error.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub struct Captured {
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+}
+
+#[cfg(test)]
+impl Captured {
+    pub fn out(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().expect("the capture is not poisoned")).into_owned()
+    }
+
+    pub fn err(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().expect("the capture is not poisoned")).into_owned()
+    }
+}
+
+/// One end of a capture.
+#[cfg(test)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().map_err(|_| io::Error::other("the capture is poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 const RED_BOLD: &str = "\x1b[1;31m";
@@ -20,23 +73,70 @@ const GREEN: &str = "\x1b[32m";
 const RESET: &str = "\x1b[0m";
 
 impl Printer {
-    pub fn terminal() -> Self {
+    /// Standard output and standard error; colour and live lines only on a terminal, never with
+    /// NO_COLOR.
+    pub fn terminal(env: &Env) -> Self {
         let live = io::stderr().is_terminal();
-        let color = live && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Printer { out: Box::new(io::stdout()), err: Box::new(io::stderr()), color, live, shown: Vec::new() }
+        let color = live && !env.no_color;
+        Printer {
+            out: Box::new(io::stdout()),
+            err: Box::new(io::stderr()),
+            color,
+            live,
+            shown: Vec::new(),
+            mode: Mode::Text,
+        }
+    }
+
+    /// A printer that keeps what it is given, for tests: no colour, no live redraw.
+    #[cfg(test)]
+    pub fn capture() -> (Self, Captured) {
+        let captured = Captured::default();
+        let printer = Printer {
+            out: Box::new(Shared(captured.out.clone())),
+            err: Box::new(Shared(captured.err.clone())),
+            color: false,
+            live: false,
+            shown: Vec::new(),
+            mode: Mode::Text,
+        };
+        (printer, captured)
+    }
+
+    /// A printer for work done beside a command's own output (a forward, a re-run of `up` in the
+    /// watch): everything on standard error, as this one would write it.
+    pub fn progress(&self) -> Self {
+        Printer {
+            out: Box::new(io::stderr()),
+            err: Box::new(io::stderr()),
+            color: self.color,
+            live: self.live,
+            shown: Vec::new(),
+            mode: Mode::Text,
+        }
+    }
+
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A command's result: JSON in [`Mode::Json`], else the text `text` makes of it.
+    pub fn result<T: serde::Serialize>(&mut self, value: &T, text: impl FnOnce(&T) -> String) -> io::Result<()> {
+        let shown = match self.mode {
+            Mode::Json => serde_json::to_string_pretty(value).map_err(io::Error::other)?,
+            Mode::Text | Mode::Quiet => text(value),
+        };
+        self.out(&shown)
     }
 
     /// A prefix in one of a few colours, picked by index, on a terminal; plain otherwise.
     pub fn tag(&self, text: &str, index: usize) -> String {
         const COLOURS: [&str; 6] = ["\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[33m", "\x1b[34m", "\x1b[31m"];
         self.paint(COLOURS[index % COLOURS.len()], text)
-    }
-
-    /// A printer for work done beside a command's own output: everything on standard error.
-    pub fn progress() -> Self {
-        let mut printer = Printer::terminal();
-        printer.out = Box::new(io::stderr());
-        printer
     }
 
     /// Lines that describe work in progress (one per component, a spinner). On a terminal they
@@ -119,6 +219,45 @@ impl Printer {
         let _ = writeln!(self.err, "{label} {text}");
     }
 
+    /// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
+    /// `✓ <done>  <time>` when it succeeds.
+    pub async fn step<T, E>(
+        &mut self,
+        doing: &str,
+        work: impl Future<Output = Result<T, E>>,
+        done: impl FnOnce(&T) -> String,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = tick.tick() => {
+                    let line = self.working(doing, started);
+                    self.live(&[line]);
+                }
+            }
+        };
+        self.live(&[]);
+        if let Ok(value) = &result {
+            self.done(&format!("{}  {}", done(value), seconds(started.elapsed())));
+        }
+        result
+    }
+
+    /// The live line of work under way since `started`: a spinner and the time on a terminal,
+    /// `doing …` once otherwise.
+    pub fn working(&self, doing: &str, started: Instant) -> String {
+        let elapsed = started.elapsed();
+        if self.live { format!("{} {doing}  {}", spinner(elapsed), seconds(elapsed)) } else { format!("{doing} …") }
+    }
+
+    /// A spinner frame and a space on a terminal, nothing otherwise: the mark of a live line.
+    pub fn spin(&self, started: Instant) -> String {
+        if self.live { format!("{} ", spinner(started.elapsed())) } else { String::new() }
+    }
+
     /// The one error message of a failed command: the error, then each cause on its own line.
     pub fn error(&mut self, error: &anyhow::Error) {
         self.erase_live();
@@ -186,5 +325,34 @@ pub fn terminal_size() -> Option<(u16, u16)> {
         let mut size: libc::winsize = std::mem::zeroed();
         (libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0)
             .then_some((size.ws_col, size.ws_row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_says_once_what_it_does_then_what_it_did() {
+        let (mut printer, captured) = Printer::capture();
+        let work = async {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok::<_, ()>(3)
+        };
+        assert_eq!(printer.step("Counting", work, |n| format!("Counted {n}")).await, Ok(3));
+        let err = captured.err();
+        assert!(err.starts_with("  Counting …\n✓ Counted 3  0."), "{err}");
+        assert_eq!(err.matches("Counting …").count(), 1, "{err}");
+        assert_eq!(captured.out(), "");
+    }
+
+    #[test]
+    fn a_result_is_json_in_json_mode_and_text_otherwise() {
+        let (mut printer, captured) = Printer::capture();
+        printer.set_mode(Mode::Json);
+        printer.result(&serde_json::json!({"ok": true}), |_| "fine".into()).unwrap();
+        printer.set_mode(Mode::Text);
+        printer.result(&serde_json::json!({"ok": true}), |_| "fine".into()).unwrap();
+        assert_eq!(captured.out(), "{\n  \"ok\": true\n}\nfine\n");
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::airflow::{self, Snapshot};
-use crate::ui::Printer;
+use crate::ui::{Mode, Printer};
 
 /// Quiet time that ends a batch: an editor's rename-save and a `git checkout` of hundreds of files
 /// arrive well within it.
@@ -30,6 +30,8 @@ pub enum Error {
     #[error(transparent)]
     Airflow(#[from] airflow::Error),
 }
+
+crate::error::one_kind!(Error, Environment);
 
 // ---------------------------------------------------------------------------------------------
 // Debouncing.
@@ -269,8 +271,6 @@ pub struct Settings {
     pub dags: PathBuf,
     /// How file names are shown: the DAG folder relative to where devflow runs, e.g. `dags/`.
     pub shown_root: String,
-    pub json: bool,
-    pub quiet: bool,
     /// Other files that set off actions (this project's Airflow only).
     pub hooks: Vec<Hook>,
     /// Copies the DAG folder to where Airflow reads it, when Airflow cannot see this machine's
@@ -285,9 +285,60 @@ const PUSH_CHECK: Duration = Duration::from_secs(5);
 /// How often the loop looks at its stop flag while nothing happens.
 const IDLE: Duration = Duration::from_millis(250);
 
+/// A file event: the path, and when it happened (the loop's clock and the wall clock).
+type Event = (PathBuf, Instant, SystemTime);
+
 /// Watches the DAG folder until `stop` is set (by Ctrl-C).
 pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) -> Result<(), Error> {
-    let mut client = airflow::Client::connect(&settings.url, &settings.user, &settings.password)?;
+    let client = airflow::Client::connect(&settings.url, &settings.user, &settings.password)?;
+    let (_watcher, events) = watch_files(settings)?;
+    let mut watch = Loop { known: Snapshot::default(), client, waiting: Vec::new(), batch: Vec::new() };
+    watch.known = watch.client.snapshot()?;
+    if printer.mode() != Mode::Json {
+        printer.done(&format!(
+            "Watching {} for Airflow {} at {} ({} DAGs, {} import errors now); Ctrl-C stops",
+            settings.shown_root.trim_end_matches('/'),
+            watch.client.version,
+            settings.url,
+            watch.known.dags.len(),
+            watch.known.errors.len()
+        ));
+    }
+    let mut debouncer = Debouncer::default();
+    let mut pushed_at = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let timeout = debouncer.wait(Instant::now()).map_or(POLL.max(IDLE), |d| d.min(POLL));
+        match events.recv_timeout(timeout) {
+            Ok((path, at, wall)) => {
+                if !is_scratch(&path) {
+                    debouncer.event(path, at, wall);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        let changed = debouncer.take(Instant::now());
+        let dags_changed = changed.as_ref().is_some_and(|c| c.keys().any(|path| path.starts_with(&settings.dags)));
+        if let Some(push) = settings.push.as_mut()
+            && (dags_changed || pushed_at.elapsed() >= PUSH_CHECK)
+        {
+            if let Err(e) = push(printer) {
+                printer.warn(&format!("{e:#}"));
+            }
+            pushed_at = Instant::now();
+        }
+        if let Some(changed) = changed {
+            watch.dispatch(settings, printer, changed);
+        }
+        watch.follow(settings, printer);
+    }
+    Ok(())
+}
+
+/// The DAG folder (recursively) and each hook's files (a file through its folder, as editors
+/// replace files by rename), their write events sent on the channel while the watcher lives.
+fn watch_files(settings: &Settings) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<Event>), Error> {
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Some(event) = event.ok().filter(|e| is_write(&e.kind)) {
@@ -297,7 +348,6 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
         }
     })
     .map_err(|e| Error::Watch { path: settings.dags.display().to_string(), message: e.to_string() })?;
-    // Folders recursively; a file through its folder, as editors replace files by rename.
     let mut watched = vec![(settings.dags.clone(), notify::RecursiveMode::Recursive)];
     for path in settings.hooks.iter().flat_map(|h| h.paths.iter()) {
         let entry = match (path.is_dir(), path.parent()) {
@@ -313,110 +363,85 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
         notify::Watcher::watch(&mut watcher, folder, *mode)
             .map_err(|e| Error::Watch { path: folder.display().to_string(), message: e.to_string() })?;
     }
-    let mut known = client.snapshot()?;
-    if !settings.json {
-        printer.done(&format!(
-            "Watching {} for Airflow {} at {} ({} DAGs, {} import errors now); Ctrl-C stops",
-            settings.shown_root.trim_end_matches('/'),
-            client.version,
-            settings.url,
-            known.dags.len(),
-            known.errors.len()
-        ));
+    Ok((watcher, rx))
+}
+
+/// What the loop knows between batches: Airflow's last answer and the files still waiting for it.
+struct Loop {
+    client: airflow::Client,
+    known: Snapshot,
+    waiting: Vec<Pending>,
+    /// The reports of the files changed together, for the summary when the last is resolved.
+    batch: Vec<Report>,
+}
+
+impl Loop {
+    /// A batch of changes: each hook whose files changed runs once; each DAG file is followed.
+    fn dispatch(&mut self, settings: &mut Settings, printer: &mut Printer, changed: BTreeMap<PathBuf, SystemTime>) {
+        let mut fired: Vec<Vec<PathBuf>> = settings.hooks.iter().map(|_| Vec::new()).collect();
+        for (path, saved) in changed {
+            if let Some(at) = settings.hooks.iter().position(|h| h.matches(&path)) {
+                fired[at].push(path);
+            } else if path.starts_with(&settings.dags)
+                && let Some(report) = track(settings, &mut self.client, &self.known, &path, saved, &mut self.waiting)
+            {
+                emit(settings, printer, &report);
+                self.batch.push(report);
+            }
+        }
+        for (hook, paths) in settings.hooks.iter_mut().zip(fired).filter(|(_, paths)| !paths.is_empty()) {
+            let names: Vec<String> =
+                paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+            printer.note(&format!("{} changed ({}): {}", hook.what, names.join(", "), hook.doing));
+            match (hook.action)(printer) {
+                Ok(()) => printer.done(hook.done),
+                Err(e) => printer.warn(&format!("{e:#}")),
+            }
+        }
     }
 
-    let mut debouncer = Debouncer::default();
-    let mut waiting: Vec<Pending> = Vec::new();
-    let mut batch: Vec<Report> = Vec::new();
-    let mut pushed_at = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        let timeout = match (debouncer.wait(now), waiting.is_empty()) {
-            (Some(d), _) => d.min(POLL),
-            (None, _) => POLL.max(IDLE),
-        };
-        match rx.recv_timeout(timeout) {
-            Ok((path, at, wall)) => {
-                if !is_scratch(&path) {
-                    debouncer.event(path, at, wall);
-                }
-                continue;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+    /// Asks Airflow about the files still waiting, and reports each it has dealt with (or gave up
+    /// on); the batch's summary once none is left.
+    fn follow(&mut self, settings: &Settings, printer: &mut Printer) {
+        if self.waiting.is_empty() {
+            return;
         }
-        let changed = debouncer.take(Instant::now());
-        let dags_changed = changed.as_ref().is_some_and(|c| c.iter().any(|(path, _)| path.starts_with(&settings.dags)));
-        if let Some(push) = settings.push.as_mut()
-            && (dags_changed || pushed_at.elapsed() >= PUSH_CHECK)
-        {
-            if let Err(e) = push(printer) {
-                printer.warn(&format!("{e:#}"));
-            }
-            pushed_at = Instant::now();
-        }
-        if let Some(changed) = changed {
-            let mut fired: Vec<Vec<PathBuf>> = settings.hooks.iter().map(|_| Vec::new()).collect();
-            for (path, saved) in changed {
-                if let Some(at) = settings.hooks.iter().position(|h| h.matches(&path)) {
-                    fired[at].push(path);
-                } else if path.starts_with(&settings.dags)
-                    && let Some(report) = track(settings, &mut client, &known, &path, saved, &mut waiting)
-                {
-                    emit(settings, printer, &report);
-                    batch.push(report);
-                }
-            }
-            for (hook, paths) in settings.hooks.iter_mut().zip(fired).filter(|(_, paths)| !paths.is_empty()) {
-                let names: Vec<String> =
-                    paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-                printer.note(&format!("{} changed ({}): {}", hook.what, names.join(", "), hook.doing));
-                match (hook.action)(printer) {
-                    Ok(()) => printer.done(hook.done),
-                    Err(e) => printer.warn(&format!("{e:#}")),
-                }
-            }
-        }
-        if waiting.is_empty() {
-            continue;
-        }
-        let snapshot = match client.snapshot() {
+        let snapshot = match self.client.snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 printer.warn(&format!("asking Airflow failed, trying again: {e}"));
                 std::thread::sleep(Duration::from_secs(1));
-                continue;
+                return;
             }
         };
         let now = SystemTime::now();
         let mut processor = None;
         let mut still = Vec::new();
-        for pending in waiting.drain(..) {
+        for pending in self.waiting.drain(..) {
             let report = resolve(&pending, &snapshot, now).or_else(|| {
                 let elapsed = now.duration_since(pending.saved).unwrap_or_default();
                 (elapsed >= GIVE_UP).then(|| {
-                    let healthy = *processor.get_or_insert_with(|| client.processor_healthy());
+                    let healthy = *processor.get_or_insert_with(|| self.client.processor_healthy());
                     not_parsed(&pending, elapsed, healthy)
                 })
             });
             match report {
                 Some(report) => {
                     emit(settings, printer, &report);
-                    batch.push(report);
+                    self.batch.push(report);
                 }
                 None => still.push(pending),
             }
         }
-        waiting = still;
-        known = snapshot;
-        if waiting.is_empty() && batch.len() > 1 && !settings.json {
-            printer.note(&summary(&batch));
-        }
-        if waiting.is_empty() {
-            batch.clear();
+        self.waiting = still;
+        self.known = snapshot;
+        if self.waiting.is_empty() {
+            if self.batch.len() > 1 && printer.mode() != Mode::Json {
+                printer.note(&summary(&self.batch));
+            }
+            self.batch.clear();
         }
     }
-    Ok(())
 }
 
 /// Starts following a changed path; a report at once when Airflow will never parse it.
@@ -480,13 +505,10 @@ fn not_parsed(pending: &Pending, elapsed: Duration, processor_healthy: Option<bo
 }
 
 fn emit(settings: &Settings, printer: &mut Printer, report: &Report) {
-    let text = if settings.json {
-        serde_json::to_string(report).expect("a report serialises")
-    } else {
-        if settings.quiet && matches!(report.status, Status::Parsed | Status::Removed) {
-            return;
-        }
-        line(report, &settings.shown_root)
+    let text = match printer.mode() {
+        Mode::Json => serde_json::to_string(report).expect("a report serialises"),
+        Mode::Quiet if matches!(report.status, Status::Parsed | Status::Removed) => return,
+        Mode::Text | Mode::Quiet => line(report, &settings.shown_root),
     };
     let _ = printer.out(&text);
 }

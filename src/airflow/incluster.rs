@@ -25,6 +25,15 @@ pub enum Error {
     Output { message: String, output: String },
 }
 
+impl crate::error::Kind for Error {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            Error::Read { .. } | Error::Settings { .. } => crate::error::ErrorKind::Input,
+            Error::Output { .. } => crate::error::ErrorKind::Environment,
+        }
+    }
+}
+
 const SETTINGS_FIX: &str = "`devflow settings import --help` shows the file's form";
 
 /// The settings file as written: every section optional, nothing else allowed.
@@ -105,11 +114,7 @@ impl Settings {
                 };
                 let message = match unknown {
                     Some((field, expected)) => {
-                        let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-                        match crate::config::nearest(field, choices.iter().copied()) {
-                            Some(near) => format!("{message}; did you mean `{near}`?"),
-                            None => message,
-                        }
+                        format!("{message}{}", crate::words::did_you_mean(field, crate::words::backticked(expected)))
                     }
                     None => message,
                 };

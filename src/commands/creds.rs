@@ -2,13 +2,15 @@
 
 use anyhow::{Result, bail};
 
-use super::lifecycle::Target;
-use crate::cli::{JsonFlag, ProjectFlags};
+use crate::cli::JsonFlag;
+use crate::config::Flags;
+use crate::env::Env;
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
-pub fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-    let Some(password) = target.folder.read_secrets()?.and_then(|s| s.admin_password().map(str::to_string)) else {
+pub fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let Some(password) = target.store.read_secrets()?.and_then(|s| s.admin_password().map(str::to_string)) else {
         bail!(
             "the project `{}` has no credentials yet\n  `devflow up` creates the admin user and its password",
             target.plan.project

@@ -7,11 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::io::AsyncWriteExt;
 
-use super::forward::Forward;
-use super::lifecycle::{self, Target};
+use super::Exit;
 use crate::airflow::incluster::{self, Settings, TestReport};
-use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, ProjectFlags, SettingsImportArgs, ShellArgs};
+use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, SettingsImportArgs, ShellArgs};
+use crate::config::Flags;
+use crate::env::Env;
 use crate::kube;
+use crate::provider::Backend;
+use crate::session::{Follow, Session};
 use crate::tool;
 use crate::ui::{self, Printer};
 
@@ -19,25 +22,25 @@ use crate::ui::{self, Printer};
 /// DAGs and the database.
 const WORKHORSE: &str = "scheduler";
 
-pub async fn airflow(args: &AirflowArgs, printer: &mut Printer) -> Result<()> {
+pub async fn airflow(args: &AirflowArgs, env: &Env, printer: &mut Printer) -> Result<Exit> {
     let mut argv = vec!["airflow".to_string()];
     argv.extend(args.args.iter().cloned());
-    attached(&args.component, &argv, printer).await
+    attached(&args.component, &argv, env, printer).await
 }
 
-pub async fn shell(args: &ShellArgs, printer: &mut Printer) -> Result<()> {
+pub async fn shell(args: &ShellArgs, env: &Env, printer: &mut Printer) -> Result<Exit> {
     // The Airflow image has bash; devflow's PostgreSQL and the tests' images may only have sh.
     let argv = ["sh", "-c", "command -v bash >/dev/null 2>&1 && exec bash || exec sh"].map(String::from);
-    attached(&args.component, &argv, printer).await
+    attached(&args.component, &argv, env, printer).await
 }
 
 /// Runs a command in a component's pod with this process's standard streams: a terminal when
 /// standard input is one, pipes otherwise. Ends with the command's exit code.
-async fn attached(component: &str, argv: &[String], printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Printer) -> Result<Exit> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, component).await?;
+    let kube = kube::ApiClient::connect(env, &plan.context).await?;
+    let (pod, container) = running_pod(&kube, &target, component).await?;
     let interactive = std::io::stdin().is_terminal();
     let size =
         ui::terminal_size().filter(|_| interactive).map(|(width, height)| ::kube::api::TerminalSize { width, height });
@@ -78,17 +81,13 @@ async fn attached(component: &str, argv: &[String], printer: &mut Printer) -> Re
     feeding.abort();
     let code = exit.wait().await;
     drop(raw);
-    let code = code?;
-    if code != 0 {
-        bail!(super::Error::Exited { code: u8::try_from(code).unwrap_or(1) });
-    }
-    Ok(())
+    Ok(Exit(u8::try_from(code?).unwrap_or(1)))
 }
 
 /// Runs one of `incluster`'s scripts with `python -c` in the scheduler's pod, under a progress
 /// line; its standard output, or an error with the end of its standard error.
 async fn run_script(
-    plan: &crate::plan::Plan,
+    session: &Session,
     what: &str,
     done: &str,
     script: &str,
@@ -96,33 +95,31 @@ async fn run_script(
     stdin: Option<&[u8]>,
     printer: &mut Printer,
 ) -> Result<Vec<u8>> {
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    let (pod, container) = lifecycle::running_pod(&kube, plan, WORKHORSE).await?;
+    let plan = &session.plan;
+    let kube = kube::ApiClient::connect(&session.env, &plan.context).await?;
+    let (pod, container) = running_pod(&kube, session, WORKHORSE).await?;
     let mut argv = vec!["python".to_string(), "-c".into(), script.into()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let doing = format!("{what} (pod {pod})");
     let exec = kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, stdin);
-    let out = lifecycle::step(printer, &doing, exec, |_| done.to_string()).await?;
+    let out = printer.step(&doing, exec, |_| done.to_string()).await?;
     if out.code != 0 {
         bail!("{what} in the pod {pod} failed (exit code {}):\n    {}", out.code, last_lines(&out.stderr));
     }
     Ok(out.stdout)
 }
 
-pub async fn test(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+pub async fn test(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<Exit> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     let what = format!("Importing every DAG in {}", plan.dags_mount);
     let stdout =
-        run_script(plan, &what, "Imported the DAG folder", incluster::TEST_DAGS, &[&plan.dags_mount], None, printer)
+        run_script(&target, &what, "Imported the DAG folder", incluster::TEST_DAGS, &[&plan.dags_mount], None, printer)
             .await?;
     let report = TestReport::read(&stdout)?;
-    let text = if args.json { serde_json::to_string_pretty(&report)? } else { test_text(&report, &plan.dags_mount) };
-    printer.out(&text)?;
-    if !report.passed() {
-        bail!(super::Error::Exited { code: 1 });
-    }
-    Ok(())
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&report, |report| test_text(report, &plan.dags_mount))?;
+    Ok(if report.passed() { Exit::SUCCESS } else { Exit(1) })
 }
 
 fn test_text(report: &TestReport, folder: &str) -> String {
@@ -151,30 +148,41 @@ fn test_text(report: &TestReport, folder: &str) -> String {
     lines.join("\n")
 }
 
-pub async fn settings_import(args: &SettingsImportArgs, printer: &mut Printer) -> Result<()> {
+pub async fn settings_import(args: &SettingsImportArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     let settings = Settings::read(&args.file)?;
     if settings.is_empty() {
         printer.note(&format!("{} lists no connections, variables or pools: nothing to import", args.file.display()));
         return Ok(());
     }
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     // The settings, secrets included, go through standard input: never on a command line.
     let payload = serde_json::to_vec(&settings).context("cannot encode the settings")?;
     let what = format!("Importing {} into Airflow", args.file.display());
     let stdout =
-        run_script(&target.plan, &what, "Imported", incluster::IMPORT_SETTINGS, &[], Some(&payload), printer).await?;
+        run_script(&target, &what, "Imported", incluster::IMPORT_SETTINGS, &[], Some(&payload), printer).await?;
     let outcomes = incluster::outcomes(&stdout)?;
-    let text = if args.json {
-        serde_json::to_string_pretty(&outcomes)?
-    } else {
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&outcomes, |outcomes| {
         let mut lines: Vec<String> =
             outcomes.iter().map(|o| format!("{:<10} {:<11} {}", o.kind, o.result, o.name)).collect();
         let changed = outcomes.iter().filter(|o| o.result != "unchanged").count();
         lines.push(format!("{} settings, {changed} created or updated", outcomes.len()));
         lines.join("\n")
-    };
-    printer.out(&text)?;
+    })?;
     Ok(())
+}
+
+/// A running pod of the component, and its main container.
+async fn running_pod(kube: &kube::ApiClient, session: &Session, component: &str) -> Result<(String, Option<String>)> {
+    let plan = &session.plan;
+    let (selector, container) = plan.component(component)?;
+    match kube.running_pod(&plan.namespace, &selector, container).await? {
+        Some(running) => Ok(running),
+        None => bail!(
+            "no pod of {component} is running in the namespace {}\n  `devflow status` shows the components; `devflow up` starts them",
+            plan.namespace
+        ),
+    }
 }
 
 /// The end of a failing script's standard error: the exception, not all of Airflow's logging.
@@ -184,15 +192,15 @@ fn last_lines(stderr: &[u8]) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n    ")
 }
 
-pub async fn open(args: &OpenArgs, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+pub async fn open(args: &OpenArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     // An existing cluster's UI is reachable only through devflow's port-forward.
-    let forward = if plan.provider.makes_cluster() { None } else { Some(Forward::start(plan)?) };
+    let forward = Backend::of(&target).reach_ui(printer)?;
     if args.print {
         printer.out(&plan.url)?;
     } else {
-        let opener = ["xdg-open", "open"].into_iter().find_map(tool::on_path);
+        let opener = ["xdg-open", "open"].into_iter().find_map(|name| tool::on_path(name, env));
         match opener {
             Some(opener) => {
                 opener.run(&[&plan.url], None, Duration::from_secs(30)).await?;

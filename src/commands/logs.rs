@@ -4,9 +4,11 @@
 use ::kube::api::LogParams;
 use anyhow::{Result, bail};
 
-use super::lifecycle::{self, Target};
-use crate::cli::{LogsArgs, ProjectFlags};
+use crate::cli::LogsArgs;
+use crate::config::Flags;
+use crate::env::Env;
 use crate::kube;
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
 /// One pod's log to show, and the prefix its lines get.
@@ -16,17 +18,17 @@ struct Source {
     container: Option<String>,
 }
 
-pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
+pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
     let plan = &target.plan;
     let chosen: Vec<String> = match &args.component {
         Some(given) => vec![given.clone()],
-        None => lifecycle::known_components(plan),
+        None => plan.known_components(),
     };
-    let kube = kube::Cluster::connect(&plan.context).await?;
+    let kube = kube::ApiClient::connect(env, &plan.context).await?;
     let mut sources = Vec::new();
     for component in &chosen {
-        let selector = lifecycle::component_selector(plan, component)?;
+        let (selector, container) = plan.component(component)?;
         let pods = kube.pods(&plan.namespace, &selector).await?;
         let several = pods.len() > 1;
         for (index, pod) in pods.iter().enumerate() {
@@ -34,7 +36,7 @@ pub async fn run(args: &LogsArgs, printer: &mut Printer) -> Result<()> {
             sources.push(Source {
                 prefix,
                 pod: pod.metadata.name.clone().unwrap_or_default(),
-                container: lifecycle::main_container(pod, component),
+                container: kube::main_container(pod, container),
             });
         }
     }

@@ -1,259 +1,31 @@
-//! Push delivery carried out: the project's folder mirrored into the receiver pod's volume through
-//! exec, as `sync` plans it. What the volume holds is remembered per receiver pod; a new pod (a
-//! restart, a reschedule) is listed and filled again in full.
+//! `devflow push`: the project's folders copied into the cluster now (push delivery), and what
+//! was sent.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use anyhow::Result;
 
-use anyhow::{Context, Result, bail};
+use crate::cli::JsonFlag;
+use crate::config::Flags;
+use crate::env::Env;
+use crate::kube::ApiClient;
+use crate::session::{Follow, Session};
+use crate::sync::push::Pushers;
+use crate::ui::Printer;
 
-use crate::kube;
-use crate::plan::{Plan, manifests};
-use crate::sync::{self, Tree};
-use crate::ui::{self, Printer};
-use crate::watch::Action;
-
-/// One local folder and the receiver's folder it is mirrored to.
-pub struct Pusher {
-    namespace: String,
-    local: PathBuf,
-    remote: &'static str,
-    what: &'static str,
-    /// The receiver pod (its uid) that `pushed` describes.
-    receiver: Option<String>,
-    /// What the receiver's folder holds, as far as devflow sent it.
-    pushed: Option<Tree>,
-    /// The last scan of the local folder: unchanged files are not hashed again.
-    scanned: Option<Tree>,
-    /// Skipped paths already reported, so each is said once.
-    told: Vec<String>,
-}
-
-/// What one push did.
-#[derive(Debug, serde::Serialize)]
-pub struct Pushed {
-    pub what: &'static str,
-    /// The receiver was new to devflow: its folder was listed and made equal in full.
-    pub full: bool,
-    pub uploaded: usize,
-    pub deleted: usize,
-    /// The size of the tar sent.
-    pub bytes: usize,
-    /// devflow's own part: scanning (hashing what changed), comparing, making the tar.
-    #[serde(serialize_with = "millis")]
-    pub prepared: Duration,
-    /// Everything, the exec round trips included.
-    #[serde(serialize_with = "millis")]
-    pub took: Duration,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1e4).round() / 10.0)
-}
-
-impl std::fmt::Display for Pushed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.uploaded == 0 && self.deleted == 0 {
-            return write!(f, "The {} in the cluster are up to date  {}", self.what, ui::seconds(self.took));
-        }
-        write!(
-            f,
-            "Pushed the {}{}: {} file(s) sent ({}), {} deleted  {}",
-            self.what,
-            if self.full { " in full" } else { "" },
-            self.uploaded,
-            size(self.bytes),
-            self.deleted,
-            ui::seconds(self.took)
-        )
-    }
-}
-
-fn size(bytes: usize) -> String {
-    match bytes {
-        b if b < 10 * 1024 => format!("{b} B"),
-        b if b < 10 * 1024 * 1024 => format!("{} KiB", b / 1024),
-        b => format!("{} MiB", b / (1024 * 1024)),
-    }
-}
-
-impl Pusher {
-    pub fn dags(plan: &Plan) -> Pusher {
-        Pusher::new(plan, &plan.dags_folder, manifests::RECEIVER_DAGS, "DAGs")
-    }
-
-    pub fn plugins(plan: &Plan, plugins: &Path) -> Pusher {
-        Pusher::new(plan, plugins, manifests::RECEIVER_PLUGINS, "plugins")
-    }
-
-    fn new(plan: &Plan, local: &Path, remote: &'static str, what: &'static str) -> Pusher {
-        Pusher {
-            namespace: plan.namespace.clone(),
-            local: local.to_path_buf(),
-            remote,
-            what,
-            receiver: None,
-            pushed: None,
-            scanned: None,
-            told: Vec::new(),
-        }
-    }
-
-    /// Makes the receiver's folder equal to the local one: only what changed since the last push
-    /// to the same pod, everything (after listing it) for a pod devflow has not pushed to.
-    pub async fn push(&mut self, kube: &kube::Cluster, printer: &mut Printer) -> Result<Pushed> {
-        let started = Instant::now();
-        let (pod, uid) = receiver(kube, &self.namespace).await?;
-        let full = self.receiver.as_deref() != Some(uid.as_str()) || self.pushed.is_none();
-        let remote = match (&self.pushed, full) {
-            (Some(pushed), false) => pushed.clone(),
-            _ => {
-                let listed = kube.exec(&self.namespace, &pod, None, &sync::list_command(self.remote), None).await?;
-                if listed.code != 0 {
-                    bail!(
-                        "cannot list {} in the pod {pod}: {}",
-                        self.remote,
-                        String::from_utf8_lossy(&listed.stderr).trim()
-                    );
-                }
-                Tree::listing(sync::parse_listing(&listed.stdout)?)
-            }
-        };
-        let preparing = Instant::now();
-        let scan = sync::scan(&self.local, self.scanned.as_ref())
-            .with_context(|| format!("cannot read the {} folder {}", self.what, self.local.display()))?;
-        for skipped in &scan.skipped {
-            let line = format!("{}: {}", skipped.path, skipped.reason);
-            if !self.told.contains(&line) {
-                printer.warn(&format!("not pushed: {}/{line}", self.local.display()));
-                self.told.push(line);
-            }
-        }
-        let change = sync::diff(&remote, &scan.tree);
-        let archive = match change.is_empty() {
-            true => Vec::new(),
-            false => sync::archive(&self.local, &scan.tree, &change.upload)?,
-        };
-        let prepared = preparing.elapsed();
-        if !change.is_empty() {
-            let commands = sync::receive_commands(self.remote, &change.delete);
-            let last = commands.len() - 1;
-            for (at, argv) in commands.iter().enumerate() {
-                let stdin = (at == last).then_some(archive.as_slice());
-                let out = kube.exec(&self.namespace, &pod, None, argv, stdin).await?;
-                if out.code != 0 {
-                    // What was sent is unknown now: the next push lists the folder again.
-                    self.receiver = None;
-                    bail!(
-                        "pushing the {} into the pod {pod} failed (exit code {}): {}",
-                        self.what,
-                        out.code,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                }
-            }
-        }
-        self.receiver = Some(uid);
-        self.pushed = Some(scan.tree.clone());
-        self.scanned = Some(scan.tree);
-        Ok(Pushed {
-            what: self.what,
-            full,
-            uploaded: change.upload.len(),
-            deleted: change.delete.len(),
-            bytes: archive.len(),
-            prepared,
-            took: started.elapsed(),
-        })
-    }
-
-    /// The push as the watch loop's action: a runtime and a client of its own, made on first use,
-    /// and a line only when something was sent (`{"pushed": …}` on standard output with `json`).
-    pub fn into_action(mut self, context: &str, json: bool) -> Action {
-        let context = context.to_string();
-        let mut connected: Option<(tokio::runtime::Runtime, kube::Cluster)> = None;
-        Box::new(move |printer: &mut Printer| {
-            if connected.is_none() {
-                let runtime = super::runtime()?;
-                let kube = runtime.block_on(kube::Cluster::connect(&context))?;
-                connected = Some((runtime, kube));
-            }
-            let (runtime, kube) = connected.as_ref().expect("connected above");
-            let pushed = runtime.block_on(self.push(kube, printer))?;
-            match (pushed.uploaded + pushed.deleted > 0, json) {
-                (false, _) => {}
-                (true, true) => printer.out(&serde_json::json!({ "pushed": pushed }).to_string())?,
-                (true, false) => printer.done(&pushed.to_string()),
-            }
-            Ok(())
-        })
-    }
-}
-
-/// `devflow push`: the folders copied into the cluster now, and what was sent.
-pub async fn run(args: &crate::cli::JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = super::lifecycle::Target::load(&crate::cli::ProjectFlags::default(), &[], printer, true)?;
-    let Some(mut pushers) = Pushers::for_target(&target) else {
+pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
+    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let Some(mut pushers) = Pushers::new(&session.plan, session.project.plugins.as_deref()) else {
         printer.note(&format!(
             "the project `{}` mounts its folders into the cluster: every save is there already (`dag_delivery = \"push\"` in [cluster] pushes instead)",
-            target.plan.project
+            session.plan.project
         ));
         return Ok(());
     };
-    let kube = kube::Cluster::connect(&target.plan.context).await?;
+    let kube = ApiClient::connect(env, &session.plan.context).await?;
     let mut done = Vec::new();
-    for pusher in std::iter::once(&mut pushers.dags).chain(pushers.plugins.as_mut()) {
+    for pusher in pushers.each() {
         done.push(pusher.push(&kube, printer).await?);
     }
-    let text = match args.json {
-        true => serde_json::to_string_pretty(&done)?,
-        false => done.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-    };
-    printer.out(&text)?;
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&done, |done| done.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
     Ok(())
-}
-
-/// A project's pushers: its DAG folder, and its plugins folder when it has one.
-pub struct Pushers {
-    pub dags: Pusher,
-    pub plugins: Option<Pusher>,
-}
-
-impl Pushers {
-    /// None when the folders are mounted rather than pushed.
-    pub fn for_target(target: &super::lifecycle::Target) -> Option<Pushers> {
-        let plan = &target.plan;
-        (plan.delivery == crate::config::Delivery::Push).then(|| Pushers {
-            dags: Pusher::dags(plan),
-            plugins: target.plugins.as_ref().map(|plugins| Pusher::plugins(plan, plugins)),
-        })
-    }
-
-    /// Pushes both folders under a progress line each.
-    pub async fn push(&mut self, kube: &kube::Cluster, printer: &mut Printer) -> Result<()> {
-        for pusher in std::iter::once(&mut self.dags).chain(self.plugins.as_mut()) {
-            let started = Instant::now();
-            let what = pusher.what;
-            let spin = if printer.is_live() { format!("{} ", ui::spinner(started.elapsed())) } else { String::new() };
-            printer.live(&[format!("{spin}Pushing the {what} into the cluster …")]);
-            let pushed = pusher.push(kube, printer).await;
-            printer.live(&[]);
-            printer.done(&pushed?.to_string());
-        }
-        Ok(())
-    }
-}
-
-/// The running receiver pod: its name and uid.
-async fn receiver(kube: &kube::Cluster, namespace: &str) -> Result<(String, String)> {
-    let selector = format!("{}={}", manifests::NAME_LABEL, manifests::RECEIVER);
-    let pods = kube.pods(namespace, &selector).await?;
-    let running = pods.iter().rev().find(|pod| kube::pod_running(pod));
-    match running.map(|pod| (pod.metadata.name.clone(), pod.metadata.uid.clone())) {
-        Some((Some(name), Some(uid))) => Ok((name, uid)),
-        _ => bail!(
-            "the {} pod, which receives the pushed folders, is not running in the namespace {namespace}\n  `devflow status` shows it; `devflow up` makes it again",
-            manifests::RECEIVER
-        ),
-    }
 }

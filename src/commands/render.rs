@@ -3,17 +3,18 @@
 use anyhow::{Context, Result};
 
 use crate::cli::{RenderArgs, RenderPart};
-use crate::plan::{Action, Change, Plan};
+use crate::config::Delivery;
+use crate::env::Env;
+use crate::plan::{Change, Plan};
 use crate::ui::Printer;
 use crate::values::{self, Value};
 
-pub fn run(args: &RenderArgs, printer: &mut Printer) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let project = super::load_project(&cwd, &args.project, &args.set, printer)?;
-    let plan = crate::plan::build(&project, &cwd)?;
+pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let project = crate::session::resolve(env, &args.project.settings(&args.set), printer)?;
+    let plan = crate::plan::build(&project)?;
 
     let text = match (args.explain, args.only, args.json) {
-        (true, _, false) => explain_text(&plan, &cwd),
+        (true, _, false) => explain_text(&plan, &env.cwd),
         (true, _, true) => {
             json(&serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}))
         }
@@ -44,7 +45,7 @@ fn part_text(plan: &Plan, part: RenderPart) -> String {
         RenderPart::Cluster => values::to_yaml(&plan.cluster),
         RenderPart::Values => values::to_yaml(&plan.values),
         RenderPart::Manifests => plan.manifests.iter().map(|m| format!("---\n{}", values::to_yaml(m))).collect(),
-        RenderPart::Plan => steps_text(plan),
+        RenderPart::Plan => plan.steps_text(),
     }
 }
 
@@ -61,24 +62,12 @@ fn everything(plan: &Plan) -> String {
         plan.executor,
         plan.url,
         match plan.delivery {
-            crate::config::Delivery::Mount => "mounted",
-            crate::config::Delivery::Push => "pushed by devflow and mounted",
+            Delivery::Mount => "mounted",
+            Delivery::Push => "pushed by devflow and mounted",
         },
         plan.dags_mount
     );
-    out.push_str(&match plan.provider.laptop() {
-        Some(laptop) => {
-            let tool = match laptop {
-                crate::config::Laptop::Kind => "kind create cluster --config -",
-                crate::config::Laptop::K3d => "k3d cluster create --config",
-            };
-            format!("\n# ── cluster: the {laptop} config, for `{tool}` ──\n---\n{}", values::to_yaml(&plan.cluster))
-        }
-        None => format!(
-            "\n# ── cluster: none to make: the existing cluster of kube context {}, namespace {} ──\n",
-            plan.context, plan.namespace
-        ),
-    });
+    out.push_str(&plan.cluster_part());
     out.push_str(&format!(
         "\n# ── values: for `helm upgrade --install` (secrets show as <generated>; `--explain` says why each differs from production) ──\n---\n{}",
         values::to_yaml(&plan.values)
@@ -86,40 +75,10 @@ fn everything(plan: &Plan) -> String {
     out.push_str("\n# ── manifests: applied by devflow before the chart ──\n");
     out.push_str(&part_text(plan, RenderPart::Manifests));
     out.push_str("\n# ── plan: the steps of `devflow up` ──\n");
-    for line in steps_text(plan).lines() {
+    for line in plan.steps_text().lines() {
         out.push_str(&format!("# {line}\n"));
     }
     out
-}
-
-pub fn steps_text(plan: &Plan) -> String {
-    let width = plan.steps.iter().map(|s| s.title.len()).max().unwrap_or(0);
-    plan.steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let what = match &step.action {
-                Action::Command { argv, stdin: Some(stdin) } => format!("$ {} < {stdin}", shell_words(argv)),
-                Action::Command { argv, stdin: None } => format!("$ {}", shell_words(argv)),
-                Action::Devflow(what) => what.clone(),
-            };
-            format!("{:>2}. {:<width$}  {what}\n", i + 1, step.title)
-        })
-        .collect()
-}
-
-/// A command line as a person would type it: words with spaces or quotes are single-quoted.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|word| {
-            if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c)) {
-                word.clone()
-            } else {
-                format!("'{}'", word.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The parity report as a table: key, production value, laptop value, why.

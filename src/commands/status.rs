@@ -3,11 +3,12 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::lifecycle::{self, Target};
-use crate::cli::{JsonFlag, ProjectFlags};
-use crate::cluster::Ownership;
+use crate::cli::JsonFlag;
+use crate::config::{Delivery, Flags};
+use crate::env::Env;
 use crate::kube::{self, ComponentStatus, NodeStatus};
-use crate::plan::manifests;
+use crate::provider::{Backend, Presence};
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
 #[derive(Debug, Serialize)]
@@ -18,9 +19,9 @@ struct Status {
     context: String,
     namespace: String,
     /// How the DAG folder reaches the pods: mount or push.
-    dag_delivery: crate::config::Delivery,
+    dag_delivery: Delivery,
     /// running, stopped, absent, or foreign (a cluster of that name that devflow did not make).
-    state: &'static str,
+    state: Presence,
     url: String,
     profile: String,
     chart_version: String,
@@ -33,31 +34,18 @@ struct Status {
     /// Why nodes and components are missing, when the API could not be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<String>,
+    /// The cluster line, as the provider's backend says it.
+    #[serde(skip)]
+    described: String,
+    #[serde(skip)]
+    forwarded: bool,
 }
 
-pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
-    let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-    let plan = &target.plan;
-    let state = match plan.provider.laptop() {
-        Some(laptop) => {
-            let daemon = lifecycle::docker().await?;
-            let (containers, ownership) = target.nodes(laptop, &daemon).await?;
-            match ownership {
-                Ownership::Absent => "absent",
-                Ownership::Foreign { .. } => "foreign",
-                Ownership::Ours if containers.iter().all(|c| c.running) => "running",
-                Ownership::Ours => "stopped",
-            }
-        }
-        None => {
-            let kube = kube::Cluster::connect(&plan.context).await?;
-            match kube.namespace_owner(&plan.namespace, manifests::OWNER_ANNOTATION).await? {
-                kube::NamespaceOwner::Absent => "absent",
-                kube::NamespaceOwner::Annotated(owner) if owner == plan.owner => "running",
-                _ => "foreign",
-            }
-        }
-    };
+pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
+    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let plan = &session.plan;
+    let mut backend = Backend::of(&session);
+    let presence = backend.presence().await?;
     let mut status = Status {
         project: plan.project.clone(),
         provider: plan.provider,
@@ -65,7 +53,7 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
         context: plan.context.clone(),
         namespace: plan.namespace.clone(),
         dag_delivery: plan.delivery,
-        state,
+        state: presence,
         url: plan.url.clone(),
         profile: plan.profile.clone(),
         chart_version: plan.chart_version.clone(),
@@ -76,61 +64,47 @@ pub async fn run(args: &JsonFlag, printer: &mut Printer) -> Result<()> {
         nodes: Vec::new(),
         components: Vec::new(),
         problem: None,
+        described: String::new(),
+        forwarded: plan.ui_forwarded(),
     };
-    if state == "running" {
-        match ask_cluster(plan).await {
+    if presence == Presence::Running {
+        match ask_cluster(&session, &backend).await {
             Ok((nodes, components)) => (status.nodes, status.components) = (nodes, components),
             Err(e) => status.problem = Some(e.to_string()),
         }
     }
-    let text = if args.json { serde_json::to_string_pretty(&status)? } else { text(&status) };
-    printer.out(&text)?;
+    status.described = backend.describe(presence, &status.nodes);
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&status, text)?;
     Ok(())
 }
 
-async fn ask_cluster(plan: &crate::plan::Plan) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
-    let kube = kube::Cluster::connect(&plan.context).await?;
-    // A shared cluster's nodes are the platform team's (and often not listable by developers).
-    let nodes = if plan.provider.makes_cluster() { kube.nodes().await? } else { Vec::new() };
+async fn ask_cluster(
+    session: &Session,
+    backend: &Backend<'_>,
+) -> Result<(Vec<NodeStatus>, Vec<ComponentStatus>), kube::Error> {
+    let plan = &session.plan;
+    let kube = kube::ApiClient::connect(&session.env, &plan.context).await?;
+    let nodes = backend.node_statuses(&kube).await?;
     let workloads = kube.workloads(&plan.namespace).await?;
-    let components = lifecycle::expectations(plan).iter().map(|e| workloads.status(e)).collect();
+    let components = plan.expectations().iter().map(|e| workloads.status(e)).collect();
     Ok((nodes, components))
 }
 
 fn text(s: &Status) -> String {
-    let existing = !s.provider.makes_cluster();
-    let cluster = match s.state {
-        "running" if existing => format!("existing {} — namespace {} (this project's)", s.context, s.namespace),
-        "foreign" if existing => format!(
-            "existing {} — namespace {} exists, but devflow did not create it for this project",
-            s.context, s.namespace
-        ),
-        _ if existing => {
-            format!("existing {} — namespace {} not created (`devflow up` creates it)", s.context, s.namespace)
-        }
-        "running" => {
-            let ready = s.nodes.iter().filter(|n| n.ready).count();
-            format!("{} {} — running, {ready}/{} node(s) Ready", s.provider, s.cluster, s.nodes.len())
-        }
-        "stopped" => format!("{} {} — stopped (`devflow start` resumes it)", s.provider, s.cluster),
-        "foreign" => format!("{} {} — exists, but devflow did not create it for this project", s.provider, s.cluster),
-        _ => format!("{} {} — not created (`devflow up` creates it)", s.provider, s.cluster),
-    };
     let mut out = format!(
-        "project   {} (profile {}, Airflow {}, chart {}, {})\ncluster   {cluster}\nurl       {}{}\ndags      {} → {} (read-only, {})\n",
+        "project   {} (profile {}, Airflow {}, chart {}, {})\ncluster   {}\nurl       {}{}\ndags      {} → {} (read-only, {})\n",
         s.project,
         s.profile,
         s.airflow_version,
         s.chart_version,
         s.executor,
+        s.described,
         s.url,
-        if existing { "  (while `devflow watch` or `devflow open` forwards it)" } else { "" },
+        if s.forwarded { "  (while `devflow watch` or `devflow open` forwards it)" } else { "" },
         s.dags_folder,
         s.dags_mount,
-        match s.dag_delivery {
-            crate::config::Delivery::Mount => "mounted",
-            crate::config::Delivery::Push => "pushed by devflow",
-        }
+        s.dag_delivery.described()
     );
     if let Some(problem) = &s.problem {
         out.push_str(&format!("problem   {problem}\n"));

@@ -1,36 +1,45 @@
 //! `devflow watch`: the reload loop against this project's Airflow or any other. `up` ends in the
-//! same loop for its project.
+//! same loop for its project, and the loop runs `up` again, with the flags it was given, when the
+//! project's settings or image files change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use super::forward::Forward;
-use super::lifecycle::Target;
-use super::push::Pushers;
-use crate::cli::{ProjectFlags, WatchArgs};
-use crate::config::Provider;
-use crate::ui::Printer;
-use crate::watch::{self, Hook, Settings};
+use crate::cli::WatchArgs;
+use crate::config::Flags;
+use crate::env::Env;
+use crate::executor::{self, Options};
+use crate::kube::{self, forward::Forward};
+use crate::provider::Backend;
+use crate::session::{Follow, Session};
+use crate::sync::push::{Pusher, Pushers};
+use crate::ui::{Mode, Printer};
+use crate::watch::{self, Action, Hook, Settings};
 
-pub fn run(args: &WatchArgs, printer: &mut Printer) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+pub fn run(args: &WatchArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let cwd = &env.cwd;
+    printer.set_mode(match (args.json, args.quiet) {
+        (true, _) => Mode::Json,
+        (false, true) => Mode::Quiet,
+        (false, false) => Mode::Text,
+    });
     let watching = match &args.airflow_url {
         Some(url) => {
             let dags = match &args.dags {
                 Some(dags) => cwd.join(dags),
-                None => Target::load(&ProjectFlags::default(), &[], printer, true)?.plan.dags_folder,
+                None => Session::open(env, &Flags::default(), Follow::Made, printer)?.plan.dags_folder,
             };
             let Some(password) = args.password.clone() else {
                 bail!(WatchError::NoPassword { url: url.clone() });
             };
-            settings(&cwd, url.clone(), &args.username, password, &dags, args.json, args.quiet)?.into()
+            settings(cwd, url.clone(), &args.username, password, &dags)?.into()
         }
         None => {
-            let target = Target::load(&ProjectFlags::default(), &[], printer, true)?;
-            let mut watching = for_project(&target, None, args.json, args.quiet)?;
+            let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+            let mut watching = for_session(&session, None, Options::from_project_files(), printer)?;
             let settings = &mut watching.settings;
             if let Some(password) = &args.password {
                 settings.password = password.clone();
@@ -58,74 +67,98 @@ impl From<Settings> for Watching {
     }
 }
 
-/// The loop's settings for this project's own Airflow (after `up`).
-/// `pushers`: the ones `up` has just pushed with, which know what the cluster holds.
-pub fn for_project(target: &Target, pushers: Option<Pushers>, json: bool, quiet: bool) -> Result<Watching> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let secrets = target.folder.read_secrets()?;
+/// The loop's settings for this project's own Airflow. `pushers`: the ones `up` has just pushed
+/// with, which know what the cluster holds; `up`: how a change of the project's settings runs
+/// `up` again.
+pub fn for_session(session: &Session, pushers: Option<Pushers>, up: Options, printer: &Printer) -> Result<Watching> {
+    let (env, plan) = (&session.env, &session.plan);
+    let secrets = session.store.read_secrets()?;
     let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
         bail!(
             "the project `{}` has no Airflow yet\n  `devflow up` starts it; `devflow watch --airflow-url URL` watches another one",
-            target.plan.project
+            plan.project
         );
     };
-    let plan = &target.plan;
-    let mut settings =
-        settings(&cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder, json, quiet)?;
-    let forward = match plan.provider {
-        Provider::Existing => Some(Forward::start(plan)?),
-        _ => None,
+    let mut settings = settings(&env.cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder)?;
+    let forward = Backend::of(session).reach_ui(printer)?;
+    let (dags, plugins) = match pushers.or_else(|| Pushers::new(plan, session.project.plugins.as_deref())) {
+        Some(pushers) => (Some(pushers.dags), pushers.plugins),
+        None => (None, None),
     };
-    let mut plugins_push = None;
-    if let Some(pushers) = pushers.or_else(|| Pushers::for_target(target)) {
-        settings.push = Some(pushers.dags.into_action(&plan.context, json));
-        plugins_push = pushers.plugins;
-    }
-    if let Some(plugins) = target.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
-        let (context, namespace) = (plan.context.clone(), plan.namespace.clone());
-        let loaders = super::lifecycle::plugin_loaders(plan);
-        let mut push = plugins_push.map(|pusher| pusher.into_action(&context, json));
-        settings.hooks.push(Hook {
-            paths: vec![plugins],
-            what: "plugins",
-            doing: "restarting the components that load them",
-            done: "Restarted: the new plugins are loaded",
-            action: Box::new(move |printer: &mut Printer| {
-                if let Some(push) = push.as_mut() {
-                    push(printer)?;
-                }
-                super::lifecycle::restart_for_plugins(&context, &namespace, &loaders, printer)
-            }),
-        });
+    settings.push = dags.map(|pusher| push_action(pusher, session));
+    if let Some(folder) = session.project.plugins.as_ref().and_then(|p| p.canonicalize().ok()) {
+        settings.hooks.push(plugins_hook(session, folder, plugins.map(|pusher| push_action(pusher, session))));
     }
     // What `up` builds from: the image's files, devflow.toml and the production values.
-    let mut paths = vec![target.requirements.clone(), target.root.join("packages.txt"), target.root.join("Dockerfile")];
-    paths.extend(target.project_file.iter().cloned());
+    let mut paths = session.project.image_inputs().to_vec();
+    paths.extend(session.project.file.iter().cloned());
     paths.extend(plan.production_files.iter().cloned());
     settings.hooks.push(Hook {
         paths,
         what: "the project's settings or image files",
         doing: "running `devflow up` to apply the difference",
         done: "Applied: Airflow runs the new settings",
-        action: Box::new(|_: &mut Printer| {
-            // Its own printer, with results on standard error: standard output is the watch's.
-            let mut printer = Printer::progress();
-            super::runtime()?.block_on(super::up::run(&crate::cli::UpArgs::reapply(), &mut printer))?;
-            Ok(())
-        }),
+        action: reapply(env.clone(), up),
     });
     Ok(Watching { settings, forward })
 }
 
-fn settings(
-    cwd: &Path,
-    url: String,
-    user: &str,
-    password: String,
-    dags: &Path,
-    json: bool,
-    quiet: bool,
-) -> Result<Settings> {
+/// `up` run again, with the options it was first run with; its own printer, with results on
+/// standard error: standard output is the watch's.
+fn reapply(env: Env, up: Options) -> Action {
+    Box::new(move |printer: &mut Printer| {
+        let mut printer = printer.progress();
+        crate::runtime::new()?.block_on(executor::up(&env, &up, &mut printer))?;
+        Ok(())
+    })
+}
+
+/// A plugin change: the plugins pushed (when they are), then the components that load plugins
+/// restarted, and waited for.
+fn plugins_hook(session: &Session, folder: PathBuf, mut push: Option<Action>) -> Hook {
+    let (env, plan) = (session.env.clone(), &session.plan);
+    let (context, namespace, loaders) = (plan.context.clone(), plan.namespace.clone(), plan.plugin_loaders());
+    Hook {
+        paths: vec![folder],
+        what: "plugins",
+        doing: "restarting the components that load them",
+        done: "Restarted: the new plugins are loaded",
+        action: Box::new(move |printer: &mut Printer| {
+            if let Some(push) = push.as_mut() {
+                push(printer)?;
+            }
+            crate::runtime::new()?.block_on(async {
+                let kube = kube::ApiClient::connect(&env, &context).await?;
+                kube::wait::restart(&kube, &namespace, &loaders, printer).await
+            })?;
+            Ok(())
+        }),
+    }
+}
+
+/// A push as the loop's action: a runtime and a client of its own, made on first use, and a line
+/// only when something was sent (`{"pushed": …}` on standard output in JSON mode).
+fn push_action(mut pusher: Pusher, session: &Session) -> Action {
+    let (env, context) = (session.env.clone(), session.plan.context.clone());
+    let mut connected: Option<(tokio::runtime::Runtime, kube::ApiClient)> = None;
+    Box::new(move |printer: &mut Printer| {
+        if connected.is_none() {
+            let runtime = crate::runtime::new()?;
+            let kube = runtime.block_on(kube::ApiClient::connect(&env, &context))?;
+            connected = Some((runtime, kube));
+        }
+        let (runtime, kube) = connected.as_ref().expect("connected above");
+        let pushed = runtime.block_on(pusher.push(kube, printer))?;
+        match (pushed.uploaded + pushed.deleted > 0, printer.mode()) {
+            (false, _) => {}
+            (true, Mode::Json) => printer.out(&serde_json::json!({ "pushed": pushed }).to_string())?,
+            (true, Mode::Text | Mode::Quiet) => printer.done(&pushed.to_string()),
+        }
+        Ok(())
+    })
+}
+
+fn settings(cwd: &Path, url: String, user: &str, password: String, dags: &Path) -> Result<Settings> {
     let dags = canonical(dags)?;
     let base = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
     let shown =
@@ -136,8 +169,6 @@ fn settings(
         password,
         shown_root: if shown.is_empty() { String::new() } else { format!("{shown}/") },
         dags,
-        json,
-        quiet,
         hooks: Vec::new(),
         push: None,
     })
@@ -153,7 +184,7 @@ pub fn until_ctrl_c(watching: Watching, printer: &mut Printer) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A runtime of its own on a thread of its own, only to hear the signal.
-    let runtime = super::runtime()?;
+    let runtime = crate::runtime::new()?;
     std::thread::spawn(move || {
         if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
             flag.store(true, Ordering::Relaxed);
@@ -171,3 +202,5 @@ pub enum WatchError {
     #[error("the DAG folder {path} does not exist\n  pass the folder Airflow reads with --dags")]
     NoDags { path: String },
 }
+
+crate::error::one_kind!(WatchError, Input);

@@ -1,11 +1,14 @@
-//! The kind or k3d config file for a project: the nodes, the pinned node image, the read-only DAG
-//! mount on every node and the UI port on 127.0.0.1.
+//! The kind or k3d cluster of a project: its config file (the nodes, the pinned node image, the
+//! read-only DAG mount on every node, the UI port on 127.0.0.1), and every kind and k3d command
+//! line devflow runs, written here once.
 
 use std::path::Path;
 
 use serde_json::json;
 
-use crate::config::{Delivery, Laptop, Project};
+use super::command::{Command, IMAGE, Stdin};
+use crate::config::{ClusterTool, Delivery, Project};
+use crate::pins::NodeImages;
 use crate::values::Value;
 
 /// Where every node sees the project's folders. Pods mount these through hostPath volumes.
@@ -24,79 +27,78 @@ pub const OWNER_LABEL: &str = "devflow.io/project";
 /// and k3d alike. `down` checks it before it deletes anything.
 pub const NODE_OWNER_MARKER: &str = "/devflow/owner";
 
-/// One supported Kubernetes minor and the node images pinned for it.
-#[derive(Debug)]
-pub struct NodeImages {
-    pub minor: &'static str,
-    /// Built for kind v0.33.0; kind's release notes require the digest.
-    pub kind: &'static str,
-    pub k3s: &'static str,
-}
-
-/// Sources: the kind v0.33.0 release notes for the kindest/node digests, the k3s stable-channel
-/// history and k3s releases for the tags. The newest minor a provider's release defaults to
-/// (1.37 for kind v0.33) needs cgroup v2 on the host, so the default is the one before it.
-pub const NODE_IMAGES: [NodeImages; 4] = [
-    NodeImages {
-        minor: "1.37",
-        kind: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
-        k3s: "rancher/k3s:v1.37.1-k3s1",
-    },
-    NodeImages {
-        minor: "1.36",
-        kind: "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
-        k3s: "rancher/k3s:v1.36.4-k3s1",
-    },
-    NodeImages {
-        minor: "1.35",
-        kind: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-        k3s: "rancher/k3s:v1.35.8-k3s1",
-    },
-    NodeImages {
-        minor: "1.34",
-        kind: "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
-        k3s: "rancher/k3s:v1.34.11-k3s1",
-    },
-];
-
-pub const DEFAULT_KUBERNETES: &str = "1.36";
-
-pub fn supported_minors() -> String {
-    NODE_IMAGES.iter().map(|i| i.minor).collect::<Vec<_>>().join(", ")
-}
-
-/// The pinned images for a Kubernetes version written as `1.35` or `1.35.8` (the patch is the
-/// pinned one, whatever is written: the node image decides it).
-pub fn node_images(version: &str) -> Result<&'static NodeImages, String> {
-    let trimmed = version.trim_start_matches('v');
-    let parts: Vec<&str> = trimmed.split('.').collect();
-    let numeric = parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if !numeric || !(2..=3).contains(&parts.len()) {
-        return Err(format!(
-            "`kubernetes` = {version:?} is not a Kubernetes version\n  expected MAJOR.MINOR such as \"{DEFAULT_KUBERNETES}\"; supported: {}",
-            supported_minors()
-        ));
-    }
-    let minor = format!("{}.{}", parts[0], parts[1]);
-    NODE_IMAGES.iter().find(|i| i.minor == minor).ok_or_else(|| {
-        format!(
-            "Kubernetes {minor} is not supported\n  devflow pins node images for {} (the Airflow chart needs 1.30 or later); pick one of them",
-            supported_minors()
-        )
-    })
-}
-
 /// The kube context the provider writes for the cluster.
-pub fn context(laptop: Laptop, name: &str) -> String {
-    format!("{laptop}-{name}")
+pub fn context(tool: ClusterTool, name: &str) -> String {
+    format!("{tool}-{name}")
+}
+
+/// Creates the cluster: kind reads its config on standard input, k3d from `config_file`.
+pub fn create(tool: ClusterTool, name: &str, config_file: &Path) -> Command {
+    match tool {
+        ClusterTool::Kind => {
+            Command::new("kind", ["create", "cluster", "--name", name, "--config", "-"]).reading(Stdin::ClusterConfig)
+        }
+        ClusterTool::K3d => Command::new("k3d", ["cluster", "create", "--config", &config_file.display().to_string()]),
+    }
+}
+
+/// How the tool reads the config, as `devflow render` tells a reader.
+pub fn reads_config(tool: ClusterTool) -> &'static str {
+    match tool {
+        ClusterTool::Kind => "kind create cluster --config -",
+        ClusterTool::K3d => "k3d cluster create --config",
+    }
+}
+
+/// Deletes the cluster and the kube context the tool wrote for it (kind and k3d exit 0 when there
+/// is no such cluster).
+pub fn delete(tool: ClusterTool, name: &str) -> Command {
+    match tool {
+        ClusterTool::Kind => Command::new("kind", ["delete", "cluster", "--name", name]),
+        ClusterTool::K3d => Command::new("k3d", ["cluster", "delete", name]),
+    }
+}
+
+/// Lists the tool's clusters: kind one name a line, k3d as JSON.
+pub fn list(tool: ClusterTool) -> Command {
+    match tool {
+        ClusterTool::Kind => Command::new("kind", ["get", "clusters"]),
+        ClusterTool::K3d => Command::new("k3d", ["cluster", "list", "-o", "json"]),
+    }
+}
+
+/// Copies the built image ([`IMAGE`]) onto every node, so pods run it without a registry.
+pub fn load_image(tool: ClusterTool, name: &str) -> Command {
+    match tool {
+        ClusterTool::Kind => Command::new("kind", ["load", "docker-image", IMAGE, "--name", name]),
+        ClusterTool::K3d => Command::new("k3d", ["image", "import", IMAGE, "-c", name]),
+    }
+}
+
+/// k3d stops and starts its own clusters; kind has no such command (its node containers are
+/// paused through Docker).
+pub fn pause(tool: ClusterTool, name: &str, stop: bool) -> Option<Command> {
+    match tool {
+        ClusterTool::Kind => None,
+        ClusterTool::K3d => Some(Command::new("k3d", ["cluster", if stop { "stop" } else { "start" }, name])),
+    }
+}
+
+/// The Docker label filter of the cluster's node containers (k3d's load balancer included), as
+/// kind and k3d label them (FACTS.md).
+pub fn node_label(tool: ClusterTool, name: &str) -> String {
+    match tool {
+        ClusterTool::Kind => format!("io.x-k8s.kind.cluster={name}"),
+        ClusterTool::K3d => format!("k3d.cluster={name}"),
+    }
 }
 
 /// `owner_marker`: the marker file in devflow's state folder (see [`NODE_OWNER_MARKER`]).
-pub fn config(laptop: Laptop, project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
+pub fn config(tool: ClusterTool, project: &Project, images: &NodeImages, owner_marker: &Path) -> Value {
     let mounts = host_mounts(project, owner_marker);
-    match laptop {
-        Laptop::Kind => kind_config(project, images.kind, mounts),
-        Laptop::K3d => k3d_config(project, images.k3s, mounts),
+    match tool {
+        ClusterTool::Kind => kind_config(project, images.kind, mounts),
+        ClusterTool::K3d => k3d_config(project, images.k3s, mounts),
     }
 }
 
@@ -167,19 +169,4 @@ fn k3d_config(project: &Project, image: &str, mounts: Vec<(String, &str)>) -> Va
             "kubeconfig": {"updateDefaultKubeconfig": true, "switchCurrentContext": false},
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_map_to_pins_and_strangers_are_refused() {
-        assert_eq!(node_images("1.35").unwrap().minor, "1.35");
-        assert_eq!(node_images("v1.36.2").unwrap().minor, "1.36");
-        assert!(node_images("1.20").unwrap_err().contains("not supported"));
-        assert!(node_images("latest").unwrap_err().contains("not a Kubernetes version"));
-        assert!(NODE_IMAGES.iter().all(|i| i.kind.contains("@sha256:")));
-        assert!(node_images(DEFAULT_KUBERNETES).is_ok());
-    }
 }

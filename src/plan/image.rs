@@ -1,14 +1,16 @@
 //! The project's own Airflow image, when it needs one: the profile's (or devflow.toml's) image
-//! with `requirements.txt` and `packages.txt` installed, or the project's own Dockerfile.
+//! with `requirements.txt` and `packages.txt` installed, or the project's own Dockerfile. Pure: the
+//! files are read when the build happens.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config::ImageFiles;
 use crate::values::{self, Value};
 
-/// How `up` builds the image. Pure: the files are read when the build happens.
-#[derive(Debug, Clone, Serialize)]
+/// How `up` builds the image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageBuild {
     /// What the image is built FROM (devflow's own Dockerfile only).
     pub base: String,
@@ -18,14 +20,14 @@ pub struct ImageBuild {
     pub context: Context,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dockerfile {
     Generated(String),
     Project(PathBuf),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Context {
     Files(Vec<(String, PathBuf)>),
@@ -33,32 +35,29 @@ pub enum Context {
     Folder(PathBuf),
 }
 
-/// The image build for a project, if it needs one.
-pub fn build(root: &Path, requirements: &Path, values: &Value, airflow_version: &str) -> Option<ImageBuild> {
-    let dockerfile = root.join("Dockerfile");
+/// The image build for a project, if it needs one: `files` are those of its image files that exist.
+pub fn build(root: &Path, files: &ImageFiles, values: &Value, airflow_version: &str) -> Option<ImageBuild> {
     let base = base_image(values, airflow_version);
-    if dockerfile.is_file() {
+    if let Some(dockerfile) = &files.dockerfile {
         return Some(ImageBuild {
             base,
-            dockerfile: Dockerfile::Project(dockerfile),
+            dockerfile: Dockerfile::Project(dockerfile.clone()),
             context: Context::Folder(root.to_path_buf()),
         });
     }
-    let packages = root.join("packages.txt");
-    let (has_requirements, has_packages) = (requirements.is_file(), packages.is_file());
-    if !has_requirements && !has_packages {
+    if files.requirements.is_none() && files.packages.is_none() {
         return None;
     }
     // The Airflow image's user is 50000 (airflow); system packages need root.
     let mut text = format!("FROM {base}\n");
     let mut context = Vec::new();
-    if has_packages {
+    if let Some(packages) = &files.packages {
         text.push_str("USER 0\nCOPY packages.txt /devflow/packages.txt\nRUN apt-get update && xargs -a /devflow/packages.txt apt-get install -y --no-install-recommends && rm -rf /var/lib/apt/lists/*\nUSER 50000\n");
-        context.push(("packages.txt".to_string(), packages));
+        context.push(("packages.txt".to_string(), packages.clone()));
     }
-    if has_requirements {
+    if let Some(requirements) = &files.requirements {
         text.push_str("COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir -r /devflow/requirements.txt\n");
-        context.push(("requirements.txt".to_string(), requirements.to_path_buf()));
+        context.push(("requirements.txt".to_string(), requirements.clone()));
     }
     Some(ImageBuild { base, dockerfile: Dockerfile::Generated(text), context: Context::Files(context) })
 }
@@ -85,21 +84,23 @@ mod tests {
 
     #[test]
     fn requirements_and_packages_go_on_the_airflow_image_the_chart_would_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let requirements = dir.path().join("requirements.txt");
+        let root = Path::new("/p");
         let values = json!({"images": {"airflow": {"repository": "registry.acme.io/airflow", "tag": "2025.11"}}});
-        assert!(build(dir.path(), &requirements, &values, "3.2.2").is_none(), "nothing to build");
+        assert!(build(root, &ImageFiles::default(), &values, "3.2.2").is_none(), "nothing to build");
 
-        std::fs::write(&requirements, "requests\n").unwrap();
-        std::fs::write(dir.path().join("packages.txt"), "libpq-dev\n").unwrap();
-        let image = build(dir.path(), &requirements, &values, "3.2.2").unwrap();
+        let files = ImageFiles {
+            requirements: Some(root.join("requirements.txt")),
+            packages: Some(root.join("packages.txt")),
+            dockerfile: None,
+        };
+        let image = build(root, &files, &values, "3.2.2").unwrap();
         let Dockerfile::Generated(text) = &image.dockerfile else { panic!("devflow's Dockerfile") };
         assert!(text.starts_with("FROM registry.acme.io/airflow:2025.11\nUSER 0\n"), "{text}");
         assert!(text.ends_with("RUN pip install --no-cache-dir -r /devflow/requirements.txt\n"), "{text}");
         assert_eq!(base_image(&json!({}), "3.2.2"), "apache/airflow:3.2.2");
 
-        std::fs::write(dir.path().join("Dockerfile"), "FROM x\n").unwrap();
-        let image = build(dir.path(), &requirements, &values, "3.2.2").unwrap();
+        let files = ImageFiles { dockerfile: Some(root.join("Dockerfile")), ..files };
+        let image = build(root, &files, &values, "3.2.2").unwrap();
         assert!(matches!(image.context, Context::Folder(_)) && matches!(image.dockerfile, Dockerfile::Project(_)));
     }
 }

@@ -2,19 +2,24 @@
 //! and fast: nothing here touches Docker, the network or a cluster.
 
 pub mod cluster;
+pub mod command;
 pub mod image;
 mod layers;
 pub mod manifests;
-mod production;
 mod release;
-pub mod schemas;
+pub mod selector;
+pub mod steps;
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{Delivery, Laptop, Project, Provider};
-use crate::profile::{self, Profile};
+pub use steps::Step;
+
+use crate::config::{ClusterTool, Delivery, Project, Provider, StateDir, StateFile};
+use crate::error::ErrorKind;
+use crate::pins;
+use crate::profile;
 use crate::values::{self, Path, Value};
 
 /// What a generated secret shows as until `up` generates it.
@@ -26,22 +31,16 @@ pub const CHART_REPO: &str = "https://airflow.apache.org";
 pub const CHART_NAME: &str = "airflow";
 /// The chart versions whose values devflow knows (and whose schema it carries).
 pub const CHART_VERSIONS: [&str; 1] = ["1.22.0"];
-/// Files in the state folder.
 /// The `component` pod labels of the chart's two jobs (its Helm hooks, as devflow runs them).
 pub const MIGRATIONS_JOB: &str = "run-airflow-migrations";
 pub const CREATE_USER_JOB: &str = "create-user-job";
 pub const ADMIN_PASSWORD_KEY: &str = "createUserJob.defaultUser.password";
 pub const DATABASE_PASSWORD_KEY: &str = "data.metadataConnection.pass";
-pub const OWNER_MARKER_FILE: &str = "owner";
-pub const VALUES_FILE: &str = "values.yaml";
-pub const K3D_CONFIG_FILE: &str = "k3d.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
     Input { message: String },
-    #[error(transparent)]
-    Profile(#[from] profile::Error),
     #[error(
         "devflow generated {what} that does not validate against {schema}:\n  {}\n  this is a bug in devflow, not in your project: please report it with the output of `devflow render`",
         problems.join("\n  ")
@@ -49,9 +48,12 @@ pub enum Error {
     Bug { what: &'static str, schema: &'static str, problems: Vec<String> },
 }
 
-impl Error {
-    pub fn is_bug(&self) -> bool {
-        matches!(self, Error::Bug { .. })
+impl crate::error::Kind for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Input { .. } => ErrorKind::Input,
+            Error::Bug { .. } => ErrorKind::Bug,
+        }
     }
 }
 
@@ -85,7 +87,7 @@ pub struct Plan {
     pub dags_folder: PathBuf,
     pub dags_mount: String,
     pub plugins_mount: Option<String>,
-    pub state_dir: PathBuf,
+    pub state_dir: StateDir,
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
     pub cluster: Value,
@@ -101,35 +103,24 @@ pub struct Plan {
     pub image: Option<image::ImageBuild>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Step {
-    pub title: &'static str,
-    #[serde(flatten)]
-    pub action: Action,
+/// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// Pods selected by one label.
+    Pods { name: String, label: (String, String) },
+    /// A job, by its pods' `component` label.
+    Job { name: String, component: String },
 }
 
-impl Step {
-    fn devflow(title: &'static str, what: String) -> Step {
-        Step { title, action: Action::Devflow(what) }
+impl Expect {
+    /// The pods of one of the chart's components.
+    pub fn component(component: &str) -> Expect {
+        Expect::Pods { name: component.to_string(), label: ("component".to_string(), component.to_string()) }
     }
 
-    fn command(title: &'static str, argv: &[&str], stdin: Option<&'static str>) -> Step {
-        Step { title, action: Action::Command { argv: argv.iter().map(|w| w.to_string()).collect(), stdin } }
+    fn named(shown: &str, name: &str) -> Expect {
+        Expect::Pods { name: shown.to_string(), label: (manifests::NAME_LABEL.to_string(), name.to_string()) }
     }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// An external tool, run through devflow's subprocess wrapper.
-    Command {
-        argv: Vec<String>,
-        /// What is written to its standard input, if anything.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stdin: Option<&'static str>,
-    },
-    /// Work devflow does itself (Docker, the Kubernetes API, files in its state folder).
-    Devflow(String),
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -142,7 +133,8 @@ pub struct Change {
     pub reason: String,
 }
 
-pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
+/// The plan of a resolved project. Pure: it reads no file and no environment variable.
+pub fn build(project: &Project) -> Result<Plan, Error> {
     let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
     if !CHART_VERSIONS.contains(&chart_version.as_str()) {
         return Err(Error::Input {
@@ -153,63 +145,36 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
             ),
         });
     }
-    let images = cluster::node_images(project.kubernetes.as_deref().unwrap_or(cluster::DEFAULT_KUBERNETES))
+    let images = pins::node_images(project.kubernetes.as_deref().unwrap_or(pins::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
-    let (context, namespace, cluster_name) = match (&project.existing, project.provider.laptop()) {
-        (Some(existing), _) => (existing.context.clone(), existing.namespace.clone(), existing.context.clone()),
-        (None, laptop) => (
-            cluster::context(laptop.unwrap_or(Laptop::Kind), &project.name),
+    let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
+        (Some(shared), _) => (shared.context.clone(), shared.namespace.clone(), shared.context.clone()),
+        (None, tool) => (
+            cluster::context(tool.unwrap_or(ClusterTool::Kind), &project.name),
             NAMESPACE.to_string(),
             project.name.clone(),
         ),
     };
-    let profile: Profile = profile::load(&project.profile)?;
-    let production = production::load(&project.values_files, cwd)?;
-    let release = release::build(project, &profile, &production, &namespace)?;
+    let profile = &project.profile;
+    let release = release::build(project, &namespace)?;
 
-    let state_dir = state_dir(project);
-    let cluster_config = match project.provider.laptop() {
-        Some(laptop) => cluster::config(laptop, project, images, &state_dir.join(OWNER_MARKER_FILE)),
+    let state_dir = project.state_dir.clone();
+    let cluster_config = match project.provider.cluster_tool() {
+        Some(tool) => cluster::config(tool, project, images, &state_dir.file(StateFile::OwnerMarker)),
         None => Value::Null,
     };
     let values = release.layers.values.clone();
-    let owner = state_dir.display().to_string();
-    let receiver_image = image::base_image(&values, &release_text(&values, "airflowVersion"));
+    let owner = state_dir.dir().display().to_string();
+    let text = |key: &str| release_text(&values, key);
     let manifests = manifests::build(&manifests::Objects {
         project: &project.name,
         namespace: &namespace,
         owner: &owner,
         with_plugins: project.plugins.is_some(),
-        volumes: match (project.delivery, project.provider) {
-            (Delivery::Mount, _) => manifests::Volumes::Mounted,
-            (Delivery::Push, provider) => manifests::Volumes::Pushed {
-                storage_class: project.existing.as_ref().and_then(|e| e.storage_class.as_deref()),
-                // On a shared cluster the pods land on many nodes; kind's and k3d's one node is enough.
-                access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
-                receiver_image: &receiver_image,
-            },
-        },
+        volumes: volumes(project, &image::base_image(&values, &text("airflowVersion"))),
     });
-    let parity = parity(&production, &release.layers);
-    let text = |key: &str| release_text(&values, key);
-    let mut image = image::build(&project.root, &project.requirements, &values, &text("airflowVersion"));
-    if project.provider == Provider::Existing && project.image.is_some() {
-        // The image named in devflow.toml is the one that has the requirements: the registry's.
-        image = None;
-    }
-    if project.provider == Provider::Existing
-        && let Some(build) = &image
-    {
-        let what = match &build.dockerfile {
-            image::Dockerfile::Project(path) => path.display().to_string(),
-            image::Dockerfile::Generated(_) => "requirements.txt or packages.txt".to_string(),
-        };
-        return Err(Error::Input {
-            message: format!(
-                "the project's {what} asks devflow to build an image on this machine, which an existing cluster cannot use: it pulls its images from a registry\n  build and push the image (as your CI does), then set `image = \"registry/team/airflow:tag\"` in [airflow] of devflow.toml; or use `provider = \"kind\"`"
-            ),
-        });
-    }
+    let parity = parity(&project.production, &release.layers);
+    let image = own_image(project, &values, &text("airflowVersion"))?;
 
     let mut plan = Plan {
         project: project.name.clone(),
@@ -245,30 +210,45 @@ pub fn build(project: &Project, cwd: &FsPath) -> Result<Plan, Error> {
         image,
         context,
     };
-    plan.steps = steps(&plan, project);
+    plan.steps = steps::of(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
 }
 
-fn release_text(values: &Value, key: &str) -> String {
-    values::get(values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
+/// How the project's folders become volumes: mounted from the nodes, or claims devflow pushes to.
+fn volumes<'a>(project: &'a Project, receiver_image: &'a str) -> manifests::Volumes<'a> {
+    match (project.delivery, project.provider) {
+        (Delivery::Mount, _) => manifests::Volumes::Mounted,
+        (Delivery::Push, provider) => manifests::Volumes::Pushed {
+            storage_class: project.shared.as_ref().and_then(|e| e.storage_class.as_deref()),
+            // On a shared cluster the pods land on many nodes; kind's and k3d's one node is enough.
+            access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
+            receiver_image,
+        },
+    }
 }
 
-/// Where devflow keeps what it makes for a project: the values file with secrets, the k3d config,
-/// the state record. Outside the project, so devflow never writes into the user's folders.
-fn state_dir(project: &Project) -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    // Two projects in folders of the same name must not share a state folder.
-    let hash = project
-        .root
-        .to_string_lossy()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    base.join("devflow").join(format!("{}-{:08x}", project.name, hash as u32))
+/// The project's own image, when it needs one and devflow can build it for the cluster.
+fn own_image(project: &Project, values: &Value, airflow_version: &str) -> Result<Option<image::ImageBuild>, Error> {
+    let image = image::build(&project.root, &project.image_files, values, airflow_version);
+    if project.provider != Provider::Existing {
+        return Ok(image);
+    }
+    // The image named in devflow.toml is the one that has the requirements: the registry's.
+    let Some(build) = image.filter(|_| project.image.is_none()) else { return Ok(None) };
+    let what = match &build.dockerfile {
+        image::Dockerfile::Project(path) => path.display().to_string(),
+        image::Dockerfile::Generated(_) => "requirements.txt or packages.txt".to_string(),
+    };
+    Err(Error::Input {
+        message: format!(
+            "the project's {what} asks devflow to build an image on this machine, which an existing cluster cannot use: it pulls its images from a registry\n  build and push the image (as your CI does), then set `image = \"registry/team/airflow:tag\"` in [airflow] of devflow.toml; or use `provider = \"kind\"`"
+        ),
+    })
+}
+
+fn release_text(values: &Value, key: &str) -> String {
+    values::get(values, &Path::parse(key).unwrap()).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 impl Plan {
@@ -295,6 +275,87 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Whether the UI is reached through devflow's port-forward (an existing cluster) rather than
+    /// a port the cluster maps to this machine.
+    pub fn ui_forwarded(&self) -> bool {
+        !self.provider.makes_cluster()
+    }
+
+    /// What `up` and `start` wait for, in the order they become ready.
+    pub fn expectations(&self) -> Vec<Expect> {
+        let mut expect = vec![Expect::named("postgresql", manifests::POSTGRES)];
+        if self.delivery == Delivery::Push {
+            expect.push(Expect::named("dag receiver", manifests::RECEIVER));
+        }
+        expect.push(Expect::Job { name: "migrations".into(), component: MIGRATIONS_JOB.into() });
+        expect.extend(self.components.iter().map(|c| Expect::component(c)));
+        expect.push(Expect::Job { name: "create-user".into(), component: CREATE_USER_JOB.into() });
+        expect
+    }
+
+    /// The components a user can name (`logs`, `shell`, `airflow -c`): devflow's PostgreSQL and
+    /// the chart's components.
+    pub fn known_components(&self) -> Vec<String> {
+        let mut known = vec!["postgresql".to_string()];
+        known.extend(self.components.iter().map(|c| c.to_string()));
+        known
+    }
+
+    /// The label selector of a component's pods and its main container (the chart's and
+    /// devflow's naming); an unknown name is the user's mistake.
+    pub fn component<'a>(&self, component: &'a str) -> Result<(String, &'a str), Error> {
+        let known = self.known_components();
+        if !known.iter().any(|k| k == component) {
+            return Err(Error::Input {
+                message: format!(
+                    "`{component}` is not a component of this Airflow{}\n  expected one of: {}",
+                    crate::words::did_you_mean(component, known.iter().map(String::as_str)),
+                    known.join(", ")
+                ),
+            });
+        }
+        Ok(match component {
+            "postgresql" => (selector::named(manifests::POSTGRES), "postgres"),
+            _ => (selector::component(component), component),
+        })
+    }
+
+    /// The chart components that load plugins at start, and so restart when a plugin changes.
+    pub fn plugin_loaders(&self) -> Vec<&'static str> {
+        self.components.iter().copied().filter(|c| *c != "redis").collect()
+    }
+
+    /// The cluster part of `devflow render`: the kind or k3d config, introduced by a comment
+    /// that says what reads it; for an existing cluster, which one and where.
+    pub fn cluster_part(&self) -> String {
+        match self.provider.cluster_tool() {
+            Some(tool) => format!(
+                "\n# ── cluster: the {tool} config, for `{}` ──\n---\n{}",
+                cluster::reads_config(tool),
+                values::to_yaml(&self.cluster)
+            ),
+            None => format!(
+                "\n# ── cluster: none to make: the existing cluster of kube context {}, namespace {} ──\n",
+                self.context, self.namespace
+            ),
+        }
+    }
+
+    /// How many nodes the cluster devflow makes has.
+    pub fn nodes(&self) -> usize {
+        self.cluster["nodes"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| 1 + self.cluster["agents"].as_u64().unwrap_or(0) as usize)
+    }
+
+    /// The steps, numbered, one line each: what `up --dry-run` prints.
+    pub fn steps_text(&self) -> String {
+        steps::text(&self.steps)
+    }
+}
+
 /// The chart's long-running components (its `component` pod label) for an Airflow major version
 /// and executor.
 fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
@@ -307,126 +368,6 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
         components.extend(["worker", "redis"]);
     }
     components
-}
-
-fn steps(plan: &Plan, project: &Project) -> Vec<Step> {
-    let state = |file: &str| plan.state_dir.join(file).display().to_string();
-    let mut steps = Vec::new();
-    match plan.provider {
-        Provider::Existing => {
-            steps.push(Step::devflow(
-                "preflight",
-                format!(
-                    "check that helm is on PATH, that the kube context {} answers and that 127.0.0.1:{} is free",
-                    plan.context, project.ui_port
-                ),
-            ));
-            steps.push(Step::devflow(
-                "check namespace",
-                format!(
-                    "use the namespace {} only if it is absent or annotated {}={} (made by this project); never touch another",
-                    plan.namespace,
-                    manifests::OWNER_ANNOTATION,
-                    plan.owner
-                ),
-            ));
-        }
-        _ => steps.push(Step::devflow(
-            "preflight",
-            format!(
-                "check that Docker runs with at least {} GiB of memory and {} CPUs (profile `{}`), that {} is on PATH and that 127.0.0.1:{} is free",
-                plan.needs.memory_gib, plan.needs.cpus, plan.profile, plan.provider, project.ui_port
-            ),
-        )),
-    }
-    match plan.provider {
-        Provider::Existing => {}
-        Provider::Kind => steps.push(Step::command(
-            "create cluster",
-            &["kind", "create", "cluster", "--name", &plan.cluster_name, "--config", "-"],
-            Some("the cluster config (devflow render --only cluster)"),
-        )),
-        Provider::K3d => {
-            let config = state(K3D_CONFIG_FILE);
-            steps.push(Step::devflow(
-                "write cluster config",
-                format!("write the cluster config (devflow render --only cluster) to {config}"),
-            ));
-            steps.push(Step::command("create cluster", &["k3d", "cluster", "create", "--config", &config], None));
-        }
-    }
-    if plan.provider.makes_cluster() {
-        let nodes = 1 + usize::from(project.workers);
-        steps.push(Step::devflow(
-            "wait for nodes",
-            format!("wait until {nodes} node(s) are Ready (kube context {})", plan.context),
-        ));
-    }
-    if let Some(image) = &plan.image {
-        let from = match &image.dockerfile {
-            image::Dockerfile::Generated(_) => {
-                format!("FROM {} with the project's requirements.txt/packages.txt", image.base)
-            }
-            image::Dockerfile::Project(path) => format!("from {}", path.display()),
-        };
-        let load = match plan.provider {
-            Provider::Kind => format!("kind load docker-image <image> --name {}", plan.cluster_name),
-            Provider::K3d => format!("k3d image import <image> -c {}", plan.cluster_name),
-            Provider::Existing => "an existing cluster pulls its images: nothing to load".to_string(),
-        };
-        steps.push(Step::devflow(
-            "build image",
-            format!("build devflow/{}:<digest of its files> {from}; `{load}`; the release then runs it", plan.project),
-        ));
-    }
-    let objects: Vec<String> = plan
-        .manifests
-        .iter()
-        .map(|m| format!("{}/{}", m["kind"].as_str().unwrap_or("?"), m["metadata"]["name"].as_str().unwrap_or("?")))
-        .collect();
-    steps.push(Step::devflow(
-        "apply manifests",
-        format!("apply server-side (devflow render --only manifests): {}", objects.join(", ")),
-    ));
-    let values_file = state(VALUES_FILE);
-    steps.push(Step::devflow(
-        "write values",
-        format!(
-            "write the Helm values (devflow render --only values) with generated secrets to {values_file}, mode 0600"
-        ),
-    ));
-    let mut helm = vec!["helm"];
-    helm.extend(plan.helm_args(&values_file));
-    steps.push(Step::command("install Airflow", &helm, None));
-    steps.push(Step::devflow(
-        "wait for Airflow",
-        format!(
-            "wait for PostgreSQL, the database migration job and the {} pods, reporting any that fail with the reason",
-            plan.components.join(", ")
-        ),
-    ));
-    if plan.delivery == Delivery::Push {
-        steps.push(Step::devflow(
-            "push DAGs",
-            format!(
-                "copy {} into the volume {} through exec into the {} pod (changed files only, deletes applied, .airflowignore and .gitignore honoured)",
-                plan.dags_folder.display(),
-                manifests::DAGS_CLAIM,
-                manifests::RECEIVER
-            ),
-        ));
-    }
-    if plan.provider == Provider::Existing {
-        steps.push(Step::devflow(
-            "port-forward",
-            format!("forward {} to the {} pod's port, for as long as devflow watches", plan.url, plan.components[0]),
-        ));
-    }
-    steps.push(Step::devflow(
-        "ready",
-        format!("print {} and the user `{}` (`devflow creds` prints the password)", plan.url, plan.admin_user),
-    ));
-    steps
 }
 
 /// One line per chart value that differs from the production values (missing and `{}` alike).
@@ -459,8 +400,8 @@ fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> 
 
 fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
     let (schema, name) = match provider {
-        Provider::Kind => (schemas::kind(), "kind's v1alpha4 config schema"),
-        Provider::K3d => (schemas::k3d(), "k3d's v1alpha5 config schema"),
+        Provider::Kind => (crate::schemas::kind(), "kind's v1alpha4 config schema"),
+        Provider::K3d => (crate::schemas::k3d(), "k3d's v1alpha5 config schema"),
         Provider::Existing => return Ok(()),
     };
     let problems = schema.problems(cluster, 5);
@@ -469,7 +410,7 @@ fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
 
 /// `values` are the final values; `before_overrides` what devflow produced before the user's own.
 fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
-    let chart = schemas::chart();
+    let chart = crate::schemas::chart();
     let known: Vec<&str> = chart.top_level_keys().collect();
     let unknown_keys = |v: &Value| -> Vec<String> {
         v.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).cloned().collect()
@@ -486,9 +427,7 @@ fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
     }
     let message = match unknown.first() {
         Some(key) => {
-            let near = crate::config::nearest(key, known.iter().copied())
-                .map(|n| format!("; did you mean `{n}`?"))
-                .unwrap_or_default();
+            let near = crate::words::did_you_mean(key, known.iter().copied());
             format!(
                 "your overrides set `{key}`, which is not a value the Airflow chart 1.22.0 knows{near}\n  fix the key in [airflow.set] or --set"
             )
@@ -506,29 +445,79 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::SharedCluster;
+    use crate::error::Kind;
+    use crate::profile::ProfileRef;
+
+    /// A resolved project made in memory: its folders exist nowhere, no environment is set.
+    fn project(provider: Provider) -> Project {
+        let root = PathBuf::from("/nowhere/acme");
+        let shared = (provider == Provider::Existing).then(|| SharedCluster {
+            context: "team-dev".into(),
+            namespace: "devflow-alice-acme".into(),
+            storage_class: None,
+        });
+        Project {
+            file: None,
+            name: "acme".into(),
+            dags: root.join("dags"),
+            plugins: None,
+            requirements: root.join("requirements.txt"),
+            provider,
+            shared,
+            delivery: if provider == Provider::Existing { Delivery::Push } else { Delivery::Mount },
+            kubernetes: None,
+            workers: 0,
+            ui_port: 8080,
+            profile: profile::load(&ProfileRef::BuiltIn("local".into())).unwrap(),
+            chart_version: None,
+            chart: None,
+            airflow_version: None,
+            image: None,
+            executor: None,
+            values_files: Vec::new(),
+            production: json!({}),
+            image_files: Default::default(),
+            overrides: Vec::new(),
+            state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
+            root,
+        }
+    }
+
+    #[test]
+    fn a_plan_is_made_from_a_project_in_memory_alone() {
+        let plan = build(&project(Provider::Kind)).unwrap();
+        let mounts = &plan.cluster["nodes"][0]["extraMounts"];
+        assert_eq!(mounts[1]["hostPath"], "/nowhere/acme/dags", "{mounts}");
+        assert!(mounts[0]["hostPath"].as_str().unwrap().starts_with("/state/devflow/acme-"), "{mounts}");
+        assert_eq!((plan.context.as_str(), plan.namespace.as_str()), ("kind-acme", NAMESPACE));
+        assert_eq!(plan.components, ["api-server", "scheduler", "dag-processor", "triggerer"]);
+
+        let shared = build(&project(Provider::Existing)).unwrap();
+        assert_eq!(shared.cluster, Value::Null);
+        assert_eq!((shared.context.as_str(), shared.namespace.as_str()), ("team-dev", "devflow-alice-acme"));
+        assert_eq!(shared.manifests[0]["metadata"]["annotations"][manifests::OWNER_ANNOTATION], shared.owner);
+    }
 
     #[test]
     fn an_invalid_cluster_config_is_devflows_bug() {
         let broken = json!({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": [{"role": "leader"}]});
         let error = check_cluster(Provider::Kind, &broken).unwrap_err();
-        assert!(error.is_bug());
+        assert_eq!(error.kind(), ErrorKind::Bug);
         assert!(error.to_string().contains("this is a bug in devflow"), "{error}");
-        assert!(
-            check_cluster(Provider::K3d, &json!({"apiVersion": "k3d.io/v1alpha5", "kind": "Simple", "servers": 0}))
-                .unwrap_err()
-                .is_bug()
-        );
+        let k3d = json!({"apiVersion": "k3d.io/v1alpha5", "kind": "Simple", "servers": 0});
+        assert_eq!(check_cluster(Provider::K3d, &k3d).unwrap_err().kind(), ErrorKind::Bug);
     }
 
     #[test]
     fn invalid_values_are_a_bug_unless_the_users_overrides_made_them_so() {
         let devflow_broke_it = json!({"workers": {"replicas": "one"}});
-        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().is_bug());
-        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().is_bug());
+        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().kind() == ErrorKind::Bug);
+        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().kind() == ErrorKind::Bug);
 
         let fine = json!({"workers": {"replicas": 1}});
         let error = check_values(&devflow_broke_it, &fine).unwrap_err();
-        assert!(!error.is_bug() && error.to_string().contains("your overrides"), "{error}");
+        assert!(error.kind() == ErrorKind::Input && error.to_string().contains("your overrides"), "{error}");
         assert!(check_values(&fine, &fine).is_ok());
     }
 }

@@ -7,9 +7,10 @@ use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
 use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
 use super::{Error, GENERATED};
-use crate::config::{Delivery, Project, supported_airflow_major};
+use crate::config::{Delivery, Project};
 use crate::profile::Profile;
 use crate::values::{Path, Value};
+use crate::version::supported_airflow_major;
 
 pub const ADMIN_USER: &str = "admin";
 
@@ -33,12 +34,8 @@ fn path(dotted: &str) -> Path {
     Path::parse(dotted).expect("devflow's own keys are dotted paths")
 }
 
-pub fn build(
-    project: &Project,
-    profile: &Profile,
-    production: &Value,
-    namespace: &str,
-) -> Result<ReleaseValues, Error> {
+pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error> {
+    let (profile, production) = (&project.profile, &project.production);
     let mut layers = Layers::new();
     let name = profile.name();
     layers.merge(&profile.defaults, |_| format!("profile `{name}` chooses it where production values are silent"));

@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Tool, cache_dir};
-
-/// Replaces `https://github.com` and `https://get.helm.sh` in the download URLs: a company mirror
-/// of the release files (the checksums still apply).
-pub const MIRROR_ENV: &str = "DEVFLOW_DOWNLOAD_MIRROR";
+use super::Tool;
+use crate::env::{Env, MIRROR_ENV};
 
 /// A release binary's larger size, with room: more than this is not the file devflow pinned.
 const MAX_DOWNLOAD: u64 = 200 * 1024 * 1024;
@@ -35,6 +32,8 @@ pub enum Error {
     #[error("cannot write {path}: {io}")]
     Write { path: String, io: std::io::Error },
 }
+
+crate::error::one_kind!(Error, Environment);
 
 /// One release file of one tool for one platform.
 #[derive(Debug)]
@@ -160,8 +159,8 @@ pub fn docs_url(tool: Tool) -> &'static str {
 }
 
 /// Where the pinned copy lives once installed.
-pub fn cached_path(tool: Tool) -> PathBuf {
-    cache_dir().join(format!("{}-v{}", tool.name(), version(tool))).join(tool.name())
+pub fn cached_path(tool: Tool, env: &Env) -> PathBuf {
+    env.tool_cache().join(format!("{}-v{}", tool.name(), version(tool))).join(tool.name())
 }
 
 /// The pin for this machine's platform.

@@ -4,14 +4,17 @@
 
 pub mod install;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::config::Laptop;
+use crate::config::ClusterTool;
+use crate::env::Env;
+use crate::ui::Printer;
+use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -20,16 +23,16 @@ pub enum Tool {
     Helm,
 }
 
-pub type Version = (u32, u32, u32);
-
-impl Tool {
-    pub fn for_laptop(laptop: Laptop) -> Tool {
-        match laptop {
-            Laptop::Kind => Tool::Kind,
-            Laptop::K3d => Tool::K3d,
+impl From<ClusterTool> for Tool {
+    fn from(tool: ClusterTool) -> Tool {
+        match tool {
+            ClusterTool::Kind => Tool::Kind,
+            ClusterTool::K3d => Tool::K3d,
         }
     }
+}
 
+impl Tool {
     pub fn name(self) -> &'static str {
         match self {
             Tool::Kind => "kind",
@@ -62,7 +65,7 @@ impl Tool {
             .split_whitespace()
             .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;
         let core = word[1..].split(['+', '-']).next()?;
-        crate::config::parse_version(core)
+        crate::version::parse(core)
     }
 }
 
@@ -84,23 +87,19 @@ pub enum Error {
     TimedOut { command: String, after: Duration },
     #[error("cannot run {path}: {io}")]
     Spawn { path: String, io: std::io::Error },
+    #[error(
+        "{tool} at {path} is {found}: {why}\n  upgrade {tool} ({url}), or remove it from PATH and run `devflow up --yes` to use a pinned copy"
+    )]
+    TooOld { tool: Tool, path: String, found: String, why: &'static str, url: &'static str },
     #[error(transparent)]
     Install(#[from] install::Error),
 }
 
+crate::error::one_kind!(Error, Environment);
+
 fn indent_output(text: &str) -> String {
     let text = text.trim_end();
     if text.is_empty() { String::new() } else { format!(":\n    {}", text.replace('\n', "\n    ")) }
-}
-
-/// Where devflow keeps the tools it installs: `$XDG_CACHE_HOME/devflow/bin`, else `~/.cache/…`.
-pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("devflow").join("bin")
 }
 
 /// An external program found and ready to run: one of devflow's tools, or another the user's
@@ -112,30 +111,62 @@ pub struct Program {
 }
 
 /// The tool on PATH, else the pinned copy in devflow's cache.
-pub fn locate(tool: Tool) -> Result<Program, Error> {
-    let cached = || Some(install::cached_path(tool)).filter(|p| is_executable(p));
-    match on_path(tool.name()).map(|p| p.path).or_else(cached) {
+pub fn locate(tool: Tool, env: &Env) -> Result<Program, Error> {
+    let cached =
+        || Some(install::cached_path(tool, env)).filter(|p| which::which_in(p, None::<&str>, &env.cwd).is_ok());
+    match on_path(tool.name(), env).map(|p| p.path).or_else(cached) {
         Some(path) => Ok(Program { name: tool.name(), path }),
-        None => Err(Error::Missing { tool, cache: cache_dir().display().to_string(), url: install::docs_url(tool) }),
+        None => {
+            Err(Error::Missing { tool, cache: env.tool_cache().display().to_string(), url: install::docs_url(tool) })
+        }
     }
 }
 
 /// A program on PATH.
-pub fn on_path(name: &'static str) -> Option<Program> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-        .map(|path| Program { name, path })
+pub fn on_path(name: &'static str, env: &Env) -> Option<Program> {
+    which::which_in(name, Some(&env.path), &env.cwd).ok().map(|path| Program { name, path })
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+/// The tool on PATH or in devflow's cache; when missing, the pinned release installed after the
+/// user agrees (or with `yes`).
+pub async fn ensure(tool: Tool, yes: bool, env: &Env, printer: &mut Printer) -> Result<Program, Error> {
+    let missing = match locate(tool, env) {
+        Ok(program) => return Ok(program),
+        Err(missing) => missing,
+    };
+    let pin = install::pin_for_this_machine(tool)?;
+    let target = install::cached_path(tool, env);
+    let question = format!(
+        "{tool} is not installed. Download {tool} v{} (checksum-verified) into {}?",
+        pin.version,
+        target.parent().unwrap_or(&target).display()
+    );
+    if !yes && printer.confirm(&question) != Some(true) {
+        return Err(missing);
+    }
+    let mirror = env.download_mirror.clone();
+    let doing = format!("Downloading {tool} v{}", pin.version);
+    let work = async move {
+        tokio::task::spawn_blocking(move || install::install(pin, mirror.as_deref(), &target))
+            .await
+            .expect("the download thread does not panic")
+    };
+    printer.step(&doing, work, |_| format!("Installed {tool} v{} (sha256 verified)", pin.version)).await?;
+    locate(tool, env)
 }
 
 impl Tool {
+    /// Refuses a program older than the tool's [`Tool::minimum`].
+    pub async fn require_minimum(self, program: &Program) -> Result<(), Error> {
+        let (version, found) = self.version(program).await?;
+        let (minimum, why) = self.minimum();
+        if version.is_some_and(|v| v < minimum) {
+            let path = program.path.display().to_string();
+            return Err(Error::TooOld { tool: self, path, found, why, url: install::docs_url(self) });
+        }
+        Ok(())
+    }
+
     /// The version of the tool a program is, parsed from `<tool> version`.
     pub async fn version(self, program: &Program) -> Result<(Option<Version>, String), Error> {
         let out = program.run(self.version_args(), None, Duration::from_secs(20)).await?;

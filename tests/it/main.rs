@@ -10,6 +10,7 @@ mod fakes_selftest;
 mod incluster;
 mod lifecycle;
 mod parity;
+mod plan_is_program;
 mod real_airflow;
 mod render;
 mod schemas;

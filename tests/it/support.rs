@@ -323,6 +323,11 @@ pub struct Output {
 }
 
 impl Output {
+    /// Standard output as devflow wrote it, real paths included.
+    pub fn raw_stdout(&self) -> &str {
+        &self.raw_stdout
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.raw_stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }

@@ -104,23 +104,8 @@ fn up_stays_to_watch_the_projects_dags_and_plugins() {
     let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
 
     let mut up = lab.devflow(&["up"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // Results on standard output, progress on standard error: one stream of lines to read.
-    let lines = read_lines(up.stdout.take().unwrap());
-    let progress = read_lines(up.stderr.take().unwrap());
-    let lines = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        for source in [lines, progress] {
-            let tx = tx.clone();
-            std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
-        }
-        rx
-    };
-    let wait_for = |text: &str| loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
-        if line.contains(text) {
-            return line;
-        }
-    };
+    let lines = merged_lines(&mut up);
+    let wait_for = |text: &str| wait_for(&lines, text);
     wait_for("Airflow is up: http://127.0.0.1:");
     std::thread::sleep(Duration::from_secs(3));
     std::fs::write(
@@ -170,6 +155,27 @@ fn up_stays_to_watch_the_projects_dags_and_plugins() {
     assert_eq!(status.code(), Some(0), "stopping the watch is how it ends");
 }
 
+/// Results on standard output, progress on standard error: one stream of lines to read.
+fn merged_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (stdout, stderr) = (read_lines(child.stdout.take().unwrap()), read_lines(child.stderr.take().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for source in [stdout, stderr] {
+        let tx = tx.clone();
+        std::thread::spawn(move || source.iter().try_for_each(|line| tx.send(line)));
+    }
+    rx
+}
+
+/// The next line with `text`, waiting at most a minute for each line.
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
 fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -180,4 +186,40 @@ fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
         }
     });
     rx
+}
+
+/// issue 9, item 17: a change that makes the watch run `up` again runs it with the flags `up` was
+/// started with, so it applies the change and nothing else (before, `--set`, `--profile`,
+/// `--values` and `--provider` were dropped, and the release lost what they set).
+#[test]
+fn a_settings_change_runs_up_again_with_the_flags_up_was_given() {
+    let name = test_name!();
+    let Some(venv) = venv(name) else { return };
+    let Some(lab) = Lab::new(name, "kind") else { return };
+    let set = ["--set", "scheduler.replicas=1"];
+    lab.devflow(&["up", "--no-watch", set[0], set[1]]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    let _airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+
+    let mut up =
+        lab.devflow(&["up", set[0], set[1]]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let lines = merged_lines(&mut up);
+    let wait_for = |text: &str| wait_for(&lines, text);
+    wait_for("Watching dags for Airflow");
+    // devflow.toml is saved with nothing changed in it but a comment.
+    let toml = lab.test().dir().join("devflow.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}# saved again\n")).unwrap();
+    wait_for("changed (devflow.toml)");
+    wait_for("note: nothing changed: no cluster was created and no Helm upgrade ran");
+    wait_for("✓ Applied: Airflow runs the new settings");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), 1, "the watch's `up` kept --set: no upgrade to undo it");
+    let values = std::fs::read_to_string(lab.state_dir().join("values.yaml")).unwrap();
+    let scheduler = values.split("\nscheduler:\n").nth(1).expect("scheduler values");
+    assert!(scheduler.lines().take_while(|l| l.starts_with(' ')).any(|l| l.trim() == "replicas: 1"), "{values}");
+
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(up.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(up.wait().unwrap().code(), Some(0));
 }

@@ -2,12 +2,11 @@
 //! pod, one kube-rs port-forward per connection, so a restarted pod is found again by the next
 //! connection. It lives on its own thread for as long as its owner (the watch, `open`) holds it.
 
+use std::net::TcpListener;
 use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
-
-use crate::kube;
-use crate::plan::{self, Plan};
+use super::{ApiClient, pod_ready};
+use crate::env::Env;
 use crate::ui::Printer;
 
 pub struct Forward {
@@ -16,19 +15,19 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Listens on 127.0.0.1:<ui_port> at once (so the port is known to be free when this returns).
-    pub fn start(plan: &Plan) -> Result<Forward> {
-        let listener = super::lifecycle::ui_listener(plan)?;
-        listener.set_nonblocking(true).context("cannot set up the port-forward's socket")?;
-        let target = Target {
-            context: plan.context.clone(),
-            namespace: plan.namespace.clone(),
-            selector: format!("release={},component={}", plan::RELEASE, plan.components[0]),
-            port: plan.ui_pod_port(),
-        };
+    /// Forwards each connection to `listener` (bound to 127.0.0.1, so the port is known to be
+    /// free) to `destination`; `printer` says what goes wrong, on standard error.
+    pub fn start(
+        env: &Env,
+        destination: Destination,
+        listener: TcpListener,
+        printer: Printer,
+    ) -> std::io::Result<Forward> {
+        listener.set_nonblocking(true)?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let runtime = super::runtime()?;
-        let thread = std::thread::spawn(move || runtime.block_on(serve(listener, target, stopped)));
+        let runtime = crate::runtime::new()?;
+        let env = env.clone();
+        let thread = std::thread::spawn(move || runtime.block_on(serve(env, listener, destination, stopped, printer)));
         Ok(Forward { stop: Some(stop), thread: Some(thread) })
     }
 }
@@ -43,16 +42,23 @@ impl Drop for Forward {
 }
 
 /// Where connections go: the ready pod of a component, found anew for each connection.
-struct Target {
-    context: String,
-    namespace: String,
-    selector: String,
-    port: u16,
+pub struct Destination {
+    pub context: String,
+    pub namespace: String,
+    /// The label selector of the pods that serve the UI.
+    pub selector: String,
+    /// Their port.
+    pub port: u16,
 }
 
-async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn serve(
+    env: Env,
+    listener: TcpListener,
+    target: Destination,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    mut printer: Printer,
+) {
     // Problems go to standard error, once each until the forward works again.
-    let mut printer = Printer::progress();
     let mut said = String::new();
     let mut warn = |text: String| {
         if text != said {
@@ -64,7 +70,7 @@ async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tok
         Ok(listener) => listener,
         Err(e) => return warn(format!("the port-forward cannot listen: {e}")),
     };
-    let kube = match kube::Cluster::connect(&target.context).await {
+    let kube = match ApiClient::connect(&env, &target.context).await {
         Ok(kube) => kube,
         Err(e) => return warn(format!("the port-forward cannot reach the cluster: {e}")),
     };
@@ -100,9 +106,9 @@ async fn serve(listener: std::net::TcpListener, target: Target, mut stopped: tok
     }
 }
 
-async fn ready_pod(kube: &kube::Cluster, target: &Target) -> Result<String, String> {
+async fn ready_pod(kube: &ApiClient, target: &Destination) -> Result<String, String> {
     let pods = kube.pods(&target.namespace, &target.selector).await.map_err(|e| e.to_string())?;
-    let ready = pods.iter().rev().find(|pod| kube::pod_ready(pod));
+    let ready = pods.iter().rev().find(|pod| pod_ready(pod));
     ready.and_then(|pod| pod.metadata.name.clone()).ok_or_else(|| {
         format!(
             "no ready pod answers for {} in the namespace {} yet (`devflow status` shows the components)",

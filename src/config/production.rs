@@ -1,10 +1,12 @@
-//! The team's production values files: read, checked against the chart's schema (and, at the top
-//! level, which the schema leaves open, against the keys the chart knows), then merged in order.
+//! The team's production values files (`values`, `--values`): read, checked against the chart's
+//! schema (and, at the top level, which the schema leaves open, against the keys the chart knows),
+//! then merged in order.
 
 use std::path::{Path, PathBuf};
 
-use super::{Error, schemas};
+use super::Error;
 use crate::values::{self, Value};
+use crate::{schemas, words};
 
 pub fn load(files: &[PathBuf], cwd: &Path) -> Result<Value, Error> {
     let mut merged = Value::Object(values::Map::new());
@@ -16,7 +18,7 @@ pub fn load(files: &[PathBuf], cwd: &Path) -> Result<Value, Error> {
 
 fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
     let shown = file.strip_prefix(cwd).unwrap_or(file).display().to_string();
-    let at = |line: Option<usize>, message: String| Error::Input {
+    let at = |line: Option<usize>, message: String| Error::Setting {
         message: match line {
             Some(line) => format!("{shown}:{line}: {message}"),
             None => format!("{shown}: {message}"),
@@ -29,7 +31,7 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
             e.message
         );
         match e.location {
-            Some((line, column)) => Error::Input { message: format!("{shown}:{line}:{column}: {message}") },
+            Some((line, column)) => Error::Setting { message: format!("{shown}:{line}:{column}: {message}") },
             None => at(None, message),
         }
     })?;
@@ -55,9 +57,7 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
     let known: Vec<&str> = chart.top_level_keys().collect();
     for key in value.as_object().into_iter().flat_map(|m| m.keys()) {
         if !known.contains(&key.as_str()) {
-            let near = crate::config::nearest(key, known.iter().copied())
-                .map(|n| format!("; did you mean `{n}`?"))
-                .unwrap_or_default();
+            let near = words::did_you_mean(key, known.iter().copied());
             return Err(at(
                 top_level_line(&text, key),
                 format!(

@@ -17,6 +17,10 @@
 //! real (never symlinks). A symlink in the DAG folder that stays inside it is sent as what it
 //! points to; the receiver removes every symlink it finds in the volume before it writes or
 //! deletes anything, so nothing can be written or deleted outside the volume through one.
+//!
+//! `push` carries it out through the cluster's exec.
+
+pub mod push;
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -50,6 +54,15 @@ pub enum Error {
         "the DAG volume holds `{entry}`, which devflow cannot delete or replace ({why}); remove it from the volume by hand"
     )]
     Listing { entry: String, why: &'static str },
+}
+
+impl crate::error::Kind for Error {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            Error::NotScanned { .. } => crate::error::ErrorKind::Bug,
+            _ => crate::error::ErrorKind::Environment,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

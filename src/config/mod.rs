@@ -1,0 +1,675 @@
+//! The project resolved once: `devflow.toml` (or the defaults), the command-line flags, the
+//! environment and the files they name (the profile, the production values) read and checked
+//! into one [`Project`], every path absolute, before any work starts. Every mistake in the file is
+//! reported with its file, line and column. Nothing here touches Docker, the network or a cluster.
+
+mod checks;
+mod file;
+pub mod production;
+pub mod template;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use checks::{
+    check_airflow_version, check_executor, check_image, check_k3d_mount_source, check_namespace, default_namespace,
+    parse_set_flag,
+};
+pub use checks::{check_cluster_name, name_from_folder};
+use file::{AirflowTable, ClusterTable, ProjectFile, Source};
+
+use crate::env::Env;
+use crate::profile::{self, Profile, ProfileRef};
+use crate::values::{self, Value};
+
+pub const FILE_NAME: &str = "devflow.toml";
+
+/// k3d prefixes container names and refuses cluster names longer than this; kind accepts it too.
+pub const MAX_NAME_LEN: usize = 32;
+
+pub const DEFAULT_UI_PORT: u16 = 8080;
+pub const DEFAULT_PROFILE: &str = "local";
+pub const MAX_WORKERS: u8 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Kubernetes in Docker (kubernetes-sigs/kind)
+    #[default]
+    Kind,
+    /// k3s in Docker (k3d-io/k3d)
+    K3d,
+    /// A cluster you already have (EKS, GKE, AKS, a shared dev cluster), in a namespace of its own
+    Existing,
+}
+
+/// How the DAG folder reaches the Airflow pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The folder is mounted into the cluster's node containers (kind and k3d): zero copy.
+    Mount,
+    /// devflow copies the folder into a volume in the cluster through exec, file by file as it changes.
+    Push,
+}
+
+/// The tool that makes a cluster of Docker containers (its nodes) on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterTool {
+    Kind,
+    K3d,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Kind => "kind",
+            Provider::K3d => "k3d",
+            Provider::Existing => "existing",
+        }
+    }
+
+    /// Whether devflow makes (and so may remove) the cluster itself.
+    pub fn makes_cluster(self) -> bool {
+        self.cluster_tool().is_some()
+    }
+
+    /// The tool that makes the cluster in Docker, unless the cluster already exists.
+    pub fn cluster_tool(self) -> Option<ClusterTool> {
+        match self {
+            Provider::Kind => Some(ClusterTool::Kind),
+            Provider::K3d => Some(ClusterTool::K3d),
+            Provider::Existing => None,
+        }
+    }
+}
+
+impl fmt::Display for ClusterTool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClusterTool::Kind => "kind",
+            ClusterTool::K3d => "k3d",
+        })
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Delivery {
+    /// How the DAG folder reaches the pods, in a status line: `mounted`, `pushed by devflow`.
+    pub fn described(self) -> &'static str {
+        match self {
+            Delivery::Mount => "mounted",
+            Delivery::Push => "pushed by devflow",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A mistake at a known place in a file the user wrote.
+    #[error("{file}:{line}:{column}: {message}")]
+    At { file: String, line: usize, column: usize, message: String },
+    /// A mistake in a setting that has no line: a flag, a folder, a name taken from the folder.
+    #[error("{message}")]
+    Setting { message: String },
+    #[error("cannot read {path}: {io}")]
+    Read { path: String, io: std::io::Error },
+    #[error(transparent)]
+    Profile(#[from] profile::Error),
+}
+
+impl crate::error::Kind for Error {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            Error::Read { .. } => crate::error::ErrorKind::Environment,
+            Error::Profile(e) => e.kind(),
+            _ => crate::error::ErrorKind::Input,
+        }
+    }
+}
+
+/// The settings given on the command line: they win over devflow.toml; `values` and `set` are
+/// added after the file's own.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub provider: Option<Provider>,
+    /// A built-in profile's name or a profile file, relative to where devflow runs.
+    pub profile: Option<String>,
+    pub values: Vec<PathBuf>,
+    /// `--set KEY=VALUE`, applied last.
+    pub set: Vec<String>,
+}
+
+/// The project: devflow.toml (or the defaults) merged with the command-line flags, checked, with
+/// every path absolute and the files it names read. Nothing here has touched Docker, the network
+/// or a cluster.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    /// The devflow.toml read, or None when the project runs on defaults.
+    pub file: Option<PathBuf>,
+    pub name: String,
+    pub dags: PathBuf,
+    /// The plugins folder, when it exists: only an existing folder can be mounted.
+    pub plugins: Option<PathBuf>,
+    pub requirements: PathBuf,
+    pub provider: Provider,
+    /// `existing` only: the kube context of the cluster, and the namespace devflow owns in it.
+    pub shared: Option<SharedCluster>,
+    pub delivery: Delivery,
+    /// The Kubernetes minor version asked for, if any; the plan picks the pinned image.
+    pub kubernetes: Option<String>,
+    pub workers: u8,
+    pub ui_port: u16,
+    pub profile: Profile,
+    pub chart_version: Option<String>,
+    /// Where the chart comes from: None for the Apache Airflow repository; else a local chart
+    /// (folder or .tgz, made absolute) or an `oci://` reference.
+    pub chart: Option<String>,
+    pub airflow_version: Option<String>,
+    pub image: Option<String>,
+    pub executor: Option<String>,
+    pub values_files: Vec<PathBuf>,
+    /// The production values files, read, checked against the chart and merged in order.
+    pub production: Value,
+    /// The files the project's own image is built from, those that exist.
+    pub image_files: ImageFiles,
+    /// Chart value overrides in the order they apply: [airflow.config], [airflow.set], then --set.
+    pub overrides: Vec<Override>,
+    pub state_dir: StateDir,
+}
+
+/// A cluster devflow did not make: where it is, and the namespace devflow owns in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedCluster {
+    pub context: String,
+    pub namespace: String,
+    /// The StorageClass of the pushed DAG volume; None: the cluster's default.
+    pub storage_class: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub path: values::Path,
+    pub value: Value,
+    /// Where it was written, for the parity report: `devflow.toml [airflow.set]`, `--set`, ...
+    pub origin: String,
+}
+
+/// Of the files a project's own image is built from, the ones it has.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageFiles {
+    /// The project's own Dockerfile: it builds the image from the project folder.
+    pub dockerfile: Option<PathBuf>,
+    pub requirements: Option<PathBuf>,
+    pub packages: Option<PathBuf>,
+}
+
+impl Project {
+    /// The files whose change means a new image: requirements.txt, packages.txt, the Dockerfile.
+    pub fn image_inputs(&self) -> [PathBuf; 3] {
+        [self.requirements.clone(), self.root.join("packages.txt"), self.root.join("Dockerfile")]
+    }
+}
+
+impl ImageFiles {
+    fn find(project: &[PathBuf; 3]) -> ImageFiles {
+        let existing = |path: &PathBuf| path.is_file().then(|| path.clone());
+        let [requirements, packages, dockerfile] = project;
+        ImageFiles {
+            dockerfile: existing(dockerfile),
+            requirements: existing(requirements),
+            packages: existing(packages),
+        }
+    }
+}
+
+/// devflow's state folder of one project: what `up` has made, the generated secrets and the
+/// files handed to the tools. Outside the project, so devflow never writes into the user's folders.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+/// The files of a state folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFile {
+    /// What `up` has made, phase by phase.
+    State,
+    Secrets,
+    /// The Helm values with the secrets filled in (0600).
+    Values,
+    /// k3d reads its config from a file.
+    K3dConfig,
+    /// The ownership marker every node container mounts.
+    OwnerMarker,
+}
+
+impl StateFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            StateFile::State => "state.json",
+            StateFile::Secrets => "secrets.json",
+            StateFile::Values => "values.yaml",
+            StateFile::K3dConfig => "k3d.yaml",
+            StateFile::OwnerMarker => "owner",
+        }
+    }
+}
+
+impl StateDir {
+    /// `<base>/<name>-<hash of the root>`: two projects in folders of the same name must not
+    /// share a state folder.
+    pub fn of(base: &Path, root: &Path, name: &str) -> StateDir {
+        let hash = root
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        StateDir { dir: base.join(format!("{name}-{:08x}", hash as u32)) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file(&self, file: StateFile) -> PathBuf {
+        self.dir.join(file.name())
+    }
+}
+
+/// Where the project is: the nearest folder at or above `start` with a devflow.toml, else `start`
+/// itself (then the project runs on defaults).
+pub fn find_root(start: &Path) -> (PathBuf, Option<PathBuf>) {
+    for dir in start.ancestors() {
+        let candidate = dir.join(FILE_NAME);
+        if candidate.is_file() {
+            return (dir.to_path_buf(), Some(candidate));
+        }
+    }
+    (start.to_path_buf(), None)
+}
+
+/// Reads the project at or above the working folder and resolves it with the flags. What it had to
+/// assume goes to `notes`, for the user, also when it then fails.
+pub fn load(env: &Env, flags: &Flags, notes: &mut Vec<String>) -> Result<Project, Error> {
+    let (root, file) = find_root(&env.cwd);
+    let text = match &file {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|io| Error::Read { path: path.display().to_string(), io })?
+        }
+        None => String::new(),
+    };
+    let source = Source { name: FILE_NAME.to_string(), text: &text };
+    let project_file = if file.is_some() { source.parse()? } else { ProjectFile::default() };
+    Resolve { env, root: &root, src: &source, has_file: file.is_some() }.project(project_file, flags, file, notes)
+}
+
+/// One resolution: what every setting is checked against.
+struct Resolve<'a> {
+    env: &'a Env,
+    root: &'a Path,
+    src: &'a Source<'a>,
+    has_file: bool,
+}
+
+/// What [airflow] resolves to, before the files it names are read.
+struct AirflowSettings {
+    chart: Option<String>,
+    values_files: Vec<PathBuf>,
+    overrides: Vec<Override>,
+    airflow_version: Option<String>,
+    image: Option<String>,
+    executor: Option<String>,
+    profile: ProfileRef,
+}
+
+/// What [cluster] resolves to.
+struct ClusterSettings {
+    provider: Provider,
+    shared: Option<SharedCluster>,
+    delivery: Delivery,
+    workers: u8,
+    ui_port: u16,
+}
+
+impl Resolve<'_> {
+    fn project(
+        &self,
+        pf: ProjectFile,
+        flags: &Flags,
+        file: Option<PathBuf>,
+        notes: &mut Vec<String>,
+    ) -> Result<Project, Error> {
+        let name = match &pf.name {
+            Some(name) => {
+                check_cluster_name(name.get_ref()).map_err(|why| self.src.at(name.span(), format!("`name` {why}")))?;
+                name.get_ref().clone()
+            }
+            None => name_from_folder(self.root)?,
+        };
+        let dags = self.dags(pf.dags.as_ref())?;
+        let plugins = self.plugins(pf.plugins.as_ref())?;
+        let requirements =
+            self.root.join(pf.requirements.as_ref().map_or("requirements.txt", |p| p.get_ref().as_str()));
+        let cluster = self.cluster(&pf.cluster, flags.provider, &name, [Some(&dags), plugins.as_ref()])?;
+        let airflow = self.airflow(&pf.airflow, flags)?;
+        if !self.has_file {
+            notes.push(format!(
+                "no {FILE_NAME} here or above: using defaults (project `{name}`, DAGs in {}); `devflow init` writes one",
+                dags.strip_prefix(&self.env.cwd).unwrap_or(&dags).display()
+            ));
+        }
+        let profile = profile::load(&airflow.profile)?;
+        let production = production::load(&airflow.values_files, &self.env.cwd)?;
+        let mut project = Project {
+            state_dir: StateDir::of(&self.env.state_base(), self.root, &name),
+            root: self.root.to_path_buf(),
+            file,
+            name,
+            dags,
+            plugins,
+            requirements,
+            provider: cluster.provider,
+            shared: cluster.shared,
+            delivery: cluster.delivery,
+            kubernetes: pf.cluster.kubernetes.map(Spanned::into_inner),
+            workers: cluster.workers,
+            ui_port: cluster.ui_port,
+            profile,
+            chart_version: pf.airflow.chart_version,
+            chart: airflow.chart,
+            airflow_version: airflow.airflow_version,
+            image: airflow.image,
+            executor: airflow.executor,
+            values_files: airflow.values_files,
+            production,
+            image_files: ImageFiles::default(),
+            overrides: airflow.overrides,
+        };
+        project.image_files = ImageFiles::find(&project.image_inputs());
+        Ok(project)
+    }
+
+    /// The DAG folder: it must exist, because the cluster mounts it.
+    fn dags(&self, setting: Option<&Spanned<String>>) -> Result<PathBuf, Error> {
+        let path = self.root.join(setting.map_or("dags", |s| s.get_ref().as_str()));
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let what = if path.exists() { "is not a folder" } else { "does not exist" };
+        Err(match setting {
+            Some(s) => self.src.at(
+                s.span(),
+                format!(
+                    "`dags` = {:?} {what} ({})\n  point `dags` at the folder that holds your DAG files",
+                    s.get_ref(),
+                    path.display()
+                ),
+            ),
+            None if self.has_file => Error::Setting {
+                message: format!(
+                    "the DAG folder {} {what}\n  create it, or set `dags = \"path/to/dags\"` in {FILE_NAME}",
+                    path.display()
+                ),
+            },
+            None => Error::Setting {
+                message: format!(
+                    "the DAG folder {} {what}\n  run `devflow init` here to create devflow.toml and dags/ with an example DAG",
+                    path.display()
+                ),
+            },
+        })
+    }
+
+    /// The plugins folder when it exists; one named in devflow.toml must exist.
+    fn plugins(&self, setting: Option<&Spanned<String>>) -> Result<Option<PathBuf>, Error> {
+        let path = self.root.join(setting.map_or("plugins", |p| p.get_ref().as_str()));
+        if let (Some(p), false) = (setting, path.is_dir()) {
+            let what = if path.exists() { "is not a folder" } else { "does not exist" };
+            return Err(self.src.at(
+                p.span(),
+                format!(
+                    "`plugins` = {:?} {what} ({})\n  create the folder, or remove `plugins` (devflow then mounts plugins/ when it exists)",
+                    p.get_ref(),
+                    path.display()
+                ),
+            ));
+        }
+        Ok(path.is_dir().then_some(path))
+    }
+
+    fn cluster(
+        &self,
+        table: &ClusterTable,
+        flag: Option<Provider>,
+        name: &str,
+        folders: [Option<&PathBuf>; 2],
+    ) -> Result<ClusterSettings, Error> {
+        let provider = flag.or(table.provider).unwrap_or_default();
+        let shared = shared(table, provider, name, &self.env.user, self.src)?;
+        let delivery = delivery(table, provider)?;
+        if provider == Provider::K3d && delivery == Delivery::Mount {
+            for folder in folders.into_iter().flatten() {
+                check_k3d_mount_source(folder)?;
+            }
+        }
+        let workers = match &table.workers {
+            Some(w) if *w.get_ref() > MAX_WORKERS => {
+                return Err(self.src.at(
+                    w.span(),
+                    format!("`workers` = {} is more than a laptop cluster holds\n  expected 0 to {MAX_WORKERS} extra worker nodes (each is a Docker container running a kubelet)", w.get_ref()),
+                ));
+            }
+            Some(w) => *w.get_ref(),
+            None => 0,
+        };
+        let ui_port = match &table.ui_port {
+            Some(p) if *p.get_ref() == 0 => {
+                return Err(self
+                    .src
+                    .at(p.span(), "`ui_port` cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080"));
+            }
+            Some(p) => *p.get_ref(),
+            None => DEFAULT_UI_PORT,
+        };
+        Ok(ClusterSettings { provider, shared, delivery, workers, ui_port })
+    }
+
+    fn airflow(&self, table: &AirflowTable, flags: &Flags) -> Result<AirflowSettings, Error> {
+        let chart = self.chart(table.chart.as_ref())?;
+        let values_files = self.values_files(&table.values, &flags.values)?;
+        let overrides = self.overrides(table, &flags.set)?;
+        let checked = |setting: &Option<Spanned<String>>, check: fn(&str) -> Result<(), String>| {
+            setting
+                .as_ref()
+                .map(|s| check(s.get_ref()).map(|()| s.get_ref().clone()).map_err(|why| self.src.at(s.span(), why)))
+                .transpose()
+        };
+        let airflow_version = checked(&table.version, check_airflow_version)?;
+        let image = checked(&table.image, check_image)?;
+        let executor = checked(&table.executor, check_executor)?;
+        // A profile file named on the command line is relative to where the user stands; one
+        // named in devflow.toml to the project.
+        let profile = match (&flags.profile, &table.profile) {
+            (Some(flag), _) => ProfileRef::new(flag, &self.env.cwd),
+            (None, Some(file)) => ProfileRef::new(file, self.root),
+            (None, None) => ProfileRef::new(DEFAULT_PROFILE, self.root),
+        };
+        Ok(AirflowSettings { chart, values_files, overrides, airflow_version, image, executor, profile })
+    }
+
+    fn chart(&self, setting: Option<&Spanned<String>>) -> Result<Option<String>, Error> {
+        let Some(c) = setting else { return Ok(None) };
+        if c.get_ref().starts_with("oci://") {
+            return Ok(Some(c.get_ref().clone()));
+        }
+        let path = self.root.join(c.get_ref());
+        if !path.exists() {
+            return Err(self.src.at(
+                c.span(),
+                format!(
+                    "`chart` = {:?} does not exist ({})\n  expected a chart folder or .tgz (relative to {FILE_NAME}) or an oci:// reference; remove the line to use the Apache Airflow repository",
+                    c.get_ref(),
+                    path.display()
+                ),
+            ));
+        }
+        Ok(Some(path.display().to_string()))
+    }
+
+    /// devflow.toml's `values` (relative to it), then the `--values` flags (relative to where the
+    /// user runs devflow).
+    fn values_files(&self, listed: &[Spanned<String>], flags: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+        let mut files = Vec::new();
+        for v in listed {
+            let path = self.root.join(v.get_ref());
+            if !path.is_file() {
+                return Err(self.src.at(
+                    v.span(),
+                    format!(
+                        "values file {:?} does not exist ({})\n  fix the path (relative to {FILE_NAME}) or remove it from `values`",
+                        v.get_ref(),
+                        path.display()
+                    ),
+                ));
+            }
+            files.push(path);
+        }
+        for v in flags {
+            files.push(values_flag(&self.env.cwd, v)?);
+        }
+        Ok(files)
+    }
+
+    fn overrides(&self, table: &AirflowTable, set_flags: &[String]) -> Result<Vec<Override>, Error> {
+        let mut overrides = Vec::new();
+        for (section, keys) in &table.config {
+            for (key, value) in keys.get_ref() {
+                if matches!(value, toml::Value::Table(_) | toml::Value::Array(_)) {
+                    return Err(self.src.at(
+                        keys.span(),
+                        format!("[airflow.config.{section}] `{key}` must be a string, number or boolean: airflow.cfg has no nested values"),
+                    ));
+                }
+                overrides.push(Override {
+                    path: values::Path::from_keys(["config", section.as_str(), key.as_str()]),
+                    value: values::from_toml(value.clone()),
+                    origin: "devflow.toml [airflow.config]".into(),
+                });
+            }
+        }
+        for (key, value) in &table.set {
+            let path = values::Path::parse(key)
+                .map_err(|why| Error::Setting { message: format!("{FILE_NAME} [airflow.set] key {key:?}: {why}") })?;
+            overrides.push(Override {
+                path,
+                value: values::from_toml(value.clone()),
+                origin: "devflow.toml [airflow.set]".into(),
+            });
+        }
+        for arg in set_flags {
+            overrides.push(parse_set_flag(arg)?);
+        }
+        Ok(overrides)
+    }
+}
+
+/// `provider = "existing"` needs the context of the cluster; the other providers make their own.
+fn shared(
+    table: &ClusterTable,
+    provider: Provider,
+    project: &str,
+    user: &str,
+    src: &Source<'_>,
+) -> Result<Option<SharedCluster>, Error> {
+    if provider != Provider::Existing {
+        let only_existing =
+            [("context", &table.context), ("namespace", &table.namespace), ("storage_class", &table.storage_class)];
+        if let Some((key, Some(value))) = only_existing.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(src.at(
+                value.span(),
+                format!("`{key}` is for `provider = \"existing\"`: devflow makes the {provider} cluster and its context itself\n  remove `{key}`, or set `provider = \"existing\"` to use a cluster you already have"),
+            ));
+        }
+        return Ok(None);
+    }
+    let for_laptops = [
+        ("workers", table.workers.as_ref().map(Spanned::span)),
+        ("kubernetes", table.kubernetes.as_ref().map(Spanned::span)),
+    ];
+    if let Some((key, Some(span))) = for_laptops.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(src.at(
+            span,
+            format!("`{key}` shapes a cluster devflow makes; with `provider = \"existing\"` the cluster is already there\n  remove `{key}`"),
+        ));
+    }
+    let Some(context) = &table.context else {
+        return Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `provider = \"existing\"` needs the kube context of the cluster\n  add `context = \"<name>\"` to [cluster] (`kubectl config get-contexts` lists them)"
+            ),
+        });
+    };
+    if context.get_ref().trim().is_empty() {
+        return Err(src.at(
+            context.span(),
+            "`context` is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)",
+        ));
+    }
+    let namespace = match &table.namespace {
+        Some(ns) => {
+            check_namespace(ns.get_ref()).map_err(|why| src.at(ns.span(), format!("`namespace` {why}")))?;
+            ns.get_ref().clone()
+        }
+        None => default_namespace(user, project),
+    };
+    let storage_class = match &table.storage_class {
+        Some(class) if class.get_ref().trim().is_empty() => {
+            return Err(src.at(class.span(), "`storage_class` is empty\n  name a StorageClass (`kubectl get storageclass`), or remove the line for the cluster's default"));
+        }
+        Some(class) => Some(class.get_ref().clone()),
+        None => None,
+    };
+    Ok(Some(SharedCluster { context: context.get_ref().clone(), namespace, storage_class }))
+}
+
+/// An existing cluster can only be pushed to; a kind or k3d cluster mounts unless told to push.
+fn delivery(table: &ClusterTable, provider: Provider) -> Result<Delivery, Error> {
+    match (provider, table.dag_delivery) {
+        (Provider::Existing, Some(Delivery::Mount)) => Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `dag_delivery = \"mount\"` needs a cluster in Docker on this machine; an existing cluster cannot see your folders\n  remove `dag_delivery` (an existing cluster is pushed to) or use `provider = \"kind\"`"
+            ),
+        }),
+        (Provider::Existing, _) => Ok(Delivery::Push),
+        (_, Some(Delivery::Push)) if table.workers.as_ref().is_some_and(|w| *w.get_ref() > 0) => Err(Error::Setting {
+            message: format!(
+                "{FILE_NAME}: `dag_delivery = \"push\"` on {provider} keeps the DAG volume on one node, and `workers` adds more nodes\n  remove `workers`, or use `dag_delivery = \"mount\"`"
+            ),
+        }),
+        (_, delivery) => Ok(delivery.unwrap_or(Delivery::Mount)),
+    }
+}
+
+/// A `--values FILE` flag: the file, relative to where the user runs devflow, must exist.
+pub fn values_flag(cwd: &Path, given: &Path) -> Result<PathBuf, Error> {
+    let path = cwd.join(given);
+    if !path.is_file() {
+        return Err(Error::Setting {
+            message: format!(
+                "--values {}: no such file\n  give the path of a Helm values YAML file, relative to the current folder",
+                given.display()
+            ),
+        });
+    }
+    Ok(path)
+}

@@ -1,0 +1,80 @@
+//! devflow.toml as `devflow init` writes it: commented, every key shown with its default, the
+//! [cluster] table the provider's.
+
+use super::{FILE_NAME, Provider};
+use crate::pins::{DEFAULT_KUBERNETES, supported_minors};
+use crate::profile;
+
+pub fn project_file(name: &str, provider: Provider, context: Option<&str>, profile: &str, values: &[String]) -> String {
+    let values_line = if values.is_empty() {
+        "# values = [\"deploy/prod-values.yaml\"]   # your production Helm values, shrunk to laptop size".to_string()
+    } else {
+        let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        format!("values = [{}]   # your production Helm values, shrunk to laptop size", quoted.join(", "))
+    };
+    format!(
+        r#"# devflow.toml: the project file of devflow. `devflow render` shows what it makes of it.
+# Every key is optional; the values written here are the defaults unless noted.
+
+name = "{name}"   # the cluster's name: lowercase letters, digits and -, at most 32 characters
+dags = "dags"                      # mounted read-only into every Airflow pod
+# plugins = "plugins"              # mounted too when the folder exists (the default)
+requirements = "requirements.txt"  # baked into the Airflow image when it exists
+
+[cluster]
+{cluster}
+
+[airflow]
+profile = "{profile}"   # {profiles}, or a path to your own profile YAML (it can `extends:` one)
+chart_version = "1.22.0"
+# chart = "charts/airflow"   # a local chart folder or .tgz, or oci://…; default: https://airflow.apache.org
+# version = "3.2.2"   # the Airflow version (default: the profile's)
+# image = "registry.example.com/data/airflow:2025.11.1"   # your own image instead of apache/airflow
+# executor = "CeleryExecutor"   # wins over the profile and your production values
+{values_line}
+
+[airflow.set]   # chart values, applied last, e.g.
+# "workers.replicas" = 2
+
+[airflow.config]   # airflow.cfg settings, e.g.
+# core = {{ parallelism = 8 }}
+"#,
+        cluster = cluster_table(provider, context),
+        profiles = profile::built_in_names(),
+    )
+}
+
+fn cluster_table(provider: Provider, context: Option<&str>) -> String {
+    match provider {
+        Provider::Existing => format!(
+            r#"provider = "existing"   # a cluster you already have; devflow works in a namespace of its own
+context = {context:?}   # the kube context of the cluster (`kubectl config get-contexts`)
+# namespace = "devflow-<your user>-<name>"   # the default; devflow creates it and marks it as this project's
+# storage_class = "efs-sc"   # a ReadWriteMany StorageClass for the pushed DAGs (default: the cluster's default)
+ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080, through devflow's port-forward"#,
+            context = context.unwrap_or_default()
+        ),
+        _ => format!(
+            r#"provider = "{provider}"   # kind, k3d, or existing (a cluster you already have)
+kubernetes = "{DEFAULT_KUBERNETES}"   # one of {minors}: each maps to a pinned node image
+workers = 0            # extra worker nodes besides the control plane
+ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080
+# dag_delivery = "push"   # copy the DAGs in through exec instead of mounting them (workers = 0 only)"#,
+            minors = supported_minors()
+        ),
+    }
+}
+
+/// What `init` says of the cluster it wrote down: for an existing cluster, the kube context it
+/// took (the current one), or that there is none to take.
+pub fn context_note(provider: Provider, context: Option<&str>) -> Option<String> {
+    match (provider, context) {
+        (Provider::Existing, Some(context)) => Some(format!(
+            "the cluster is your current kube context `{context}`: change `context` in {FILE_NAME} for another"
+        )),
+        (Provider::Existing, None) => Some(format!(
+            "no current kube context: set `context` under [cluster] in {FILE_NAME} (`kubectl config get-contexts` lists them)"
+        )),
+        _ => None,
+    }
+}

@@ -1,0 +1,102 @@
+//! Waiting, with a live line each, until the cluster's nodes are Ready or Airflow's components
+//! are: one policy for `up`, `start` and the restart after a plugin change. A pod that fails for a
+//! reason waiting will not fix is reported at once, with its reason and its last log lines.
+
+use std::time::{Duration, Instant};
+
+use super::{ApiClient, ComponentStatus, Error};
+use crate::plan::{Expect, selector};
+use crate::ui::{self, Printer};
+
+/// How often the API is asked again while waiting.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Waits until `expected` nodes are Ready.
+pub async fn nodes(kube: &ApiClient, expected: usize, deadline: Instant, printer: &mut Printer) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        // Right after create or start the API server may still refuse connections.
+        let (ready, line) = match kube.nodes().await {
+            Ok(nodes) => {
+                let ready = nodes.iter().filter(|n| n.ready).count();
+                (ready >= expected && nodes.len() >= expected, format!("nodes {ready}/{expected} Ready"))
+            }
+            Err(e) => (false, format!("waiting for the Kubernetes API ({e})")),
+        };
+        if ready {
+            printer.live(&[]);
+            printer.done(&format!("{expected} node(s) Ready  {}", ui::seconds(started.elapsed())));
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::TimedOut {
+                what: "the cluster's nodes".into(),
+                after: started.elapsed(),
+                waiting: vec![line],
+            });
+        }
+        printer.live(&[format!("{}{line}", printer.spin(started))]);
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until every expected component is ready, with one live line each; a pod that fails is
+/// reported at once, with its reason and last log lines.
+pub async fn workloads(
+    kube: &ApiClient,
+    namespace: &str,
+    expect: &[Expect],
+    deadline: Instant,
+    printer: &mut Printer,
+) -> Result<Vec<ComponentStatus>, Error> {
+    let started = Instant::now();
+    loop {
+        let workloads = kube.workloads(namespace).await?;
+        let statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.status(e)).collect();
+        if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
+            let (failure, container) = status.failure.clone().expect("found above");
+            printer.live(&[]);
+            let failure = kube.with_logs(namespace, failure, container).await;
+            return Err(Error::Failed(Box::new(failure)));
+        }
+        if statuses.iter().all(|s| s.done) {
+            printer.live(&[]);
+            printer.done(&format!(
+                "Airflow is ready ({} components)  {}",
+                statuses.len(),
+                ui::seconds(started.elapsed())
+            ));
+            return Ok(statuses);
+        }
+        if Instant::now() >= deadline {
+            let waiting = statuses.iter().filter(|s| !s.done).map(|s| format!("{}: {}", s.name, s.phase)).collect();
+            return Err(Error::TimedOut { what: "Airflow".into(), after: started.elapsed(), waiting });
+        }
+        let lines: Vec<String> = statuses.iter().map(|s| component_line(s, printer, started)).collect();
+        printer.live(&lines);
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn component_line(status: &ComponentStatus, printer: &Printer, started: Instant) -> String {
+    let mark = match (status.done, printer.is_live()) {
+        (true, _) => '✓',
+        (false, true) => ui::spinner(started.elapsed()),
+        (false, false) => '…',
+    };
+    format!("{mark} {:<14} {}", status.name, status.phase)
+}
+
+/// Restarts components (their controllers make new pods) and waits until they are ready again.
+pub async fn restart(
+    kube: &ApiClient,
+    namespace: &str,
+    components: &[&str],
+    printer: &mut Printer,
+) -> Result<(), Error> {
+    kube.delete_pods(namespace, &selector::components(components)).await?;
+    let expect: Vec<Expect> = components.iter().map(|c| Expect::component(c)).collect();
+    // The old pods linger while they terminate; the wait counts only new ones.
+    workloads(kube, namespace, &expect, Instant::now() + Duration::from_secs(600), printer).await?;
+    Ok(())
+}

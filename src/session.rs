@@ -1,0 +1,64 @@
+//! A project's environment opened once, in the order data flows: the project resolved (flags,
+//! devflow.toml, the environment and the files they name), then what devflow has made for it read
+//! from its state folder, then one plan. Every command that acts on a project starts here.
+
+use anyhow::Result;
+
+use crate::config::{self, Flags, Project};
+use crate::env::Env;
+use crate::plan::{self, Plan};
+use crate::state::{State, Store};
+use crate::ui::Printer;
+
+/// One project's plan and what devflow has made for it.
+pub struct Session {
+    pub env: Env,
+    pub project: Project,
+    pub store: Store,
+    /// What `up` has made so far; None before the first `up`.
+    pub state: Option<State>,
+    pub plan: Plan,
+}
+
+/// Which provider a session plans for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The one devflow.toml and `--provider` ask for: what `up` makes.
+    Settings,
+    /// The one `up` made the environment with, whatever devflow.toml says now: what `down`,
+    /// `stop`, `status` and the day-2 commands act on.
+    Made,
+}
+
+impl Session {
+    pub fn open(env: &Env, flags: &Flags, follow: Follow, printer: &mut Printer) -> Result<Session> {
+        let mut project = resolve(env, flags, printer)?;
+        let store = Store::new(project.state_dir.clone());
+        let state = store.load()?;
+        if let (Follow::Made, Some(made)) = (follow, state.as_ref().and_then(|s| s.provider)) {
+            project.provider = made;
+        }
+        let plan = plan::build(&project)?;
+        Ok(Session { env: env.clone(), project, store, state, plan })
+    }
+
+    /// Changes what the state folder records, when `up` has recorded anything.
+    pub fn record(&self, change: impl FnOnce(&mut State)) -> Result<()> {
+        if let Some(mut state) = self.state.clone() {
+            change(&mut state);
+            self.store.save(&state)?;
+        }
+        Ok(())
+    }
+}
+
+/// The project at or above the working folder, with a note of what was assumed (the defaults,
+/// when there is no devflow.toml).
+pub fn resolve(env: &Env, flags: &Flags, printer: &mut Printer) -> Result<Project> {
+    let mut notes = Vec::new();
+    let project = config::load(env, flags, &mut notes);
+    for note in &notes {
+        printer.note(note);
+    }
+    Ok(project?)
+}
