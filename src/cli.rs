@@ -62,6 +62,9 @@ pub enum Command {
     Test(JsonFlag),
     /// Print the Airflow admin user name and password.
     Creds(JsonFlag),
+    /// Print a completion script for your shell: `devflow completions bash > ~/.local/share/bash-completion/completions/devflow`.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
 }
 
 impl Command {
@@ -85,8 +88,21 @@ impl Command {
             Command::Push(_) => "push",
             Command::Test(_) => "test",
             Command::Creds(_) => "creds",
+            Command::Completions(_) => "completions",
         }
     }
+}
+
+const COMPLETIONS_HELP: &str = "Where each shell reads it from:
+  bash  devflow completions bash > ~/.local/share/bash-completion/completions/devflow
+  zsh   devflow completions zsh > ~/.zfunc/_devflow   (with `fpath+=~/.zfunc` before `compinit` in ~/.zshrc)
+  fish  devflow completions fish > ~/.config/fish/completions/devflow.fish";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 const UP_HELP: &str = "What `up` does, step by step (`devflow up --dry-run` prints the exact commands):

@@ -5,6 +5,7 @@
 //! `main` to print once. A new command is a file here, a variant in `cli::Command` and a line in
 //! `run`.
 
+pub mod completions;
 pub mod creds;
 pub mod doctor;
 pub mod down;
@@ -61,6 +62,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Init(args) => done(init::run(args, env, printer)),
         Command::Render(args) => done(render::run(args, env, printer)),
         Command::Creds(args) => done(creds::run(args, env, printer)),
+        Command::Completions(args) => done(completions::run(args, printer)),
         Command::Up(args) => done(up::run(args, env, printer)),
         Command::Down(args) => done(block_on(name, down::run(args, env, printer))),
         Command::Stop => done(block_on(name, pause::stop(env, printer))),

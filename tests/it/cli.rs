@@ -10,10 +10,23 @@ fn help_lists_every_command_the_product_will_have() {
     let out = Test::new().args(["--help"]).status(0).run();
     for command in [
         "init", "render", "up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell",
-        "open", "push", "settings", "test", "creds",
+        "open", "push", "settings", "test", "creds", "completions",
     ] {
         assert!(out.stdout.contains(&format!("\n  {command} ")), "`{command}` missing from --help:\n{}", out.stdout);
     }
+}
+
+#[test]
+fn completions_are_generated_for_each_shell_with_every_command_and_flag() {
+    // Each shell's own mark of a completion script, and what it must complete.
+    for (shell, mark) in [("bash", "complete -F _devflow"), ("zsh", "#compdef devflow"), ("fish", "complete -c devflow")] {
+        let out = Test::new().args(["completions", shell]).status(0).stderr("").stdout_contains(mark).run();
+        // Flags without their dashes: fish spells them `-l values`.
+        for word in ["watch", "render", "values", "no-watch"] {
+            assert!(out.stdout.contains(word), "{shell}'s script lacks `{word}`");
+        }
+    }
+    Test::new().args(["completions", "tcsh"]).status(2).stderr_contains("invalid value 'tcsh'").run();
 }
 
 #[test]

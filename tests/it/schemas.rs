@@ -1,5 +1,6 @@
-//! Everything devflow generates validates against the real schemas in `../shared/schemas/`:
-//! kind's and k3d's config schemas and the Airflow chart 1.22.0's values schema.
+//! Everything devflow generates validates against the real schemas: kind's and k3d's config
+//! schemas and the Airflow chart 1.22.0's values schema, as copied into the repository's
+//! `schemas/` (one test checks that copy against `../shared/schemas/`, where they are kept).
 
 use std::path::PathBuf;
 
@@ -8,14 +9,14 @@ use serde_json::Value;
 use crate::render::{PROFILES, PROVIDERS, production_for};
 use crate::support::{Expect, Test};
 
-fn shared(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas").join(name);
-    assert!(path.is_file(), "{} is missing: the tests need ../shared beside the repository", path.display());
-    path
+const SCHEMAS: [&str; 3] = ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
+
+fn vendored(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name)
 }
 
 fn validator(name: &str) -> (jsonschema::Validator, Value) {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(shared(name)).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(vendored(name)).unwrap()).unwrap();
     (jsonschema::draft7::new(&schema).unwrap(), schema)
 }
 
@@ -27,10 +28,18 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str)
 
 #[test]
 fn the_vendored_schemas_are_the_shared_ones() {
-    for name in ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"] {
-        let vendored = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name)).unwrap();
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas");
+    if !shared.is_dir() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{} is missing: CI keeps ../shared beside the repository", shared.display());
+        // Written to the process's stderr directly: the harness captures `eprintln!`, and a skip
+        // must not be silent.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED the_vendored_schemas_are_the_shared_ones: no {}", shared.display());
+        return;
+    }
+    for name in SCHEMAS {
         assert!(
-            vendored == std::fs::read(shared(name)).unwrap(),
+            std::fs::read(vendored(name)).unwrap() == std::fs::read(shared.join(name)).unwrap(),
             "schemas/{name} differs from ../shared/schemas/{name}: copy it again"
         );
     }

@@ -110,32 +110,38 @@ pub struct World {
     temp: TempDir,
 }
 
-/// Whether `docker info` works (checked once per process).
+/// Whether Docker can run the test nodes: `docker info` works and the node image exists or can be
+/// built (from the static busybox). Checked once per process.
 pub fn docker_available() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    node_tier_missing().is_none()
+}
+
+/// What the node tier lacks here, said as the reason a test is skipped.
+fn node_tier_missing() -> Option<&'static str> {
+    static MISSING: OnceLock<Option<&'static str>> = OnceLock::new();
+    *MISSING.get_or_init(|| {
+        let ok = |args: &[&str]| Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !ok(&["info", "--format", "{{.ServerVersion}}"]) {
+            Some("no Docker: `docker info` failed")
+        } else if !Path::new("/bin/busybox").exists() && !ok(&["image", "inspect", NODE_IMAGE]) {
+            Some("no /bin/busybox to build the node image from: install busybox-static (scripts/test.sh does)")
+        } else {
+            None
+        }
     })
 }
 
-/// True when the test must stop because Docker is missing: panics under `CI=true`, otherwise
-/// says loudly on stderr that the test was skipped.
+/// True when the test must stop because the node tier is missing: panics under `CI=true`,
+/// otherwise says loudly on stderr that the test was skipped.
 pub fn skip_without_docker(test: &str) -> bool {
-    if docker_available() {
-        return false;
-    }
+    let Some(missing) = node_tier_missing() else { return false };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: Docker is required (CI=true) but `docker info` failed");
+        panic!("{test}: the node tier is required (CI=true): {missing}");
     }
     // Written to the process's stderr directly: the test harness captures `eprintln!`, and a skip
     // must not be silent.
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED (no Docker: `docker info` failed): {test}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED ({missing}): {test}");
     true
 }
 
@@ -148,9 +154,6 @@ pub fn node_image() -> &'static str {
             return;
         }
         let busybox = Path::new("/bin/busybox");
-        if !busybox.exists() {
-            panic!("/bin/busybox is missing: install busybox-static (the node image is built from it)");
-        }
         let ctx = tempfile::Builder::new().prefix("devflow-node-image").tempdir().expect("a temporary directory");
         std::fs::copy(busybox, ctx.path().join("busybox")).expect("copy /bin/busybox");
         // The applet links make `sh`, `tar`, `cat`... callable by name in `docker exec`.
