@@ -37,6 +37,9 @@ pub enum Command {
     Start(StartArgs),
     /// Show the cluster, each Airflow component, the URL and the DAG mount.
     Status(JsonFlag),
+    /// List every environment devflow made on this machine, whatever folder you are in, and
+    /// those whose project folder is gone or renamed (`down --project` removes them).
+    List(JsonFlag),
     /// Check Docker, kind/k3d, helm, ports and the DAG folder, with a fix for each problem.
     Doctor(DoctorArgs),
     /// Report every saved DAG file as Airflow parses it: its DAGs, or the import error and line.
@@ -78,6 +81,7 @@ impl Command {
             Command::Stop => "stop",
             Command::Start(_) => "start",
             Command::Status(_) => "status",
+            Command::List(_) => "list",
             Command::Doctor(_) => "doctor",
             Command::Watch(_) => "watch",
             Command::Logs(_) => "logs",
@@ -208,6 +212,15 @@ pub struct DownArgs {
     /// Keep the cluster: remove only the Airflow release and devflow's objects in it
     #[arg(long)]
     pub keep_cluster: bool,
+
+    /// Remove the environment of this project, from any folder (`devflow list` names them):
+    /// for one whose folder is gone or renamed
+    #[arg(long, value_name = "NAME", conflicts_with = "path")]
+    pub project: Option<String>,
+
+    /// Remove the environment made for the project in this folder, from any folder
+    #[arg(long, value_name = "FOLDER")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

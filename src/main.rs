@@ -87,6 +87,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         airflow::incluster::Error,
         watch::Error,
         commands::Error,
+        commands::down::Error,
         commands::doctor::Blocked,
         commands::watch::WatchError,
     );

@@ -42,6 +42,35 @@ impl Session {
         Ok(Session { env: env.clone(), project, store, state, plan })
     }
 
+    /// The session of an environment found in its state folder (`down --project`, `--path`):
+    /// opened in its project folder when that still leads to it, else rebuilt from what the state
+    /// recorded.
+    pub fn recorded(env: &Env, store: Store, state: State) -> Result<Session> {
+        let there = Env { cwd: state.project_root.clone(), ..env.clone() };
+        let resolved = state.project_root.is_dir().then(|| config::load(&there, &Flags::default(), &mut Vec::new()).ok()).flatten();
+        let provider = state.provider.unwrap_or_default();
+        let mut project = match resolved.filter(|p| p.state_dir.dir() == store.dir()) {
+            Some(project) => project,
+            None => {
+                let name = config::StateDir::at(store.dir().to_path_buf()).project_name();
+                config::load_recorded(env, &state.project_root, &name, provider, &state.context)?
+            }
+        };
+        project.provider = provider;
+        let plan = plan::build(&project)?;
+        // A state folder this devflow would not have made (another version's) is not acted on.
+        if plan.state_dir.dir() != store.dir() || plan.cluster_name != state.cluster_name {
+            anyhow::bail!(
+                "the state folder {} does not match what devflow makes for project `{}` (cluster `{}`)\n  remove the cluster `{}` and that folder by hand",
+                store.dir().display(),
+                project.name,
+                plan.cluster_name,
+                state.cluster_name
+            );
+        }
+        Ok(Session { env: env.clone(), project, store, state: Some(state), plan })
+    }
+
     /// Changes what the state folder records, when `up` has recorded anything.
     pub fn record(&self, change: impl FnOnce(&mut State)) -> Result<()> {
         if let Some(mut state) = self.state.clone() {

@@ -103,6 +103,27 @@ impl Store {
         Store { dir }
     }
 
+    /// Every state folder under `base` (devflow's state home) with what its `up` recorded, by
+    /// folder name; a folder without a state file (made by `render`'s planning only) is left out.
+    pub fn all(base: &Path) -> Result<Vec<(Store, State)>, Error> {
+        let entries = match std::fs::read_dir(base) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(io) => return Err(Error::Read { path: base.display().to_string(), io }),
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let store = Store::new(StateDir::at(entry.path()));
+                if let Some(state) = store.load()? {
+                    found.push((store, state));
+                }
+            }
+        }
+        found.sort_by(|a, b| a.0.dir().cmp(b.0.dir()));
+        Ok(found)
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.dir()
     }

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 mod inside;
+pub mod list;
 pub mod logs;
 pub mod pause;
 mod push;
@@ -68,6 +69,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Stop => done(block_on(name, pause::stop(env, printer))),
         Command::Start(args) => done(block_on(name, pause::start(args, env, printer))),
         Command::Status(args) => done(block_on(name, status::run(args, env, printer))),
+        Command::List(args) => done(block_on(name, list::run(args, env, printer))),
         Command::Doctor(args) => done(block_on(name, doctor::run(args, env, printer))),
         Command::Watch(args) => done(watch::run(args, env, printer)),
         Command::Logs(args) => done(block_on(name, logs::run(args, env, printer))),

@@ -277,8 +277,22 @@ impl StateDir {
         StateDir { dir: base.join(format!("{name}-{:08x}", hash as u32)) }
     }
 
+    /// A state folder found on disk (`devflow list`).
+    pub fn at(dir: PathBuf) -> StateDir {
+        StateDir { dir }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The project's name, as the folder was named for it (`<name>-<hash>`).
+    pub fn project_name(&self) -> String {
+        let folder = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match folder.rsplit_once('-') {
+            Some((name, hash)) if hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_string(),
+            _ => folder,
+        }
     }
 
     pub fn file(&self, file: StateFile) -> PathBuf {
@@ -310,7 +324,32 @@ pub fn load(env: &Env, flags: &Flags, notes: &mut Vec<String>) -> Result<Project
     };
     let source = Source { name: FILE_NAME.to_string(), text: &text };
     let project_file = if file.is_some() { source.parse()? } else { ProjectFile::default() };
-    Resolve { env, root: &root, src: &source, has_file: file.is_some() }.project(project_file, flags, file, notes)
+    let origin = if file.is_some() { Origin::File } else { Origin::Defaults };
+    Resolve { env, root: &root, src: &source, origin }.project(project_file, flags, file, notes)
+}
+
+/// The project an environment was made for, from what its state folder recorded, for removing it
+/// when its folder is gone or now holds another project (`down --project`): its name, provider
+/// and kube context, with the defaults for the rest, and a DAG folder that need not exist.
+pub fn load_recorded(env: &Env, root: &Path, name: &str, provider: Provider, context: &str) -> Result<Project, Error> {
+    let mut text = format!("name = {}\n[cluster]\nprovider = \"{provider}\"\n", toml::Value::from(name));
+    if provider == Provider::Existing {
+        text.push_str(&format!("context = {}\n", toml::Value::from(context)));
+    }
+    let source = Source { name: format!("the state of project `{name}`"), text: &text };
+    let env = Env { cwd: root.to_path_buf(), ..env.clone() };
+    Resolve { env: &env, root, src: &source, origin: Origin::Recorded }.project(source.parse()?, &Flags::default(), None, &mut Vec::new())
+}
+
+/// Where a resolution's settings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// devflow.toml.
+    File,
+    /// No devflow.toml here or above: the defaults.
+    Defaults,
+    /// What a state folder recorded ([`load_recorded`]).
+    Recorded,
 }
 
 /// One resolution: what every setting is checked against.
@@ -318,7 +357,7 @@ struct Resolve<'a> {
     env: &'a Env,
     root: &'a Path,
     src: &'a Source<'a>,
-    has_file: bool,
+    origin: Origin,
 }
 
 /// What [airflow] resolves to, before the files it names are read.
@@ -362,7 +401,7 @@ impl Resolve<'_> {
             self.root.join(pf.requirements.as_ref().map_or("requirements.txt", |p| p.get_ref().as_str()));
         let cluster = self.cluster(&pf.cluster, flags.provider, &name, [Some(&dags), plugins.as_ref()])?;
         let airflow = self.airflow(&pf.airflow, flags)?;
-        if !self.has_file {
+        if self.origin == Origin::Defaults {
             notes.push(format!(
                 "no {FILE_NAME} here or above: using defaults (project `{name}`, DAGs in {}); `devflow init` writes one",
                 dags.strip_prefix(&self.env.cwd).unwrap_or(&dags).display()
@@ -402,7 +441,8 @@ impl Resolve<'_> {
     /// The DAG folder: it must exist, because the cluster mounts it.
     fn dags(&self, setting: Option<&Spanned<String>>) -> Result<PathBuf, Error> {
         let path = self.root.join(setting.map_or("dags", |s| s.get_ref().as_str()));
-        if path.is_dir() {
+        // Removing an environment needs no DAGs, and its folder may be gone.
+        if path.is_dir() || self.origin == Origin::Recorded {
             return Ok(path);
         }
         let what = if path.exists() { "is not a folder" } else { "does not exist" };
@@ -415,7 +455,7 @@ impl Resolve<'_> {
                     path.display()
                 ),
             ),
-            None if self.has_file => Error::Setting {
+            None if self.origin == Origin::File => Error::Setting {
                 message: format!(
                     "the DAG folder {} {what}\n  create it, or set `dags = \"path/to/dags\"` in {FILE_NAME}",
                     path.display()

@@ -5,6 +5,7 @@
 
 pub mod nodes;
 pub mod shared;
+pub mod survey;
 
 use std::net::TcpListener;
 use std::time::Instant;

@@ -130,12 +130,7 @@ impl<'a> NodeCluster<'a> {
 
     pub async fn presence(&mut self) -> Result<Presence> {
         let (containers, ownership) = self.look().await?;
-        Ok(match ownership {
-            Ownership::Absent => Presence::Absent,
-            Ownership::Foreign { .. } => Presence::Foreign,
-            Ownership::Ours if containers.iter().all(|c| c.running) => Presence::Running,
-            Ownership::Ours => Presence::Stopped,
-        })
+        Ok(presence(&containers, &ownership))
     }
 
     /// What `up` finds before its create step, given what the state says was made (`phase`) and
@@ -407,6 +402,16 @@ pub fn ownership(containers: &[Container], marker: &Path) -> Ownership {
         Ownership::Ours
     } else {
         Ownership::Foreign { containers: containers.iter().map(|c| c.name.clone()).collect() }
+    }
+}
+
+/// Running only when every node container of ours runs.
+pub fn presence(containers: &[Container], ownership: &Ownership) -> Presence {
+    match ownership {
+        Ownership::Absent => Presence::Absent,
+        Ownership::Foreign { .. } => Presence::Foreign,
+        Ownership::Ours if containers.iter().all(|c| c.running) => Presence::Running,
+        Ownership::Ours => Presence::Stopped,
     }
 }
 

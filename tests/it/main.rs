@@ -4,6 +4,7 @@ mod bad_input;
 mod bench;
 mod cli;
 mod day2;
+mod environments;
 mod existing;
 mod fake_kube;
 mod fakes_selftest;
