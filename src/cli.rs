@@ -343,6 +343,19 @@ pub struct ProjectFlags {
     /// files win)
     #[arg(long = "values", short = 'f', value_name = "FILE")]
     pub values: Vec<PathBuf>,
+
+    /// An existing cluster's kube context [default: devflow.toml's `context`]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The namespace devflow owns in an existing cluster [default: devflow.toml's, else
+    /// devflow-<user>-<project>]
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+
+    /// The Airflow UI's port on 127.0.0.1 [default: devflow.toml's `ui_port`, else 8080]
+    #[arg(long, value_name = "PORT")]
+    pub ui_port: Option<u16>,
 }
 
 impl ProjectFlags {
@@ -350,6 +363,9 @@ impl ProjectFlags {
     pub fn settings(&self, set: &[String]) -> config::Flags {
         config::Flags {
             provider: self.provider,
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            ui_port: self.ui_port,
             profile: self.profile.clone(),
             values: self.values.clone(),
             set: set.to_vec(),

@@ -141,6 +141,11 @@ impl crate::error::Kind for Error {
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
     pub provider: Option<Provider>,
+    /// `--context`, `--namespace`: an existing cluster's, winning over devflow.toml's.
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// `--ui-port`, winning over devflow.toml's.
+    pub ui_port: Option<u16>,
     /// A built-in profile's name or a profile file, relative to where devflow runs.
     pub profile: Option<String>,
     pub values: Vec<PathBuf>,
@@ -399,7 +404,7 @@ impl Resolve<'_> {
         let plugins = self.plugins(pf.plugins.as_ref())?;
         let requirements =
             self.root.join(pf.requirements.as_ref().map_or("requirements.txt", |p| p.get_ref().as_str()));
-        let cluster = self.cluster(&pf.cluster, flags.provider, &name, [Some(&dags), plugins.as_ref()])?;
+        let cluster = self.cluster(&pf.cluster, flags, &name, [Some(&dags), plugins.as_ref()], notes)?;
         let airflow = self.airflow(&pf.airflow, flags)?;
         if self.origin == Origin::Defaults {
             notes.push(format!(
@@ -490,12 +495,19 @@ impl Resolve<'_> {
     fn cluster(
         &self,
         table: &ClusterTable,
-        flag: Option<Provider>,
+        flags: &Flags,
         name: &str,
         folders: [Option<&PathBuf>; 2],
+        notes: &mut Vec<String>,
     ) -> Result<ClusterSettings, Error> {
-        let provider = flag.or(table.provider).unwrap_or_default();
-        let shared = shared(table, provider, name, &self.env.user, self.src)?;
+        let provider = flags.provider.or(table.provider).unwrap_or_default();
+        let ui_port = self.ui_port(table, flags)?;
+        let left_aside = ClusterTable::default();
+        let table = match SharedFlags::check(flags, table, provider, notes)? {
+            SharedFlags::FromFile => table,
+            SharedFlags::FileIgnored => &left_aside,
+        };
+        let shared = shared(table, provider, name, &self.env.user, self.src, flags)?;
         let delivery = delivery(table, provider)?;
         if provider == Provider::K3d && delivery == Delivery::Mount {
             for folder in folders.into_iter().flatten() {
@@ -512,16 +524,22 @@ impl Resolve<'_> {
             Some(w) => *w.get_ref(),
             None => 0,
         };
-        let ui_port = match &table.ui_port {
-            Some(p) if *p.get_ref() == 0 => {
+        Ok(ClusterSettings { provider, shared, delivery, workers, ui_port })
+    }
+
+    /// `--ui-port`, else devflow.toml's, else the default; whatever the provider.
+    fn ui_port(&self, table: &ClusterTable, flags: &Flags) -> Result<u16, Error> {
+        Ok(match (&table.ui_port, flags.ui_port) {
+            (_, Some(0)) => return Err(Error::Setting { message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into() }),
+            (_, Some(port)) => port,
+            (Some(p), None) if *p.get_ref() == 0 => {
                 return Err(self
                     .src
                     .at(p.span(), "`ui_port` cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080"));
             }
-            Some(p) => *p.get_ref(),
-            None => DEFAULT_UI_PORT,
-        };
-        Ok(ClusterSettings { provider, shared, delivery, workers, ui_port })
+            (Some(p), None) => *p.get_ref(),
+            (None, None) => DEFAULT_UI_PORT,
+        })
     }
 
     fn airflow(&self, table: &AirflowTable, flags: &Flags) -> Result<AirflowSettings, Error> {
@@ -624,12 +642,44 @@ impl Resolve<'_> {
 }
 
 /// `provider = "existing"` needs the context of the cluster; the other providers make their own.
+/// How `--provider` and devflow.toml's [cluster] go together.
+enum SharedFlags {
+    /// The file's settings apply (its provider, or a flag that agrees with it).
+    FromFile,
+    /// `--provider` names another family than the file's `provider`: the file's settings for its
+    /// own provider (`context`, `namespace`, `workers`, …) are left aside, with a note.
+    FileIgnored,
+}
+
+impl SharedFlags {
+    fn check(flags: &Flags, table: &ClusterTable, provider: Provider, notes: &mut Vec<String>) -> Result<SharedFlags, Error> {
+        if provider != Provider::Existing {
+            let misplaced = [("--context", flags.context.is_some()), ("--namespace", flags.namespace.is_some())];
+            if let Some((flag, _)) = misplaced.into_iter().find(|(_, given)| *given) {
+                return Err(Error::Setting {
+                    message: format!("{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"),
+                });
+            }
+        }
+        let file = table.provider.unwrap_or_default();
+        let flag_differs = flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
+        if !flag_differs {
+            return Ok(SharedFlags::FromFile);
+        }
+        notes.push(format!(
+            "--provider {provider}: {FILE_NAME}'s [cluster] settings for provider `{file}` are left aside (`ui_port` apart)"
+        ));
+        Ok(SharedFlags::FileIgnored)
+    }
+}
+
 fn shared(
     table: &ClusterTable,
     provider: Provider,
     project: &str,
     user: &str,
     src: &Source<'_>,
+    flags: &Flags,
 ) -> Result<Option<SharedCluster>, Error> {
     if provider != Provider::Existing {
         let only_existing =
@@ -642,9 +692,11 @@ fn shared(
         }
         return Ok(None);
     }
+    // What `devflow init` writes for kind (`workers = 0`, the default Kubernetes) shapes nothing
+    // on an existing cluster: no conflict.
     let for_laptops = [
-        ("workers", table.workers.as_ref().map(Spanned::span)),
-        ("kubernetes", table.kubernetes.as_ref().map(Spanned::span)),
+        ("workers", table.workers.as_ref().filter(|w| *w.get_ref() != 0).map(Spanned::span)),
+        ("kubernetes", table.kubernetes.as_ref().filter(|k| k.get_ref() != crate::pins::DEFAULT_KUBERNETES).map(Spanned::span)),
     ];
     if let Some((key, Some(span))) = for_laptops.into_iter().find(|(_, s)| s.is_some()) {
         return Err(src.at(
@@ -652,25 +704,41 @@ fn shared(
             format!("`{key}` shapes a cluster devflow makes; with `provider = \"existing\"` the cluster is already there\n  remove `{key}`"),
         ));
     }
-    let Some(context) = &table.context else {
-        return Err(Error::Setting {
-            message: format!(
-                "{FILE_NAME}: `provider = \"existing\"` needs the kube context of the cluster\n  add `context = \"<name>\"` to [cluster] (`kubectl config get-contexts` lists them)"
-            ),
-        });
+    let context = match (&flags.context, &table.context) {
+        (Some(flag), _) if flag.trim().is_empty() => {
+            return Err(Error::Setting { message: "--context is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)".into() });
+        }
+        (Some(flag), _) => flag.clone(),
+        (None, Some(context)) if context.get_ref().trim().is_empty() => {
+            return Err(src.at(
+                context.span(),
+                "`context` is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)",
+            ));
+        }
+        (None, Some(context)) => context.get_ref().clone(),
+        (None, None) if flags.provider == Some(Provider::Existing) => {
+            return Err(Error::Setting {
+                message: "--provider existing needs the kube context of the cluster\n  add `--context NAME` (`kubectl config get-contexts` lists them)".into(),
+            });
+        }
+        (None, None) => {
+            return Err(Error::Setting {
+                message: format!(
+                    "{FILE_NAME}: `provider = \"existing\"` needs the kube context of the cluster\n  add `context = \"<name>\"` to [cluster] (`kubectl config get-contexts` lists them)"
+                ),
+            });
+        }
     };
-    if context.get_ref().trim().is_empty() {
-        return Err(src.at(
-            context.span(),
-            "`context` is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)",
-        ));
-    }
-    let namespace = match &table.namespace {
-        Some(ns) => {
+    let namespace = match (&flags.namespace, &table.namespace) {
+        (Some(flag), _) => {
+            check_namespace(flag).map_err(|why| Error::Setting { message: format!("--namespace {why}") })?;
+            flag.clone()
+        }
+        (None, Some(ns)) => {
             check_namespace(ns.get_ref()).map_err(|why| src.at(ns.span(), format!("`namespace` {why}")))?;
             ns.get_ref().clone()
         }
-        None => default_namespace(user, project),
+        (None, None) => default_namespace(user, project),
     };
     let storage_class = match &table.storage_class {
         Some(class) if class.get_ref().trim().is_empty() => {
@@ -679,7 +747,7 @@ fn shared(
         Some(class) => Some(class.get_ref().clone()),
         None => None,
     };
-    Ok(Some(SharedCluster { context: context.get_ref().clone(), namespace, storage_class }))
+    Ok(Some(SharedCluster { context, namespace, storage_class }))
 }
 
 /// An existing cluster can only be pushed to; a kind or k3d cluster mounts unless told to push.

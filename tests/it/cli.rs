@@ -30,6 +30,35 @@ fn completions_are_generated_for_each_shell_with_every_command_and_flag() {
 }
 
 #[test]
+fn a_flag_wins_over_what_init_wrote_and_a_flag_error_names_the_flag() {
+    let test = Test::empty();
+    test.devflow(&["init"]).status(0).run();
+    // init wrote kind's settings (`workers = 0`, `kubernetes`): `--provider existing` leaves them aside.
+    let plan = test.devflow(&["render", "--json", "--provider", "existing", "--context", "dev"])
+        .status(0)
+        .stderr_contains("--provider existing: devflow.toml's [cluster] settings for provider `kind` are left aside")
+        .run()
+        .json();
+    assert_eq!((plan["context"].as_str(), plan["delivery"].as_str()), (Some("dev"), Some("push")));
+    test.devflow(&["render", "--provider", "existing"])
+        .status(2)
+        .stderr_contains("error: --provider existing needs the kube context of the cluster\n  add `--context NAME`")
+        .run();
+    test.devflow(&["render", "--namespace", "team-a"]).status(2).stderr_contains("error: --namespace is for an existing cluster").run();
+    test.devflow(&["render", "--provider", "existing", "--context", "dev", "--namespace", "Team_A"])
+        .status(2)
+        .stderr_contains("error: --namespace ")
+        .run();
+    test.devflow(&["render", "--ui-port", "0"]).status(2).stderr_contains("error: --ui-port cannot be 0").run();
+    let plan = test.devflow(&["render", "--json", "--ui-port", "9090"]).status(0).run().json();
+    assert_eq!(plan["url"], "http://127.0.0.1:9090");
+    // The same defaults in a file that says `provider = "existing"` are no conflict either.
+    let toml = std::fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
+    std::fs::write(test.dir().join("devflow.toml"), toml.replace("provider = \"kind\"", "provider = \"existing\"\ncontext = \"dev\"")).unwrap();
+    test.devflow(&["render", "--only", "plan"]).status(0).run();
+}
+
+#[test]
 fn commands_that_work_in_the_cluster_say_when_there_is_none() {
     for args in [&["airflow", "--", "dags", "list"][..], &["shell"], &["test"]] {
         Test::new()
