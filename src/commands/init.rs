@@ -44,9 +44,17 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
         values.push(path.strip_prefix(cwd).unwrap_or(&path).display().to_string());
     }
     let provider = flags.provider.unwrap_or_default();
+    let settings = flags.settings(&[]);
+    config::check_cluster_flags(&settings, provider)?;
     // A shared cluster is named by a kube context: the one kubectl uses now is the likely one.
-    let context = crate::kube::current_context(env);
-    let text = template::project_file(&name, provider, context.as_deref(), &profile_name, &values);
+    let current = if flags.context.is_none() { crate::kube::current_context(env) } else { None };
+    let cluster = template::ClusterChoice {
+        provider,
+        context: flags.context.as_deref().or(current.as_deref()),
+        namespace: flags.namespace.as_deref(),
+        ui_port: flags.ui_port.unwrap_or(config::DEFAULT_UI_PORT),
+    };
+    let text = template::project_file(&name, &cluster, &profile_name, &values);
 
     let dags = cwd.join("dags");
     let created_dags = !dags.exists();
@@ -64,7 +72,7 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     }
 
     printer.done(&format!("wrote {} (project `{name}`, profile `{profile_name}`)", config::FILE_NAME));
-    if let Some(note) = template::context_note(provider, context.as_deref()) {
+    if let Some(note) = template::context_note(provider, flags.context.is_some(), current.as_deref()) {
         printer.note(&note);
     }
     if created_dags {

@@ -501,6 +501,7 @@ impl Resolve<'_> {
         notes: &mut Vec<String>,
     ) -> Result<ClusterSettings, Error> {
         let provider = flags.provider.or(table.provider).unwrap_or_default();
+        check_cluster_flags(flags, provider)?;
         let ui_port = self.ui_port(table, flags)?;
         let left_aside = ClusterTable::default();
         let table = match SharedFlags::check(flags, table, provider, notes)? {
@@ -527,10 +528,10 @@ impl Resolve<'_> {
         Ok(ClusterSettings { provider, shared, delivery, workers, ui_port })
     }
 
-    /// `--ui-port`, else devflow.toml's, else the default; whatever the provider.
+    /// `--ui-port` (checked with the other flags), else devflow.toml's, else the default; whatever
+    /// the provider.
     fn ui_port(&self, table: &ClusterTable, flags: &Flags) -> Result<u16, Error> {
         Ok(match (&table.ui_port, flags.ui_port) {
-            (_, Some(0)) => return Err(Error::Setting { message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into() }),
             (_, Some(port)) => port,
             (Some(p), None) if *p.get_ref() == 0 => {
                 return Err(self
@@ -642,6 +643,26 @@ impl Resolve<'_> {
 }
 
 /// `provider = "existing"` needs the context of the cluster; the other providers make their own.
+/// `--context` and `--namespace` name an existing cluster's: with kind or k3d they are a mistake.
+pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Error> {
+    if flags.ui_port == Some(0) {
+        return Err(Error::Setting { message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into() });
+    }
+    if provider == Provider::Existing {
+        if let Some(ns) = &flags.namespace {
+            check_namespace(ns).map_err(|why| Error::Setting { message: format!("--namespace {why}") })?;
+        }
+        return Ok(());
+    }
+    let misplaced = [("--context", flags.context.is_some()), ("--namespace", flags.namespace.is_some())];
+    match misplaced.into_iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Error::Setting {
+            message: format!("{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// How `--provider` and devflow.toml's [cluster] go together.
 enum SharedFlags {
     /// The file's settings apply (its provider, or a flag that agrees with it).
@@ -653,14 +674,6 @@ enum SharedFlags {
 
 impl SharedFlags {
     fn check(flags: &Flags, table: &ClusterTable, provider: Provider, notes: &mut Vec<String>) -> Result<SharedFlags, Error> {
-        if provider != Provider::Existing {
-            let misplaced = [("--context", flags.context.is_some()), ("--namespace", flags.namespace.is_some())];
-            if let Some((flag, _)) = misplaced.into_iter().find(|(_, given)| *given) {
-                return Err(Error::Setting {
-                    message: format!("{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"),
-                });
-            }
-        }
         let file = table.provider.unwrap_or_default();
         let flag_differs = flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
         if !flag_differs {
@@ -730,10 +743,8 @@ fn shared(
         }
     };
     let namespace = match (&flags.namespace, &table.namespace) {
-        (Some(flag), _) => {
-            check_namespace(flag).map_err(|why| Error::Setting { message: format!("--namespace {why}") })?;
-            flag.clone()
-        }
+        // Checked with the other flags.
+        (Some(flag), _) => flag.clone(),
         (None, Some(ns)) => {
             check_namespace(ns.get_ref()).map_err(|why| src.at(ns.span(), format!("`namespace` {why}")))?;
             ns.get_ref().clone()

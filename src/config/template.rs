@@ -5,7 +5,16 @@ use super::{FILE_NAME, Provider};
 use crate::pins::{DEFAULT_KUBERNETES, supported_minors};
 use crate::profile;
 
-pub fn project_file(name: &str, provider: Provider, context: Option<&str>, profile: &str, values: &[String]) -> String {
+/// The [cluster] choices `init` writes down: its flags, and the current kube context for an
+/// existing cluster when `--context` names none.
+pub struct ClusterChoice<'a> {
+    pub provider: Provider,
+    pub context: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub ui_port: u16,
+}
+
+pub fn project_file(name: &str, cluster: &ClusterChoice<'_>, profile: &str, values: &[String]) -> String {
     let values_line = if values.is_empty() {
         "# values = [\"deploy/prod-values.yaml\"]   # your production Helm values, shrunk to laptop size".to_string()
     } else {
@@ -39,40 +48,45 @@ chart_version = "1.22.0"
 [airflow.config]   # airflow.cfg settings, e.g.
 # core = {{ parallelism = 8 }}
 "#,
-        cluster = cluster_table(provider, context),
+        cluster = cluster_table(cluster),
         profiles = profile::built_in_names(),
     )
 }
 
-fn cluster_table(provider: Provider, context: Option<&str>) -> String {
+fn cluster_table(cluster: &ClusterChoice<'_>) -> String {
+    let (provider, port) = (cluster.provider, cluster.ui_port);
     match provider {
         Provider::Existing => format!(
             r#"provider = "existing"   # a cluster you already have; devflow works in a namespace of its own
 context = {context:?}   # the kube context of the cluster (`kubectl config get-contexts`)
-# namespace = "devflow-<your user>-<name>"   # the default; devflow creates it and marks it as this project's
+{namespace}
 # storage_class = "efs-sc"   # a ReadWriteMany StorageClass for the pushed DAGs (default: the cluster's default)
-ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080, through devflow's port-forward"#,
-            context = context.unwrap_or_default()
+ui_port = {port}         # the Airflow UI at http://127.0.0.1:{port}, through devflow's port-forward"#,
+            context = cluster.context.unwrap_or_default(),
+            namespace = match cluster.namespace {
+                Some(namespace) => format!("namespace = {namespace:?}   # devflow creates it and marks it as this project's"),
+                None => "# namespace = \"devflow-<your user>-<name>\"   # the default; devflow creates it and marks it as this project's".to_string(),
+            }
         ),
         _ => format!(
             r#"provider = "{provider}"   # kind, k3d, or existing (a cluster you already have)
 kubernetes = "{DEFAULT_KUBERNETES}"   # one of {minors}: each maps to a pinned node image
 workers = 0            # extra worker nodes besides the control plane
-ui_port = 8080         # the Airflow UI at http://127.0.0.1:8080
+ui_port = {port}         # the Airflow UI at http://127.0.0.1:{port}
 # dag_delivery = "push"   # copy the DAGs in through exec instead of mounting them (workers = 0 only)"#,
             minors = supported_minors()
         ),
     }
 }
 
-/// What `init` says of the cluster it wrote down: for an existing cluster, the kube context it
-/// took (the current one), or that there is none to take.
-pub fn context_note(provider: Provider, context: Option<&str>) -> Option<String> {
-    match (provider, context) {
-        (Provider::Existing, Some(context)) => Some(format!(
+/// What `init` says of the cluster it wrote down: for an existing cluster whose context no
+/// `--context` named, the current one it took, or that there is none to take.
+pub fn context_note(provider: Provider, named: bool, current: Option<&str>) -> Option<String> {
+    match (provider, named, current) {
+        (Provider::Existing, false, Some(context)) => Some(format!(
             "the cluster is your current kube context `{context}`: change `context` in {FILE_NAME} for another"
         )),
-        (Provider::Existing, None) => Some(format!(
+        (Provider::Existing, false, None) => Some(format!(
             "no current kube context: set `context` under [cluster] in {FILE_NAME} (`kubectl config get-contexts` lists them)"
         )),
         _ => None,

@@ -59,6 +59,22 @@ fn a_flag_wins_over_what_init_wrote_and_a_flag_error_names_the_flag() {
 }
 
 #[test]
+fn init_writes_the_cluster_flags_down_and_refuses_misplaced_ones_before_writing() {
+    let test = Test::empty();
+    test.devflow(&["init", "--namespace", "team-a"]).status(2).stderr_contains("error: --namespace is for an existing cluster").run();
+    assert!(!test.dir().join("devflow.toml").exists(), "nothing is written");
+    test.devflow(&["init", "--provider", "existing", "--context", "dev", "--namespace", "team-a", "--ui-port", "9191"])
+        .status(0)
+        .stderr_lacks("current kube context")
+        .run();
+    let plan = test.devflow(&["render", "--json"]).status(0).run().json();
+    assert_eq!(
+        (plan["context"].as_str(), plan["namespace"].as_str(), plan["url"].as_str()),
+        (Some("dev"), Some("team-a"), Some("http://127.0.0.1:9191"))
+    );
+}
+
+#[test]
 fn commands_that_work_in_the_cluster_say_when_there_is_none() {
     for args in [&["airflow", "--", "dags", "list"][..], &["shell"], &["test"]] {
         Test::new()
