@@ -35,6 +35,7 @@ pub async fn run(args: &DoctorArgs, env: &Env, printer: &mut Printer) -> Result<
     if let Some(check) = inotify_check() {
         checks.push(check);
     }
+    checks.extend(crate::provider::reach::checks(plan, env));
     let blocked = checks.iter().filter(|c| !c.ok && c.blocking).count();
     printer.set_mode(super::json_mode(args.json));
     printer.result(&Report { ok: blocked == 0, checks }, text)?;

@@ -4,6 +4,7 @@
 //! and the doctor's checks are asked of the backend: nothing else branches on the provider.
 
 pub mod nodes;
+pub mod reach;
 pub mod shared;
 pub mod survey;
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::{Check, Error, Presence, Removal, confirmed, forget, nothing_made, tool_check, uninstall_release};
 use crate::config::{ClusterTool, StateFile};
-use crate::docker::{self, Container, Daemon};
+use crate::docker::{self, Container, Daemon, Machine};
 use crate::kube::{self, ApiClient, NodeStatus};
 use crate::plan::cluster::{self as commands, NODE_OWNER_MARKER};
 use crate::plan::command::Command;
@@ -92,13 +92,9 @@ impl<'a> NodeCluster<'a> {
     pub async fn preflight(&mut self, yes: bool, printer: &mut Printer) -> Result<()> {
         let plan = &self.session.plan;
         let machine = self.daemon().await?.machine().await?;
-        if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
-            printer.warn(&format!(
-                "Docker has {:.1} GiB of memory and the profile `{}` needs {} GiB: pods may not fit (`devflow doctor` says more)",
-                machine.memory_gib(),
-                plan.profile,
-                plan.needs.memory_gib
-            ));
+        let memory = memory_check(&machine, plan);
+        if !memory.ok {
+            printer.warn(&format!("{}: {}", memory.detail, memory.fix.unwrap_or_default()));
         }
         self.program = Some(tool::ensure(Tool::from(self.tool), yes, &self.session.env, printer).await?);
         let marker = marker_text(&self.session.project.root, &plan.cluster_name);
@@ -354,20 +350,10 @@ impl<'a> NodeCluster<'a> {
             }
         };
         let needs = plan.needs;
-        let memory = format!(
-            "{:.1} GiB for Docker; the profile `{}` needs {} GiB",
-            m.memory_gib(),
-            plan.profile,
-            needs.memory_gib
-        );
         let cpus = format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
         vec![
             Check::pass("docker", format!("Docker {} on {}", m.server_version, m.operating_system)),
-            if m.memory_gib() + 0.25 >= f64::from(needs.memory_gib) {
-                Check::pass("memory", memory)
-            } else {
-                Check::fail("memory", true, memory, "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into())
-            },
+            memory_check(&m, plan),
             if m.cpus >= u64::from(needs.cpus) {
                 Check::pass("cpus", cpus)
             } else {
@@ -402,6 +388,23 @@ pub fn ownership(containers: &[Container], marker: &Path) -> Ownership {
         Ownership::Ours
     } else {
         Ownership::Foreign { containers: containers.iter().map(|c| c.name.clone()).collect() }
+    }
+}
+
+/// Docker's memory against the profile's needs: the one rule of `up` (which warns and goes on:
+/// a profile's figure has a margin, and pods may still fit) and `doctor` (a warning, not a block).
+fn memory_check(machine: &Machine, plan: &crate::plan::Plan) -> Check {
+    let detail = format!("{:.1} GiB for Docker; the profile `{}` needs {} GiB", machine.memory_gib(), plan.profile, plan.needs.memory_gib);
+    // Docker Desktop reports a little less than the memory it was given.
+    if machine.memory_gib() + 0.25 >= f64::from(plan.needs.memory_gib) {
+        Check::pass("memory", detail)
+    } else {
+        Check::fail(
+            "memory",
+            false,
+            format!("{detail}: pods may not fit"),
+            "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into(),
+        )
     }
 }
 

@@ -610,6 +610,49 @@ fn doctor_reports_the_real_docker_daemon_and_the_tools() {
         .run();
 }
 
+/// A web server on 127.0.0.1 that answers every request with a 404, as a mirror without the
+/// file would: an answer all the same.
+fn answering_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[test]
+fn doctor_says_whether_what_up_downloads_can_be_reached() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let path = path_without_kind(&lab);
+    let doctor = |mirror: String| {
+        let out = lab.devflow(&["doctor", "--json"]).env("PATH", &path).env("DEVFLOW_DOWNLOAD_MIRROR", mirror).run();
+        out.json()["checks"].as_array().unwrap().clone()
+    };
+    let answering = format!("http://127.0.0.1:{}", answering_server());
+    let checks = doctor(answering.clone());
+    let named = |checks: &[Value], name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_else(|| panic!("no {name} check: {checks:?}"));
+    let downloads = named(&checks, "downloads");
+    assert_eq!(downloads["ok"], true, "{downloads}");
+    assert!(downloads["detail"].as_str().unwrap().starts_with(&format!("{answering}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")), "{downloads}");
+    // Docker Hub and the chart repository are asked too; whether they answer depends on the
+    // network here, but a miss never blocks `up` and always says the way around it.
+    for (name, fix) in [("registry", "Docker Hub"), ("chart", "set `chart = \"airflow-1.22.0.tgz\"`")] {
+        let check = named(&checks, name);
+        assert_eq!(check["blocking"], false, "{check}");
+        assert!(check["ok"] == true || check["fix"].as_str().unwrap().contains(fix), "{check}");
+    }
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let downloads = named(&doctor(closed.clone()), "downloads");
+    assert_eq!((downloads["ok"].as_bool(), downloads["blocking"].as_bool()), (Some(false), Some(false)), "{downloads}");
+    assert!(downloads["detail"].as_str().unwrap().starts_with(&format!("{closed}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")), "{downloads}");
+    assert!(downloads["fix"].as_str().unwrap().starts_with("set DEVFLOW_DOWNLOAD_MIRROR to a mirror of the release files"), "{downloads}");
+}
+
 /// A PATH with helm, python3 and docker but no kind, so `up` must install kind.
 fn path_without_kind(lab: &Lab) -> std::ffi::OsString {
     let dir = lab.world.temp().join("no-kind");
