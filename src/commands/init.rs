@@ -72,6 +72,7 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     }
 
     printer.done(&format!("wrote {} (project `{name}`, profile `{profile_name}`)", config::FILE_NAME));
+    let scaffolded = scaffold(cwd, created_dags)?;
     if let Some(note) = template::context_note(provider, flags.context.is_some(), current.as_deref()) {
         printer.note(&note);
     }
@@ -80,9 +81,102 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     } else {
         printer.note("dags/ exists: left as it is");
     }
+    if !scaffolded.is_empty() {
+        printer.done(&format!("created {} (each only where it was missing)", scaffolded.join(", ")));
+    }
     printer.out("next: `devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create")?;
     Ok(())
 }
+
+/// What an Astro project has beside its DAGs, written only where missing, never over a file:
+/// the image's inputs (empty: devflow builds an image only once they list something), a
+/// plugins folder, the DAG folder's ignore file, a DAG import test, the .gitignore lines for
+/// devflow's local files, and a CI example. Returns what it created. Inside the DAG folder only
+/// when `init` made it.
+fn scaffold(root: &Path, created_dags: bool) -> Result<Vec<String>> {
+    let mut created = Vec::new();
+    // A DAG folder that was there is left as it is.
+    for (path, text) in SCAFFOLD.into_iter().filter(|(path, _)| created_dags || !path.starts_with("dags/")) {
+        let target = root.join(path);
+        if target.exists() {
+            continue;
+        }
+        let folder = if path.ends_with('/') { Some(target.as_path()) } else { target.parent() };
+        if let Some(folder) = folder {
+            fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        if !path.ends_with('/') {
+            fs::write(&target, text).with_context(|| format!("cannot write {}", target.display()))?;
+        }
+        created.push(path.to_string());
+    }
+    let gitignore = root.join(".gitignore");
+    let existing = fs::read_to_string(&gitignore).unwrap_or_default();
+    let missing: Vec<&str> = GITIGNORED.iter().copied().filter(|line| !existing.lines().any(|l| l.trim() == *line)).collect();
+    if !missing.is_empty() {
+        let mut text = existing.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# devflow's local files: stand-in secrets and environment\n");
+        text.extend(missing.iter().map(|line| format!("{line}\n")));
+        fs::write(&gitignore, text).with_context(|| format!("cannot write {}", gitignore.display()))?;
+        created.push(if existing.is_empty() { ".gitignore".to_string() } else { format!(".gitignore ({} line(s) added)", missing.len()) });
+    }
+    Ok(created)
+}
+
+/// Paths relative to the project; a trailing `/` is a folder.
+const SCAFFOLD: [(&str, &str); 6] = [
+    ("requirements.txt", "# Python packages for the Airflow image, one per line as pip reads them, e.g.\n# apache-airflow-providers-postgres\n# devflow builds the image once a line here names one (Airflow itself stays the profile's).\n"),
+    ("packages.txt", ""),
+    ("plugins/", ""),
+    ("dags/.airflowignore", "# Files in dags/ that Airflow does not parse, one pattern per line (.gitignore's syntax), e.g.\n# helpers/\n"),
+    ("tests/test_dag_imports.py", DAG_IMPORT_TEST),
+    (".github/workflows/devflow.yml.example", CI_EXAMPLE),
+];
+
+const GITIGNORED: [&str; 3] = [".devflow/", ".env", "__pycache__/"];
+
+/// A DAG import test: the check `devflow test` runs in the cluster's own image, for pytest where
+/// Airflow is installed.
+const DAG_IMPORT_TEST: &str = r#""""Every DAG in dags/ imports, and has tasks: what `devflow test` checks in the cluster's image.
+
+Run it where Airflow is installed with `pytest tests/`; `devflow test` runs the same check inside
+the cluster, with the project's image and Airflow version.
+"""
+
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+
+
+def test_every_dag_imports_and_has_tasks():
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2, and Airflow 3 before 3.1
+        from airflow.models.dagbag import DagBag
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    assert all(dag.tasks for dag in bag.dags.values())
+"#;
+
+const CI_EXAMPLE: &str = r#"# A CI job for this project's DAGs (rename to devflow.yml to use it): an Airflow on kind, with
+# the production chart and values, and every DAG imported in the cluster's own image.
+name: devflow
+on: [push, pull_request]
+jobs:
+  dags:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: devflow
+        run: cargo install --locked --git <devflow's repository URL> devflow
+      - run: devflow up --yes --no-watch
+      - run: devflow test
+      - if: always()
+        run: devflow down --yes
+"#;
 
 /// Written next to the target and renamed over it, so a failure leaves no half-written file.
 fn write_atomically(target: &Path, text: &str) -> std::io::Result<()> {

@@ -228,11 +228,17 @@ impl Project {
 impl ImageFiles {
     fn find(project: &[PathBuf; 3]) -> ImageFiles {
         let existing = |path: &PathBuf| path.is_file().then(|| path.clone());
+        // `init` writes requirements.txt and packages.txt empty (or only comments): an image is
+        // built once they name something.
+        let listing = |path: &PathBuf| {
+            let text = std::fs::read_to_string(path).ok()?;
+            text.lines().any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#')).then(|| path.clone())
+        };
         let [requirements, packages, dockerfile] = project;
         ImageFiles {
             dockerfile: existing(dockerfile),
-            requirements: existing(requirements),
-            packages: existing(packages),
+            requirements: listing(requirements),
+            packages: listing(packages),
         }
     }
 }

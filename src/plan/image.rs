@@ -48,11 +48,12 @@ pub fn build(root: &Path, files: &ImageFiles, values: &Value, airflow_version: &
     if files.requirements.is_none() && files.packages.is_none() {
         return None;
     }
-    // The Airflow image's user is 50000 (airflow); system packages need root.
+    // The Airflow image's user is 50000 (airflow); system packages need root. packages.txt may
+    // hold comments (`init` explains it with some): they are not package names.
     let mut text = format!("FROM {base}\n");
     let mut context = Vec::new();
     if let Some(packages) = &files.packages {
-        text.push_str("USER 0\nCOPY packages.txt /devflow/packages.txt\nRUN apt-get update && xargs -a /devflow/packages.txt apt-get install -y --no-install-recommends && rm -rf /var/lib/apt/lists/*\nUSER 50000\n");
+        text.push_str("USER 0\nCOPY packages.txt /devflow/packages.txt\nRUN apt-get update && sed 's/#.*//' /devflow/packages.txt | xargs apt-get install -y --no-install-recommends && rm -rf /var/lib/apt/lists/*\nUSER 50000\n");
         context.push(("packages.txt".to_string(), packages.clone()));
     }
     if let Some(requirements) = &files.requirements {

@@ -3,6 +3,8 @@
 
 use std::fs;
 
+use serde_json::Value;
+
 use crate::support::{Expect, Test};
 
 #[test]
@@ -113,8 +115,14 @@ fn init_in_an_empty_folder_writes_the_project_file_and_an_example_dag() {
     let test = Test::empty()
         .args(["init"])
         .status(0)
-        .stderr("✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n");
+        .stderr("✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n✓ created requirements.txt, packages.txt, plugins/, dags/.airflowignore, tests/test_dag_imports.py, .github/workflows/devflow.yml.example, .gitignore (each only where it was missing)\n");
     test.run();
+    assert!(test.dir().join("plugins").is_dir());
+    assert_eq!(fs::read_to_string(test.dir().join(".gitignore")).unwrap(), "# devflow's local files: stand-in secrets and environment\n.devflow/\n.env\n__pycache__/\n");
+    // The scaffolded requirements.txt and packages.txt name nothing yet: no image to build.
+    let plan = test.devflow(&["render", "--json"]).status(0).run().json();
+    assert_eq!(plan["image"], Value::Null, "{plan}");
+    assert!(!plan["steps"].as_array().unwrap().iter().any(|s| s["title"].as_str().unwrap_or("").contains("image")), "{plan}");
     let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
     assert!(toml.contains("name = \"acme-pipelines\""), "{toml}");
     assert!(toml.contains("provider = \"kind\""), "{toml}");
@@ -147,13 +155,18 @@ fn init_refuses_to_overwrite_without_force_and_leaves_existing_dags_alone() {
         .run();
     assert_eq!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap(), "name = \"mine\"\n");
 
+    let test = test.file("requirements.txt", "pandas==2.2.3\n").file(".gitignore", "*.log\n.env");
     test.devflow(&["init", "--force", "--profile", "celery"])
         .status(0)
         .stderr_contains("note: dags/ exists: left as it is")
+        .stderr_contains("✓ created packages.txt, plugins/, tests/test_dag_imports.py, .github/workflows/devflow.yml.example, .gitignore (2 line(s) added) (each only where it was missing)")
         .run();
+    assert_eq!(fs::read_to_string(test.dir().join("requirements.txt")).unwrap(), "pandas==2.2.3\n", "never overwritten");
+    assert_eq!(fs::read_to_string(test.dir().join(".gitignore")).unwrap(), "*.log\n.env\n# devflow's local files: stand-in secrets and environment\n.devflow/\n__pycache__/\n");
     assert!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap().contains("profile = \"celery\""));
     assert_eq!(fs::read_to_string(test.dir().join("dags/etl.py")).unwrap(), "from airflow.sdk import dag\n");
     assert!(!test.dir().join("dags/example_dag.py").exists());
+    assert!(!test.dir().join("dags/.airflowignore").exists(), "the DAG folder is left as it is");
 }
 
 #[test]

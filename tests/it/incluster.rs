@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 use crate::real_airflow::venv;
+use crate::support::Expect;
 use crate::test_name;
 
 const TEST_DAGS: &str = include_str!("../../src/airflow/test_dags.py");
@@ -144,4 +145,31 @@ fn the_settings_script_creates_then_leaves_unchanged_then_updates_and_never_prin
         .unwrap();
     let text = String::from_utf8_lossy(&got.stdout);
     assert!(text.contains("db2.internal") && text.contains(secret), "{text}");
+}
+
+/// The DAG import test `devflow init` writes into tests/ passes on its example DAG and fails,
+/// naming the file, on a DAG that does not import, with real Airflow 3.
+#[test]
+fn the_dag_import_test_init_writes_runs_on_real_airflow() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let project = crate::support::Test::empty();
+    project.devflow(&["init"]).status(0).run();
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        let script = "import sys; sys.path.insert(0, 'tests'); import test_dag_imports as t; t.test_every_dag_imports_and_has_tasks(); print('passed')";
+        let out = Command::new(venv.join("bin/python"))
+            .args(["-c", script])
+            .current_dir(project.dir())
+            .env("AIRFLOW_HOME", home.path())
+            .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (passed, output) = run();
+    assert!(passed && output.contains("passed"), "{output}");
+    std::fs::write(project.dir().join("dags/broken.py"), "from airflow.sdk import dag\nimport not_installed\n").unwrap();
+    let (passed, output) = run();
+    assert!(!passed, "{output}");
+    assert!(output.contains("AssertionError") && output.contains("dags/broken.py") && output.contains("No module named 'not_installed'"), "{output}");
 }
