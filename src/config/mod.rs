@@ -673,14 +673,16 @@ pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Erro
 enum SharedFlags {
     /// The file's settings apply (its provider, or a flag that agrees with it).
     FromFile,
-    /// `--provider` names another family than the file's `provider`: the file's settings for its
+    /// `--provider` names another family than the file's `provider` line: the file's settings for its
     /// own provider (`context`, `namespace`, `workers`, …) are left aside, with a note.
     FileIgnored,
 }
 
 impl SharedFlags {
     fn check(flags: &Flags, table: &ClusterTable, provider: Provider, notes: &mut Vec<String>) -> Result<SharedFlags, Error> {
-        let file = table.provider.unwrap_or_default();
+        // Only a file that names its provider is for another one; without `provider`, its
+        // [cluster] settings are for whichever the flag picks.
+        let Some(file) = table.provider else { return Ok(SharedFlags::FromFile) };
         let flag_differs = flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
         if !flag_differs {
             return Ok(SharedFlags::FromFile);
