@@ -160,9 +160,12 @@ impl Client {
             .into();
         let url = format!("{}/login/", self.base);
         let Ok(mut page) = agent.get(&url).call() else { return Refusal::Unknown };
-        let cookie = page.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
-            v.split(';').next().filter(|pair| pair.starts_with("session=")).map(str::to_string)
-        });
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').next().filter(|pair| pair.starts_with("session=")).map(str::to_string));
         let html = page.body_mut().read_to_string().unwrap_or_default();
         let (Some(cookie), Some(csrf)) = (cookie, csrf_token(&html)) else { return Refusal::Unknown };
         let form = [("csrf_token", csrf.as_str()), ("username", &self.user), ("password", &self.password)];

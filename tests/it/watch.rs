@@ -246,15 +246,17 @@ fn airflow2_as_the_chart_configures_it_and_as_devflow_wires_it() {
     let chart = Airflow::start_airflow2(&venv, None, PASSWORD);
     let (code, stderr) = watch(&chart, PASSWORD);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("takes the user `admin` and its password, but its API refuses basic auth (403)"), "{stderr}");
+    assert!(
+        stderr.contains("takes the user `admin` and its password, but its API refuses basic auth (403)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("auth_backends"), "{stderr}");
     let (code, stderr) = watch(&chart, "not-the-password");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("refused the login of `admin` (403): the user or password is wrong"), "{stderr}");
     drop(chart);
 
-    let backends =
-        "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
+    let backends = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
     let wired = Airflow::start_airflow2(&venv, Some(backends), PASSWORD);
     let watch = Watch::start(&wired, wired.home());
     std::fs::write(

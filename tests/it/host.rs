@@ -1,0 +1,64 @@
+//! What devflow finds of the machine it runs on (issue 9, items 13–16): the Docker daemon the
+//! `docker` CLI and kind use, its cgroup version, the tool versions, the user's kube context.
+
+use sha2::Digest;
+
+use crate::fake_docker::{FakeDocker, SERVER_VERSION};
+use crate::support::Test;
+
+/// The doctor's check of this name, from `doctor --json`.
+fn check(test: &Test, name: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let mut run = test.devflow(&["doctor", "--json"]);
+    for (key, value) in env {
+        run = run.env(key, *value);
+    }
+    let report = run.run().json();
+    let found = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned();
+    found.unwrap_or_else(|| panic!("no `{name}` check in {report}"))
+}
+
+/// A Docker context as `docker context create NAME --docker host=HOST` stores it (docker/cli
+/// `cli/context/store/metadatastore.go`: `contexts/meta/<sha256 of the name>/meta.json`).
+fn docker_context(test: Test, name: &str, host: &str) -> Test {
+    let digest: String = sha2::Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let meta = serde_json::json!({
+        "Name": name,
+        "Metadata": {"Description": "a test's"},
+        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}},
+    });
+    test.file(&format!("../home/.docker/contexts/meta/{digest}/meta.json"), &meta.to_string())
+}
+
+/// issue 9, item 15: devflow talks to the daemon the `docker` CLI would: a tcp DOCKER_HOST (which
+/// it ignored before, asking the local socket instead), then DOCKER_CONTEXT, then the current
+/// context of ~/.docker/config.json; DOCKER_HOST wins over a context.
+#[test]
+fn docker_is_the_daemon_the_docker_cli_would_use() {
+    let fake = FakeDocker::start("2");
+    let ours = format!("Docker {SERVER_VERSION} on Fake Linux");
+    let test = docker_context(Test::new(), "colima", &fake.host());
+    let test = docker_context(test, "elsewhere", "tcp://127.0.0.1:1");
+
+    assert_eq!(check(&test, "docker", &[("DOCKER_HOST", &fake.host())])["detail"], ours.as_str(), "DOCKER_HOST=tcp");
+    assert_eq!(check(&test, "docker", &[("DOCKER_CONTEXT", "colima")])["detail"], ours.as_str(), "DOCKER_CONTEXT");
+    let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "elsewhere"), ("DOCKER_HOST", &fake.host())]);
+    assert_eq!(docker["detail"], ours.as_str(), "DOCKER_HOST before DOCKER_CONTEXT");
+    let test = test.file("../home/.docker/config.json", r#"{"auths": {}, "currentContext": "colima"}"#);
+    assert_eq!(check(&test, "docker", &[])["detail"], ours.as_str(), "config.json's currentContext");
+    let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "elsewhere")]);
+    assert_eq!(docker["ok"], false, "DOCKER_CONTEXT before config.json: {docker}");
+    assert!(
+        docker["detail"].as_str().unwrap().contains("tcp://127.0.0.1:1 (the Docker context elsewhere, DOCKER_CONTEXT"),
+        "{docker}"
+    );
+    assert!(fake.requests.load(std::sync::atomic::Ordering::SeqCst) >= 8);
+
+    let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "missing")]);
+    assert!(
+        docker["detail"].as_str().unwrap().contains("the Docker context `missing` (DOCKER_CONTEXT) cannot be read"),
+        "{docker}"
+    );
+    let docker = check(&test, "docker", &[("DOCKER_HOST", "ssh://me@build-box")]);
+    assert!(docker["detail"].as_str().unwrap().contains("is not one devflow can reach"), "{docker}");
+    assert!(docker["fix"].as_str().unwrap().contains("ssh -L"), "{docker}");
+}
