@@ -75,6 +75,8 @@ pub struct Container {
 
 pub struct Daemon {
     docker: Docker,
+    /// Where it was found, for messages.
+    pub endpoint: Endpoint,
 }
 
 /// The daemon's address and what named it, e.g. (`unix:///…/docker.sock`, `the Docker context colima`).
@@ -125,7 +127,8 @@ impl Daemon {
     /// Connects to the [`endpoint`] and agrees an API version with the daemon: a unix socket, or
     /// plain tcp (bollard's `http` transport).
     pub async fn connect(env: &Env) -> Result<Daemon, Error> {
-        let Endpoint { host, from } = endpoint(env)?;
+        let found = endpoint(env)?;
+        let Endpoint { host, from } = found.clone();
         let unreachable = |message: String| Error::Unreachable { host: host.clone(), from: from.clone(), message };
         let unsupported = |why| Error::Unsupported { host: host.clone(), from: from.clone(), why };
         let connected = match host.split_once("://").map(|(scheme, _)| scheme) {
@@ -147,7 +150,7 @@ impl Daemon {
             .await
             .map_err(|_| unreachable("no answer within 10 s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(Daemon { docker })
+        Ok(Daemon { docker, endpoint: found })
     }
 
     pub async fn machine(&self) -> Result<Machine, Error> {

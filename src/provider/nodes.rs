@@ -343,8 +343,8 @@ impl<'a> NodeCluster<'a> {
     /// Docker runs, with the memory and CPUs the profile needs: a cluster devflow makes lives there.
     async fn docker_checks(&mut self) -> Vec<Check> {
         let plan = &self.session.plan;
-        let machine = match self.daemon().await {
-            Ok(daemon) => daemon.machine().await,
+        let (machine, endpoint) = match self.daemon().await {
+            Ok(daemon) => (daemon.machine().await, daemon.endpoint.clone()),
             Err(e) => {
                 let text = e.to_string();
                 let (detail, fix) = text.split_once("\n  ").unwrap_or((&text, "start Docker"));
@@ -367,7 +367,13 @@ impl<'a> NodeCluster<'a> {
         );
         let cpus = format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
         vec![
-            Check::pass("docker", format!("Docker {} on {}", m.server_version, m.operating_system)),
+            Check::pass(
+                "docker",
+                format!(
+                    "Docker {} on {} at {} ({})",
+                    m.server_version, m.operating_system, endpoint.host, endpoint.from
+                ),
+            ),
             if m.memory_gib() + 0.25 >= f64::from(needs.memory_gib) {
                 Check::pass("memory", memory)
             } else {

@@ -35,16 +35,18 @@ fn docker_context(test: Test, name: &str, host: &str) -> Test {
 #[test]
 fn docker_is_the_daemon_the_docker_cli_would_use() {
     let fake = FakeDocker::start("2");
-    let ours = format!("Docker {SERVER_VERSION} on Fake Linux");
+    let ours = |from: &str| format!("Docker {SERVER_VERSION} on Fake Linux at {} ({from})", fake.host());
     let test = docker_context(Test::new(), "colima", &fake.host());
     let test = docker_context(test, "elsewhere", "tcp://127.0.0.1:1");
 
-    assert_eq!(check(&test, "docker", &[("DOCKER_HOST", &fake.host())])["detail"], ours.as_str(), "DOCKER_HOST=tcp");
-    assert_eq!(check(&test, "docker", &[("DOCKER_CONTEXT", "colima")])["detail"], ours.as_str(), "DOCKER_CONTEXT");
+    assert_eq!(check(&test, "docker", &[("DOCKER_HOST", &fake.host())])["detail"], ours("DOCKER_HOST"));
+    let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "colima")]);
+    assert_eq!(docker["detail"], ours("the Docker context colima, DOCKER_CONTEXT"));
     let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "elsewhere"), ("DOCKER_HOST", &fake.host())]);
-    assert_eq!(docker["detail"], ours.as_str(), "DOCKER_HOST before DOCKER_CONTEXT");
+    assert_eq!(docker["detail"], ours("DOCKER_HOST"), "DOCKER_HOST before DOCKER_CONTEXT");
     let test = test.file("../home/.docker/config.json", r#"{"auths": {}, "currentContext": "colima"}"#);
-    assert_eq!(check(&test, "docker", &[])["detail"], ours.as_str(), "config.json's currentContext");
+    let docker = check(&test, "docker", &[]);
+    assert_eq!(docker["detail"], ours("the Docker context colima, the current context in config.json"));
     let docker = check(&test, "docker", &[("DOCKER_CONTEXT", "elsewhere")]);
     assert_eq!(docker["ok"], false, "DOCKER_CONTEXT before config.json: {docker}");
     assert!(
