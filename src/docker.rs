@@ -54,6 +54,9 @@ pub struct Machine {
     pub operating_system: String,
     pub memory_bytes: u64,
     pub cpus: u64,
+    /// The daemon's cgroup version, "1" or "2" (`docker info`'s `CgroupVersion`); empty when it
+    /// does not say.
+    pub cgroup_version: String,
 }
 
 impl Machine {
@@ -161,6 +164,7 @@ impl Daemon {
             operating_system: info.operating_system.unwrap_or_default(),
             memory_bytes: positive(info.mem_total),
             cpus: positive(info.ncpu),
+            cgroup_version: info.cgroup_version.map(|v| v.to_string()).unwrap_or_default(),
         })
     }
 

@@ -92,6 +92,9 @@ impl<'a> NodeCluster<'a> {
     pub async fn preflight(&mut self, yes: bool, printer: &mut Printer) -> Result<()> {
         let plan = &self.session.plan;
         let machine = self.daemon().await?.machine().await?;
+        if super::refuses_cgroup_v1(&machine.cgroup_version, plan.kubernetes) {
+            return Err(Error::CgroupV1 { minor: plan.kubernetes.to_string() }.into());
+        }
         if machine.memory_gib() + 0.25 < f64::from(plan.needs.memory_gib) {
             printer.warn(&format!(
                 "Docker has {:.1} GiB of memory and the profile `{}` needs {} GiB: pods may not fit (`devflow doctor` says more)",
@@ -367,6 +370,7 @@ impl<'a> NodeCluster<'a> {
         );
         let cpus = format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
         vec![
+            cgroup_check(&m.cgroup_version, plan.kubernetes),
             Check::pass(
                 "docker",
                 format!(
@@ -400,6 +404,21 @@ impl<'a> NodeCluster<'a> {
             }
             Presence::Absent => format!("{provider} {cluster} — not created (`devflow up` creates it)"),
         }
+    }
+}
+
+/// Docker's cgroup version against the Kubernetes the plan runs.
+fn cgroup_check(cgroup_version: &str, minor: &str) -> Check {
+    if super::refuses_cgroup_v1(cgroup_version, minor) {
+        let detail = format!(
+            "Docker runs on cgroup v1: Kubernetes {minor} will not start there (the kubelet refuses cgroup v1 since 1.35, KEP-5573)"
+        );
+        return Check::fail("cgroups", true, detail, super::CGROUP_V1_FIX.into());
+    }
+    match cgroup_version {
+        "1" => Check::pass("cgroups", format!("cgroup v1: Kubernetes {minor} runs on it (1.35 and later do not)")),
+        "" => Check::pass("cgroups", "Docker does not say its cgroup version".into()),
+        version => Check::pass("cgroups", format!("cgroup v{version}")),
     }
 }
 

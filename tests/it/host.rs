@@ -4,7 +4,7 @@
 use sha2::Digest;
 
 use crate::fake_docker::{FakeDocker, SERVER_VERSION};
-use crate::support::Test;
+use crate::support::{Expect, Test};
 
 /// The doctor's check of this name, from `doctor --json`.
 fn check(test: &Test, name: &str, env: &[(&str, &str)]) -> serde_json::Value {
@@ -63,4 +63,47 @@ fn docker_is_the_daemon_the_docker_cli_would_use() {
     let docker = check(&test, "docker", &[("DOCKER_HOST", "ssh://me@build-box")]);
     assert!(docker["detail"].as_str().unwrap().contains("is not one devflow can reach"), "{docker}");
     assert!(docker["fix"].as_str().unwrap().contains("ssh -L"), "{docker}");
+}
+
+/// issue 9, item 13: on a cgroup v1 Docker host, Kubernetes 1.35 and later do not start (the
+/// kubelet's `failCgroupV1`, KEP-5573). `doctor` says so and what runs there; `up` refuses before
+/// it makes anything; a project set to 1.34 passes; a cgroup v2 host passes with the default.
+#[test]
+fn a_cgroup_v1_docker_host_runs_kubernetes_1_34_at_most() {
+    let v1 = FakeDocker::start("1");
+    let v2 = FakeDocker::start("2");
+    let default = Test::new();
+    let on_134 = Test::new().file("devflow.toml", "[cluster]\nkubernetes = \"1.34\"\n");
+
+    let cgroups = check(&default, "cgroups", &[("DOCKER_HOST", &v1.host())]);
+    assert_eq!((cgroups["ok"].clone(), cgroups["blocking"].clone()), (false.into(), true.into()), "{cgroups}");
+    assert!(
+        cgroups["detail"].as_str().unwrap().contains("cgroup v1: Kubernetes 1.36 will not start there"),
+        "{cgroups}"
+    );
+    assert!(cgroups["fix"].as_str().unwrap().contains("set `kubernetes = \"1.34\"` under [cluster]"), "{cgroups}");
+    let cgroups = check(&on_134, "cgroups", &[("DOCKER_HOST", &v1.host())]);
+    assert_eq!(cgroups["ok"], true, "{cgroups}");
+    assert_eq!(cgroups["detail"], "cgroup v1: Kubernetes 1.34 runs on it (1.35 and later do not)");
+    let cgroups = check(&default, "cgroups", &[("DOCKER_HOST", &v2.host())]);
+    assert_eq!((cgroups["ok"].clone(), cgroups["detail"].clone()), (true.into(), "cgroup v2".into()), "{cgroups}");
+
+    default
+        .devflow(&["up", "--no-watch", "--yes"])
+        .env("DOCKER_HOST", v1.host())
+        .status(1)
+        .stderr_contains("error: Docker runs on cgroup v1, and Kubernetes 1.36 will not start there")
+        .stderr_contains("Kubernetes 1.34 is the newest that runs on cgroup v1")
+        .stderr_lacks("Creating")
+        .stderr_lacks("Downloading")
+        .run();
+    // On cgroup v2 the preflight goes on past the check, to the next: kind (none on this PATH).
+    default
+        .devflow(&["up", "--no-watch"])
+        .env("DOCKER_HOST", v2.host())
+        .env("PATH", "/nonexistent")
+        .status(1)
+        .stderr_contains("error: kind is not installed")
+        .stderr_lacks("cgroup")
+        .run();
 }

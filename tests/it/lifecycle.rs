@@ -35,6 +35,23 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// What a user of this Docker host adds to `kind create cluster`: on cgroup v1, where kind's
+/// default Kubernetes (1.37) does not start, a 1.34 node image.
+pub fn users_kind_image() -> &'static [&'static str] {
+    const KIND_134: &str =
+        "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d";
+    if docker_cgroup_version() == "1" { &["--image", KIND_134] } else { &[] }
+}
+
+/// The cgroup version of the Docker daemon the tests run on (`docker info`), asked once.
+pub fn docker_cgroup_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = std::process::Command::new("docker").args(["info", "--format", "{{.CgroupVersion}}"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    })
+}
+
 impl Lab {
     /// A kind or k3d project, in a world named after `test` (`test_name!()`).
     pub fn new(test: &str, provider: &str) -> Option<Lab> {
@@ -46,8 +63,17 @@ impl Lab {
         let world = World::for_test(test)?;
         let name = world.unique_name("acme");
         let port = free_port();
-        let mut test =
-            Test::new().file("devflow.toml", &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\nui_port = {port}\n"));
+        // On a cgroup v1 Docker host only Kubernetes 1.34 runs (issue 9, item 13): the project is
+        // set to it, as its user would.
+        let kubernetes = if !cluster.contains("kubernetes") && docker_cgroup_version() == "1" {
+            "kubernetes = \"1.34\"\n"
+        } else {
+            ""
+        };
+        let mut test = Test::new().file(
+            "devflow.toml",
+            &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\n{kubernetes}ui_port = {port}\n"),
+        );
         for (key, value) in world.env() {
             test = test.env(&key, value);
         }
@@ -220,7 +246,8 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
         let other = elsewhere.unique_name("other");
         let decoy = match provider {
             "kind" => {
-                elsewhere.run("kind", &["create", "cluster", "--name", &other, "--config", "-"], Some(BARE_KIND_CONFIG))
+                let args = [&["create", "cluster", "--name", &other, "--config", "-"][..], users_kind_image()].concat();
+                elsewhere.run("kind", &args, Some(BARE_KIND_CONFIG))
             }
             _ => {
                 let file = elsewhere.temp().join("other.yaml");
@@ -280,11 +307,8 @@ const USERS_KUBECONFIG: &str = r#"{"apiVersion": "v1", "kind": "Config", "curren
 #[test]
 fn down_refuses_a_cluster_devflow_did_not_make() {
     let Some(lab) = Lab::new(test_name!(), "kind") else { return };
-    let made = lab.world.run(
-        "kind",
-        &["create", "cluster", "--name", &lab.name.clone(), "--config", "-"],
-        Some(BARE_KIND_CONFIG),
-    );
+    let args = [&["create", "cluster", "--name", lab.name.as_str(), "--config", "-"][..], users_kind_image()].concat();
+    let made = lab.world.run("kind", &args, Some(BARE_KIND_CONFIG));
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let containers = lab.world.containers();
 
@@ -509,10 +533,11 @@ fn without_docker_up_says_how_to_start_it() {
         .env("DOCKER_HOST", format!("unix://{}/no-docker.sock", lab.world.temp().display()))
         .status(1)
         .stderr_contains(
-            "start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST",
+            "start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or point DOCKER_HOST or `docker context use` at it",
         )
         .run();
-    assert!(out.stderr.starts_with("error: cannot reach the Docker daemon ("), "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: cannot reach the Docker daemon at unix://"), "{}", out.stderr);
+    assert!(out.stderr.contains("/no-docker.sock (DOCKER_HOST: "), "{}", out.stderr);
     assert!(lab.world.log().is_empty(), "no tool ran");
 }
 
