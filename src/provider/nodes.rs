@@ -184,12 +184,22 @@ impl<'a> NodeCluster<'a> {
         })
     }
 
-    /// Runs the plan's create command: kind reads the config on stdin, k3d from the file
-    /// devflow wrote.
-    pub async fn create(&mut self, command: &Command, timeout: Duration) -> Result<(), tool::Error> {
+    /// Runs the plan's create command (kind reads the config on stdin, k3d from the file devflow
+    /// wrote), keeping the user's current kube context: k3d's config tells it not to switch; kind
+    /// always switches it (`pkg/cluster/internal/kubeconfig/internal/kubeconfig/merge.go`), so it
+    /// is put back. Returns the user's current context, when there is one.
+    pub async fn create(&mut self, command: &Command, timeout: Duration) -> Result<Option<String>> {
         let config = command.stdin.map(|_| crate::values::to_yaml(&self.session.plan.cluster));
-        self.run(command, config.as_deref().map(str::as_bytes), timeout).await?;
-        Ok(())
+        let target = merge_target(&self.session.env.kubeconfig).map(Path::to_path_buf);
+        let users = target.as_deref().and_then(current_context).filter(|c| c != &self.session.plan.context);
+        let created = self.run(command, config.as_deref().map(str::as_bytes), timeout).await;
+        if let (Some(path), Some(theirs)) = (&target, &users)
+            && current_context(path).as_deref() == Some(self.session.plan.context.as_str())
+        {
+            set_current_context(path, theirs)?;
+        }
+        created?;
+        Ok(users)
     }
 
     /// Deletes the cluster and the kube context the tool wrote for it. Only for [`Ownership::Ours`].
@@ -420,6 +430,42 @@ fn cgroup_check(cgroup_version: &str, minor: &str) -> Check {
         "" => Check::pass("cgroups", "Docker does not say its cgroup version".into()),
         version => Check::pass("cgroups", format!("cgroup v{version}")),
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot put back your current kube context in {path}: {message}\n  `kubectl config use-context NAME` sets it")]
+pub struct KubeconfigError {
+    path: String,
+    message: String,
+}
+
+crate::error::one_kind!(KubeconfigError, Environment);
+
+/// The kubeconfig file kind merges its context into, as kind's `pathForMerge` chooses
+/// (`pkg/cluster/internal/kubeconfig/internal/kubeconfig/paths.go`): the only file, else the
+/// first that exists, else the last.
+fn merge_target(files: &[std::path::PathBuf]) -> Option<&Path> {
+    match files {
+        [] => None,
+        [only] => Some(only),
+        _ => files.iter().find(|f| f.is_file()).or(files.last()).map(|f| f.as_path()),
+    }
+}
+
+/// The `current-context` of a kubeconfig file, when it names one.
+fn current_context(path: &Path) -> Option<String> {
+    let config = crate::values::from_yaml_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    config["current-context"].as_str().filter(|c| !c.is_empty()).map(str::to_string)
+}
+
+/// Sets the `current-context` of the file kind has just written (as YAML, as kind writes it; the
+/// file keeps its mode).
+fn set_current_context(path: &Path, context: &str) -> Result<(), KubeconfigError> {
+    let failed = |message: String| KubeconfigError { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let mut config = crate::values::from_yaml_str(&text).map_err(|e| failed(e.to_string()))?;
+    config["current-context"] = Value::String(context.to_string());
+    std::fs::write(path, crate::values::to_yaml(&config)).map_err(|e| failed(e.to_string()))
 }
 
 /// Whose cluster the node containers belong to: ours only if one mounts this project's marker.

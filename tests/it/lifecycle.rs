@@ -265,7 +265,16 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
         std::fs::write(lab.world.kubeconfig(), USERS_KUBECONFIG).unwrap();
         let before = lab.project_files();
 
-        lab.devflow(&["up", "--no-watch"]).status(0).run();
+        // The user's current kube context stays theirs (issue 9, item 16): kind switches it
+        // (the fake, as kind's `kubeconfig/internal/kubeconfig/merge.go` does) and devflow puts it
+        // back; k3d is told not to. Either way devflow says which `--context` reaches the cluster.
+        let context = format!("{provider}-{}", lab.name);
+        lab.devflow(&["up", "--no-watch"])
+            .status(0)
+            .stderr_contains(format!("your kube context stays prod: `kubectl --context {context}` reaches this one"))
+            .run();
+        assert_eq!(lab.world.kubeconfig_json()["current-context"], "prod");
+        assert!(lab.world.kubeconfig_contexts().contains(&context), "{:?}", lab.world.kubeconfig_contexts());
         let status = lab.devflow(&["status", "--json"]).status(0).run().json();
         assert_eq!(status["state"], "running");
         assert_eq!(status["nodes"].as_array().unwrap().len(), 1);
