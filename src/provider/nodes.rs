@@ -75,16 +75,17 @@ impl<'a> NodeCluster<'a> {
         Ok(self.daemon.as_ref().expect("connected above"))
     }
 
-    /// The tool, found on PATH or in devflow's cache (only `up`'s preflight installs it).
-    fn program(&mut self) -> Result<&Program, tool::Error> {
+    /// The tool, found on PATH or in devflow's cache, of a version that works (only `up`'s
+    /// preflight installs it).
+    async fn program(&mut self) -> Result<&Program, tool::Error> {
         if self.program.is_none() {
-            self.program = Some(tool::locate(Tool::from(self.tool), &self.session.env)?);
+            self.program = Some(tool::usable(Tool::from(self.tool), &self.session.env).await?);
         }
         Ok(self.program.as_ref().expect("found above"))
     }
 
     async fn run(&mut self, command: &Command, stdin: Option<&[u8]>, timeout: Duration) -> Result<String, tool::Error> {
-        self.program()?.run(&command.args(), stdin, timeout).await
+        self.program().await?.run(&command.args(), stdin, timeout).await
     }
 
     /// Docker with the memory the profile needs, the tool (installed when the user agrees), and
@@ -250,7 +251,7 @@ impl<'a> NodeCluster<'a> {
 
     /// The project's cluster, refusing one it does not have or that is not its.
     async fn owned(&mut self) -> Result<Vec<Container>> {
-        self.program()?;
+        self.program().await?;
         let (containers, ownership) = self.look().await?;
         self.refuse_foreign(&ownership)?;
         if ownership == Ownership::Absent {

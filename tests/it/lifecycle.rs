@@ -812,3 +812,49 @@ fn logs_show_each_components_lines_with_its_name() {
         .stderr_contains("expected one of: postgresql, api-server, scheduler, dag-processor, triggerer")
         .run();
 }
+
+/// A PATH whose kind is an old release: `kind version` answers as kind v0.29.0 does; any other
+/// call is recorded in `old-kind-ran` and fails.
+fn path_with_old_kind(lab: &Lab) -> (std::ffi::OsString, std::path::PathBuf) {
+    let dir = lab.world.temp().join("old-kind");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = lab.world.temp().join("old-kind-ran");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo 'kind v0.29.0 go1.24.2 linux/amd64'; exit 0; fi\necho \"$*\" >> {}\nexit 1\n",
+        ran.display()
+    );
+    std::fs::write(dir.join("kind"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("kind"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = std::env::join_paths([dir.as_path(), lab.world.bin()]).unwrap();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    (path, ran)
+}
+
+/// issue 9, item 14: `up` checks kind's version as `doctor` does. An older kind on PATH is not
+/// run with node images built for kind v0.33.0: without `--yes` devflow says so and offers its
+/// pinned copy; with a pinned copy in its cache, that one is used.
+#[test]
+fn up_does_not_use_an_old_kind_on_path() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let (path, ran) = path_with_old_kind(&lab);
+    lab.devflow(&["up", "--no-watch"])
+        .env("PATH", &path)
+        .status(1)
+        .stderr_contains("kind v0.29.0")
+        .stderr_contains("the pinned kindest/node images are the ones kind v0.33.0 was released with")
+        .stderr_contains("`devflow up --yes` downloads and uses devflow's pinned kind v0.33.0")
+        .run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+
+    // The pinned copy in devflow's cache (here the fake kind v0.33.0, as if installed before).
+    let cached = lab.test().temp().join("cache/devflow/bin/kind-v0.33.0");
+    std::fs::create_dir_all(&cached).unwrap();
+    std::os::unix::fs::symlink(lab.world.bin().join("kind"), cached.join("kind")).unwrap();
+    std::os::unix::fs::symlink(lab.world.bin().join("fakelib.py"), cached.join("fakelib.py")).unwrap();
+    lab.devflow(&["up", "--no-watch"]).env("PATH", &path).status(0).stderr_contains("✓ Created cluster kind-").run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+    lab.devflow(&["down", "--yes"]).env("PATH", &path).status(0).run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+}
