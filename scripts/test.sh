@@ -52,6 +52,10 @@ fi
 # Real Airflow from PyPI, the peer of the watch and in-cluster tests (tier 6).
 DEVFLOW_AIRFLOW_VENV=$(scripts/airflow-venv.sh)
 export DEVFLOW_AIRFLOW_VENV
+# Real Airflow 2.11.2 with its webserver, the peer of the airflow2 watch test: it goes beside the
+# first, where the tests look for it (DEVFLOW_VENVS/airflow-2.11.2).
+DEVFLOW_VENVS=$(dirname "$(scripts/airflow-venv.sh 2.11.2)")
+export DEVFLOW_VENVS
 
 cargo clippy --locked --all-targets --quiet -- -D warnings
 cargo test --locked "$@"

@@ -12,10 +12,8 @@ use serde::Deserialize;
 pub enum Error {
     #[error("cannot reach Airflow at {url}: {message}\n  is it running? `devflow status` shows its components")]
     Unreachable { url: String, message: String },
-    #[error(
-        "Airflow at {url} refused the login of `{user}` ({status})\n  check the user and password (`devflow creds` prints devflow's)"
-    )]
-    Login { url: String, user: String, status: u16 },
+    #[error("{}", refused(url, user, *status, *refusal))]
+    Login { url: String, user: String, status: u16, refusal: Refusal },
     #[error("Airflow answered {what} with {status}: {body}")]
     Status { what: String, status: u16, body: String },
     #[error("Airflow's answer to {what} is not what devflow expects: {message}")]
@@ -23,6 +21,32 @@ pub enum Error {
 }
 
 crate::error::one_kind!(Error, Environment);
+
+/// Why Airflow refused the login, as far as devflow can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The UI's own login form refuses the user and password too.
+    WrongPassword,
+    /// The UI takes them, but Airflow 2's API refuses basic auth: its `[api] auth_backends`.
+    NoBasicAuth,
+    /// Neither could be told (Airflow 3's token, or no FAB login form).
+    Unknown,
+}
+
+fn refused(url: &str, user: &str, status: u16, refusal: Refusal) -> String {
+    match refusal {
+        Refusal::WrongPassword => format!(
+            "Airflow at {url} refused the login of `{user}` ({status}): the user or password is wrong (its login page refuses them too)\n  `devflow creds` prints devflow's; for another Airflow, set AIRFLOW_PASSWORD"
+        ),
+        Refusal::NoBasicAuth => format!(
+            "Airflow at {url} takes the user `{user}` and its password, but its API refuses basic auth ({status})\n  Airflow 2's `[api] auth_backends` defaults to the session backend only (the chart sets none): set it to `{}` (devflow's airflow2 profile does)",
+            crate::plan::AIRFLOW2_AUTH_BACKENDS
+        ),
+        Refusal::Unknown => format!(
+            "Airflow at {url} refused the login of `{user}` ({status})\n  check the user and password (`devflow creds` prints devflow's)"
+        ),
+    }
+}
 
 /// One DAG as the API lists it, reduced to what the watch loop compares.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -113,7 +137,45 @@ impl Client {
         };
         let version: serde_json::Value = client.get_json(path)?;
         client.version = version["version"].as_str().unwrap_or_default().to_string();
+        if client.api == Api::V1 {
+            // Airflow 2's /api/v1/version answers anyone: a listing proves the login works.
+            client.get_json::<serde_json::Value>("/api/v1/dags?limit=1")?;
+        }
         Ok(client)
+    }
+
+    /// Why Airflow 2 refused basic auth. Its answer is 403 whether the password is wrong or the API
+    /// takes no basic auth (measured on 2.11.2: the session backend lets the anonymous user through
+    /// to the permission check), so devflow asks the UI's FAB login form, which checks the password
+    /// alone: a redirect back to `/login/` is a refusal (flask-appbuilder `AuthDBView.login`).
+    fn why_refused(&self) -> Refusal {
+        if self.api == Api::V2 {
+            return Refusal::WrongPassword;
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let url = format!("{}/login/", self.base);
+        let Ok(mut page) = agent.get(&url).call() else { return Refusal::Unknown };
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').next().filter(|pair| pair.starts_with("session=")).map(str::to_string));
+        let html = page.body_mut().read_to_string().unwrap_or_default();
+        let (Some(cookie), Some(csrf)) = (cookie, csrf_token(&html)) else { return Refusal::Unknown };
+        let form = [("csrf_token", csrf.as_str()), ("username", &self.user), ("password", &self.password)];
+        let Ok(answer) = agent.post(&url).header("Cookie", &cookie).send_form(form) else { return Refusal::Unknown };
+        let location = answer.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        match answer.status().as_u16() {
+            300..=399 if location.contains("/login") => Refusal::WrongPassword,
+            300..=399 => Refusal::NoBasicAuth,
+            _ => Refusal::Unknown,
+        }
     }
 
     fn login(&mut self) -> Result<(), Error> {
@@ -127,7 +189,9 @@ impl Client {
             .map_err(|e| Error::Unreachable { url: self.base.clone(), message: e.to_string() })?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
-            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status });
+            // `/auth/token` checks only the user and password (FAB's and the simple auth manager's).
+            let refusal = Refusal::WrongPassword;
+            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status, refusal });
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         if !(200..300).contains(&status) {
@@ -169,7 +233,8 @@ impl Client {
             (status, body) = self.raw_get(path, true)?;
         }
         if status == 401 || status == 403 {
-            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status });
+            let refusal = self.why_refused();
+            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status, refusal });
         }
         if status != 200 {
             return Err(Error::Status { what: format!("GET {path}"), status, body });
@@ -226,6 +291,13 @@ impl Client {
     }
 }
 
+/// The CSRF token in the FAB login form: `<input id="csrf_token" name="csrf_token" type="hidden" value="…">`.
+fn csrf_token(html: &str) -> Option<String> {
+    let input = html.split("<input").find(|tag| tag.contains("name=\"csrf_token\""))?;
+    let value = input.split("value=\"").nth(1)?;
+    Some(value.split('"').next()?.to_string())
+}
+
 fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -256,6 +328,14 @@ mod tests {
         let syntax = "Traceback (most recent call last):\n  File \"/tmp/dags/syntax.py\", line 3\n    def x(:\n          ^\nSyntaxError: invalid syntax\n";
         assert_eq!(describe_error(syntax, "syntax.py"), ("SyntaxError: invalid syntax".into(), Some(3)));
         assert_eq!(describe_error("Boom", "x.py"), ("Boom".into(), None));
+    }
+
+    #[test]
+    fn the_login_forms_csrf_token_is_read_from_its_hidden_input() {
+        let html = r#"<form><input id="csrf_token" name="csrf_token" type="hidden" value="IjYy.aw7dzg.iv0P">
+            <input type="text" name="username" value=""></form>"#;
+        assert_eq!(csrf_token(html).as_deref(), Some("IjYy.aw7dzg.iv0P"));
+        assert_eq!(csrf_token("<input name=\"username\">"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use crate::env::Env;
 use crate::plan::image::{Context, Dockerfile, ImageBuild};
 
-/// Docker's own socket, where DOCKER_HOST names none (bollard's `DEFAULT_SOCKET`).
+/// Docker's own socket, where nothing names another (docker/cli `opts/hosts.go` on Unix).
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 /// bollard's default: seconds a request may take.
 const CONNECT_TIMEOUT: u64 = 120;
@@ -25,9 +25,15 @@ const CONNECT_TIMEOUT: u64 = 120;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot reach the Docker daemon ({message})\n  start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST to its socket"
+        "cannot reach the Docker daemon at {host} ({from}: {message})\n  start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or point DOCKER_HOST or `docker context use` at it"
     )]
-    Unreachable { message: String },
+    Unreachable { host: String, from: String, message: String },
+    #[error(
+        "the Docker context `{name}` ({from}) cannot be read: {message}\n  `docker context ls` lists the contexts; `docker context use NAME` picks one"
+    )]
+    Context { name: String, from: String, message: String },
+    #[error("the Docker daemon at {host} ({from}) is not one devflow can reach: {why}")]
+    Unsupported { host: String, from: String, why: &'static str },
     #[error("Docker could not {what}: {message}")]
     Request { what: String, message: String },
     #[error("building {image} failed: {message}{}\n  the release keeps running the image it had", indent_tail(output))]
@@ -48,6 +54,9 @@ pub struct Machine {
     pub operating_system: String,
     pub memory_bytes: u64,
     pub cpus: u64,
+    /// The daemon's cgroup version, "1" or "2" (`docker info`'s `CgroupVersion`); empty when it
+    /// does not say.
+    pub cgroup_version: String,
 }
 
 impl Machine {
@@ -69,21 +78,82 @@ pub struct Container {
 
 pub struct Daemon {
     docker: Docker,
+    /// Where it was found, for messages.
+    pub endpoint: Endpoint,
+}
+
+/// The daemon's address and what named it, e.g. (`unix:///…/docker.sock`, `the Docker context colima`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub from: String,
+}
+
+/// The daemon the `docker` CLI, and so kind and k3d, talks to. docker/cli v28
+/// `cli/command/cli.go` `resolveContextName`: a non-empty DOCKER_HOST means the default context
+/// with that host; else DOCKER_CONTEXT; else `currentContext` in `config.json` (in DOCKER_CONFIG,
+/// else ~/.docker); else `default`, the local socket. A named context's endpoint is
+/// `Endpoints.docker.Host` in `contexts/meta/<sha256 of the name>/meta.json`
+/// (`cli/context/store/metadatastore.go`, the folder named by the digest of the name).
+pub fn endpoint(env: &Env) -> Result<Endpoint, Error> {
+    if let Some(host) = &env.docker_host {
+        return Ok(Endpoint { host: host.clone(), from: "DOCKER_HOST".into() });
+    }
+    let config = env.docker_config.as_deref();
+    let (name, from) = match (&env.docker_context, config.and_then(current_context)) {
+        (Some(name), _) => (name.clone(), "DOCKER_CONTEXT".to_string()),
+        (None, Some(name)) => (name, "the current context in config.json".to_string()),
+        (None, None) => return Ok(Endpoint { host: DEFAULT_SOCKET.into(), from: "Docker's default socket".into() }),
+    };
+    if name == "default" {
+        return Ok(Endpoint { host: DEFAULT_SOCKET.into(), from: format!("the Docker context default ({from})") });
+    }
+    let failed = |message: String| Error::Context { name: name.clone(), from: from.clone(), message };
+    let digest: String = sha2::Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let meta = config.unwrap_or(std::path::Path::new(".docker")).join("contexts/meta").join(digest).join("meta.json");
+    let text = std::fs::read_to_string(&meta).map_err(|e| failed(format!("{}: {e}", meta.display())))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| failed(format!("{}: {e}", meta.display())))?;
+    let host = parsed["Endpoints"]["docker"]["Host"].as_str().filter(|h| !h.is_empty());
+    let host = host.ok_or_else(|| failed(format!("{} has no Endpoints.docker.Host", meta.display())))?;
+    Ok(Endpoint { host: host.to_string(), from: format!("the Docker context {name}, {from}") })
+}
+
+/// `currentContext` in config.json, when set (docker/cli `cli/config/configfile/file.go`).
+fn current_context(config_dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    config["currentContext"].as_str().filter(|name| !name.is_empty()).map(str::to_string)
 }
 
 impl Daemon {
-    /// Connects and agrees an API version with the daemon: a `unix://` DOCKER_HOST, else the local
-    /// socket, as bollard 0.21.1's `connect_with_unix_defaults` chooses (`src/docker.rs`).
+    /// Connects to the [`endpoint`] and agrees an API version with the daemon: a unix socket, or
+    /// plain tcp (bollard's `http` transport).
     pub async fn connect(env: &Env) -> Result<Daemon, Error> {
-        let unreachable = |e: bollard::errors::Error| Error::Unreachable { message: e.to_string() };
-        let socket = env.docker_host.as_deref().filter(|host| host.starts_with("unix://"));
-        let docker = Docker::connect_with_unix(socket.unwrap_or(DEFAULT_SOCKET), CONNECT_TIMEOUT, API_DEFAULT_VERSION)
-            .map_err(unreachable)?;
+        let found = endpoint(env)?;
+        let Endpoint { host, from } = found.clone();
+        let unreachable = |message: String| Error::Unreachable { host: host.clone(), from: from.clone(), message };
+        let unsupported = |why| Error::Unsupported { host: host.clone(), from: from.clone(), why };
+        let connected = match host.split_once("://").map(|(scheme, _)| scheme) {
+            Some("unix") => Docker::connect_with_unix(&host, CONNECT_TIMEOUT, API_DEFAULT_VERSION),
+            Some("tcp" | "http") if env.docker_tls_verify => {
+                return Err(unsupported(
+                    "DOCKER_TLS_VERIFY asks for TLS, which devflow does not speak\n  reach the daemon through its unix socket, or an SSH tunnel to it (`ssh -L`)",
+                ));
+            }
+            Some("tcp" | "http") => Docker::connect_with_http(&host, CONNECT_TIMEOUT, API_DEFAULT_VERSION),
+            _ => {
+                return Err(unsupported(
+                    "devflow speaks to a unix socket or plain tcp\n  for an ssh:// host, forward its socket (`ssh -L /tmp/docker.sock:/var/run/docker.sock HOST`) and set DOCKER_HOST=unix:///tmp/docker.sock",
+                ));
+            }
+        };
+        let docker = connected.map_err(|e| unreachable(e.to_string()))?;
         let docker = tokio::time::timeout(std::time::Duration::from_secs(10), docker.negotiate_version())
             .await
-            .map_err(|_| Error::Unreachable { message: "no answer within 10 s".into() })?
-            .map_err(unreachable)?;
-        Ok(Daemon { docker })
+            .map_err(|_| unreachable("no answer within 10 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Daemon { docker, endpoint: found })
     }
 
     pub async fn machine(&self) -> Result<Machine, Error> {
@@ -94,6 +164,7 @@ impl Daemon {
             operating_system: info.operating_system.unwrap_or_default(),
             memory_bytes: positive(info.mem_total),
             cpus: positive(info.ncpu),
+            cgroup_version: info.cgroup_version.map(|v| v.to_string()).unwrap_or_default(),
         })
     }
 

@@ -27,8 +27,14 @@ pub struct Env {
     pub path: OsString,
     /// The kubeconfig files in the order they merge: `KUBECONFIG`'s, else `~/.kube/config`.
     pub kubeconfig: Vec<PathBuf>,
-    /// `DOCKER_HOST`, as the user set it.
+    /// `DOCKER_HOST`, as the user set it (not empty).
     pub docker_host: Option<String>,
+    /// `DOCKER_CONTEXT` (not empty): the Docker CLI's context when DOCKER_HOST is not set.
+    pub docker_context: Option<String>,
+    /// `DOCKER_CONFIG`, else `~/.docker`: the Docker CLI's config.json and contexts.
+    pub docker_config: Option<PathBuf>,
+    /// `DOCKER_TLS_VERIFY` is set (not empty): a tcp DOCKER_HOST that needs TLS.
+    pub docker_tls_verify: bool,
     /// `NO_COLOR` is set (to anything but nothing): no colour, even on a terminal.
     pub no_color: bool,
     /// A mirror of the tools' release files ([`MIRROR_ENV`]).
@@ -48,7 +54,12 @@ impl Env {
             user: std::env::var("USER").unwrap_or_default(),
             path: std::env::var_os("PATH").unwrap_or_default(),
             kubeconfig: kubeconfig_files(std::env::var_os("KUBECONFIG"), std::env::home_dir()),
-            docker_host: std::env::var("DOCKER_HOST").ok(),
+            docker_host: text("DOCKER_HOST"),
+            docker_context: text("DOCKER_CONTEXT"),
+            docker_config: var("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker"))),
+            docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
             no_color: var("NO_COLOR").is_some(),
             download_mirror: text(MIRROR_ENV),
         })

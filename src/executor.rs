@@ -269,8 +269,14 @@ impl<'a> Run<'a> {
                 );
                 let timeout = self.deadline.saturating_duration_since(Instant::now());
                 let nodes = self.backend.nodes("create the cluster")?;
+                let context = &plan.context;
                 printer
-                    .step(&doing, nodes.create(create, timeout), |_| format!("Created cluster {}", plan.context))
+                    .step(&doing, nodes.create(create, timeout), |users| match users {
+                        Some(theirs) => format!(
+                            "Created cluster {context}; your kube context stays {theirs}: `kubectl --context {context}` reaches this one"
+                        ),
+                        None => format!("Created cluster {context} (`kubectl --context {context}` reaches it)"),
+                    })
                     .await?;
                 // A new cluster holds nothing of what earlier runs applied.
                 self.state.manifests = Phase::NotStarted;

@@ -12,7 +12,8 @@ pub struct NodeImages {
 
 /// Sources: the kind v0.33.0 release notes for the kindest/node digests, the k3s stable-channel
 /// history and k3s releases for the tags. The newest minor a provider's release defaults to
-/// (1.37 for kind v0.33) needs cgroup v2 on the host, so the default is the one before it.
+/// (1.37 for kind v0.33) is the newest; every minor from 1.35 needs cgroup v2 on the Docker host
+/// (KEP-5573), so a cgroup v1 host must pick 1.34 (`provider::refuses_cgroup_v1`).
 pub const NODE_IMAGES: [NodeImages; 4] = [
     NodeImages {
         minor: "1.37",

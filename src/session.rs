@@ -20,6 +20,13 @@ pub struct Session {
     pub plan: Plan,
 }
 
+/// A day-2 command run before the first `up`: there is nothing to act on yet.
+#[derive(Debug, thiserror::Error)]
+#[error("no environment for this project yet: devflow up creates it")]
+pub struct NoEnvironment;
+
+crate::error::one_kind!(NoEnvironment, Environment);
+
 /// Which provider a session plans for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follow {
@@ -69,6 +76,17 @@ impl Session {
             );
         }
         Ok(Session { env: env.clone(), project, store, state: Some(state), plan })
+    }
+
+    /// The environment `up` made, for a command that acts on it (`logs`, `shell`, `stop`, …): refused
+    /// before the first `up`, which would otherwise fail later on a kube context or a cluster that
+    /// does not exist yet.
+    pub fn open_made(env: &Env, printer: &mut Printer) -> Result<Session> {
+        let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+        if session.state.is_none() {
+            return Err(NoEnvironment.into());
+        }
+        Ok(session)
     }
 
     /// Changes what the state folder records, when `up` has recorded anything.

@@ -10,11 +10,10 @@ use tokio::io::AsyncWriteExt;
 use super::Exit;
 use crate::airflow::incluster::{self, Settings, TestReport};
 use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, SettingsImportArgs, ShellArgs};
-use crate::config::Flags;
 use crate::env::Env;
 use crate::kube;
 use crate::provider::Backend;
-use crate::session::{Follow, Session};
+use crate::session::Session;
 use crate::tool;
 use crate::ui::{self, Printer};
 
@@ -37,7 +36,7 @@ pub async fn shell(args: &ShellArgs, env: &Env, printer: &mut Printer) -> Result
 /// Runs a command in a component's pod with this process's standard streams: a terminal when
 /// standard input is one, pipes otherwise. Ends with the command's exit code.
 async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Printer) -> Result<Exit> {
-    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     let kube = kube::ApiClient::connect(env, &plan.context).await?;
     let (pod, container) = running_pod(&kube, &target, component).await?;
@@ -110,7 +109,7 @@ async fn run_script(
 }
 
 pub async fn test(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<Exit> {
-    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     let what = format!("Importing every DAG in {}", plan.dags_mount);
     let stdout =
@@ -154,7 +153,7 @@ pub async fn settings_import(args: &SettingsImportArgs, env: &Env, printer: &mut
         printer.note(&format!("{} lists no connections, variables or pools: nothing to import", args.file.display()));
         return Ok(());
     }
-    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let target = Session::open_made(env, printer)?;
     // The settings, secrets included, go through standard input: never on a command line.
     let payload = serde_json::to_vec(&settings).context("cannot encode the settings")?;
     let what = format!("Importing {} into Airflow", args.file.display());
@@ -193,7 +192,7 @@ fn last_lines(stderr: &[u8]) -> String {
 }
 
 pub async fn open(args: &OpenArgs, env: &Env, printer: &mut Printer) -> Result<()> {
-    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     // An existing cluster's UI is reachable only through devflow's port-forward.
     let forward = Backend::of(&target).reach_ui(printer)?;

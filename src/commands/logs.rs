@@ -5,10 +5,9 @@ use ::kube::api::LogParams;
 use anyhow::{Result, bail};
 
 use crate::cli::LogsArgs;
-use crate::config::Flags;
 use crate::env::Env;
 use crate::kube;
-use crate::session::{Follow, Session};
+use crate::session::Session;
 use crate::ui::Printer;
 
 /// One pod's log to show, and the prefix its lines get.
@@ -19,7 +18,7 @@ struct Source {
 }
 
 pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()> {
-    let target = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     let chosen: Vec<String> = match &args.component {
         Some(given) => vec![given.clone()],

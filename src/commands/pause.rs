@@ -6,21 +6,20 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::cli::StartArgs;
-use crate::config::Flags;
 use crate::env::Env;
 use crate::kube;
 use crate::provider::Backend;
-use crate::session::{Follow, Session};
+use crate::session::Session;
 use crate::ui::Printer;
 
 pub async fn stop(env: &Env, printer: &mut Printer) -> Result<()> {
-    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let session = Session::open_made(env, printer)?;
     Backend::of(&session).pause(printer).await?;
     session.record(|state| state.stopped = true)
 }
 
 pub async fn start(args: &StartArgs, env: &Env, printer: &mut Printer) -> Result<()> {
-    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let session = Session::open_made(env, printer)?;
     let deadline = Instant::now() + args.timeout;
     let plan = &session.plan;
     let kube = Backend::of(&session).resume(deadline, printer).await?;

@@ -7,6 +7,7 @@ pub mod image;
 mod layers;
 pub mod manifests;
 mod release;
+pub use release::AIRFLOW2_AUTH_BACKENDS;
 pub mod selector;
 pub mod steps;
 

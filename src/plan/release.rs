@@ -50,6 +50,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
 
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
+    wire_api_auth(&mut layers, airflow_major);
     if project.provider.makes_cluster() {
         wire_ui(&mut layers, airflow_major);
     }
@@ -164,6 +165,24 @@ fn wire_parsing(layers: &mut Layers, major: u32) {
     };
     for key in keys {
         layers.set(&path(key), json!(1), reason);
+    }
+}
+
+/// Airflow 2's API takes the session backend alone by default (`[api] auth_backends`, Airflow
+/// 2.11.2 `config_templates/config.yml`), and the chart 1.22.0 sets none: basic auth on `/api/v1`,
+/// which the watch logs in with, would be refused. The FAB provider's basic-auth backend
+/// (`airflow/providers/fab/auth_manager/api/auth/backend/basic_auth.py`, FAB 1.5) comes first;
+/// the session backend stays for the UI. Airflow 3's API takes a JWT and has no such setting.
+pub const AIRFLOW2_AUTH_BACKENDS: &str =
+    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
+
+fn wire_api_auth(layers: &mut Layers, major: u32) {
+    if major < 3 {
+        layers.set(
+            &path("config.api.auth_backends"),
+            json!(AIRFLOW2_AUTH_BACKENDS),
+            "devflow's watch logs in to Airflow 2's /api/v1 with basic auth, which Airflow 2's default (the session backend only) refuses",
+        );
     }
 }
 

@@ -65,6 +65,11 @@ pub enum Error {
         containers.join(", ")
     )]
     ForeignCluster { provider: Provider, name: String, containers: Vec<String>, marker: String },
+    #[error(
+        "Docker runs on cgroup v1, and Kubernetes {minor} will not start there: since 1.35 the kubelet refuses cgroup v1 (KEP-5573), and kind and k3s follow\n  {}",
+        CGROUP_V1_FIX
+    )]
+    CgroupV1 { minor: String },
     #[error("the project `{project}` has no cluster\n  `devflow up` creates it")]
     NoCluster { project: String },
     #[error(
@@ -90,6 +95,17 @@ pub enum Error {
     /// The plan has a step of one family and the backend is of the other.
     #[error("devflow's plan asks the {family} backend to {step}: this is a bug in devflow, please report it")]
     OtherFamily { family: &'static str, step: &'static str },
+}
+
+/// What a user on a cgroup v1 Docker host can do.
+pub const CGROUP_V1_FIX: &str = "Kubernetes 1.34 is the newest that runs on cgroup v1: set `kubernetes = \"1.34\"` under [cluster] in devflow.toml; or move Docker to a cgroup v2 host (on WSL2, a newer WSL kernel: `wsl --update`)";
+
+/// Whether the plan's Kubernetes runs on the daemon's cgroups: 1.35 and later refuse cgroup v1
+/// (kubelet `failCgroupV1` defaults to true, KEP-5573; kind v0.33 sets no override in
+/// `pkg/cluster/internal/kubeadm/config.go` and only warns in `create.go` `validateProvider`).
+pub fn refuses_cgroup_v1(cgroup_version: &str, minor: &str) -> bool {
+    let newer = crate::version::parse(&format!("{minor}.0")).is_some_and(|v| v >= (1, 35, 0));
+    cgroup_version == "1" && newer
 }
 
 impl crate::error::Kind for Error {

@@ -75,16 +75,17 @@ impl<'a> NodeCluster<'a> {
         Ok(self.daemon.as_ref().expect("connected above"))
     }
 
-    /// The tool, found on PATH or in devflow's cache (only `up`'s preflight installs it).
-    fn program(&mut self) -> Result<&Program, tool::Error> {
+    /// The tool, found on PATH or in devflow's cache, of a version that works (only `up`'s
+    /// preflight installs it).
+    async fn program(&mut self) -> Result<&Program, tool::Error> {
         if self.program.is_none() {
-            self.program = Some(tool::locate(Tool::from(self.tool), &self.session.env)?);
+            self.program = Some(tool::usable(Tool::from(self.tool), &self.session.env).await?);
         }
         Ok(self.program.as_ref().expect("found above"))
     }
 
     async fn run(&mut self, command: &Command, stdin: Option<&[u8]>, timeout: Duration) -> Result<String, tool::Error> {
-        self.program()?.run(&command.args(), stdin, timeout).await
+        self.program().await?.run(&command.args(), stdin, timeout).await
     }
 
     /// Docker with the memory the profile needs, the tool (installed when the user agrees), and
@@ -92,6 +93,9 @@ impl<'a> NodeCluster<'a> {
     pub async fn preflight(&mut self, yes: bool, printer: &mut Printer) -> Result<()> {
         let plan = &self.session.plan;
         let machine = self.daemon().await?.machine().await?;
+        if super::refuses_cgroup_v1(&machine.cgroup_version, plan.kubernetes) {
+            return Err(Error::CgroupV1 { minor: plan.kubernetes.to_string() }.into());
+        }
         let memory = memory_check(&machine, plan);
         if !memory.ok {
             printer.warn(&format!("{}: {}", memory.detail, memory.fix.unwrap_or_default()));
@@ -172,12 +176,22 @@ impl<'a> NodeCluster<'a> {
         })
     }
 
-    /// Runs the plan's create command: kind reads the config on stdin, k3d from the file
-    /// devflow wrote.
-    pub async fn create(&mut self, command: &Command, timeout: Duration) -> Result<(), tool::Error> {
+    /// Runs the plan's create command (kind reads the config on stdin, k3d from the file devflow
+    /// wrote), keeping the user's current kube context: k3d's config tells it not to switch; kind
+    /// always switches it (`pkg/cluster/internal/kubeconfig/internal/kubeconfig/merge.go`), so it
+    /// is put back. Returns the user's current context, when there is one.
+    pub async fn create(&mut self, command: &Command, timeout: Duration) -> Result<Option<String>> {
         let config = command.stdin.map(|_| crate::values::to_yaml(&self.session.plan.cluster));
-        self.run(command, config.as_deref().map(str::as_bytes), timeout).await?;
-        Ok(())
+        let target = merge_target(&self.session.env.kubeconfig).map(Path::to_path_buf);
+        let users = target.as_deref().and_then(current_context).filter(|c| c != &self.session.plan.context);
+        let created = self.run(command, config.as_deref().map(str::as_bytes), timeout).await;
+        if let (Some(path), Some(theirs)) = (&target, &users)
+            && current_context(path).as_deref() == Some(self.session.plan.context.as_str())
+        {
+            set_current_context(path, theirs)?;
+        }
+        created?;
+        Ok(users)
     }
 
     /// Deletes the cluster and the kube context the tool wrote for it. Only for [`Ownership::Ours`].
@@ -228,7 +242,7 @@ impl<'a> NodeCluster<'a> {
 
     /// The project's cluster, refusing one it does not have or that is not its.
     async fn owned(&mut self) -> Result<Vec<Container>> {
-        self.program()?;
+        self.program().await?;
         let (containers, ownership) = self.look().await?;
         self.refuse_foreign(&ownership)?;
         if ownership == Ownership::Absent {
@@ -334,8 +348,8 @@ impl<'a> NodeCluster<'a> {
     /// Docker runs, with the memory and CPUs the profile needs: a cluster devflow makes lives there.
     async fn docker_checks(&mut self) -> Vec<Check> {
         let plan = &self.session.plan;
-        let machine = match self.daemon().await {
-            Ok(daemon) => daemon.machine().await,
+        let (machine, endpoint) = match self.daemon().await {
+            Ok(daemon) => (daemon.machine().await, daemon.endpoint.clone()),
             Err(e) => {
                 let text = e.to_string();
                 let (detail, fix) = text.split_once("\n  ").unwrap_or((&text, "start Docker"));
@@ -352,7 +366,14 @@ impl<'a> NodeCluster<'a> {
         let needs = plan.needs;
         let cpus = format!("{} CPUs for Docker; the profile `{}` asks for {}", m.cpus, plan.profile, needs.cpus);
         vec![
-            Check::pass("docker", format!("Docker {} on {}", m.server_version, m.operating_system)),
+            cgroup_check(&m.cgroup_version, plan.kubernetes),
+            Check::pass(
+                "docker",
+                format!(
+                    "Docker {} on {} at {} ({})",
+                    m.server_version, m.operating_system, endpoint.host, endpoint.from
+                ),
+            ),
             memory_check(&m, plan),
             if m.cpus >= u64::from(needs.cpus) {
                 Check::pass("cpus", cpus)
@@ -376,6 +397,57 @@ impl<'a> NodeCluster<'a> {
             Presence::Absent => format!("{provider} {cluster} — not created (`devflow up` creates it)"),
         }
     }
+}
+
+/// Docker's cgroup version against the Kubernetes the plan runs.
+fn cgroup_check(cgroup_version: &str, minor: &str) -> Check {
+    if super::refuses_cgroup_v1(cgroup_version, minor) {
+        let detail = format!(
+            "Docker runs on cgroup v1: Kubernetes {minor} will not start there (the kubelet refuses cgroup v1 since 1.35, KEP-5573)"
+        );
+        return Check::fail("cgroups", true, detail, super::CGROUP_V1_FIX.into());
+    }
+    match cgroup_version {
+        "1" => Check::pass("cgroups", format!("cgroup v1: Kubernetes {minor} runs on it (1.35 and later do not)")),
+        "" => Check::pass("cgroups", "Docker does not say its cgroup version".into()),
+        version => Check::pass("cgroups", format!("cgroup v{version}")),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot put back your current kube context in {path}: {message}\n  `kubectl config use-context NAME` sets it")]
+pub struct KubeconfigError {
+    path: String,
+    message: String,
+}
+
+crate::error::one_kind!(KubeconfigError, Environment);
+
+/// The kubeconfig file kind merges its context into, as kind's `pathForMerge` chooses
+/// (`pkg/cluster/internal/kubeconfig/internal/kubeconfig/paths.go`): the only file, else the
+/// first that exists, else the last.
+fn merge_target(files: &[std::path::PathBuf]) -> Option<&Path> {
+    match files {
+        [] => None,
+        [only] => Some(only),
+        _ => files.iter().find(|f| f.is_file()).or(files.last()).map(|f| f.as_path()),
+    }
+}
+
+/// The `current-context` of a kubeconfig file, when it names one.
+fn current_context(path: &Path) -> Option<String> {
+    let config = crate::values::from_yaml_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    config["current-context"].as_str().filter(|c| !c.is_empty()).map(str::to_string)
+}
+
+/// Sets the `current-context` of the file kind has just written (as YAML, as kind writes it; the
+/// file keeps its mode).
+fn set_current_context(path: &Path, context: &str) -> Result<(), KubeconfigError> {
+    let failed = |message: String| KubeconfigError { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let mut config = crate::values::from_yaml_str(&text).map_err(|e| failed(e.to_string()))?;
+    config["current-context"] = Value::String(context.to_string());
+    std::fs::write(path, crate::values::to_yaml(&config)).map_err(|e| failed(e.to_string()))
 }
 
 /// Whose cluster the node containers belong to: ours only if one mounts this project's marker.

@@ -87,15 +87,29 @@ pub enum Error {
     TimedOut { command: String, after: Duration },
     #[error("cannot run {path}: {io}")]
     Spawn { path: String, io: std::io::Error },
-    #[error(
-        "{tool} at {path} is {found}: {why}\n  upgrade {tool} ({url}), or remove it from PATH and run `devflow up --yes` to use a pinned copy"
-    )]
-    TooOld { tool: Tool, path: String, found: String, why: &'static str, url: &'static str },
+    #[error("{tool} at {path} is {found}: {why}\n  {}", too_old_fix(*tool, url, *pinned))]
+    TooOld {
+        tool: Tool,
+        path: String,
+        found: String,
+        why: &'static str,
+        url: &'static str,
+        pinned: Option<&'static str>,
+    },
     #[error(transparent)]
     Install(#[from] install::Error),
 }
 
 crate::error::one_kind!(Error, Environment);
+
+fn too_old_fix(tool: Tool, url: &str, pinned: Option<&str>) -> String {
+    match pinned {
+        Some(version) => format!(
+            "`devflow up --yes` downloads and uses devflow's pinned {tool} v{version} (checksum-verified); or upgrade {tool} yourself: {url}"
+        ),
+        None => format!("upgrade {tool}: {url}"),
+    }
+}
 
 fn indent_output(text: &str) -> String {
     let text = text.trim_end();
@@ -127,22 +141,48 @@ pub fn on_path(name: &'static str, env: &Env) -> Option<Program> {
     which::which_in(name, Some(&env.path), &env.cwd).ok().map(|path| Program { name, path })
 }
 
-/// The tool on PATH or in devflow's cache; when missing, the pinned release installed after the
-/// user agrees (or with `yes`).
+/// The tool on PATH, else in devflow's cache ([`locate`]), of its [`Tool::minimum`] version or
+/// later: when the one on PATH is older, the pinned copy in devflow's cache if it is there.
+pub async fn usable(tool: Tool, env: &Env) -> Result<Program, Error> {
+    let program = locate(tool, env)?;
+    match tool.require_minimum(&program).await {
+        Err(Error::TooOld { tool, path, found, why, url, .. }) => {
+            let cached = Program { name: tool.name(), path: install::cached_path(tool, env) };
+            if cached.path != program.path && cached.path.is_file() && tool.require_minimum(&cached).await.is_ok() {
+                return Ok(cached);
+            }
+            let pinned = install::pin_for_this_machine(tool).map(|pin| pin.version).ok();
+            Err(Error::TooOld { tool, path, found, why, url, pinned })
+        }
+        checked => checked.map(|()| program),
+    }
+}
+
+/// The tool on PATH or in devflow's cache, of its [`Tool::minimum`] version or later; when missing
+/// or older (kind's pinned node images are built for its release), the pinned release from
+/// devflow's cache, installed there after the user agrees (or with `yes`).
 pub async fn ensure(tool: Tool, yes: bool, env: &Env, printer: &mut Printer) -> Result<Program, Error> {
-    let missing = match locate(tool, env) {
-        Ok(program) => return Ok(program),
-        Err(missing) => missing,
+    let refused = match usable(tool, env).await {
+        Err(refused @ (Error::Missing { .. } | Error::TooOld { .. })) => refused,
+        found => return found,
     };
-    let pin = install::pin_for_this_machine(tool)?;
+    let pin = match (install::pin_for_this_machine(tool), &refused) {
+        (Ok(pin), _) => pin,
+        (Err(_), Error::TooOld { .. }) => return Err(refused),
+        (Err(e), _) => return Err(e.into()),
+    };
     let target = install::cached_path(tool, env);
+    let why = match &refused {
+        Error::TooOld { path, found, .. } => format!("{tool} at {path} is {found}, older than devflow needs"),
+        _ => format!("{tool} is not installed"),
+    };
     let question = format!(
-        "{tool} is not installed. Download {tool} v{} (checksum-verified) into {}?",
+        "{why}. Download {tool} v{} (checksum-verified) into {} and use it?",
         pin.version,
         target.parent().unwrap_or(&target).display()
     );
     if !yes && printer.confirm(&question) != Some(true) {
-        return Err(missing);
+        return Err(refused);
     }
     let mirror = env.download_mirror.clone();
     let doing = format!("Downloading {tool} v{}", pin.version);
@@ -162,7 +202,7 @@ impl Tool {
         let (minimum, why) = self.minimum();
         if version.is_some_and(|v| v < minimum) {
             let path = program.path.display().to_string();
-            return Err(Error::TooOld { tool: self, path, found, why, url: install::docs_url(self) });
+            return Err(Error::TooOld { tool: self, path, found, why, url: install::docs_url(self), pinned: None });
         }
         Ok(())
     }

@@ -76,13 +76,29 @@ fn init_writes_the_cluster_flags_down_and_refuses_misplaced_ones_before_writing(
     );
 }
 
+/// Before the first `up` there is nothing to act on: each command that acts on the environment
+/// says so and how to make it, not what failed on the way (a missing kube context, a cluster
+/// Docker does not have).
 #[test]
-fn commands_that_work_in_the_cluster_say_when_there_is_none() {
-    for args in [&["airflow", "--", "dags", "list"][..], &["shell"], &["test"]] {
+fn commands_on_the_environment_say_when_there_is_none_yet() {
+    let commands: [&[&str]; 9] = [
+        &["logs"],
+        &["airflow", "--", "dags", "list"],
+        &["shell"],
+        &["test"],
+        &["settings", "import", "settings.yaml"],
+        &["stop"],
+        &["start"],
+        &["open"],
+        &["open", "--print"],
+    ];
+    for args in commands {
         Test::new()
+            .file("settings.yaml", "variables:\n  a: b\n")
             .args(args.iter().copied())
             .status(1)
-            .stderr_contains("error: cannot use the kube context kind-acme-pipelines")
+            .stderr_contains("error: no environment for this project yet: devflow up creates it")
+            .stderr_lacks("kube context")
             .stdout("")
             .run();
     }

@@ -35,6 +35,23 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// What a user of this Docker host adds to `kind create cluster`: on cgroup v1, where kind's
+/// default Kubernetes (1.37) does not start, a 1.34 node image.
+pub fn users_kind_image() -> &'static [&'static str] {
+    const KIND_134: &str =
+        "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d";
+    if docker_cgroup_version() == "1" { &["--image", KIND_134] } else { &[] }
+}
+
+/// The cgroup version of the Docker daemon the tests run on (`docker info`), asked once.
+pub fn docker_cgroup_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = std::process::Command::new("docker").args(["info", "--format", "{{.CgroupVersion}}"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    })
+}
+
 impl Lab {
     /// A kind or k3d project, in a world named after `test` (`test_name!()`).
     pub fn new(test: &str, provider: &str) -> Option<Lab> {
@@ -46,8 +63,17 @@ impl Lab {
         let world = World::for_test(test)?;
         let name = world.unique_name("acme");
         let port = free_port();
-        let mut test =
-            Test::new().file("devflow.toml", &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\nui_port = {port}\n"));
+        // On a cgroup v1 Docker host only Kubernetes 1.34 runs (issue 9, item 13): the project is
+        // set to it, as its user would.
+        let kubernetes = if !cluster.contains("kubernetes") && docker_cgroup_version() == "1" {
+            "kubernetes = \"1.34\"\n"
+        } else {
+            ""
+        };
+        let mut test = Test::new().file(
+            "devflow.toml",
+            &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\n{kubernetes}ui_port = {port}\n"),
+        );
         for (key, value) in world.env() {
             test = test.env(&key, value);
         }
@@ -220,7 +246,8 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
         let other = elsewhere.unique_name("other");
         let decoy = match provider {
             "kind" => {
-                elsewhere.run("kind", &["create", "cluster", "--name", &other, "--config", "-"], Some(BARE_KIND_CONFIG))
+                let args = [&["create", "cluster", "--name", &other, "--config", "-"][..], users_kind_image()].concat();
+                elsewhere.run("kind", &args, Some(BARE_KIND_CONFIG))
             }
             _ => {
                 let file = elsewhere.temp().join("other.yaml");
@@ -238,7 +265,16 @@ fn the_whole_lifecycle_on_each_provider_leaves_nothing_behind() {
         std::fs::write(lab.world.kubeconfig(), USERS_KUBECONFIG).unwrap();
         let before = lab.project_files();
 
-        lab.devflow(&["up", "--no-watch"]).status(0).run();
+        // The user's current kube context stays theirs (issue 9, item 16): kind switches it
+        // (the fake, as kind's `kubeconfig/internal/kubeconfig/merge.go` does) and devflow puts it
+        // back; k3d is told not to. Either way devflow says which `--context` reaches the cluster.
+        let context = format!("{provider}-{}", lab.name);
+        lab.devflow(&["up", "--no-watch"])
+            .status(0)
+            .stderr_contains(format!("your kube context stays prod: `kubectl --context {context}` reaches this one"))
+            .run();
+        assert_eq!(lab.world.kubeconfig_json()["current-context"], "prod");
+        assert!(lab.world.kubeconfig_contexts().contains(&context), "{:?}", lab.world.kubeconfig_contexts());
         let status = lab.devflow(&["status", "--json"]).status(0).run().json();
         assert_eq!(status["state"], "running");
         assert_eq!(status["nodes"].as_array().unwrap().len(), 1);
@@ -280,11 +316,8 @@ const USERS_KUBECONFIG: &str = r#"{"apiVersion": "v1", "kind": "Config", "curren
 #[test]
 fn down_refuses_a_cluster_devflow_did_not_make() {
     let Some(lab) = Lab::new(test_name!(), "kind") else { return };
-    let made = lab.world.run(
-        "kind",
-        &["create", "cluster", "--name", &lab.name.clone(), "--config", "-"],
-        Some(BARE_KIND_CONFIG),
-    );
+    let args = [&["create", "cluster", "--name", lab.name.as_str(), "--config", "-"][..], users_kind_image()].concat();
+    let made = lab.world.run("kind", &args, Some(BARE_KIND_CONFIG));
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let containers = lab.world.containers();
 
@@ -509,10 +542,11 @@ fn without_docker_up_says_how_to_start_it() {
         .env("DOCKER_HOST", format!("unix://{}/no-docker.sock", lab.world.temp().display()))
         .status(1)
         .stderr_contains(
-            "start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or set DOCKER_HOST",
+            "start Docker (Docker Desktop, Rancher Desktop, OrbStack, or `sudo systemctl start docker`), or point DOCKER_HOST or `docker context use` at it",
         )
         .run();
-    assert!(out.stderr.starts_with("error: cannot reach the Docker daemon ("), "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: cannot reach the Docker daemon at unix://"), "{}", out.stderr);
+    assert!(out.stderr.contains("/no-docker.sock (DOCKER_HOST: "), "{}", out.stderr);
     assert!(lab.world.log().is_empty(), "no tool ran");
 }
 
@@ -820,4 +854,50 @@ fn logs_show_each_components_lines_with_its_name() {
         .stderr_contains("`schedular` is not a component of this Airflow; did you mean `scheduler`?")
         .stderr_contains("expected one of: postgresql, api-server, scheduler, dag-processor, triggerer")
         .run();
+}
+
+/// A PATH whose kind is an old release: `kind version` answers as kind v0.29.0 does; any other
+/// call is recorded in `old-kind-ran` and fails.
+fn path_with_old_kind(lab: &Lab) -> (std::ffi::OsString, std::path::PathBuf) {
+    let dir = lab.world.temp().join("old-kind");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = lab.world.temp().join("old-kind-ran");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = version ]; then echo 'kind v0.29.0 go1.24.2 linux/amd64'; exit 0; fi\necho \"$*\" >> {}\nexit 1\n",
+        ran.display()
+    );
+    std::fs::write(dir.join("kind"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("kind"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = std::env::join_paths([dir.as_path(), lab.world.bin()]).unwrap();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    (path, ran)
+}
+
+/// issue 9, item 14: `up` checks kind's version as `doctor` does. An older kind on PATH is not
+/// run with node images built for kind v0.33.0: without `--yes` devflow says so and offers its
+/// pinned copy; with a pinned copy in its cache, that one is used.
+#[test]
+fn up_does_not_use_an_old_kind_on_path() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let (path, ran) = path_with_old_kind(&lab);
+    lab.devflow(&["up", "--no-watch"])
+        .env("PATH", &path)
+        .status(1)
+        .stderr_contains("kind v0.29.0")
+        .stderr_contains("the pinned kindest/node images are the ones kind v0.33.0 was released with")
+        .stderr_contains("`devflow up --yes` downloads and uses devflow's pinned kind v0.33.0")
+        .run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+
+    // The pinned copy in devflow's cache (here the fake kind v0.33.0, as if installed before).
+    let cached = lab.test().temp().join("cache/devflow/bin/kind-v0.33.0");
+    std::fs::create_dir_all(&cached).unwrap();
+    std::os::unix::fs::symlink(lab.world.bin().join("kind"), cached.join("kind")).unwrap();
+    std::os::unix::fs::symlink(lab.world.bin().join("fakelib.py"), cached.join("fakelib.py")).unwrap();
+    lab.devflow(&["up", "--no-watch"]).env("PATH", &path).status(0).stderr_contains("✓ Created cluster kind-").run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+    lab.devflow(&["down", "--yes"]).env("PATH", &path).status(0).run();
+    assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
 }

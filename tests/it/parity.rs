@@ -155,6 +155,15 @@ fn airflow2_with_the_webserver() {
         &changes,
         &[
             ("config.scheduler.dag_dir_list_interval", Some(json!(300)), Some(json!(1))),
+            // The chart 1.22.0 sets no `[api] auth_backends`: Airflow 2.11's default (session only)
+            // refuses the watch's basic auth on /api/v1.
+            (
+                "config.api.auth_backends",
+                None,
+                Some(json!(
+                    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
+                )),
+            ),
             ("webserver.service.type", Some(json!("LoadBalancer")), Some(json!("NodePort"))),
             ("webserver.replicas", Some(json!(3)), Some(json!(1))),
             ("dags.persistence.enabled", Some(json!(true)), Some(json!(false))),

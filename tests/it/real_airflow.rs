@@ -19,6 +19,19 @@ pub fn venv(test: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("DEVFLOW_AIRFLOW_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/airflow-3.3.2"));
+    found(test, venv)
+}
+
+/// The venv with Airflow 2.11.2 (`scripts/airflow-venv.sh 2.11.2`): `DEVFLOW_VENVS/airflow-2.11.2`,
+/// else `target/airflow-2.11.2`.
+pub fn venv_airflow2(test: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("DEVFLOW_VENVS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    found(test, base.join("airflow-2.11.2"))
+}
+
+fn found(test: &str, venv: PathBuf) -> Option<PathBuf> {
     if venv.join("bin/airflow").is_file() {
         return Some(venv);
     }
@@ -91,6 +104,48 @@ impl Airflow {
         ];
         let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
         started.wait_healthy();
+        started
+    }
+
+    /// Airflow 2.11 as the chart 1.22.0 runs it: the FAB auth manager (Airflow 2's only one), an
+    /// admin made with `airflow users create` as the chart's create-user job does
+    /// (`templates/jobs/create-user-job.yaml`), the webserver, and the scheduler (which parses DAGs
+    /// in Airflow 2) listing the folder every second as devflow's airflow2 wiring sets. `[api]
+    /// auth_backends` is set only when given: the chart sets none.
+    pub fn start_airflow2(venv: &Path, auth_backends: Option<&str>, password: &str) -> Airflow {
+        let port = crate::lifecycle::free_port();
+        let home = tempfile::Builder::new().prefix("devflow-airflow2").tempdir().unwrap();
+        let dags = home.path().join("dags");
+        std::fs::create_dir(&dags).unwrap();
+        let airflow = |args: &[&str]| {
+            let mut command = Command::new(venv.join("bin/airflow"));
+            command
+                .args(args)
+                .env("AIRFLOW_HOME", home.path())
+                .env("AIRFLOW__CORE__DAGS_FOLDER", &dags)
+                .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+                .env("AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0);
+            if let Some(backends) = auth_backends {
+                command.env("AIRFLOW__API__AUTH_BACKENDS", backends);
+            }
+            command
+        };
+        assert!(airflow(&["db", "migrate"]).status().unwrap().success(), "airflow db migrate failed");
+        let user = ["users", "create", "-r", "Admin", "-u", "admin", "-e", "admin@example.com", "-f", "admin"];
+        assert!(airflow(&user).args(["-l", "user", "-p", password]).status().unwrap().success(), "users create failed");
+        let processes = vec![
+            airflow(&["scheduler"]).spawn().unwrap(),
+            airflow(&["webserver", "--port", &port.to_string(), "--hostname", "127.0.0.1"]).spawn().unwrap(),
+        ];
+        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while ureq::get(&format!("{}/health", started.url)).call().is_err() {
+            assert!(Instant::now() < deadline, "Airflow 2 did not answer at {} within 180 s", started.url);
+            std::thread::sleep(Duration::from_millis(500));
+        }
         started
     }
 

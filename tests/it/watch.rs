@@ -7,7 +7,7 @@ use serde_json::json;
 use std::process::Stdio;
 
 use crate::lifecycle::Lab;
-use crate::real_airflow::{Airflow, Watch, venv};
+use crate::real_airflow::{Airflow, PASSWORD, Watch, venv};
 use crate::support::Expect;
 use crate::test_name;
 
@@ -222,4 +222,48 @@ fn a_settings_change_runs_up_again_with_the_flags_up_was_given() {
     // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
     assert_eq!(unsafe { libc::kill(up.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(up.wait().unwrap().code(), Some(0));
+}
+
+/// issue 9, item 19: Airflow 2.11 configured as the chart 1.22.0 configures it (no `[api]
+/// auth_backends`, so the session backend alone) answers the watch's basic auth with 403; the
+/// watch says that the API takes no basic auth, and how to fix it, and tells a wrong password
+/// apart. With devflow's airflow2 wiring, the watch reports a new DAG as Airflow 2 parses it.
+#[test]
+fn airflow2_as_the_chart_configures_it_and_as_devflow_wires_it() {
+    let name = test_name!();
+    let Some(venv) = crate::real_airflow::venv_airflow2(name) else { return };
+    let watch = |airflow: &Airflow, password: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+            .args(["watch", "--airflow-url", &airflow.url, "--dags"])
+            .arg(&airflow.dags)
+            .env("AIRFLOW_PASSWORD", password)
+            .env("NO_COLOR", "1")
+            .current_dir(airflow.home())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let chart = Airflow::start_airflow2(&venv, None, PASSWORD);
+    let (code, stderr) = watch(&chart, PASSWORD);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("takes the user `admin` and its password, but its API refuses basic auth (403)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("auth_backends"), "{stderr}");
+    let (code, stderr) = watch(&chart, "not-the-password");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("refused the login of `admin` (403): the user or password is wrong"), "{stderr}");
+    drop(chart);
+
+    let backends = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
+    let wired = Airflow::start_airflow2(&venv, Some(backends), PASSWORD);
+    let watch = Watch::start(&wired, wired.home());
+    std::fs::write(
+        wired.dags.join("hello.py"),
+        "from airflow.decorators import dag\n\n@dag(schedule=None)\ndef hello():\n    pass\n\nhello()\n",
+    )
+    .unwrap();
+    let report = watch.next("hello.py", Duration::from_secs(90));
+    assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["hello"])), "{report}");
 }

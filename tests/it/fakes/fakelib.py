@@ -334,12 +334,22 @@ def container_states(names):
 
 
 def kubeconfig_path(explicit=None):
+    """The file kind merges into (kind `pkg/cluster/internal/kubeconfig/internal/kubeconfig/paths.go`
+    `pathForMerge`): --kubeconfig; else of KUBECONFIG's non-empty entries the only one, or the
+    first that exists, or the last; else ~/.kube/config."""
     if explicit:
         return explicit
-    env = os.environ.get("KUBECONFIG", "")
-    for p in env.split(os.pathsep):
-        if p:
+    listed = []
+    for p in os.environ.get("KUBECONFIG", "").split(os.pathsep):
+        if p and p not in listed:
+            listed.append(p)
+    if len(listed) == 1:
+        return listed[0]
+    for p in listed:
+        if os.path.isfile(p):
             return p
+    if listed:
+        return listed[-1]
     return os.path.join(os.path.expanduser("~"), ".kube", "config")
 
 
@@ -391,6 +401,9 @@ def write_kubeconfig(cfg, explicit=None):
 
 
 def add_context(name, switch, explicit=None):
+    """Merges the cluster's context into the kubeconfig; kind always switches the current context
+    to it (`merge.go` sets `existing.CurrentContext = kind.CurrentContext`), k3d only with
+    switchCurrentContext."""
     with locked():
         cfg = read_kubeconfig(explicit)
         for key in ("clusters", "contexts", "users"):

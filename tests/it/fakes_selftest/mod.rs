@@ -82,8 +82,20 @@ fn wait_until(what: &str, timeout_s: f64, mut f: impl FnMut() -> bool) {
     }
 }
 
+const KIND_136: &str = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed";
+const KIND_134: &str = "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d";
+
+/// The node image a user of this Docker host would pick: 1.34 on cgroup v1, where 1.35 and later
+/// do not start (issue 9, item 13).
+fn kind_image() -> &'static str {
+    if crate::lifecycle::docker_cgroup_version() == "1" { KIND_134 } else { KIND_136 }
+}
+
 fn kind_config(name: &str, workers: usize, dags: &str, owner: &str) -> String {
-    const IMAGE: &str = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed";
+    kind_config_with(name, workers, dags, owner, kind_image())
+}
+
+fn kind_config_with(name: &str, workers: usize, dags: &str, owner: &str, image: &str) -> String {
     let mut lines = vec![
         "kind: Cluster".to_string(),
         "apiVersion: kind.x-k8s.io/v1alpha4".into(),
@@ -92,7 +104,7 @@ fn kind_config(name: &str, workers: usize, dags: &str, owner: &str) -> String {
         "  apiServerAddress: 127.0.0.1".into(),
         "nodes:".into(),
         "- role: control-plane".into(),
-        format!("  image: {IMAGE}"),
+        format!("  image: {image}"),
         "  labels:".into(),
         format!("    devflow.io/project: {name}"),
         "  extraMounts:".into(),
@@ -111,7 +123,7 @@ fn kind_config(name: &str, workers: usize, dags: &str, owner: &str) -> String {
     for _ in 0..workers {
         lines.extend([
             "- role: worker".to_string(),
-            format!("  image: {IMAGE}"),
+            format!("  image: {image}"),
             "  labels:".into(),
             format!("    devflow.io/project: {name}"),
             "  extraMounts:".into(),
