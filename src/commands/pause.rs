@@ -9,20 +9,28 @@ use crate::cli::StartArgs;
 use crate::env::Env;
 use crate::kube;
 use crate::provider::Backend;
-use crate::session::Session;
+use crate::config::Flags;
+use crate::session::{Follow, Session};
 use crate::ui::Printer;
 
 pub async fn stop(env: &Env, printer: &mut Printer) -> Result<()> {
-    let session = Session::open_made(env, printer)?;
-    Backend::of(&session).pause(printer).await?;
+    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let mut backend = Backend::of(&session);
+    // An existing cluster is never devflow's to pause, before `up` as after it.
+    backend.pausable("`devflow stop`")?;
+    session.require_made()?;
+    backend.pause(printer).await?;
     session.record(|state| state.stopped = true)
 }
 
 pub async fn start(args: &StartArgs, env: &Env, printer: &mut Printer) -> Result<()> {
-    let session = Session::open_made(env, printer)?;
+    let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+    let mut backend = Backend::of(&session);
+    backend.pausable("`devflow start`")?;
+    session.require_made()?;
     let deadline = Instant::now() + args.timeout;
     let plan = &session.plan;
-    let kube = Backend::of(&session).resume(deadline, printer).await?;
+    let kube = backend.resume(deadline, printer).await?;
     kube::wait::workloads(&kube, &plan.namespace, &plan.expectations(), deadline, printer).await?;
     session.record(|state| state.stopped = false)?;
     printer.out(&format!("Airflow is up: {}", plan.url))?;

@@ -151,6 +151,11 @@ impl<'a> Backend<'a> {
     }
 
     /// `devflow stop`: the cluster paused, every volume kept.
+    /// Refuses `what` (`stop`, `start`) on an existing cluster, which is not devflow's to pause.
+    pub fn pausable(&mut self, what: &str) -> Result<(), Error> {
+        self.nodes_for(what).map(drop)
+    }
+
     pub async fn pause(&mut self, printer: &mut Printer) -> Result<()> {
         self.nodes_for("`devflow stop`")?.pause(printer).await
     }
