@@ -372,13 +372,12 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         self.begin(Guarded::Release, digest)?;
-        if deployed.is_some() {
-            // A Job's pod template cannot change, and without Helm hooks the chart's migration
-            // and create-user jobs live on for their TTL: Helm would fail with "field is
-            // immutable". Gone, Helm creates them again and they run once more.
-            let jobs = selector::components(&[plan::MIGRATIONS_JOB, plan::CREATE_USER_JOB]);
-            self.kube().await?.delete_jobs(&plan.namespace, &jobs).await?;
-        }
+        // A Job's pod template cannot change, and without Helm hooks the chart's migration and
+        // create-user jobs live on for their TTL: Helm would fail with "field is immutable".
+        // Whatever the release's status (a failed or interrupted upgrade leaves its jobs too),
+        // they go before every upgrade; Helm creates them again and they run once more.
+        let jobs = selector::components(&[plan::MIGRATIONS_JOB, plan::CREATE_USER_JOB]);
+        self.kube().await?.delete_jobs(&plan.namespace, &jobs).await?;
         let mut values = self.secrets()?.fill_values(plan);
         if let Some(tag) = &image {
             run_image(&mut values, tag);

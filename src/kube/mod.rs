@@ -3,6 +3,7 @@
 //! reason and its last log lines.
 
 pub mod forward;
+mod policy;
 pub mod wait;
 mod workloads;
 
@@ -14,7 +15,7 @@ use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogP
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 
-pub use workloads::{ComponentStatus, Failure, NodeStatus, Workloads, pod_ready, pod_running};
+pub use workloads::{ComponentStatus, Failure, NodeStatus, Seen, Workloads, pod_ready, pod_running};
 
 use crate::env::Env;
 use crate::values::Value;
@@ -436,7 +437,7 @@ impl ApiClient {
 
     /// Completes a failure with the failing pod's last log lines.
     pub async fn with_logs(&self, namespace: &str, mut failure: Failure, container: Option<String>) -> Failure {
-        if !failure.pod.is_empty() {
+        if !failure.pod.is_empty() && container.is_some() {
             let previous = failure.reason == "CrashLoopBackOff" || failure.reason == "OOMKilled";
             failure.logs = self.logs(namespace, &failure.pod, container.as_deref(), previous).await;
         }

@@ -15,5 +15,6 @@ mod real_airflow;
 mod render;
 mod schemas;
 mod support;
+mod transient;
 mod watch;
 mod world;
