@@ -190,3 +190,19 @@ fn a_failed_release_s_jobs_are_deleted_before_the_next_upgrade() {
         .run();
     assert_really_ready(&lab, 0.0);
 }
+
+#[test]
+fn up_on_a_stopped_cluster_waits_for_the_restarted_pods_too() {
+    let Some(lab) = Lab::new(test_name!(), "k3d") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    lab.devflow(&["stop"]).status(0).run();
+    std::thread::sleep(Duration::from_millis(1100));
+    lab.world.scenario(json!({"stale_status_s": 2.0}));
+    let since = unix_now();
+    lab.devflow(&["up", "--no-watch"])
+        .status(0)
+        .stderr_contains("Started the cluster")
+        .stderr_contains("restarting after the cluster's start")
+        .run();
+    assert_really_ready(&lab, since);
+}
