@@ -239,6 +239,22 @@ impl ApiClient {
         Ok(Workloads { pods: pods.items, jobs: jobs.items })
     }
 
+    /// Each pod's last `Failed to pull image …` event (the kubelet's FailedToPullImage event,
+    /// reason `Failed`), by pod name.
+    pub async fn pull_failures(&self, namespace: &str) -> Result<std::collections::HashMap<String, String>, Error> {
+        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(self.client.clone(), namespace)
+            .list(&ListParams::default().fields("reason=Failed,involvedObject.kind=Pod"))
+            .await
+            .map_err(api("list events"))?;
+        let mut failures: Vec<_> = events
+            .items
+            .into_iter()
+            .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with("Failed to pull image")))
+            .collect();
+        failures.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+        Ok(failures.into_iter().filter_map(|e| Some((e.involved_object.name?, e.message?))).collect())
+    }
+
     /// The last lines a pod's container wrote (of its previous run, when it restarted).
     pub async fn logs(&self, namespace: &str, pod: &str, container: Option<&str>, previous: bool) -> Vec<String> {
         let params = LogParams {

@@ -82,7 +82,12 @@ async fn judged_until_ready(
     let mut warned = std::collections::HashSet::new();
     loop {
         let workloads = kube.workloads(namespace).await?;
-        let statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.judge(e, &mut seen)).collect();
+        let mut statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.judge(e, &mut seen)).collect();
+        if statuses.iter().any(|s| s.phase == "ImagePullBackOff") {
+            // Between tries the kubelet says only `Back-off pulling image`: its event says why.
+            seen.pull_events = kube.pull_failures(namespace).await?;
+            statuses = expect.iter().map(|e| workloads.judge(e, &mut seen)).collect();
+        }
         if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
             let (failure, container) = status.failure.clone().expect("found above");
             printer.live(&[]);

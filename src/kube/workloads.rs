@@ -97,6 +97,9 @@ pub struct Seen {
     pub fresh_since: Option<k8s_openapi::jiff::Timestamp>,
     unschedulable: HashMap<String, Instant>,
     pull_errors: HashMap<(String, String), String>,
+    /// The kubelet's last `Failed to pull image` event of each pod (the back-off's own message
+    /// does not say why: kubernetes pkg/kubelet/images/image_manager.go).
+    pub pull_events: HashMap<String, String>,
     exits: HashMap<(String, String), BTreeMap<i32, i32>>,
 }
 
@@ -440,7 +443,7 @@ fn container_problem(pod: &Pod, container: &ContainerStatus, seen: &mut Seen, jo
                 seen.pull_errors.insert(key.clone(), message.clone());
             }
             // The kubelet's back-off message does not repeat the error: the last one seen does.
-            let error = seen.pull_errors.get(&key).cloned().unwrap_or(message);
+            let error = seen.pull_errors.get(&key).or(seen.pull_events.get(&key.0)).cloned().unwrap_or(message);
             let never = matches!(reason, "InvalidImageName" | "ErrImageNeverPull") || pull_never_heals(&error);
             let hint = format!(
                 "the node cannot pull {}: check the image name and tag, and that the registry is reachable from Docker",
@@ -728,6 +731,9 @@ mod tests {
             failure.message
         );
         assert!(status_of(backoff.pods.clone(), "scheduler").failure.is_none(), "a back-off alone says no reason");
+        let mut from_events = Seen::default();
+        from_events.pull_events.insert("airflow-scheduler-0".into(), format!("Failed to pull image \"x\": {missing}"));
+        assert!(backoff.judge(&expect("scheduler"), &mut from_events).failure.is_some(), "the event says why");
     }
 
     #[test]

@@ -35,9 +35,9 @@
 //!   `"evicted": "<kubelet message>"` (a Failed Evicted pod beside a Deployment's pod)
 //! - `jobs`: `{"run-airflow-migrations": "failed"}` (also `create-user`)
 //! - the clock of transient states (fake_kube/timeline.rs), compressed in proportion by a test:
-//!   `migration_s` (how long the migration job runs), `migration_wait_timeout_s` (default 60, the
-//!   chart's `--migration-wait-timeout`), `crash_backoff_s` (default 10, the kubelet's first
-//!   back-off), `create_user_fails` (failed tries before the create-user job succeeds; it also
+//!   `migration_s` (how long the migration job runs), `migration_wait_timeout_s` (default 0.6: the
+//!   chart's 60 s `--migration-wait-timeout` compressed a hundredfold, as `pod_ready_after_s` is),
+//!   `crash_backoff_s` (default 0.1: the kubelet's first 10 s back-off), `create_user_fails` (failed tries before the create-user job succeeds; it also
 //!   fails until the migrations are done), `job_finish_s` (default 0.1, from
 //!   SuccessCriteriaMet/FailureTarget to Complete/Failed), `stale_status_s` (default 0: how long
 //!   after a node container starts the pods' status from before the stop is served),

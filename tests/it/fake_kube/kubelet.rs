@@ -250,15 +250,20 @@ fn status_of(name: &str, image: &str) -> ContainerStatus {
 
 /// A container that has not started: pulling its image (ErrImagePull during a failed try,
 /// ImagePullBackOff between tries, kubernetes pkg/kubelet/images/image_manager.go: the back-off
-/// message does not repeat the error), or being created.
+/// message does not repeat the error), or being created. `first`: the first container the kubelet
+/// starts (the first init container, if any): the main containers of a pod with init containers
+/// wait `PodInitializing` until those are done.
 fn not_started(
     ctx: &Ctx,
     p: &PodPlan,
     stages: &Stages,
     sc: Option<&Map<String, Value>>,
-    image: &str,
+    (image, first): (&str, bool),
 ) -> ContainerState {
     let error = sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str).unwrap_or("");
+    if !first && !p.init.is_empty() {
+        return waiting("PodInitializing", None);
+    }
     match stages.pulls.at(&stages.clock, ctx.now) {
         Try::Running { .. } if !error.is_empty() => waiting("ErrImagePull", Some(error.to_string())),
         Try::BackOff { .. } | Try::GaveUp { .. } if !error.is_empty() => {
@@ -289,7 +294,7 @@ fn container_statuses(ctx: &Ctx, p: &PodPlan, stages: &Stages, sc: Option<&Map<S
             job_container(ctx, p, (&stages.clock, stages.job_run), tries, &mut cs, &mut out);
             out.not_ready.push(name.clone());
         } else if ctx.now < ready_at {
-            cs.state = Some(not_started(ctx, p, stages, sc, image));
+            cs.state = Some(not_started(ctx, p, stages, sc, (image, false)));
             out.phase = "Pending";
             out.not_ready.push(name.clone());
         } else if let Some(reason) = waiting_reason {
@@ -374,7 +379,7 @@ fn init_statuses(ctx: &Ctx, p: &PodPlan, stages: &Stages, sc: Option<&Map<String
             let mut cs = status_of(name, image);
             let state = match stages.init.as_ref().map(|t| t.at(&stages.clock, ctx.now)) {
                 _ if ctx.now >= done => terminated(p, name, 0, "Completed", done),
-                None | Some(Try::Before) => not_started(ctx, p, stages, sc, image),
+                None | Some(Try::Before) => not_started(ctx, p, stages, sc, (image, true)),
                 Some(Try::Running { n, since }) | Some(Try::Succeeded { restarts: n, since }) => {
                     cs.restart_count = n as i32;
                     cs.last_state = (n > 0).then(|| terminated(p, name, 1, "Error", since));

@@ -26,8 +26,10 @@ impl Clock {
     pub(super) fn of(ctx: &Ctx) -> Clock {
         Clock {
             start: scenario_f64(&ctx.scenario, "pod_ready_after_s", 0.3),
-            backoff: scenario_f64(&ctx.scenario, "crash_backoff_s", 10.0),
-            wait_timeout: scenario_f64(&ctx.scenario, "migration_wait_timeout_s", 60.0),
+            // The real 10 s and 60 s compressed a hundredfold, as `pod_ready_after_s` compresses
+            // a real container start.
+            backoff: scenario_f64(&ctx.scenario, "crash_backoff_s", 0.1),
+            wait_timeout: scenario_f64(&ctx.scenario, "migration_wait_timeout_s", 0.6),
         }
     }
 
