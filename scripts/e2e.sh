@@ -4,7 +4,13 @@
 # down, and then that nothing is left behind. Needs Docker, curl and python3; `up --yes` installs
 # devflow's pinned kind/k3d/helm. kubectl is optional (diagnostics and the kube-context check).
 #
-#   scripts/e2e.sh [kind|k3d|both]      (default: both, one after the other)
+#   scripts/e2e.sh [--record] [kind|k3d|both]      (default: both, one after the other)
+#
+#   --record (or RECORD=1)     also save what the test fakes imitate under
+#                              tests/fixtures/recorded/<provider>/: the pods and jobs of the
+#                              namespace every 2 s during `up` and `start` (kubectl, required),
+#                              `helm status`/`helm list -o json`, `kind get clusters` / `k3d
+#                              cluster list -o json`. Secrets are redacted before writing.
 #
 #   DEVFLOW=/path/to/devflow   use this binary instead of `cargo build --release`
 #   KEEP=1                     on failure, leave the cluster and the temp project for debugging
@@ -14,11 +20,17 @@ set -Eeuo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 providers=()
+if [ "${1:-}" = --record ]; then
+    RECORD=1
+    shift
+fi
+RECORD=${RECORD:-}
+recorder="" record_dir=""
 case "${1:-both}" in
     kind | k3d) providers=("$1") ;;
     both) providers=(kind k3d) ;;
     *)
-        echo "usage: $0 [kind|k3d|both]" >&2
+        echo "usage: $0 [--record] [kind|k3d|both]" >&2
         exit 2
         ;;
 esac
@@ -67,6 +79,7 @@ on_exit() {
     local rc=$?
     set +e
     trap - ERR
+    declare -F recorder_stop >/dev/null && recorder_stop
     if [ "$rc" -ne 0 ] && [ -n "$cur_project" ]; then
         printf '\n===== e2e failed (exit %s) during the %s run: diagnostics =====\n' "$rc" "$cur_provider" >&2
         (cd "$cur_project" && "$DEVFLOW" status)
@@ -254,6 +267,76 @@ cluster_containers() {
     docker ps "$@" --filter "label=$label=$name" --format '{{.Names}} {{.Status}}'
 }
 
+# --- recording (--record) ------------------------------------------------------------------------
+# What the fakes imitate, saved from the real cluster for tests/it/recorded.rs to compare shapes
+# with. Everything is passed through `redact` first: the create-user job has the admin password
+# as a literal `-p` argument, and Helm's JSON carries the values (devflow's secrets) and the
+# manifest (Secrets).
+if [ -n "$RECORD" ]; then
+    command -v kubectl >/dev/null || fail "--record needs kubectl on PATH"
+fi
+
+redact() {
+    python3 -c '
+import json, re, sys
+SECRET = re.compile(r"PASSWORD|SECRET|KEY|TOKEN|CONN|FERNET", re.I)
+def walk(v, key=""):
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k == "manifest":
+                out[k] = "<redacted>"
+            elif k in ("config", "data", "stringData") and isinstance(x, dict):
+                out[k] = {kk: "<redacted>" for kk in x}
+            elif k == "env" and isinstance(x, list):
+                out[k] = [dict(e, value="<redacted>") if SECRET.search(str(e.get("name", ""))) and "value" in e else e for e in x]
+            else:
+                out[k] = walk(x, k)
+        return out
+    if isinstance(v, list):
+        out, hide = [], False
+        for x in v:
+            out.append("<redacted>" if hide else walk(x, key))
+            hide = key in ("args", "command") and x in ("-p", "--password")
+        return out
+    return v
+json.dump(walk(json.load(sys.stdin)), sys.stdout, indent=1, sort_keys=True)
+print()
+'
+}
+
+# record_once NAME CMD...: the command's JSON output, redacted, as $record_dir/NAME.json.
+record_once() {
+    [ -n "$record_dir" ] || return 0
+    local name=$1
+    shift
+    "$@" 2>/dev/null | redact >"$record_dir/$name.json" || note "record: $* gave no JSON"
+}
+
+# recorder_start PHASE CONTEXT: the namespace's pods and jobs every 2 s, until recorder_stop.
+recorder_start() {
+    [ -n "$record_dir" ] || return 0
+    local phase=$1 context=$2
+    (
+        i=0
+        while :; do
+            kubectl --context "$context" --request-timeout=10s -n airflow get pods,jobs -o json 2>/dev/null |
+                redact >"$record_dir/$phase-$(printf %03d "$i").json" || true
+            i=$((i + 1))
+            sleep 2
+        done
+    ) &
+    recorder=$!
+}
+
+recorder_stop() {
+    if [ -n "$recorder" ]; then
+        kill "$recorder" 2>/dev/null || true
+        wait "$recorder" 2>/dev/null || true
+        recorder=""
+    fi
+}
+
 # --- one provider ---------------------------------------------------------------------------------
 results=()
 
@@ -302,10 +385,31 @@ PY
     local before=$work/$name.before
     snapshot "$project" >"$before"
 
+    if [ -n "$RECORD" ]; then
+        record_dir=$repo/tests/fixtures/recorded/$provider
+        rm -rf "$record_dir" && mkdir -p "$record_dir"
+        note "recording into $record_dir"
+    fi
     log "[$provider] devflow up --yes --no-watch --timeout 20m"
     t=$(now)
+    recorder_start up "$ctx"
     "$DEVFLOW" up --yes --no-watch --timeout 20m 2>&1 | tee "$work/$name.up.log"
+    recorder_stop
     up_s=$(since "$t")
+    local helm_bin tool_bin
+    helm_bin=$(find_tool helm)
+    tool_bin=$(find_tool "$provider")
+    if [ -n "$helm_bin" ]; then
+        record_once helm-status "$helm_bin" status airflow -n airflow --kube-context "$ctx" -o json
+        record_once helm-list "$helm_bin" list -n airflow --kube-context "$ctx" -o json
+    fi
+    if [ -n "$tool_bin" ] && [ -n "$record_dir" ]; then
+        if [ "$provider" = kind ]; then
+            "$tool_bin" get clusters >"$record_dir/kind-get-clusters.txt" 2>&1 || true
+        else
+            record_once k3d-cluster-list "$tool_bin" cluster list -o json
+        fi
+    fi
     note "up took ${up_s}s"
     grep -q "http://127.0.0.1:$port" "$work/$name.up.log" || fail "up did not print the URL http://127.0.0.1:$port"
     [ -n "$(cluster_containers "$name" "$provider")" ] || fail "no running $provider node container labelled with $name after up"
@@ -366,8 +470,12 @@ $running"
 
     log "[$provider] devflow start"
     t=$(now)
+    recorder_start start "$ctx"
     "$DEVFLOW" start
     start_s=$(since "$t")
+    sleep 4 # the pods' status just after start, too
+    recorder_stop
+    record_dir=""
     note "start took ${start_s}s"
     wait_healthy "$base" 180
     jwt=$(token "$base" "$user" "$password")

@@ -88,6 +88,8 @@ struct Run<'a> {
     secrets: Option<Secrets>,
     /// The cluster was made now: it holds nothing of what earlier runs applied.
     cluster_created: bool,
+    /// When `up` started the stopped cluster: pod statuses from before are stale.
+    resumed_at: Option<std::time::SystemTime>,
     /// The tag of the project's image, and whether it is on the nodes already.
     image: Option<(String, bool)>,
     /// The release is installed with these values: nothing to write, nothing to upgrade.
@@ -128,6 +130,7 @@ impl<'a> Run<'a> {
             kube: None,
             secrets: None,
             cluster_created: false,
+            resumed_at: None,
             image: None,
             release_current: false,
             pushers: None,
@@ -153,8 +156,16 @@ impl<'a> Run<'a> {
             Step::WriteValues { .. } => self.write_values(printer).await,
             Step::InstallRelease(install) => self.install_release(install, printer).await,
             Step::WaitAirflow { expect, .. } => {
-                let (namespace, deadline) = (&self.plan.namespace, self.deadline);
-                kube::wait::workloads(self.kube().await?, namespace, expect, deadline, printer).await?;
+                let (namespace, deadline, resumed) = (&self.plan.namespace, self.deadline, self.resumed_at);
+                let kube = self.kube().await?;
+                match resumed {
+                    // The API serves the pods' status from before the stop until the kubelet
+                    // restarts them.
+                    Some(since) => {
+                        kube::wait::workloads_restarted(kube, namespace, expect, deadline, since, printer).await?
+                    }
+                    None => kube::wait::workloads(kube, namespace, expect, deadline, printer).await?,
+                };
                 Ok(())
             }
             Step::PushDags { .. } => self.push(printer).await,
@@ -247,6 +258,7 @@ impl<'a> Run<'a> {
         match standing {
             Standing::Current { stopped } => {
                 if stopped {
+                    self.resumed_at = Some(std::time::SystemTime::now());
                     let nodes = self.backend.nodes("start the cluster")?;
                     printer
                         .step("Starting the stopped cluster", nodes.start(), |_| "Started the cluster".into())
@@ -378,13 +390,12 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         self.begin(Guarded::Release, digest)?;
-        if deployed.is_some() {
-            // A Job's pod template cannot change, and without Helm hooks the chart's migration
-            // and create-user jobs live on for their TTL: Helm would fail with "field is
-            // immutable". Gone, Helm creates them again and they run once more.
-            let jobs = selector::components(&[plan::MIGRATIONS_JOB, plan::CREATE_USER_JOB]);
-            self.kube().await?.delete_jobs(&plan.namespace, &jobs).await?;
-        }
+        // A Job's pod template cannot change, and without Helm hooks the chart's migration and
+        // create-user jobs live on for their TTL: Helm would fail with "field is immutable".
+        // Whatever the release's status (a failed or interrupted upgrade leaves its jobs too),
+        // they go before every upgrade; Helm creates them again and they run once more.
+        let jobs = selector::components(&[plan::MIGRATIONS_JOB, plan::CREATE_USER_JOB]);
+        self.kube().await?.delete_jobs(&plan.namespace, &jobs).await?;
         let mut values = self.secrets()?.fill_values(plan);
         if let Some(tag) = &image {
             run_image(&mut values, tag);

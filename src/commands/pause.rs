@@ -30,8 +30,10 @@ pub async fn start(args: &StartArgs, env: &Env, printer: &mut Printer) -> Result
     session.require_made()?;
     let deadline = Instant::now() + args.timeout;
     let plan = &session.plan;
+    let resumed = std::time::SystemTime::now();
     let kube = backend.resume(deadline, printer).await?;
-    kube::wait::workloads(&kube, &plan.namespace, &plan.expectations(), deadline, printer).await?;
+    // The API serves the pods' status from before the stop until the kubelet restarts them.
+    kube::wait::workloads_restarted(&kube, &plan.namespace, &plan.expectations(), deadline, resumed, printer).await?;
     session.record(|state| state.stopped = false)?;
     printer.out(&format!("Airflow is up: {}", plan.url))?;
     Ok(())

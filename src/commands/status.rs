@@ -122,6 +122,10 @@ fn text(s: &Status) -> String {
                 c.phase
             ));
         }
+        // History (an OOMKill before the current run, an evicted pod beside its replacement).
+        for note in s.components.iter().flat_map(|c| &c.notes) {
+            out.push_str(&format!("note: {note}\n"));
+        }
     }
     out
 }

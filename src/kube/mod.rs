@@ -3,6 +3,7 @@
 //! reason and its last log lines.
 
 pub mod forward;
+mod policy;
 pub mod wait;
 mod workloads;
 
@@ -14,7 +15,7 @@ use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogP
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 
-pub use workloads::{ComponentStatus, Failure, NodeStatus, Workloads, pod_ready, pod_running};
+pub use workloads::{ComponentStatus, Failure, NodeStatus, Seen, Workloads, pod_ready, pod_running};
 
 use crate::env::Env;
 use crate::values::Value;
@@ -238,6 +239,22 @@ impl ApiClient {
         Ok(Workloads { pods: pods.items, jobs: jobs.items })
     }
 
+    /// Each pod's last `Failed to pull image …` event (the kubelet's FailedToPullImage event,
+    /// reason `Failed`), by pod name.
+    pub async fn pull_failures(&self, namespace: &str) -> Result<std::collections::HashMap<String, String>, Error> {
+        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(self.client.clone(), namespace)
+            .list(&ListParams::default().fields("reason=Failed,involvedObject.kind=Pod"))
+            .await
+            .map_err(api("list events"))?;
+        let mut failures: Vec<_> = events
+            .items
+            .into_iter()
+            .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with("Failed to pull image")))
+            .collect();
+        failures.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+        Ok(failures.into_iter().filter_map(|e| Some((e.involved_object.name?, e.message?))).collect())
+    }
+
     /// The last lines a pod's container wrote (of its previous run, when it restarted).
     pub async fn logs(&self, namespace: &str, pod: &str, container: Option<&str>, previous: bool) -> Vec<String> {
         let params = LogParams {
@@ -436,7 +453,7 @@ impl ApiClient {
 
     /// Completes a failure with the failing pod's last log lines.
     pub async fn with_logs(&self, namespace: &str, mut failure: Failure, container: Option<String>) -> Failure {
-        if !failure.pod.is_empty() {
+        if !failure.pod.is_empty() && container.is_some() {
             let previous = failure.reason == "CrashLoopBackOff" || failure.reason == "OOMKilled";
             failure.logs = self.logs(namespace, &failure.pod, container.as_deref(), previous).await;
         }

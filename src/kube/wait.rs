@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ApiClient, ComponentStatus, Error};
+use super::{ApiClient, ComponentStatus, Error, Seen};
 use crate::plan::{Expect, selector};
 use crate::ui::{self, Printer};
 
@@ -41,7 +41,8 @@ pub async fn nodes(kube: &ApiClient, expected: usize, deadline: Instant, printer
 }
 
 /// Waits until every expected component is ready, with one live line each; a pod that fails is
-/// reported at once, with its reason and last log lines.
+/// reported at once, with its reason and last log lines. A state that may heal is said once as a
+/// warning, history as a note when ready (the policy is `policy.rs`).
 pub async fn workloads(
     kube: &ApiClient,
     namespace: &str,
@@ -49,18 +50,60 @@ pub async fn workloads(
     deadline: Instant,
     printer: &mut Printer,
 ) -> Result<Vec<ComponentStatus>, Error> {
+    judged_until_ready(kube, namespace, expect, deadline, Seen::default(), printer).await
+}
+
+/// The same after the cluster's node containers started again: a Ready status whose containers
+/// started before `since` was written before the stop, and does not count.
+pub async fn workloads_restarted(
+    kube: &ApiClient,
+    namespace: &str,
+    expect: &[Expect],
+    deadline: Instant,
+    since: std::time::SystemTime,
+    printer: &mut Printer,
+) -> Result<Vec<ComponentStatus>, Error> {
+    let since = k8s_openapi::jiff::Timestamp::try_from(since).ok();
+    // metav1.Time has whole seconds: a container started in the same second as `since` is new.
+    let since = since.and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.as_second()).ok());
+    let seen = Seen::since(since);
+    judged_until_ready(kube, namespace, expect, deadline, seen, printer).await
+}
+
+async fn judged_until_ready(
+    kube: &ApiClient,
+    namespace: &str,
+    expect: &[Expect],
+    deadline: Instant,
+    mut seen: Seen,
+    printer: &mut Printer,
+) -> Result<Vec<ComponentStatus>, Error> {
     let started = Instant::now();
+    let mut warned = std::collections::HashSet::new();
     loop {
         let workloads = kube.workloads(namespace).await?;
-        let statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.status(e)).collect();
+        let mut statuses: Vec<ComponentStatus> = expect.iter().map(|e| workloads.judge(e, &mut seen)).collect();
+        if statuses.iter().any(|s| s.phase == "ImagePullBackOff") {
+            // Between tries the kubelet says only `Back-off pulling image`: its event says why.
+            seen.pull_events = kube.pull_failures(namespace).await?;
+            statuses = expect.iter().map(|e| workloads.judge(e, &mut seen)).collect();
+        }
         if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
             let (failure, container) = status.failure.clone().expect("found above");
             printer.live(&[]);
             let failure = kube.with_logs(namespace, failure, container).await;
             return Err(Error::Failed(Box::new(failure)));
         }
+        for warning in statuses.iter().filter_map(|s| s.warning.clone()) {
+            if warned.insert(warning.clone()) {
+                printer.warn(&format!("{warning} (it may heal: devflow keeps waiting)"));
+            }
+        }
         if statuses.iter().all(|s| s.done) {
             printer.live(&[]);
+            for note in statuses.iter().flat_map(|s| &s.notes) {
+                printer.note(note);
+            }
             printer.done(&format!(
                 "Airflow is ready ({} components)  {}",
                 statuses.len(),

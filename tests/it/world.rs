@@ -30,7 +30,19 @@
 //! - `pods`: `{"<component or pod-name prefix>": {"waiting": "ImagePullBackOff", "message": "...",
 //!   "restarts": 4, "last_terminated": {"reason": "OOMKilled", "exitCode": 137},
 //!   "unschedulable": "0/1 nodes are available: ..."}}`
+//!   `"pull_error": "<containerd's error>"` (ErrImagePull for each try, ImagePullBackOff between),
+//!   `"heals_after_s": 2` (the entry's unschedulable/pull_error lasts that long, then heals),
+//!   `"evicted": "<kubelet message>"` (a Failed Evicted pod beside a Deployment's pod)
 //! - `jobs`: `{"run-airflow-migrations": "failed"}` (also `create-user`)
+//! - the clock of transient states (fake_kube/timeline.rs), compressed in proportion by a test:
+//!   `migration_s` (how long the migration job runs), `migration_wait_timeout_s` (default 0.6: the
+//!   chart's 60 s `--migration-wait-timeout` compressed a hundredfold, as `pod_ready_after_s` is),
+//!   `crash_backoff_s` (default 0.1: the kubelet's first 10 s back-off), `create_user_fails` (failed tries before the create-user job succeeds; it also
+//!   fails until the migrations are done), `job_finish_s` (default 0.1, from
+//!   SuccessCriteriaMet/FailureTarget to Complete/Failed), `stale_status_s` (default 0: how long
+//!   after a node container starts the pods' status from before the stop is served),
+//!   `rollout_terminate_s` (default 0: how long an old pod of a rollout terminates), `node_cpu`
+//!   (default 4; ≤ 2 makes a rollout's new Deployment pods wait `Insufficient cpu`)
 //! - `logs` / `previous_logs`: `{"<component, container or pod name>": "line1\nline2"}`
 //! - `helm_wait_cap_s` (default 2): how long `helm upgrade --wait` waits (at most its
 //!   `--timeout`) before `UPGRADE FAILED: context deadline exceeded` when `pods`/`jobs` fail

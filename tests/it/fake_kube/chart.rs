@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::State;
 use super::controllers::{deployment_status, job_status, stateful_set_status, to_json};
 use super::identity::{labels, meta, resource_version, suffix, uid};
-use super::kubelet::{Owner, PodPlan, pod_status};
+use super::kubelet::{JobRun, Owner, PodPlan, pod_status};
 use super::view::{Ctx, ReleaseView, scenario_f64};
 
 /// A component the chart runs as a Deployment or a StatefulSet.
@@ -180,45 +180,75 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
     let mut out = Vec::new();
     for r in &ctx.releases {
         let image = airflow_image(r);
+        let jobs = job_pods(ctx, state, r);
+        // With hooks off every component starts with the migration job (FACTS.md): its end is
+        // what the init containers wait for; a release whose job is gone migrated before.
+        let migrations_done = jobs
+            .iter()
+            .find(|(j, _)| j.component == "run-airflow-migrations")
+            .map(|(_, p)| p.job_outcome(ctx).map(|(at, failed)| if failed { f64::INFINITY } else { at }))
+            .unwrap_or(Some(f64::NEG_INFINITY))
+            .unwrap_or(f64::INFINITY);
         for w in release_workloads(r) {
-            out.push(workload_pod(state, r, w, &image));
+            out.extend(workload_pods(ctx, state, r, w, &image, migrations_done));
         }
-        for job in live_jobs(state, r) {
-            let failed = job_failed(ctx, &job);
-            let mut labels = labels([
-                ("tier", "airflow"),
-                ("component", job.component),
-                ("release", r.name.as_str()),
-                ("job-name", job.name.as_str()),
-                ("batch.kubernetes.io/job-name", job.name.as_str()),
-            ]);
-            labels.insert("controller-uid".into(), uid(&format!("{}/{}", r.ns, job.name)));
-            out.push(PodPlan {
-                name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.rolled_at), 5)),
-                ns: r.ns.clone(),
-                labels,
-                containers: vec![(job.container.to_string(), image.clone())],
-                init: Vec::new(),
-                since: r.rolled_at,
-                keys: vec![job.component.to_string(), job.name.clone()],
-                job: Some(failed),
-                owner: Some(Owner::new("batch/v1", "Job", &job.name)),
-                node: r.node.clone(),
-            });
+        out.extend(jobs.into_iter().map(|(_, p)| p));
+    }
+    out
+}
+
+/// The chart's live jobs of a release, each with its pod. The migration job runs
+/// `migration_s` (scenario; default `pod_ready_after_s`); the create-user job (restartPolicy
+/// OnFailure, no wait init container: chart 1.22.0 `jobs/create-user-job.yaml`) fails until the
+/// migrations are done, and `create_user_fails` (scenario) tries more.
+fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan)> {
+    let after = scenario_f64(&ctx.scenario, "pod_ready_after_s", 0.3);
+    let image = airflow_image(r);
+    let mut migrations_done = f64::NEG_INFINITY;
+    let mut out = Vec::new();
+    for job in live_jobs(state, r) {
+        let failed = job_failed(ctx, &job);
+        let migrating = job.component == "run-airflow-migrations";
+        let run = JobRun {
+            run: if migrating { scenario_f64(&ctx.scenario, "migration_s", after) } else { after },
+            failed,
+            retries: if migrating { 0 } else { ctx.scenario["create_user_fails"].as_u64().unwrap_or(0) as u32 },
+            fails_until: if migrating { f64::NEG_INFINITY } else { migrations_done },
+        };
+        let mut labels = labels([
+            ("tier", "airflow"),
+            ("component", job.component),
+            ("release", r.name.as_str()),
+            ("job-name", job.name.as_str()),
+            ("batch.kubernetes.io/job-name", job.name.as_str()),
+        ]);
+        labels.insert("controller-uid".into(), uid(&format!("{}/{}", r.ns, job.name)));
+        let pod = PodPlan {
+            name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.rolled_at), 5)),
+            labels,
+            containers: vec![(job.container.to_string(), image.clone())],
+            ns: r.ns.clone(),
+            keys: vec![job.component.to_string(), job.name.clone()],
+            job: Some(run),
+            owner: Some(Owner::new("batch/v1", "Job", &job.name)),
+            ..PodPlan::simple("", Vec::new(), r.rolled_at, r.node.clone())
+        };
+        if migrating {
+            migrations_done = pod.job_outcome(ctx).map(|(at, f)| if f { f64::INFINITY } else { at }).unwrap_or(0.0);
         }
+        out.push((job, pod));
     }
     out
 }
 
 /// A workload's one pod (replicas are 1 on a laptop): `-0` of a StatefulSet, a ReplicaSet's
 /// hashed name of a Deployment. A pod deleted by a client comes back under a new name.
-fn workload_pod(state: &State, r: &ReleaseView, w: Workload, image: &str) -> PodPlan {
+fn workload_pod(state: &State, r: &ReleaseView, w: &Workload, image: &str, rolled_at: f64, since: f64) -> PodPlan {
     let owner = format!("{}-{}", r.name, w.component);
-    let (restarted, count) = state.restarts.get(&(r.ns.clone(), owner.clone())).copied().unwrap_or((0.0, 0));
-    let since = r.rolled_at.max(restarted).max(r.cluster_started);
-    let seed = format!("{}/{}/{}/{}/{}", r.context, r.ns, owner, r.rolled_at, count);
-    let template_hash = suffix(&format!("{}/{}/{}", r.ns, owner, r.rolled_at), 10);
-    let mut labels = w.labels;
+    let (_, count) = state.restarts.get(&(r.ns.clone(), owner.clone())).copied().unwrap_or((0.0, 0));
+    let seed = format!("{}/{}/{}/{}/{}", r.context, r.ns, owner, rolled_at, count);
+    let template_hash = suffix(&format!("{}/{}/{}", r.ns, owner, rolled_at), 10);
+    let mut labels = w.labels.clone();
     let (name, owner_ref) = if w.kind == "StatefulSet" {
         let name = format!("{owner}-0");
         labels.insert("statefulset.kubernetes.io/pod-name".into(), name.clone());
@@ -237,17 +267,97 @@ fn workload_pod(state: &State, r: &ReleaseView, w: Workload, image: &str) -> Pod
         name,
         ns: r.ns.clone(),
         labels,
-        containers: w.containers,
+        containers: w.containers.clone(),
         init: if waits_for_migrations {
             vec![("wait-for-airflow-migrations".to_string(), image.to_string())]
         } else {
             Vec::new()
         },
-        since,
         keys: vec![w.component.clone(), owner],
-        job: None,
         owner: Some(owner_ref),
-        node: r.node.clone(),
+        ..PodPlan::simple("", Vec::new(), since, r.node.clone())
+    }
+}
+
+/// A workload's pods now: its pod, and around it what a real cluster shows for a while.
+/// - After the node containers start again (`docker start`), the API server serves the pods'
+///   status from before the stop (Ready) for `stale_status_s` (scenario) until the kubelet,
+///   re-registered, restarts them.
+/// - A rollout (`rollout_terminate_s`, scenario: how long an old pod takes to terminate): a
+///   StatefulSet's old pod terminates before its new one is made (kubernetes
+///   pkg/controller/statefulset/stateful_set_control.go, RollingUpdate); a Deployment's new pod
+///   comes first and the old one goes once it is ready (chart 1.22.0 api-server-deployment.yaml:
+///   maxSurge 1, maxUnavailable 0). On a node of `node_cpu` ≤ 2 (scenario) the new pods wait
+///   `Unschedulable: Insufficient cpu` while a terminating pod still holds its requests.
+/// - `evicted` (pods scenario): a Failed Evicted pod beside a Deployment's replacement (a
+///   StatefulSet deletes and remakes its failed pod under the same name).
+fn workload_pods(ctx: &Ctx, state: &State, r: &ReleaseView, w: Workload, image: &str, migrated: f64) -> Vec<PodPlan> {
+    let owner = format!("{}-{}", r.name, w.component);
+    let (restarted, _) = state.restarts.get(&(r.ns.clone(), owner)).copied().unwrap_or((0.0, 0));
+    let before = r.rolled_at.max(restarted);
+    let stale_s = scenario_f64(&ctx.scenario, "stale_status_s", 0.0);
+    let since = match r.cluster_started > before {
+        true if ctx.now < r.cluster_started + stale_s => before,
+        true => r.cluster_started + stale_s,
+        false => before,
+    };
+    let with_migrations = |mut p: PodPlan| {
+        if !p.init.is_empty() {
+            p.migrations_done = Some(migrated);
+        }
+        p
+    };
+    let terminate = scenario_f64(&ctx.scenario, "rollout_terminate_s", 0.0);
+    let mut pod = with_migrations(workload_pod(state, r, &w, image, r.rolled_at, since));
+    let Some(prev) = r.rolled_before.filter(|_| terminate > 0.0 && since == r.rolled_at.max(restarted)) else {
+        return with_eviction(ctx, pod);
+    };
+    let old = with_migrations(workload_pod(state, r, &w, image, prev, prev));
+    let terminated_by = r.rolled_at + terminate;
+    if w.kind == "StatefulSet" {
+        if ctx.now < terminated_by {
+            return vec![PodPlan { deleting: Some(r.rolled_at), ..old }];
+        }
+        pod.since = terminated_by;
+        return vec![pod];
+    }
+    if scenario_f64(&ctx.scenario, "node_cpu", 4.0) <= 2.0 {
+        let message = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+        pod.waits_for_room = Some((terminated_by, message.to_string()));
+    }
+    let replaced_at = pod.ready_at(ctx);
+    match ctx.now {
+        t if t < replaced_at => vec![old, pod],
+        t if t < replaced_at + terminate => vec![PodPlan { deleting: Some(replaced_at), ..old }, pod],
+        _ => vec![pod],
+    }
+}
+
+/// The pod, and beside it an evicted one when the scenario has it (Deployments only).
+fn with_eviction(ctx: &Ctx, pod: PodPlan) -> Vec<PodPlan> {
+    let message = pod.keys.iter().find_map(|k| ctx.scenario["pods"][k]["evicted"].as_str()).map(String::from);
+    let is_replica_set = pod.owner.as_ref().is_some_and(|o| o.kind == "ReplicaSet");
+    match message.filter(|_| is_replica_set) {
+        Some(message) => {
+            let name = format!(
+                "{}-{}",
+                pod.name.rsplit_once('-').map(|(rs, _)| rs).unwrap_or(&pod.name),
+                suffix(&pod.name, 5)
+            );
+            let evicted = PodPlan {
+                name,
+                ns: pod.ns.clone(),
+                labels: pod.labels.clone(),
+                containers: pod.containers.clone(),
+                init: pod.init.clone(),
+                keys: Vec::new(),
+                owner: pod.owner.as_ref().map(|o| Owner::new(o.api_version, o.kind, &o.name)),
+                evicted: Some(message),
+                ..PodPlan::simple("", Vec::new(), pod.since - 600.0, pod.node.clone())
+            };
+            vec![evicted, pod]
+        }
+        None => vec![pod],
     }
 }
 
@@ -276,11 +386,11 @@ fn containers(list: &[(String, String)]) -> Vec<Container> {
 
 /// The chart's Jobs, active until `pod_ready_after_s` after the release rolled.
 pub(super) fn job_objects(ctx: &Ctx, state: &State) -> Vec<Value> {
-    let after = scenario_f64(&ctx.scenario, "pod_ready_after_s", 0.3);
     let mut out = Vec::new();
     for r in &ctx.releases {
-        for job in live_jobs(state, r) {
-            let failed = job_failed(ctx, &job);
+        for (job, pod) in job_pods(ctx, state, r) {
+            let (done_at, failed) = pod.job_outcome(ctx).unwrap_or((f64::INFINITY, false));
+            let retrying = pod.retrying(ctx);
             let mut metadata =
                 chart_meta(r, &job.name, job.component, &format!("{}/{}/{}", r.ns, job.name, r.rolled_at));
             let controller_uid = uid(&format!("{}/{}", r.ns, job.name));
@@ -306,7 +416,11 @@ pub(super) fn job_objects(ctx: &Ctx, state: &State) -> Vec<Value> {
                 ),
                 ..Default::default()
             };
-            let status = job_status(ctx, r.rolled_at, r.rolled_at + after, failed);
+            let mut status = job_status(ctx, r.rolled_at, done_at, failed);
+            if retrying {
+                // restartPolicy OnFailure: the pod restarts in place, still active, none failed.
+                status.active = Some(1);
+            }
             metadata.resource_version = Some(resource_version(&to_json(&status)));
             out.push(to_json(Job { metadata, spec: Some(spec), status: Some(status) }));
         }

@@ -157,7 +157,9 @@ pub(super) fn deployment_status(replicas: i32, ready: i32, generation: i64, name
 }
 
 /// A job of one pod, active until `done_at`, then complete or failed with the conditions
-/// Kubernetes 1.31+ sets (`SuccessCriteriaMet`/`FailureTarget` first).
+/// Kubernetes 1.31+ sets: `SuccessCriteriaMet`/`FailureTarget` at once, `Complete`/`Failed` once
+/// the pods' finalizers are removed (`job_finish_s` later, scenario; kubernetes
+/// pkg/controller/job/job_controller.go, KEP-3998/KEP-4368).
 pub(super) fn job_status(ctx: &Ctx, start: f64, done_at: f64, failed: bool) -> JobStatus {
     let base = JobStatus {
         start_time: Some(time(start)),
@@ -169,6 +171,7 @@ pub(super) fn job_status(ctx: &Ctx, start: f64, done_at: f64, failed: bool) -> J
     if ctx.now < done_at {
         return JobStatus { active: Some(1), ..base };
     }
+    let finished = ctx.now >= done_at + scenario_f64(&ctx.scenario, "job_finish_s", 0.1);
     let condition = |type_: &str, reason: &str, message: &str| JobCondition {
         type_: type_.into(),
         status: "True".into(),
@@ -177,27 +180,23 @@ pub(super) fn job_status(ctx: &Ctx, start: f64, done_at: f64, failed: bool) -> J
         last_probe_time: Some(time(done_at)),
         last_transition_time: Some(time(done_at)),
     };
-    if failed {
-        let why = "Job has reached the specified backoff limit";
-        JobStatus {
-            failed: Some(1),
-            conditions: Some(vec![
-                condition("FailureTarget", "BackoffLimitExceeded", why),
-                condition("Failed", "BackoffLimitExceeded", why),
-            ]),
-            ..base
-        }
-    } else {
-        let why = "Reached expected number of succeeded pods";
-        JobStatus {
+    let (first, last, reason, why) = match failed {
+        true => ("FailureTarget", "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        false => ("SuccessCriteriaMet", "Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+    };
+    let mut conditions = vec![condition(first, reason, why)];
+    if finished {
+        conditions.push(condition(last, reason, why));
+    }
+    match failed {
+        true => JobStatus { failed: Some(1), conditions: Some(conditions), ..base },
+        false => JobStatus {
+            // `succeeded` counts the pod once its finalizer is removed, before the conditions.
             succeeded: Some(1),
-            completion_time: Some(time(done_at)),
-            conditions: Some(vec![
-                condition("SuccessCriteriaMet", "CompletionsReached", why),
-                condition("Complete", "CompletionsReached", why),
-            ]),
+            completion_time: finished.then(|| time(done_at)),
+            conditions: Some(conditions),
             ..base
-        }
+        },
     }
 }
 
@@ -269,6 +268,10 @@ fn applied_workload_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 job: None,
                 owner: Some(owner),
                 node: ctx.node_name(),
+                migrations_done: None,
+                deleting: None,
+                evicted: None,
+                waits_for_room: None,
             });
         }
     }

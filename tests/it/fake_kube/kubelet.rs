@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::State;
 use super::controllers::{planned_pods, to_json};
 use super::identity::{fnv, meta, resource_version, uid};
-use super::view::{ClusterView, Ctx, NodeView, scenario_f64, time};
+use super::timeline::{Clock, Tries, Try, pulls, scheduled_at, waits_for_migrations};
+use super::view::{ClusterView, Ctx, NodeView, time};
 
 /// The owner a pod's `ownerReferences` names.
 pub(super) struct Owner {
@@ -42,10 +43,29 @@ pub(super) struct PodPlan {
     pub(super) since: f64,
     /// scenario keys that address it: its component, then its owner's name.
     pub(super) keys: Vec<String>,
-    /// Some(failed) for a job's pod.
-    pub(super) job: Option<bool>,
+    /// A job's pod: how its tries go.
+    pub(super) job: Option<JobRun>,
     pub(super) owner: Option<Owner>,
     pub(super) node: String,
+    /// When the release's migrations are done, for a pod whose init container waits for them.
+    pub(super) migrations_done: Option<f64>,
+    /// Deleted at this time and terminating (an old pod of a rollout).
+    pub(super) deleting: Option<f64>,
+    /// An evicted pod beside its replacement: the kubelet's eviction message.
+    pub(super) evicted: Option<String>,
+    /// Unschedulable until then (a new pod of a rollout on a full node), with the message.
+    pub(super) waits_for_room: Option<(f64, String)>,
+}
+
+/// How a job's pod tries: `retries` failures first (restartPolicy OnFailure restarts it in the
+/// same pod), failing while `fails_until` (the migrations) is not reached, or failing for good.
+#[derive(Clone, Copy)]
+pub(super) struct JobRun {
+    /// How long one try runs.
+    pub(super) run: f64,
+    pub(super) failed: bool,
+    pub(super) retries: u32,
+    pub(super) fails_until: f64,
 }
 
 impl PodPlan {
@@ -62,11 +82,65 @@ impl PodPlan {
             job: None,
             owner: None,
             node,
+            migrations_done: None,
+            deleting: None,
+            evicted: None,
+            waits_for_room: None,
         }
     }
 
-    fn ready_at(&self, ctx: &Ctx) -> f64 {
-        self.since + scenario_f64(&ctx.scenario, "pod_ready_after_s", 0.3)
+    fn scenario<'a>(&self, ctx: &'a Ctx) -> Option<&'a Map<String, Value>> {
+        self.keys.iter().find_map(|k| pod_scenario(ctx, k, &self.name)).or_else(|| pod_scenario(ctx, "", &self.name))
+    }
+
+    /// The stages it goes through, on the scenario's clock.
+    fn stages(&self, ctx: &Ctx) -> Stages {
+        let clock = Clock::of(ctx);
+        let sc = self.scenario(ctx);
+        let mut scheduled = scheduled_at(sc, self.since);
+        if let Some((at, _)) = &self.waits_for_room {
+            scheduled = scheduled.max(*at);
+        }
+        let pulls = pulls(&clock, sc, self.since, scheduled);
+        let pulled = pulls.succeeds_from.unwrap_or(f64::INFINITY);
+        let init = self.migrations_done.map(|done| waits_for_migrations(&clock, pulled, done));
+        let main_from = match (&init, self.migrations_done) {
+            (Some(tries), Some(done)) => tries.succeeds_from.map(|s| s.max(done)).unwrap_or(f64::INFINITY),
+            _ => pulled,
+        };
+        let job = self.job.map(|run| {
+            let limit = if run.failed { 1 } else { BACKOFF_LIMIT + 1 };
+            let from = main_from + clock.start;
+            Tries::new(&clock, from, run.run, limit, |k, start| {
+                run.failed || k < run.retries || start < run.fails_until
+            })
+        });
+        let job_run = self.job.map(|run| run.run).unwrap_or(0.0);
+        Stages { clock, scheduled, pulls, init, main_from, job, job_run }
+    }
+
+    /// When its main containers are running and ready (a job's: when its last try ends).
+    pub(super) fn ready_at(&self, ctx: &Ctx) -> f64 {
+        let stages = self.stages(ctx);
+        match &stages.job {
+            Some(tries) => job_end(stages.job_run, tries).0,
+            None => stages.main_from + stages.clock.start,
+        }
+    }
+
+    /// (when, failed) of a job pod's end: its last try's end.
+    pub(super) fn job_outcome(&self, ctx: &Ctx) -> Option<(f64, bool)> {
+        let stages = self.stages(ctx);
+        stages.job.as_ref().map(|tries| job_end(stages.job_run, tries))
+    }
+
+    /// Whether a job pod is between failed tries or in a later one.
+    pub(super) fn retrying(&self, ctx: &Ctx) -> bool {
+        let stages = self.stages(ctx);
+        stages
+            .job
+            .as_ref()
+            .is_some_and(|t| matches!(t.at(&stages.clock, ctx.now), Try::BackOff { .. } | Try::Running { n: 1.., .. }))
     }
 
     fn container_id(&self, container: &str) -> String {
@@ -77,6 +151,27 @@ impl PodPlan {
             fnv(&format!("{}{container}", self.name)),
             fnv(&format!("{container}{}", self.since))
         )
+    }
+}
+
+/// The Job's `backoffLimit` (kubernetes/api batch/v1 JobSpec: 6 by default; the chart sets none).
+const BACKOFF_LIMIT: u32 = 6;
+
+/// A pod's stages: scheduled, image pulled, init done, main containers from `main_from`.
+struct Stages {
+    clock: Clock,
+    scheduled: f64,
+    pulls: Tries,
+    init: Option<Tries>,
+    main_from: f64,
+    job: Option<Tries>,
+    job_run: f64,
+}
+
+fn job_end(run: f64, tries: &Tries) -> (f64, bool) {
+    match tries.succeeds_from {
+        Some(start) => (start + run, false),
+        None => (tries.failed.last().map(|t| t.1).unwrap_or(f64::INFINITY), true),
     }
 }
 
@@ -107,6 +202,10 @@ fn waiting(reason: &str, message: Option<String>) -> ContainerState {
     }
 }
 
+fn running(since: f64) -> ContainerState {
+    ContainerState { running: Some(ContainerStateRunning { started_at: Some(time(since)) }), ..Default::default() }
+}
+
 fn terminated(p: &PodPlan, container: &str, exit_code: i32, reason: &str, finished: f64) -> ContainerState {
     ContainerState {
         terminated: Some(ContainerStateTerminated {
@@ -121,6 +220,17 @@ fn terminated(p: &PodPlan, container: &str, exit_code: i32, reason: &str, finish
     }
 }
 
+/// The kubelet's CrashLoopBackOff message (pkg/kubelet/kuberuntime `doBackOff`).
+fn backoff_message(p: &PodPlan, container: &str, backoff: f64) -> String {
+    format!(
+        "back-off {}s restarting failed container={container} pod={}_{}({})",
+        backoff.round(),
+        p.name,
+        p.ns,
+        uid(&p.name)
+    )
+}
+
 /// What a pod's containers look like now.
 struct Containers {
     statuses: Vec<ContainerStatus>,
@@ -128,53 +238,69 @@ struct Containers {
     phase: &'static str,
 }
 
-/// The main container's status as the scenario has it; the others start normally.
-fn container_statuses(ctx: &Ctx, p: &PodPlan, sc: Option<&Map<String, Value>>) -> Containers {
-    let ready_at = p.ready_at(ctx);
-    let started = ctx.now >= ready_at;
+fn status_of(name: &str, image: &str) -> ContainerStatus {
+    ContainerStatus {
+        name: name.to_string(),
+        image: image.to_string(),
+        image_id: String::new(),
+        started: Some(false),
+        ..Default::default()
+    }
+}
+
+/// A container that has not started: pulling its image (ErrImagePull during a failed try,
+/// ImagePullBackOff between tries, kubernetes pkg/kubelet/images/image_manager.go: the back-off
+/// message does not repeat the error), or being created. `first`: the first container the kubelet
+/// starts (the first init container, if any): the main containers of a pod with init containers
+/// wait `PodInitializing` until those are done.
+fn not_started(
+    ctx: &Ctx,
+    p: &PodPlan,
+    stages: &Stages,
+    sc: Option<&Map<String, Value>>,
+    (image, first): (&str, bool),
+) -> ContainerState {
+    let error = sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str).unwrap_or("");
+    if !first && !p.init.is_empty() {
+        return waiting("PodInitializing", None);
+    }
+    match stages.pulls.at(&stages.clock, ctx.now) {
+        Try::Running { .. } if !error.is_empty() => waiting("ErrImagePull", Some(error.to_string())),
+        Try::BackOff { .. } | Try::GaveUp { .. } if !error.is_empty() => {
+            waiting("ImagePullBackOff", Some(format!("Back-off pulling image \"{image}\"")))
+        }
+        _ if stages.init.is_some() && p.init.first().is_some_and(|(n, _)| n != &p.containers[0].0) => {
+            waiting("PodInitializing", None)
+        }
+        _ => waiting("ContainerCreating", None),
+    }
+}
+
+/// The main containers: the scenario's failure on the first, a job's tries, or a normal start.
+fn container_statuses(ctx: &Ctx, p: &PodPlan, stages: &Stages, sc: Option<&Map<String, Value>>) -> Containers {
+    let ready_at = stages.main_from + stages.clock.start;
     let mut out = Containers { statuses: Vec::new(), not_ready: Vec::new(), phase: "Running" };
     for (i, (name, image)) in p.containers.iter().enumerate() {
         let s = if i == 0 { sc } else { None };
-        let mut cs = ContainerStatus {
-            name: name.clone(),
-            image: image.clone(),
-            image_id: String::new(),
-            started: Some(false),
-            ..Default::default()
-        };
-        let waiting_reason = s.and_then(|s| s.get("waiting")).and_then(Value::as_str);
+        let mut cs = status_of(name, image);
         let last = s.and_then(|s| s.get("last_terminated")).and_then(Value::as_object);
         let last_state = last.map(|l| {
             let code = l.get("exitCode").and_then(Value::as_i64).unwrap_or(1) as i32;
             terminated(p, name, code, l.get("reason").and_then(Value::as_str).unwrap_or("Error"), p.since)
         });
         let restarts = s.and_then(|s| s.get("restarts")).and_then(Value::as_i64).unwrap_or(0) as i32;
-        if let Some(job_failed) = p.job {
-            if started {
-                let (code, reason) = if job_failed { (1, "Error") } else { (0, "Completed") };
-                cs.state = Some(terminated(p, name, code, reason, ready_at));
-                cs.container_id = Some(p.container_id(name));
-                out.phase = if job_failed { "Failed" } else { "Succeeded" };
-            } else {
-                cs.state = Some(waiting("ContainerCreating", None));
-                out.phase = "Pending";
-            }
+        let waiting_reason = s.and_then(|s| s.get("waiting")).and_then(Value::as_str);
+        if let Some(tries) = &stages.job {
+            job_container(ctx, p, (&stages.clock, stages.job_run), tries, &mut cs, &mut out);
+            out.not_ready.push(name.clone());
+        } else if ctx.now < ready_at {
+            cs.state = Some(not_started(ctx, p, stages, sc, (image, false)));
+            out.phase = "Pending";
             out.not_ready.push(name.clone());
         } else if let Some(reason) = waiting_reason {
             let crash = reason == "CrashLoopBackOff";
-            let message =
-                s.and_then(|s| s.get("message")).and_then(Value::as_str).map(String::from).unwrap_or_else(|| {
-                    if crash {
-                        format!(
-                            "back-off 40s restarting failed container={name} pod={}_{}({})",
-                            p.name,
-                            p.ns,
-                            uid(&p.name)
-                        )
-                    } else {
-                        format!("Back-off pulling image \"{image}\"")
-                    }
-                });
+            let message = s.and_then(|s| s.get("message")).and_then(Value::as_str).map(String::from);
+            let message = message.unwrap_or_else(|| backoff_message(p, name, 40.0));
             cs.state = Some(waiting(reason, Some(message)));
             cs.restart_count = restarts;
             if crash {
@@ -184,15 +310,8 @@ fn container_statuses(ctx: &Ctx, p: &PodPlan, sc: Option<&Map<String, Value>>) -
                 out.phase = "Pending";
             }
             out.not_ready.push(name.clone());
-        } else if !started {
-            cs.state = Some(waiting("ContainerCreating", None));
-            out.phase = "Pending";
-            out.not_ready.push(name.clone());
         } else {
-            cs.state = Some(ContainerState {
-                running: Some(ContainerStateRunning { started_at: Some(time(ready_at)) }),
-                ..Default::default()
-            });
+            cs.state = Some(running(ready_at));
             cs.ready = true;
             cs.started = Some(true);
             cs.restart_count = restarts;
@@ -204,47 +323,131 @@ fn container_statuses(ctx: &Ctx, p: &PodPlan, sc: Option<&Map<String, Value>>) -
     out
 }
 
-fn init_statuses(ctx: &Ctx, p: &PodPlan) -> Vec<ContainerStatus> {
-    let ready_at = p.ready_at(ctx);
-    let started = ctx.now >= ready_at;
+/// A job's container through its tries (restartPolicy OnFailure: restarted in the same pod).
+fn job_container(
+    ctx: &Ctx,
+    p: &PodPlan,
+    (clock, run): (&Clock, f64),
+    tries: &Tries,
+    cs: &mut ContainerStatus,
+    out: &mut Containers,
+) {
+    let name = cs.name.clone();
+    let failed_before = |n: u32, at: f64| (n > 0).then(|| terminated(p, &name, 1, "Error", at));
+    match tries.at(clock, ctx.now) {
+        Try::Before => {
+            cs.state = Some(waiting("ContainerCreating", None));
+            out.phase = "Pending";
+        }
+        Try::Running { n, since } => {
+            cs.state = Some(running(since));
+            cs.started = Some(true);
+            cs.restart_count = n as i32;
+            cs.last_state = failed_before(n, since);
+        }
+        Try::BackOff { n, failed_at, backoff } => {
+            cs.state = Some(waiting("CrashLoopBackOff", Some(backoff_message(p, &name, backoff))));
+            cs.restart_count = n as i32;
+            cs.last_state = Some(terminated(p, &name, 1, "Error", failed_at));
+        }
+        Try::Succeeded { restarts, since } if ctx.now < since + run => {
+            cs.state = Some(running(since));
+            cs.started = Some(true);
+            cs.restart_count = restarts as i32;
+            cs.last_state = failed_before(restarts, since);
+        }
+        Try::Succeeded { restarts, since } => {
+            cs.state = Some(terminated(p, &name, 0, "Completed", since + run));
+            cs.restart_count = restarts as i32;
+            out.phase = "Succeeded";
+        }
+        Try::GaveUp { n, failed_at } => {
+            cs.state = Some(terminated(p, &name, 1, "Error", failed_at));
+            cs.restart_count = n as i32;
+            out.phase = "Failed";
+        }
+    }
+    cs.container_id = (out.phase != "Pending").then(|| p.container_id(&name));
+}
+
+/// The init containers: the chart's wait for migrations through its tries, others at once.
+fn init_statuses(ctx: &Ctx, p: &PodPlan, stages: &Stages, sc: Option<&Map<String, Value>>) -> Vec<ContainerStatus> {
+    let done = stages.main_from;
     p.init
         .iter()
-        .map(|(name, image)| ContainerStatus {
-            name: name.clone(),
-            image: image.clone(),
-            image_id: String::new(),
-            ready: started,
-            started: Some(false),
-            container_id: started.then(|| p.container_id(name)),
-            state: Some(if started {
-                terminated(p, name, 0, "Completed", ready_at)
-            } else {
-                waiting("PodInitializing", None)
-            }),
-            ..Default::default()
+        .map(|(name, image)| {
+            let mut cs = status_of(name, image);
+            let state = match stages.init.as_ref().map(|t| t.at(&stages.clock, ctx.now)) {
+                _ if ctx.now >= done => terminated(p, name, 0, "Completed", done),
+                None | Some(Try::Before) => not_started(ctx, p, stages, sc, (image, true)),
+                Some(Try::Running { n, since }) | Some(Try::Succeeded { restarts: n, since }) => {
+                    cs.restart_count = n as i32;
+                    cs.last_state = (n > 0).then(|| terminated(p, name, 1, "Error", since));
+                    cs.started = Some(true);
+                    running(since)
+                }
+                Some(Try::BackOff { n, failed_at, backoff }) => {
+                    cs.restart_count = n as i32;
+                    cs.last_state = Some(terminated(p, name, 1, "Error", failed_at));
+                    waiting("CrashLoopBackOff", Some(backoff_message(p, name, backoff)))
+                }
+                Some(Try::GaveUp { n, failed_at }) => {
+                    cs.restart_count = n as i32;
+                    terminated(p, name, 1, "Error", failed_at)
+                }
+            };
+            cs.ready = ctx.now >= done;
+            cs.container_id = cs.started.filter(|s| *s).or(cs.ready.then_some(true)).map(|_| p.container_id(name));
+            cs.state = Some(state);
+            cs
         })
         .collect()
 }
 
+/// An evicted pod as the kubelet leaves it (pkg/kubelet/eviction `evictPod`: phase Failed,
+/// reason Evicted; its containers ContainerStatusUnknown, exit 137).
+fn evicted_status(p: &PodPlan, message: &str) -> PodStatus {
+    let statuses = p
+        .containers
+        .iter()
+        .map(|(name, image)| ContainerStatus {
+            state: Some(terminated(p, name, 137, "ContainerStatusUnknown", p.since)),
+            ..status_of(name, image)
+        })
+        .collect();
+    PodStatus {
+        phase: Some("Failed".into()),
+        reason: Some("Evicted".into()),
+        message: Some(message.to_string()),
+        start_time: Some(time(p.since)),
+        container_statuses: Some(statuses),
+        qos_class: Some("Burstable".into()),
+        ..Default::default()
+    }
+}
+
 /// (status, nodeName) of a planned pod at ctx.now.
 pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) {
+    if let Some(message) = &p.evicted {
+        return (evicted_status(p, message), Some(p.node.clone()));
+    }
+    let sc = p.scenario(ctx);
+    let stages = p.stages(ctx);
     let ready_at = p.ready_at(ctx);
-    let started = ctx.now >= ready_at;
-    let sc = p.keys.iter().find_map(|k| pod_scenario(ctx, k, &p.name)).or_else(|| pod_scenario(ctx, "", &p.name));
-
-    if let Some(msg) = sc.and_then(|s| s.get("unschedulable")).and_then(Value::as_str) {
+    let unschedulable = sc.and_then(|s| s.get("unschedulable")).and_then(Value::as_str).map(String::from);
+    if ctx.now < stages.scheduled {
+        let message = unschedulable.or(p.waits_for_room.as_ref().map(|w| w.1.clone())).unwrap_or_default();
         let status = PodStatus {
             phase: Some("Pending".into()),
             qos_class: Some("Burstable".into()),
-            conditions: Some(vec![cond("PodScheduled", false, p.since, Some("Unschedulable"), Some(msg.into()))]),
+            conditions: Some(vec![cond("PodScheduled", false, p.since, Some("Unschedulable"), Some(message))]),
             ..Default::default()
         };
         return (status, None);
     }
-
-    let containers = container_statuses(ctx, p, sc);
+    let containers = container_statuses(ctx, p, &stages, sc);
     let all_ready = containers.not_ready.is_empty();
-    let job_done = p.job.is_some() && started;
+    let job_done = p.job.is_some() && ctx.now >= ready_at;
     let unready = format!("containers with unready status: [{}]", containers.not_ready.join(" "));
     let readiness = |type_: &str| {
         if all_ready {
@@ -255,26 +458,29 @@ pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) 
             cond(type_, false, p.since, Some("ContainersNotReady"), Some(unready.clone()))
         }
     };
-    let init = init_statuses(ctx, p);
-    let ip = started.then(|| format!("10.244.0.{}", 2 + fnv(&p.name) % 250));
+    let init = init_statuses(ctx, p, &stages, sc);
+    let initialized = ctx.now >= stages.main_from || p.init.is_empty();
+    let initialized = if initialized {
+        cond("Initialized", true, stages.main_from.min(ctx.now), None, None)
+    } else {
+        let names: Vec<&str> = p.init.iter().map(|(n, _)| n.as_str()).collect();
+        let message = format!("containers with incomplete status: [{}]", names.join(" "));
+        cond("Initialized", false, p.since, Some("ContainersNotInitialized"), Some(message))
+    };
+    let ip = (ctx.now >= stages.scheduled + stages.clock.start.min(0.1))
+        .then(|| format!("10.244.0.{}", 2 + fnv(&p.name) % 250));
     let status = PodStatus {
-        phase: Some(containers.phase.into()),
+        phase: Some(if initialized.status == "True" { containers.phase } else { "Pending" }.into()),
         conditions: Some(vec![
-            cond(
-                "PodReadyToStartContainers",
-                started && !job_done,
-                if started { ready_at } else { p.since },
-                None,
-                None,
-            ),
-            cond("Initialized", true, p.since, None, None),
+            cond("PodReadyToStartContainers", ip.is_some() && !job_done, stages.scheduled, None, None),
+            initialized,
             readiness("Ready"),
             readiness("ContainersReady"),
-            cond("PodScheduled", true, p.since, None, None),
+            cond("PodScheduled", true, stages.scheduled, None, None),
         ]),
         host_ip: Some("172.18.0.2".into()),
         host_ips: Some(vec![HostIP { ip: "172.18.0.2".into() }]),
-        start_time: Some(time(p.since)),
+        start_time: Some(time(stages.scheduled)),
         container_statuses: Some(containers.statuses),
         qos_class: Some("Burstable".into()),
         pod_ips: ip.clone().map(|ip| vec![PodIP { ip }]),
@@ -317,6 +523,8 @@ pub(super) fn pod_json(ctx: &Ctx, p: &PodPlan) -> Value {
     };
     let mut metadata = meta(&p.name, Some(&p.ns), p.since, &format!("{}/{}/{}", p.ns, p.name, p.since));
     metadata.labels = Some(p.labels.clone());
+    metadata.deletion_timestamp = p.deleting.map(time);
+    metadata.deletion_grace_period_seconds = p.deleting.map(|_| 30);
     metadata.owner_references = p.owner.as_ref().map(|o| {
         vec![OwnerReference {
             api_version: o.api_version.into(),
@@ -405,8 +613,9 @@ pub(super) fn node_json(ctx: &Ctx, c: &ClusterView, n: &NodeView, after: f64) ->
         "existing" => (format!("aws:///eu-west-1a/i-{:017x}", fnv(&n.name) >> 4), "Amazon Linux 2023.9.20251014"),
         _ => (format!("k3s://{}", n.name), "K3s v1.36.4+k3s1"),
     };
+    let cpu = ctx.scenario["node_cpu"].as_u64().unwrap_or(4).to_string();
     let resources: BTreeMap<String, Quantity> = [
-        ("cpu", "4"),
+        ("cpu", cpu.as_str()),
         ("ephemeral-storage", "102687672Ki"),
         ("hugepages-2Mi", "0"),
         ("memory", "8048092Ki"),
@@ -507,27 +716,18 @@ pub(super) fn events(ctx: &Ctx, state: &State) -> Vec<Value> {
         let (main, image) = p.containers.first().cloned().unwrap_or_default();
         if let Some(msg) = sc.and_then(|s| s.get("unschedulable")).and_then(Value::as_str) {
             out.push(event(ctx, on_pod("FailedScheduling", msg.to_string(), 1)));
-        } else if let Some(w) = sc.and_then(|s| s.get("waiting")).and_then(Value::as_str) {
-            if w == "CrashLoopBackOff" {
-                let message =
-                    format!("Back-off restarting failed container {main} in pod {}_{}({})", p.name, p.ns, uid(&p.name));
-                out.push(event(ctx, on_pod("BackOff", message, 5)));
-            } else {
-                let backoff = sc
-                    .and_then(|s| s.get("message"))
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .unwrap_or(format!("Back-off pulling image \"{image}\""));
-                let pull = format!(
-                    "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/{image}\": not found"
-                );
-                out.push(event(ctx, on_pod("Failed", pull, 3)));
-                out.push(event(ctx, on_pod("Failed", format!("Error: {w}"), 3)));
-                out.push(event(ctx, on_pod("BackOff", backoff, 3)));
-            }
+        } else if let Some(error) = sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str) {
+            // pkg/kubelet/images/image_manager.go: `Failed to pull image %q: %v`, then the
+            // back-off's own event.
+            out.push(event(ctx, on_pod("Failed", format!("Failed to pull image \"{image}\": {error}"), 3)));
+            out.push(event(ctx, on_pod("Failed", "Error: ErrImagePull".into(), 3)));
+            out.push(event(ctx, on_pod("BackOff", format!("Back-off pulling image \"{image}\""), 3)));
+        } else if sc.and_then(|s| s.get("waiting")).and_then(Value::as_str) == Some("CrashLoopBackOff") {
+            let message =
+                format!("Back-off restarting failed container {main} in pod {}_{}({})", p.name, p.ns, uid(&p.name));
+            out.push(event(ctx, on_pod("BackOff", message, 5)));
         }
-        if p.job == Some(true)
-            && ctx.now >= p.ready_at(ctx)
+        if p.job_outcome(ctx).is_some_and(|(at, failed)| failed && ctx.now >= at)
             && let Some(job) = &p.owner
         {
             out.push(event(

@@ -42,6 +42,7 @@ mod portforward;
 mod selector;
 mod server;
 mod store;
+mod timeline;
 mod view;
 mod watch;
 mod ws;

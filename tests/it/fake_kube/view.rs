@@ -130,6 +130,8 @@ pub(super) struct ReleaseView {
     /// The values Helm got, its values files merged.
     pub(super) values: Value,
     pub(super) rolled_at: f64,
+    /// When the pods rolled before that (the fake helm's `rolled_before`), for a rollout.
+    pub(super) rolled_before: Option<f64>,
     pub(super) chart_version: String,
     pub(super) cluster_started: f64,
 }
@@ -310,6 +312,7 @@ fn release_views(c: &ClusterView, releases_json: &Value) -> Vec<ReleaseView> {
                 name: name.to_string(),
                 values,
                 rolled_at: rec["rolled_at"].as_f64().unwrap_or(updated),
+                rolled_before: rec["rolled_before"].as_f64(),
                 chart_version: rec["version"].as_str().unwrap_or("1.22.0").to_string(),
                 cluster_started: c.started,
             }

@@ -270,7 +270,8 @@ fn fake_kube_pods_pending_then_running() {
     assert_eq!(st.phase.as_deref(), Some("Pending"));
     let cs = &st.container_statuses.as_ref().unwrap()[0];
     assert_eq!(cs.name, "scheduler");
-    assert_eq!(cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("ContainerCreating"));
+    // Its init container (wait-for-airflow-migrations) runs first: the main ones wait for it.
+    assert_eq!(cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("PodInitializing"));
 
     wait_until("the scheduler Running and Ready", 4.0, || {
         let p = &pods(&world, "component%3Dscheduler")[0];
@@ -284,6 +285,11 @@ fn fake_kube_pods_pending_then_running() {
         cs.ready && cs.restart_count == 0 && cs.state.as_ref().unwrap().running.as_ref().unwrap().started_at.is_some()
     );
 
+    // The create-user job fails while the migrations run and is restarted in its pod.
+    wait_until("both jobs succeeded", 4.0, || {
+        let (_, jobs) = get_json(&world, "/apis/batch/v1/namespaces/airflow/jobs");
+        jobs["items"].as_array().is_some_and(|items| items.iter().all(|j| j["status"]["succeeded"] == 1))
+    });
     let (code, jobs) = get_json(&world, "/apis/batch/v1/namespaces/airflow/jobs");
     assert_eq!(code, 200);
     let jobs: k8s_openapi::List<k8s_openapi::api::batch::v1::Job> = serde_json::from_value(jobs).unwrap();
@@ -319,28 +325,37 @@ fn fake_kube_image_pull_backoff_and_failures() {
     let Some(world) = World::for_test(test_name!()) else { return };
     world.scenario(json!({
         "pods": {
-            "scheduler": {"waiting": "ImagePullBackOff", "message": "Back-off pulling image \"apache/airflow:3.2.2\""},
+            "scheduler": {"pull_error": "docker.io/apache/airflow:3.2.2: not found"},
             "triggerer": {"waiting": "CrashLoopBackOff", "restarts": 4, "last_terminated": {"reason": "Error", "exitCode": 1}},
             "dag-processor": {"last_terminated": {"reason": "OOMKilled", "exitCode": 137}, "restarts": 2},
             "api-server": {"unschedulable": "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."}
         },
-        "jobs": {"run-airflow-migrations": "failed"},
+        "jobs": {"create-user": "failed"},
         "logs": {"triggerer": "boom 1\nboom 2"},
-        "pod_ready_after_s": 0.1
+        "pod_ready_after_s": 0.1,
+        "crash_backoff_s": 5.0
     }));
     release_on_cluster(
         &world,
         "failing",
         "executor: LocalExecutor\nstatsd:\n  enabled: false\npostgresql:\n  enabled: false\n",
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // The migrations are done at 0.2 s, the Airflow pods' init containers then, their main
+    // containers at 0.3 s; the create-user job has failed for good by then.
+    std::thread::sleep(Duration::from_millis(1000));
 
+    // The scheduler's image never comes: its init container, the first to start, shows the pull
+    // failing (ImagePullBackOff between tries), its main containers wait for it.
     let s = &pods(&world, "component%3Dscheduler")[0];
     let st = s.status.as_ref().unwrap();
     assert_eq!(st.phase.as_deref(), Some("Pending"));
-    let w = st.container_statuses.as_ref().unwrap()[0].state.as_ref().unwrap().waiting.clone().unwrap();
+    let init = &st.init_container_statuses.as_ref().unwrap()[0];
+    let w = init.state.as_ref().unwrap().waiting.clone().unwrap();
+    assert_eq!(init.name, "wait-for-airflow-migrations");
     assert_eq!(w.reason.as_deref(), Some("ImagePullBackOff"));
     assert_eq!(w.message.as_deref(), Some("Back-off pulling image \"apache/airflow:3.2.2\""));
+    let main = st.container_statuses.as_ref().unwrap()[0].state.as_ref().unwrap().waiting.clone().unwrap();
+    assert_eq!(main.reason.as_deref(), Some("PodInitializing"));
     let (code, body) = http(
         "GET",
         &format!(
@@ -352,7 +367,7 @@ fn fake_kube_image_pull_backoff_and_failures() {
         "",
     );
     assert_eq!(code, 400);
-    assert!(body.contains("is waiting to start: trying and failing to pull image"), "{body}");
+    assert!(body.contains("is waiting to start: PodInitializing"), "{body}");
 
     let t = &pods(&world, "component%3Dtriggerer")[0];
     let st = t.status.as_ref().unwrap();
@@ -391,13 +406,13 @@ fn fake_kube_image_pull_backoff_and_failures() {
     );
     assert!(c.message.as_deref().unwrap().starts_with("0/1 nodes are available: 1 Insufficient memory."));
 
-    let (_, job) = get_json(&world, "/apis/batch/v1/namespaces/airflow/jobs/airflow-run-airflow-migrations");
+    let (_, job) = get_json(&world, "/apis/batch/v1/namespaces/airflow/jobs/airflow-create-user");
     let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(job).unwrap();
     let js = job.status.unwrap();
     assert_eq!(js.failed, Some(1));
     let failed = js.conditions.unwrap().into_iter().find(|c| c.type_ == "Failed").unwrap();
     assert_eq!((failed.status.as_str(), failed.reason.as_deref()), ("True", Some("BackoffLimitExceeded")));
-    let mp = &pods(&world, "component%3Drun-airflow-migrations")[0];
+    let mp = &pods(&world, "component%3Dcreate-user-job")[0];
     assert_eq!(mp.status.as_ref().unwrap().phase.as_deref(), Some("Failed"));
 
     let (_, events) = get_json(&world, "/api/v1/namespaces/airflow/events");
