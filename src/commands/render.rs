@@ -34,7 +34,7 @@ fn json(value: &impl serde::Serialize) -> String {
 fn part_value(plan: &Plan, part: RenderPart) -> Value {
     match part {
         RenderPart::Cluster => plan.cluster.clone(),
-        RenderPart::Values => plan.values.clone(),
+        RenderPart::Values => plan.shown_values(),
         RenderPart::Manifests => Value::Array(plan.manifests.clone()),
         RenderPart::Plan => serde_json::to_value(&plan.steps).expect("steps serialise"),
     }
@@ -43,7 +43,7 @@ fn part_value(plan: &Plan, part: RenderPart) -> Value {
 fn part_text(plan: &Plan, part: RenderPart) -> String {
     match part {
         RenderPart::Cluster => values::to_yaml(&plan.cluster),
-        RenderPart::Values => values::to_yaml(&plan.values),
+        RenderPart::Values => values::to_yaml(&plan.shown_values()),
         RenderPart::Manifests => plan.manifests.iter().map(|m| format!("---\n{}", values::to_yaml(m))).collect(),
         RenderPart::Plan => plan.steps_text(),
     }
@@ -69,8 +69,8 @@ fn everything(plan: &Plan) -> String {
     );
     out.push_str(&plan.cluster_part());
     out.push_str(&format!(
-        "\n# ── values: for `helm upgrade --install` (secrets show as <generated>; `--explain` says why each differs from production) ──\n---\n{}",
-        values::to_yaml(&plan.values)
+        "\n# ── values: for `helm upgrade --install` (secrets show as <generated> or <redacted>; `--explain` says why each differs from production) ──\n---\n{}",
+        values::to_yaml(&plan.shown_values())
     ));
     out.push_str("\n# ── manifests: applied by devflow before the chart ──\n");
     out.push_str(&part_text(plan, RenderPart::Manifests));

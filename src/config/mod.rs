@@ -204,6 +204,19 @@ pub struct Override {
     pub origin: String,
 }
 
+impl Project {
+    /// The secret values in the user's files and settings: production values and overrides.
+    pub fn secrets(&self) -> crate::redact::Secrets {
+        let mut overrides = Value::Object(values::Map::new());
+        for o in &self.overrides {
+            values::set(&mut overrides, &o.path, o.value.clone());
+        }
+        let mut secrets = crate::redact::Secrets::of(&self.production);
+        secrets.extend(crate::redact::Secrets::of(&overrides));
+        secrets
+    }
+}
+
 /// Of the files a project's own image is built from, the ones it has.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageFiles {

@@ -66,7 +66,9 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
             ));
         }
     }
-    let problems = chart.problems(&value, 5);
+    // The schema's messages quote the value they refuse: a secret among them stays hidden.
+    let secrets = crate::redact::Secrets::of(&value);
+    let problems: Vec<String> = chart.problems(&value, 5).iter().map(|p| secrets.hide(p)).collect();
     if !problems.is_empty() {
         return Err(at(
             None,

@@ -20,6 +20,7 @@ use crate::config::{ClusterTool, Delivery, Project, Provider, StateDir, StateFil
 use crate::error::ErrorKind;
 use crate::pins;
 use crate::profile;
+use crate::redact::{self, Secrets};
 use crate::values::{self, Path, Value};
 
 /// What a generated secret shows as until `up` generates it.
@@ -91,7 +92,9 @@ pub struct Plan {
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
     pub cluster: Value,
-    /// The Helm values, with generated secrets shown as `<generated>`.
+    /// The Helm values, with generated secrets shown as `<generated>`. Shown (and serialised)
+    /// with the user's secrets redacted: the values Helm reads are written by `up` alone.
+    #[serde(serialize_with = "serialize_redacted")]
     pub values: Value,
     pub manifests: Vec<Value>,
     pub steps: Vec<Step>,
@@ -252,6 +255,11 @@ fn release_text(values: &Value, key: &str) -> String {
 }
 
 impl Plan {
+    /// The Helm values fit to show: the user's secrets redacted, devflow's as `<generated>`.
+    pub fn shown_values(&self) -> Value {
+        Secrets::of(&self.values).redact(&self.values)
+    }
+
     /// The port Airflow's UI and API listen on inside their pod.
     pub fn ui_pod_port(&self) -> u16 {
         let key = if self.components[0] == "webserver" { "ports.airflowUI" } else { "ports.apiServer" };
@@ -370,8 +378,15 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
     components
 }
 
+fn serialize_redacted<S: serde::Serializer>(values: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&Secrets::of(values).redact(values), serializer)
+}
+
 /// One line per chart value that differs from the production values (missing and `{}` alike).
+/// A secret shows only that it differs: `<redacted>` and `<redacted, changed>`.
 fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
+    let mut secrets = Secrets::of(production);
+    secrets.extend(Secrets::of(&layers.values));
     let normalise = |v: Option<&Value>| v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty())).cloned();
     let mut keys: Vec<Path> = values::leaves(production).into_iter().map(|(p, _)| p).collect();
     keys.extend(values::leaves(&layers.values).into_iter().map(|(p, _)| p));
@@ -381,11 +396,19 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
         .filter_map(|key| {
             let before = normalise(values::get(production, &key));
             let after = normalise(values::get(&layers.values, &key));
-            (before != after).then(|| Change {
-                reason: layers.reason(&key).unwrap_or("devflow's wiring").to_string(),
-                key: key.to_string(),
-                production: before,
-                laptop: after,
+            (before != after).then(|| {
+                let secret = Secrets::is_secret_key(&key);
+                let laptop = match after {
+                    Some(Value::String(s)) if secret && s != GENERATED => Value::String(redact::CHANGED.into()),
+                    Some(value) => secrets.redact_at(&key, &value),
+                    None => Value::Null,
+                };
+                Change {
+                    reason: layers.reason(&key).unwrap_or("devflow's wiring").to_string(),
+                    production: before.map(|v| secrets.redact_at(&key, &v)),
+                    laptop: (!laptop.is_null()).then_some(laptop),
+                    key: key.to_string(),
+                }
             })
         })
         .collect()

@@ -12,6 +12,7 @@ mod lifecycle;
 mod parity;
 mod plan_is_program;
 mod real_airflow;
+mod redaction;
 mod render;
 mod schemas;
 mod support;
