@@ -29,6 +29,20 @@ pub fn chart() -> &'static Schema {
     SCHEMA.get_or_init(|| compile(embedded!("airflow-chart-1.22.0.values.schema.json")))
 }
 
+/// The chart's defaults as a values tree, read from its values.schema.json at build time (the
+/// `default` of each property; build.rs).
+pub fn chart_defaults() -> &'static Value {
+    static DEFAULTS: OnceLock<Value> = OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        serde_json::from_str(embedded!("airflow-chart-1.22.0.defaults.json")).expect("build.rs writes JSON")
+    })
+}
+
+/// The chart's default for one value; None: the chart gives it none.
+pub fn chart_default(path: &crate::values::Path) -> Option<&'static Value> {
+    crate::values::get(chart_defaults(), path)
+}
+
 pub fn kind() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| compile(embedded!("kind-v1alpha4.schema.json")))
@@ -57,5 +71,22 @@ impl Schema {
     /// The top-level keys the schema knows.
     pub fn top_level_keys(&self) -> impl Iterator<Item = &str> {
         self.document["properties"].as_object().into_iter().flat_map(|p| p.keys().map(String::as_str))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn default(dotted: &str) -> Option<serde_json::Value> {
+        super::chart_default(&crate::values::Path::parse(dotted).unwrap()).cloned()
+    }
+
+    #[test]
+    fn the_charts_defaults_are_read_from_its_schema() {
+        assert_eq!(default("createUserJob.defaultUser.username"), Some(json!("admin")));
+        assert_eq!(default("workers.persistence.enabled"), Some(json!(true)));
+        assert_eq!(default("data.metadataConnection.port"), Some(json!(5432)));
+        assert_eq!(default("workers.resources.limits.cpu"), None);
     }
 }

@@ -382,7 +382,8 @@ fn serialize_redacted<S: serde::Serializer>(values: &Value, serializer: S) -> Re
     serde::Serialize::serialize(&Secrets::of(values).redact(values), serializer)
 }
 
-/// One line per chart value that differs from the production values (missing and `{}` alike).
+/// One line per chart value that differs from the production values (missing and `{}` alike),
+/// each side read as the chart's default where it is unset (the chart's values.schema.json).
 /// A secret shows only that it differs: `<redacted>` and `<redacted, changed>`.
 fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
     let mut secrets = Secrets::of(production);
@@ -396,7 +397,10 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
         .filter_map(|key| {
             let before = normalise(values::get(production, &key));
             let after = normalise(values::get(&layers.values, &key));
-            (before != after).then(|| {
+            // Unset is the chart's default: setting a key to its default changes nothing.
+            let default = crate::schemas::chart_default(&key).cloned();
+            let differs = before.clone().or_else(|| default.clone()) != after.clone().or(default);
+            differs.then(|| {
                 let secret = Secrets::is_secret_key(&key);
                 let laptop = match after {
                     Some(Value::String(s)) if secret && s != GENERATED => Value::String(redact::CHANGED.into()),

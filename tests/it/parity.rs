@@ -187,3 +187,48 @@ fn airflow2_with_the_webserver() {
     }
     assert!(values["config"].get("dag_processor").is_none());
 }
+
+/// The chart's default for a dotted key, read from the chart's values.schema.json as the test's own
+/// reading (each property's `default`, `$ref`s followed, a map default read into).
+fn chart_default(key: &str) -> Option<Value> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/airflow-chart-1.22.0.values.schema.json"));
+    let schema: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    let resolve = |node: &Value| {
+        let mut node = node.clone();
+        while let Some(name) = node["$ref"].as_str().and_then(|r| r.strip_prefix("#/definitions/")) {
+            node = schema["definitions"][name].clone();
+        }
+        node
+    };
+    let segments: Vec<&str> = key.split('.').collect();
+    let mut node = resolve(&schema);
+    for (i, segment) in segments.iter().enumerate() {
+        match node["properties"].get(*segment) {
+            Some(property) => node = resolve(property),
+            None => return segments[i..].iter().try_fold(node.get("default")?.clone(), |d, k| d.get(*k).cloned()),
+        }
+    }
+    node.get("default").cloned()
+}
+
+/// A key devflow sets to the chart's own default is not a difference (issue 10 item 5).
+#[test]
+fn the_report_lists_only_values_that_differ_from_the_charts_defaults() {
+    let test = Test::new();
+    let changes = test.devflow(&["render", "--explain", "--json"]).status(0).run().json()["changes"].clone();
+    let changes = changes.as_array().unwrap();
+    let keys: Vec<&str> = changes.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    for same in ["airflowVersion", "createUserJob.enabled", "createUserJob.defaultUser.username", "pgbouncer.enabled"] {
+        assert!(!keys.contains(&same), "`{same}` is set to the chart's default, yet listed: {keys:?}");
+    }
+    for differs in ["executor", "statsd.enabled", "workers.persistence.enabled", "apiServer.service.type"] {
+        assert!(keys.contains(&differs), "`{differs}` differs from the chart's default: {keys:?}");
+    }
+    for change in changes {
+        let key = change["key"].as_str().unwrap();
+        if change["production"].is_null() {
+            assert_ne!(Some(change["laptop"].clone()), chart_default(key), "`{key}` equals the chart's default");
+        }
+    }
+    assert!(keys.len() < 40, "{} keys differ: {keys:?}", keys.len());
+}
