@@ -37,8 +37,29 @@ const KEY_KINDS: &[&str] =
     &["fernet", "secret", "api", "private", "access", "ssh", "account", "storage", "signing", "encryption", "client"];
 /// A key ending in one of these names or locates a secret; its value is not one.
 const NAMING_WORDS: &[&str] = &[
-    "name", "names", "id", "ref", "refs", "path", "file", "cmd", "prefix", "arn", "annotations", "enabled", "mount",
-    "volume", "region", "type", "backend", "length", "secrets", "url", "host", "user", "username",
+    "name",
+    "names",
+    "id",
+    "ref",
+    "refs",
+    "path",
+    "file",
+    "cmd",
+    "prefix",
+    "arn",
+    "annotations",
+    "enabled",
+    "mount",
+    "volume",
+    "region",
+    "type",
+    "backend",
+    "length",
+    "secrets",
+    "url",
+    "host",
+    "user",
+    "username",
 ];
 
 /// The secret values found in some values, longest first.
@@ -87,11 +108,12 @@ impl Secrets {
     pub fn redact_at(&self, path: &Path, value: &Value) -> Value {
         let mut at: Vec<String> = path.segments().to_vec();
         let place = place_of(&at);
-        let shown = if at.last().is_some_and(|key| secret_key(place, &at[..at.len() - 1], key)) && !is_placeholder(value) {
-            Value::String(REDACTED.into())
-        } else {
-            redacted(value, &mut at, place, &mut Vec::new())
-        };
+        let shown =
+            if at.last().is_some_and(|key| secret_key(place, &at[..at.len() - 1], key)) && !is_placeholder(value) {
+                Value::String(REDACTED.into())
+            } else {
+                redacted(value, &mut at, place, &mut Vec::new())
+            };
         self.hide_strings(shown)
     }
 
@@ -152,8 +174,7 @@ pub fn secret_words(key: &str) -> bool {
         return false;
     }
     words.iter().enumerate().any(|(i, word)| {
-        SECRET_WORDS.contains(&word.as_str())
-            || (word == "key" && i > 0 && KEY_KINDS.contains(&words[i - 1].as_str()))
+        SECRET_WORDS.contains(&word.as_str()) || (word == "key" && i > 0 && KEY_KINDS.contains(&words[i - 1].as_str()))
     })
 }
 

@@ -228,6 +228,9 @@ impl Secrets {
                 {
                     *slot = Value::String(password.to_string());
                 }
+                if object.pointer("/metadata/annotations/devflow.io~1stand-in").is_some() {
+                    object = plan::standins::fill(&object, &plan.stand_in_values);
+                }
                 object
             })
             .collect()

@@ -12,6 +12,13 @@ use crate::values::{self, Value};
 pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     let project = crate::session::resolve(env, &args.project.settings(&args.set), printer)?;
     let plan = crate::plan::build(&project)?;
+    if !plan.stand_in_missing.is_empty() {
+        printer.note(&format!(
+            "`devflow up` needs these values in {} (git-ignored, mode 0600; `up` writes the file for you): {}",
+            crate::plan::standins::FILE,
+            plan.stand_in_missing.join(", ")
+        ));
+    }
 
     let text = match (args.explain, args.only, args.json) {
         (true, _, false) => explain_text(&plan, &env.cwd),

@@ -6,6 +6,7 @@
 mod checks;
 mod file;
 pub mod production;
+mod standin_values;
 pub mod template;
 
 use std::fmt;
@@ -184,6 +185,9 @@ pub struct Project {
     pub image_files: ImageFiles,
     /// Chart value overrides in the order they apply: [airflow.config], [airflow.set], then --set.
     pub overrides: Vec<Override>,
+    /// The values of the Secrets and ConfigMaps devflow stands in for (`.devflow/secrets.env`),
+    /// by `name/key`.
+    pub stand_in_values: std::collections::BTreeMap<String, String>,
     pub state_dir: StateDir,
 }
 
@@ -213,6 +217,10 @@ impl Project {
         }
         let mut secrets = crate::redact::Secrets::of(&self.production);
         secrets.extend(crate::redact::Secrets::of(&overrides));
+        let stand_ins: Vec<Value> = self.stand_in_values.values().map(|v| Value::String(v.clone())).collect();
+        secrets.extend(crate::redact::Secrets::of(
+            &serde_json::json!({"extraSecrets": {"stand-ins": {"data": stand_ins}}}),
+        ));
         secrets
     }
 }
@@ -383,7 +391,9 @@ impl Resolve<'_> {
         }
         let profile = profile::load(&airflow.profile)?;
         let production = production::load(&airflow.values_files, &self.env.cwd)?;
+        let stand_in_values = standin_values::read(self.root)?;
         let mut project = Project {
+            stand_in_values,
             state_dir: StateDir::of(&self.env.state_base(), self.root, &name),
             root: self.root.to_path_buf(),
             file,

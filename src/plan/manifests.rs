@@ -42,6 +42,8 @@ pub struct Objects<'a> {
     pub owner: &'a str,
     pub with_plugins: bool,
     pub volumes: Volumes<'a>,
+    /// The Secrets and ConfigMaps only production has, which devflow stands in for.
+    pub stand_ins: &'a [super::standins::StandIn],
 }
 
 pub fn build(o: &Objects<'_>) -> Vec<Value> {
@@ -70,6 +72,7 @@ pub fn build(o: &Objects<'_>) -> Vec<Value> {
         }
     }
     objects.extend(postgres(o.namespace, &labels));
+    objects.extend(o.stand_ins.iter().map(|s| s.manifest(o.namespace, &labels)));
     objects
 }
 

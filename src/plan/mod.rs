@@ -8,6 +8,7 @@ mod layers;
 pub mod manifests;
 mod release;
 pub mod selector;
+pub mod standins;
 pub mod steps;
 
 use std::path::PathBuf;
@@ -104,6 +105,13 @@ pub struct Plan {
     pub generated_secrets: Vec<String>,
     /// The project's own image (requirements.txt, packages.txt or a Dockerfile), when it needs one.
     pub image: Option<image::ImageBuild>,
+    /// The Secrets and ConfigMaps the values reference that devflow stands in for.
+    pub stand_ins: Vec<standins::StandIn>,
+    /// Their `name/key` entries `.devflow/secrets.env` has no value for: `up` refuses to start.
+    pub stand_in_missing: Vec<String>,
+    /// The values of the stand-ins, by `name/key`; never shown.
+    #[serde(skip)]
+    pub stand_in_values: std::collections::BTreeMap<String, String>,
 }
 
 /// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
@@ -162,21 +170,22 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
     let release = release::build(project, &namespace)?;
 
     let state_dir = project.state_dir.clone();
-    let cluster_config = match project.provider.cluster_tool() {
-        Some(tool) => cluster::config(tool, project, images, &state_dir.file(StateFile::OwnerMarker)),
-        None => Value::Null,
-    };
+    let marker = state_dir.file(StateFile::OwnerMarker);
+    let cluster_config =
+        project.provider.cluster_tool().map_or(Value::Null, |t| cluster::config(t, project, images, &marker));
     let values = release.layers.values.clone();
     let owner = state_dir.dir().display().to_string();
     let text = |key: &str| release_text(&values, key);
+    let stand_ins = standins::find(&values);
     let manifests = manifests::build(&manifests::Objects {
         project: &project.name,
         namespace: &namespace,
         owner: &owner,
         with_plugins: project.plugins.is_some(),
         volumes: volumes(project, &image::base_image(&values, &text("airflowVersion"))),
+        stand_ins: &stand_ins,
     });
-    let parity = parity(&project.production, &release.layers);
+    let parity = parity(&project.production, &release.layers, &stand_ins);
     let image = own_image(project, &values, &text("airflowVersion"))?;
 
     let mut plan = Plan {
@@ -210,6 +219,9 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         steps: Vec::new(),
         parity,
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
+        stand_in_missing: standins::missing(&stand_ins, &project.stand_in_values),
+        stand_ins,
+        stand_in_values: project.stand_in_values.clone(),
         image,
         context,
     };
@@ -385,7 +397,8 @@ fn serialize_redacted<S: serde::Serializer>(values: &Value, serializer: S) -> Re
 /// One line per chart value that differs from the production values (missing and `{}` alike),
 /// each side read as the chart's default where it is unset (the chart's values.schema.json).
 /// A secret shows only that it differs: `<redacted>` and `<redacted, changed>`.
-fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
+/// Then one line per object only production has, which devflow stands in for.
+fn parity(production: &Value, layers: &layers::Layers, stand_ins: &[standins::StandIn]) -> Vec<Change> {
     let mut secrets = Secrets::of(production);
     secrets.extend(Secrets::of(&layers.values));
     let normalise = |v: Option<&Value>| v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty())).cloned();
@@ -415,7 +428,27 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
                 }
             })
         })
+        .chain(stand_ins.iter().map(stand_in_change))
         .collect()
+}
+
+/// The report's line for a stand-in: what production names, what devflow makes instead.
+fn stand_in_change(stand_in: &standins::StandIn) -> Change {
+    let kind = format!("{:?}", stand_in.kind);
+    let keys = if stand_in.keys.is_empty() {
+        "any keys you add".to_string()
+    } else {
+        stand_in.keys.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    Change {
+        key: stand_in.used_by.join(", "),
+        production: Some(Value::String(format!("{kind} {}", stand_in.name))),
+        laptop: Some(Value::String(format!("stand-in {kind} {}", stand_in.name))),
+        reason: format!(
+            "the {kind} exists only in production: devflow creates one of the same name, its values ({keys}) from {}",
+            standins::FILE
+        ),
+    }
 }
 
 /// devflow checks what it generated before anyone sees it. What fails only after the user's own
@@ -506,6 +539,7 @@ mod tests {
             production: json!({}),
             image_files: Default::default(),
             overrides: Vec::new(),
+            stand_in_values: Default::default(),
             state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
             root,
         }

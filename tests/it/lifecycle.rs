@@ -43,11 +43,20 @@ impl Lab {
 
     /// A project whose devflow.toml's [cluster] has these lines (and its own `ui_port`).
     pub fn with_cluster(test: &str, cluster: &str) -> Option<Lab> {
+        Lab::with_project(test, cluster, "", |test| test)
+    }
+
+    /// A project whose devflow.toml's [cluster] and [airflow] have these lines, with the files
+    /// `files` adds (a production values fixture, say).
+    pub fn with_project(test: &str, cluster: &str, airflow: &str, files: impl FnOnce(Test) -> Test) -> Option<Lab> {
         let world = World::for_test(test)?;
         let name = world.unique_name("acme");
         let port = free_port();
-        let mut test =
-            Test::new().file("devflow.toml", &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\nui_port = {port}\n"));
+        let mut toml = format!("name = \"{name}\"\n\n[cluster]\n{cluster}\nui_port = {port}\n");
+        if !airflow.is_empty() {
+            toml.push_str(&format!("\n[airflow]\n{airflow}\n"));
+        }
+        let mut test = files(Test::new().file("devflow.toml", &toml));
         for (key, value) in world.env() {
             test = test.env(&key, value);
         }

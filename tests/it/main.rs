@@ -15,6 +15,7 @@ mod real_airflow;
 mod redaction;
 mod render;
 mod schemas;
+mod standins;
 mod support;
 mod watch;
 mod world;

@@ -88,6 +88,17 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             ("jwtSecret", None, Some(json!("<generated>"))),
             ("config.dag_processor.refresh_interval", None, Some(json!(1))),
             ("apiServer.service.type", None, Some(json!("NodePort"))),
+            // Secrets only production has: stood in for, their values from .devflow/secrets.env.
+            (
+                "secret[0]",
+                Some(json!("Secret acme-airflow-slack-conn")),
+                Some(json!("stand-in Secret acme-airflow-slack-conn")),
+            ),
+            (
+                "extraEnvFrom",
+                Some(json!("Secret acme-airflow-extra-env")),
+                Some(json!("stand-in Secret acme-airflow-extra-env")),
+            ),
         ],
     );
     assert_kept(
@@ -191,7 +202,10 @@ fn airflow2_with_the_webserver() {
 /// The chart's default for a dotted key, read from the chart's values.schema.json as the test's own
 /// reading (each property's `default`, `$ref`s followed, a map default read into).
 fn chart_default(key: &str) -> Option<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/airflow-chart-1.22.0.values.schema.json"));
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/airflow-chart-1.22.0.values.schema.json"
+    ));
     let schema: Value = serde_json::from_str(&text.unwrap()).unwrap();
     let resolve = |node: &Value| {
         let mut node = node.clone();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::State;
 use super::controllers::{deployment_status, job_status, stateful_set_status, to_json};
 use super::identity::{labels, meta, resource_version, suffix, uid};
-use super::kubelet::{Owner, PodPlan, pod_status};
+use super::kubelet::{ConfigRef, Owner, PodPlan, config_error, pod_status};
 use super::view::{Ctx, ReleaseView, scenario_f64};
 
 /// A component the chart runs as a Deployment or a StatefulSet.
@@ -180,8 +180,13 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
     let mut out = Vec::new();
     for r in &ctx.releases {
         let image = airflow_image(r);
+        let refs = config_refs(&r.values);
         for w in release_workloads(r) {
-            out.push(workload_pod(state, r, w, &image));
+            let mut pod = workload_pod(state, r, w, &image);
+            if !pod.init.is_empty() {
+                pod.config_error = config_error(ctx, state, &r.ns, &refs);
+            }
+            out.push(pod);
         }
         for job in live_jobs(state, r) {
             let failed = job_failed(ctx, &job);
@@ -204,6 +209,9 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 job: Some(failed),
                 owner: Some(Owner::new("batch/v1", "Job", &job.name)),
                 node: r.node.clone(),
+                // devflow sets `applyCustomEnv: false`: the jobs carry none of the custom env
+                // (`jobs/migrate-database-job.yaml`, `jobs/create-user-job.yaml`).
+                config_error: None,
             });
         }
     }
@@ -248,7 +256,45 @@ fn workload_pod(state: &State, r: &ReleaseView, w: Workload, image: &str) -> Pod
         job: None,
         owner: Some(owner_ref),
         node: r.node.clone(),
+        config_error: None,
     }
+}
+
+/// The Secrets and ConfigMaps the chart 1.22.0 puts in the env of every Airflow container that
+/// waits for migrations (`templates/_helpers.yaml`): `custom_airflow_environment` makes each
+/// `secret[]` entry a `secretKeyRef {secretName, secretKey | default "value"}` and templates
+/// `extraEnv` (a YAML string) into the env list; `custom_airflow_environment_from` templates
+/// `extraEnvFrom` into `envFrom`. `optional: true` references are skipped, as the kubelet does.
+fn config_refs(values: &Value) -> Vec<ConfigRef> {
+    let mut refs = Vec::new();
+    for entry in values["secret"].as_array().into_iter().flatten() {
+        if let Some(name) = entry["secretName"].as_str() {
+            let key = entry["secretKey"].as_str().unwrap_or("value").to_string();
+            refs.push(ConfigRef { kind: "Secret", name: name.to_string(), key: Some(key) });
+        }
+    }
+    for templated in ["extraEnv", "extraEnvFrom"] {
+        let Some(text) = values[templated].as_str() else { continue };
+        let items: Vec<Value> = serde_norway::from_str(text).unwrap_or_default();
+        for item in &items {
+            let from = item.get("valueFrom").unwrap_or(item);
+            for (field, kind) in [
+                ("secretKeyRef", "Secret"),
+                ("configMapKeyRef", "ConfigMap"),
+                ("secretRef", "Secret"),
+                ("configMapRef", "ConfigMap"),
+            ] {
+                let reference = &from[field];
+                if let Some(name) = reference["name"].as_str()
+                    && reference["optional"] != Value::Bool(true)
+                {
+                    let key = reference["key"].as_str().map(str::to_string);
+                    refs.push(ConfigRef { kind, name: name.to_string(), key });
+                }
+            }
+        }
+    }
+    refs
 }
 
 fn chart_meta(r: &ReleaseView, name: &str, component: &str, seed: &str) -> ObjectMeta {

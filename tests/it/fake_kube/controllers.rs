@@ -269,6 +269,7 @@ fn applied_workload_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 job: None,
                 owner: Some(owner),
                 node: ctx.node_name(),
+                config_error: None,
             });
         }
     }

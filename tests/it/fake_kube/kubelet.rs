@@ -46,6 +46,8 @@ pub(super) struct PodPlan {
     pub(super) job: Option<bool>,
     pub(super) owner: Option<Owner>,
     pub(super) node: String,
+    /// Why the kubelet cannot make its containers' environment (see [`config_error`]).
+    pub(super) config_error: Option<String>,
 }
 
 impl PodPlan {
@@ -62,6 +64,7 @@ impl PodPlan {
             job: None,
             owner: None,
             node,
+            config_error: None,
         }
     }
 
@@ -242,7 +245,9 @@ pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) 
         return (status, None);
     }
 
-    let containers = container_statuses(ctx, p, sc);
+    let mut containers = container_statuses(ctx, p, sc);
+    let mut init = init_statuses(ctx, p);
+    refuse_config(p, &mut containers, &mut init);
     let all_ready = containers.not_ready.is_empty();
     let job_done = p.job.is_some() && started;
     let unready = format!("containers with unready status: [{}]", containers.not_ready.join(" "));
@@ -255,7 +260,6 @@ pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) 
             cond(type_, false, p.since, Some("ContainersNotReady"), Some(unready.clone()))
         }
     };
-    let init = init_statuses(ctx, p);
     let ip = started.then(|| format!("10.244.0.{}", 2 + fnv(&p.name) % 250));
     let status = PodStatus {
         phase: Some(containers.phase.into()),
@@ -546,4 +550,56 @@ pub(super) fn events(ctx: &Ctx, state: &State) -> Vec<Value> {
         }
     }
     out
+}
+
+/// A Secret or ConfigMap a container's environment names (`envFrom` when `key` is None).
+pub(super) struct ConfigRef {
+    pub(super) kind: &'static str,
+    pub(super) name: String,
+    pub(super) key: Option<String>,
+}
+
+/// The kubelet's refusal to build a container's environment, as kubernetes/kubernetes
+/// `pkg/kubelet/kubelet_pods.go` (`makeEnvironmentVariables`) words it: a missing object is the
+/// secret/configMap manager's NotFound (`secret "x" not found`, `configmap "x" not found`), a
+/// missing key `couldn't find key K in Secret NS/NAME` (`ConfigMap` likewise). The API server
+/// folds `stringData` into `data`, so either holds the key here. None: every reference resolves.
+pub(super) fn config_error(ctx: &Ctx, state: &State, ns: &str, refs: &[ConfigRef]) -> Option<String> {
+    refs.iter().find_map(|r| {
+        let plural = if r.kind == "Secret" { "secrets" } else { "configmaps" };
+        let stored = state
+            .objects
+            .get(&format!("/api/v1/namespaces/{ns}/{plural}/{}", r.name))
+            .filter(|s| super::store::visible(ctx, s));
+        let Some(object) = stored else {
+            return Some(format!("{} \"{}\" not found", r.kind.to_lowercase(), r.name));
+        };
+        let key = r.key.as_deref()?;
+        let has = ["data", "stringData"].iter().any(|field| object.obj[*field].get(key).is_some());
+        (!has).then(|| format!("couldn't find key {key} in {} {ns}/{}", r.kind, r.name))
+    })
+}
+
+/// A pod whose environment cannot be built waits in `CreateContainerConfigError` (kubelet
+/// `kuberuntime_container.go`'s `ErrCreateContainerConfig`): its first init container when it has
+/// one (the chart's `wait-for-airflow-migrations` carries the same env), else its containers.
+fn refuse_config(p: &PodPlan, containers: &mut Containers, init: &mut [ContainerStatus]) {
+    let Some(message) = &p.config_error else { return };
+    let refused = || Some(waiting("CreateContainerConfigError", Some(message.clone())));
+    let first_init = init.first_mut();
+    let init_refused = first_init.is_some();
+    if let Some(first) = first_init {
+        first.state = refused();
+        first.ready = false;
+        first.container_id = None;
+    }
+    for status in &mut containers.statuses {
+        status.state = if init_refused { Some(waiting("PodInitializing", None)) } else { refused() };
+        status.ready = false;
+        status.started = Some(false);
+        if !containers.not_ready.contains(&status.name) {
+            containers.not_ready.push(status.name.clone());
+        }
+    }
+    containers.phase = "Pending";
 }
