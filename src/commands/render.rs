@@ -22,9 +22,9 @@ pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
 
     let text = match (args.explain, args.only, args.json) {
         (true, _, false) => explain_text(&plan, &env.cwd),
-        (true, _, true) => {
-            json(&serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}))
-        }
+        (true, _, true) => json(
+            &serde_json::json!({"production_files": plan.production_files, "changes": plan.parity, "fenced": plan.fenced}),
+        ),
         (false, Some(part), true) => json(&part_value(&plan, part)),
         (false, Some(part), false) => part_text(&plan, part),
         (false, None, true) => json(&plan),
@@ -134,5 +134,8 @@ fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
         ));
     }
     out.push_str(&format!("\n{} keys differ.\n", rows.len()));
+    let fenced = plan.fenced.len();
+    let listed = if fenced == 0 { String::new() } else { format!(": {}", plan.fenced.join(", ")) };
+    out.push_str(&format!("{fenced} production endpoint{} fenced off{listed}\n", if fenced == 1 { "" } else { "s" }));
     out
 }

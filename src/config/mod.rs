@@ -188,6 +188,8 @@ pub struct Project {
     /// The values of the Secrets and ConfigMaps devflow stands in for (`.devflow/secrets.env`),
     /// by `name/key`.
     pub stand_in_values: std::collections::BTreeMap<String, String>,
+    /// What the fence and the sidecar rules leave as production has it, by name (`[airflow] keep`).
+    pub keep: Vec<String>,
     pub state_dir: StateDir,
 }
 
@@ -394,6 +396,7 @@ impl Resolve<'_> {
         let stand_in_values = standin_values::read(self.root)?;
         let mut project = Project {
             stand_in_values,
+            keep: pf.airflow.keep.clone(),
             state_dir: StateDir::of(&self.env.state_base(), self.root, &name),
             root: self.root.to_path_buf(),
             file,

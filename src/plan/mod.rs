@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod command;
+mod fence;
 pub mod image;
 mod layers;
 pub mod manifests;
@@ -105,6 +106,8 @@ pub struct Plan {
     pub generated_secrets: Vec<String>,
     /// The project's own image (requirements.txt, packages.txt or a Dockerfile), when it needs one.
     pub image: Option<image::ImageBuild>,
+    /// The production endpoints fenced off (env var names, config keys), each a line of the report.
+    pub fenced: Vec<String>,
     /// The Secrets and ConfigMaps the values reference that devflow stands in for.
     pub stand_ins: Vec<standins::StandIn>,
     /// Their `name/key` entries `.devflow/secrets.env` has no value for: `up` refuses to start.
@@ -146,16 +149,7 @@ pub struct Change {
 
 /// The plan of a resolved project. Pure: it reads no file and no environment variable.
 pub fn build(project: &Project) -> Result<Plan, Error> {
-    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
-    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
-        return Err(Error::Input {
-            message: format!(
-                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
-                CHART_VERSIONS.join(", "),
-                CHART_VERSIONS[0]
-            ),
-        });
-    }
+    let chart_version = chart_version(project)?;
     let images = pins::node_images(project.kubernetes.as_deref().unwrap_or(pins::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
     let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
@@ -220,6 +214,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         parity,
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
         stand_in_missing: standins::missing(&stand_ins, &project.stand_in_values),
+        fenced: release.fenced.clone(),
         stand_ins,
         stand_in_values: project.stand_in_values.clone(),
         image,
@@ -228,6 +223,21 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
     plan.steps = steps::of(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
+}
+
+/// The chart version asked for, which must be one devflow knows.
+fn chart_version(project: &Project) -> Result<String, Error> {
+    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
+    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
+        return Err(Error::Input {
+            message: format!(
+                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
+                CHART_VERSIONS.join(", "),
+                CHART_VERSIONS[0]
+            ),
+        });
+    }
+    Ok(chart_version)
 }
 
 /// How the project's folders become volumes: mounted from the nodes, or claims devflow pushes to.
@@ -540,6 +550,7 @@ mod tests {
             image_files: Default::default(),
             overrides: Vec::new(),
             stand_in_values: Default::default(),
+            keep: Vec::new(),
             state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
             root,
         }

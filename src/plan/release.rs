@@ -28,6 +28,8 @@ pub struct ReleaseValues {
     pub mounts: Mounts,
     /// Keys whose values are secrets devflow generates at `up`; they render as `<generated>`.
     pub secrets: Vec<Path>,
+    /// The production endpoints fenced off, by name.
+    pub fenced: Vec<String>,
 }
 
 fn path(dotted: &str) -> Path {
@@ -44,6 +46,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     let airflow_major = check_airflow_version(project, profile, &layers)?;
 
     layers.apply_laptop_rules();
+    let fenced = super::fence::apply(&mut layers, &project.keep);
     layers.merge(&profile.laptop, |p| {
         rule_reason(p).map_or_else(|| format!("profile `{name}` sizes it for a laptop"), str::to_string)
     });
@@ -62,7 +65,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     for (path, value, origin) in user_settings(project) {
         layers.set(&path, value, format!("set by {origin}"));
     }
-    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets })
+    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets, fenced })
 }
 
 /// What a top-level value will be once the user's overrides apply, and who set it: devflow's

@@ -7,13 +7,20 @@ use crate::support::{Expect, Test};
 
 /// `render --explain --json` and `render --json` for a fixture and a profile.
 fn report(fixture: &str, profile: &str) -> (Vec<Value>, Value) {
+    let (changes, values, _) = report_and_fence(fixture, profile);
+    (changes, values)
+}
+
+/// The report's lines, the laptop values, and what the fence took off, by name.
+fn report_and_fence(fixture: &str, profile: &str) -> (Vec<Value>, Value, Vec<String>) {
     let values = format!("deploy/{fixture}");
     let test = Test::new().production(fixture);
     let render = ["render", "--json", "--profile", profile, "--values", &values];
     let explain = test.devflow(&[&render[..], &["--explain"]].concat()).status(0).run().json();
     assert_eq!(explain["production_files"].as_array().unwrap().len(), 1);
     let plan = test.devflow(&render).status(0).run().json();
-    (explain["changes"].as_array().unwrap().clone(), plan["values"].clone())
+    let fenced = explain["fenced"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+    (explain["changes"].as_array().unwrap().clone(), plan["values"].clone(), fenced)
 }
 
 /// Each `(key, production, laptop)` is a line of the report, with a reason; `None` for a laptop
@@ -115,8 +122,81 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             ("postgresql.enabled", json!(false)),
         ],
     );
-    assert_eq!(values["env"][0]["name"], "AIRFLOW_CONN_AWS_DEFAULT", "connections given as env are kept");
-    assert!(changes.iter().all(|c| c["key"] != "env"));
+    // Connections without an endpoint of their own (the AWS SDK's) are kept; those with a host or
+    // credentials, and the Slack webhook, are fenced off.
+    let env: Vec<&str> = values["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(env, ["AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_DATA_LAKE"]);
+    let env_line = changes.iter().find(|c| c["key"] == "env").expect("the env list changed");
+    assert!(
+        env_line["reason"].as_str().unwrap().contains("AIRFLOW_CONN_WAREHOUSE, ALERTS_SLACK_WEBHOOK"),
+        "{env_line}"
+    );
+}
+
+/// Each fixture's production endpoints, fenced off by default; one kept by name stays.
+#[test]
+fn the_fence_takes_every_production_endpoint_off_the_laptop() {
+    let expected: [(&str, &str, &[&str]); 4] = [
+        (
+            "eks-celery.yaml",
+            "celery",
+            &[
+                "config.secrets.backend",
+                "config.logging.remote_logging",
+                "config.smtp",
+                "config.email.email_backend",
+                "config.email.email_conn_id",
+                "AIRFLOW_CONN_WAREHOUSE",
+                "ALERTS_SLACK_WEBHOOK",
+            ],
+        ),
+        (
+            "gke-kubernetes.yaml",
+            "kubernetes",
+            &[
+                "config.secrets.backend",
+                "config.logging.remote_logging",
+                "config.smtp",
+                "AIRFLOW_CONN_DBT_CLOUD_DEFAULT",
+            ],
+        ),
+        (
+            "aks-local.yaml",
+            "local",
+            &[
+                "config.secrets.backend",
+                "config.logging.remote_logging",
+                "AIRFLOW_CONN_WASB_DEFAULT",
+                "AIRFLOW_CONN_SLACK_API_DEFAULT",
+            ],
+        ),
+        (
+            "airflow2-webserver.yaml",
+            "airflow2",
+            &["config.smtp", "AIRFLOW_CONN_DATA_WAREHOUSE", "AIRFLOW_CONN_SFTP_PARTNER"],
+        ),
+    ];
+    for (fixture, profile, fenced) in expected {
+        let (changes, values, got) = report_and_fence(fixture, profile);
+        assert_eq!(got, fenced, "{fixture}");
+        assert!(values["config"].get("smtp").is_none(), "{fixture}: the mail relay is fenced off");
+        assert!(changes.iter().any(|c| c["reason"].as_str().unwrap().starts_with("fenced off: ")), "{fixture}");
+        let test = Test::new().production(fixture);
+        let values_file = format!("deploy/{fixture}");
+        test.devflow(&["render", "--explain", "--profile", profile, "--values", &values_file])
+            .status(0)
+            .stdout_contains(format!("\n{} production endpoints fenced off: {}\n", fenced.len(), fenced.join(", ")))
+            .run();
+    }
+    // Kept by name: the warehouse connection stays as production has it.
+    let toml = "[airflow]\nprofile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]\nkeep = [\"AIRFLOW_CONN_WAREHOUSE\", \"config.smtp\"]\n";
+    let test = Test::new().production("eks-celery.yaml").file("devflow.toml", toml);
+    let plan = test.devflow(&["render", "--json"]).status(0).run().json();
+    let env: Vec<&str> =
+        plan["values"]["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(env.contains(&"AIRFLOW_CONN_WAREHOUSE"), "{env:?}");
+    assert_eq!(plan["values"]["config"]["smtp"]["smtp_host"], "email-smtp.us-east-1.amazonaws.com");
+    assert_eq!(plan["fenced"].as_array().unwrap().len(), 5);
 }
 
 #[test]
