@@ -60,6 +60,14 @@ const NAMING_WORDS: &[&str] = &[
     "host",
     "user",
     "username",
+    "class",
+    "provider",
+    "driver",
+    "mode",
+    "policy",
+    "version",
+    "kind",
+    "format",
 ];
 
 /// The secret values found in some values, longest first.
@@ -346,7 +354,15 @@ mod tests {
         for secret in ["smtp_password", "AIRFLOW__API__SECRET_KEY", "fernet_key", "apiToken", "AWS_SECRET_ACCESS_KEY"] {
             assert!(secret_words(secret), "{secret}");
         }
-        for plain in ["remote_log_conn_id", "secretName", "key", "SLACK_SECRET_NAME", "encrypt_s3_logs", "backend"] {
+        for plain in [
+            "remote_log_conn_id",
+            "secretName",
+            "key",
+            "SLACK_SECRET_NAME",
+            "encrypt_s3_logs",
+            "backend",
+            "secretProviderClass",
+        ] {
             assert!(!secret_words(plain), "{plain}");
         }
         assert!(Secrets::is_secret_key(&Path::parse("data.metadataConnection.pass").unwrap()));

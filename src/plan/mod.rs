@@ -9,6 +9,7 @@ mod layers;
 pub mod manifests;
 mod release;
 pub mod selector;
+mod sidecars;
 pub mod standins;
 pub mod steps;
 

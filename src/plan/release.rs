@@ -47,6 +47,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
 
     layers.apply_laptop_rules();
     let fenced = super::fence::apply(&mut layers, &project.keep);
+    super::sidecars::apply(&mut layers, &project.keep);
     layers.merge(&profile.laptop, |p| {
         rule_reason(p).map_or_else(|| format!("profile `{name}` sizes it for a laptop"), str::to_string)
     });
@@ -154,6 +155,11 @@ fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
     let mut list: Vec<Value> = layers.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
     list.retain(|existing| existing["name"] != item["name"]);
     list.push(item);
+    // What was dropped from the production list stays in the report beside devflow's addition.
+    let reason = match layers.reason(&key).filter(|earlier| earlier.starts_with("dropped: ")) {
+        Some(earlier) => format!("{reason}; {earlier}"),
+        None => reason.to_string(),
+    };
     layers.set(&key, Value::Array(list), reason);
 }
 

@@ -133,6 +133,35 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
     );
 }
 
+/// AKS: the Key Vault CSI volume and its mount are dropped (no CSI driver on a laptop), the ACR
+/// pull secret removed, the Key Vault backend and Blob logging fenced off; a sidecar kept by name stays.
+#[test]
+fn aks_with_key_vault_csi_azure_files_and_an_acr_pull_secret() {
+    let (changes, values) = report("aks-local.yaml", "local");
+    assert_changed(
+        &changes,
+        &[
+            ("registry.secretName", Some(json!("acr-pull")), None),
+            ("logs.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("fernetKey", Some(json!("<redacted>")), Some(json!("<generated>"))),
+            ("data.metadataConnection.pass", Some(json!("<redacted>")), Some(json!("<generated>"))),
+            ("apiServer.service.type", Some(json!("LoadBalancer")), Some(json!("NodePort"))),
+        ],
+    );
+    let names = |key: &str| -> Vec<String> {
+        values[key].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names("volumes"), ["devflow-dags"]);
+    assert_eq!(names("volumeMounts"), ["devflow-dags"]);
+    let volumes = changes.iter().find(|c| c["key"] == "volumes").unwrap();
+    assert!(volumes["reason"].as_str().unwrap().contains("`kv-secrets` is a CSI volume"), "{volumes}");
+
+    let toml = "[airflow]\nprofile = \"local\"\nvalues = [\"deploy/aks-local.yaml\"]\nkeep = [\"kv-secrets\"]\n";
+    let test = Test::new().production("aks-local.yaml").file("devflow.toml", toml);
+    let plan = test.devflow(&["render", "--json"]).status(0).run().json();
+    assert_eq!(plan["values"]["volumes"][0]["name"], "kv-secrets", "kept by name");
+}
+
 /// Each fixture's production endpoints, fenced off by default; one kept by name stays.
 #[test]
 fn the_fence_takes_every_production_endpoint_off_the_laptop() {
@@ -232,6 +261,11 @@ fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
             ("config.core.parallelism", json!(128)),
         ],
     );
+    // The Cloud SQL proxy sidecar is dropped, with its reason.
+    let sidecar =
+        changes.iter().find(|c| c["key"] == "scheduler.extraContainers").expect("the sidecar is in the report");
+    assert!(sidecar["laptop"].is_null(), "{sidecar}");
+    assert!(sidecar["reason"].as_str().unwrap().starts_with("dropped: `cloud-sql-proxy` is a production-only sidecar"));
     // The executor's pod template reads the chart's top-level volumes: the task pods get the DAGs.
     assert_eq!(
         values["volumeMounts"][0],
