@@ -44,6 +44,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     layers.merge(production, |_| "production values".into());
 
     let airflow_major = check_airflow_version(project, profile, &layers)?;
+    check_executor_exists(project, &layers, airflow_major)?;
 
     layers.apply_laptop_rules();
     let fenced = super::fence::apply(&mut layers, &project.keep);
@@ -110,6 +111,29 @@ fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) 
         });
     }
     Ok(major)
+}
+
+/// Airflow 3 removed the hybrid executors (it runs several executors from a comma list instead):
+/// the chart would render them and the scheduler would not start.
+fn check_executor_exists(project: &Project, layers: &Layers, major: u32) -> Result<(), Error> {
+    let (executor, origin) = effective(project, layers, "executor");
+    if major < 3 {
+        return Ok(());
+    }
+    let hybrid = [
+        ("CeleryKubernetesExecutor", "CeleryExecutor,KubernetesExecutor"),
+        ("LocalKubernetesExecutor", "LocalExecutor,KubernetesExecutor"),
+    ];
+    for (removed, instead) in hybrid {
+        if executor.split(',').any(|part| part.trim() == removed) {
+            return Err(Error::Input {
+                message: format!(
+                    "executor `{removed}` (from {origin}) does not exist in Airflow 3: Airflow 3 runs several executors from a comma list\n  set `executor = \"{instead}\"` (in [airflow] of devflow.toml, or in your production values when you move them to Airflow 3), or use `--profile airflow2` for Airflow 2"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// DAGs (and plugins) reach every Airflow container, and the KubernetesExecutor's pod template,
