@@ -56,7 +56,13 @@ pub fn build(root: &Path, files: &ImageFiles, values: &Value, airflow_version: &
         context.push(("packages.txt".to_string(), packages.clone()));
     }
     if let Some(requirements) = &files.requirements {
-        text.push_str("COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir -r /devflow/requirements.txt\n");
+        // Airflow's image docs pin the Airflow the image has, so that a provider in the
+        // requirements cannot upgrade (or downgrade) Airflow under the user; the official image
+        // sets AIRFLOW_VERSION when the values name no version.
+        let version = if airflow_version.is_empty() { "${AIRFLOW_VERSION}" } else { airflow_version };
+        text.push_str(&format!(
+            "COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir \"apache-airflow=={version}\" -r /devflow/requirements.txt\n"
+        ));
         context.push(("requirements.txt".to_string(), requirements.clone()));
     }
     Some(ImageBuild { base, dockerfile: Dockerfile::Generated(text), context: Context::Files(context) })
@@ -96,7 +102,10 @@ mod tests {
         let image = build(root, &files, &values, "3.2.2").unwrap();
         let Dockerfile::Generated(text) = &image.dockerfile else { panic!("devflow's Dockerfile") };
         assert!(text.starts_with("FROM registry.acme.io/airflow:2025.11\nUSER 0\n"), "{text}");
-        assert!(text.ends_with("RUN pip install --no-cache-dir -r /devflow/requirements.txt\n"), "{text}");
+        assert!(
+            text.ends_with("RUN pip install --no-cache-dir \"apache-airflow==3.2.2\" -r /devflow/requirements.txt\n"),
+            "{text}"
+        );
         assert_eq!(base_image(&json!({}), "3.2.2"), "apache/airflow:3.2.2");
 
         let files = ImageFiles { dockerfile: Some(root.join("Dockerfile")), ..files };

@@ -721,7 +721,12 @@ fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_o
         std::fs::write(&requirements, "requests==2.32.3\n").unwrap();
 
         // pip's output is shown
-        let out = lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("Collecting requests==2.32.3").run();
+        let out = lab
+            .devflow(&["up", "--no-watch"])
+            .status(0)
+            .stderr_contains("Collecting requests==2.32.3")
+            .stderr_contains("Requirement already satisfied: apache-airflow==3.2.2")
+            .run();
         let built = out.stderr.lines().find_map(|l| l.strip_prefix("✓ Built ")).expect("a built image");
         let tag = built.split_whitespace().next().unwrap().to_string();
         assert!(tag.starts_with(&format!("devflow/{}:", lab.name)), "{tag}");
