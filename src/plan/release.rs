@@ -53,6 +53,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
         rule_reason(p).map_or_else(|| format!("profile `{name}` sizes it for a laptop"), str::to_string)
     });
 
+    size_config(&mut layers, profile.needs.cpus, airflow_major);
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
     if project.provider.makes_cluster() {
@@ -171,6 +172,30 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
         layers.set(&dags_folder, json!(dags), "the DAGs are mounted there");
     }
     Mounts { dags, plugins }
+}
+
+/// airflow.cfg settings sized for a fleet, brought down to what the profile's CPUs can run: only
+/// those set above it (Airflow's own defaults already fit: parallelism 32, worker_concurrency 16).
+fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
+    let cpus = u64::from(cpus.max(1));
+    let parsing =
+        if major >= 3 { "config.dag_processor.parsing_processes" } else { "config.scheduler.parsing_processes" };
+    let caps = [
+        ("config.core.parallelism", (8 * cpus).max(16), "tasks at once across the laptop"),
+        ("config.celery.worker_concurrency", 4 * cpus, "tasks at once in the one worker"),
+        ("config.kubernetes_executor.worker_pods_creation_batch_size", cpus, "task pods created per scheduler loop"),
+        (parsing, cpus, "DAG-parsing processes"),
+    ];
+    for (key, cap, what) in caps {
+        let key = path(key);
+        let set = layers.get(&key).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        if set.is_some_and(|value| value > cap) {
+            let why = format!(
+                "sized for a laptop: {cap} {what} for the profile's {cpus} CPUs; production's fleet-sized value would starve it"
+            );
+            layers.set(&key, json!(cap), why);
+        }
+    }
 }
 
 /// Adds an item to a list value, keeping the production items and replacing an earlier one of ours.

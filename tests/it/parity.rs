@@ -95,6 +95,9 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             ("jwtSecret", None, Some(json!("<generated>"))),
             ("config.dag_processor.refresh_interval", None, Some(json!(1))),
             ("apiServer.service.type", None, Some(json!("NodePort"))),
+            // Fleet-sized settings brought to the profile's 2 CPUs.
+            ("config.core.parallelism", Some(json!(256)), Some(json!(16))),
+            ("config.celery.worker_concurrency", Some(json!(16)), Some(json!(8))),
             // Secrets only production has: stood in for, their values from .devflow/secrets.env.
             (
                 "secret[0]",
@@ -116,8 +119,6 @@ fn eks_with_irsa_rds_celery_keda_and_ingress() {
             ("airflowVersion", json!("3.2.2")),
             ("images.airflow.repository", json!("123456789012.dkr.ecr.us-east-1.amazonaws.com/data-platform/airflow")),
             ("images.airflow.tag", json!("3.2.2-acme.7")),
-            ("config.core.parallelism", json!(256)),
-            ("config.celery.worker_concurrency", json!(16)),
             ("config.logging.remote_base_log_folder", json!("s3://acme-data-platform-airflow-logs/prod")),
             ("postgresql.enabled", json!(false)),
         ],
@@ -248,6 +249,8 @@ fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
             ("createUserJob.enabled", Some(json!(false)), Some(json!(true))),
             ("cleanup.enabled", None, Some(json!(true))),
             ("data.metadataSecretName", Some(json!("acme-airflow-cloudsql-metadata")), None),
+            ("config.core.parallelism", Some(json!(128)), Some(json!(16))),
+            ("config.kubernetes_executor.worker_pods_creation_batch_size", Some(json!(16)), Some(json!(2))),
         ],
     );
     assert_kept(
@@ -258,7 +261,6 @@ fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
             ("images.airflow.repository", json!("us-central1-docker.pkg.dev/acme-data-platform/airflow/airflow")),
             ("images.airflow.tag", json!("3.2.2-acme.12")),
             ("config.kubernetes_executor.delete_worker_pods", json!("True")),
-            ("config.core.parallelism", json!(128)),
         ],
     );
     // The Cloud SQL proxy sidecar is dropped, with its reason.
@@ -293,6 +295,7 @@ fn airflow2_with_the_webserver() {
             ("data.metadataConnection.pass", Some(json!("<redacted>")), Some(json!("<generated>"))),
             ("webserverSecretKey", None, Some(json!("<generated>"))),
             ("createUserJob.enabled", Some(json!(false)), Some(json!(true))),
+            ("config.scheduler.parsing_processes", Some(json!(4)), Some(json!(2))),
         ],
     );
     assert_kept(
