@@ -68,6 +68,42 @@ impl Schema {
             .collect()
     }
 
+    /// The first key in `value` the schema does not know, as its path, with the keys the schema
+    /// knows beside it. The top level is checked too, which the chart's schema leaves open (a
+    /// misspelt top-level key would pass Helm silently); below it, maps the schema closes
+    /// (`additionalProperties: false`).
+    pub fn unknown_key(&self, value: &Value) -> Option<(Vec<String>, Vec<String>)> {
+        self.unknown_below(value, &self.document, &mut Vec::new())
+    }
+
+    fn unknown_below(&self, value: &Value, node: &Value, at: &mut Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
+        let node = self.resolve(node);
+        let (Some(map), Some(properties)) = (value.as_object(), node["properties"].as_object()) else { return None };
+        let closed = at.is_empty()
+            || (node["additionalProperties"] == Value::Bool(false) && node.get("patternProperties").is_none());
+        for (key, child) in map {
+            at.push(key.clone());
+            let found = match properties.get(key) {
+                Some(property) => self.unknown_below(child, property, at),
+                None if closed => Some((at.clone(), properties.keys().cloned().collect())),
+                None => None,
+            };
+            at.pop();
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// A schema node with its `$ref` (to `#/definitions/...`) followed.
+    fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+        while let Some(name) = node["$ref"].as_str().and_then(|r| r.strip_prefix("#/definitions/")) {
+            node = &self.document["definitions"][name];
+        }
+        node
+    }
+
     /// The top-level keys the schema knows.
     pub fn top_level_keys(&self) -> impl Iterator<Item = &str> {
         self.document["properties"].as_object().into_iter().flat_map(|p| p.keys().map(String::as_str))
@@ -80,6 +116,16 @@ mod tests {
 
     fn default(dotted: &str) -> Option<serde_json::Value> {
         super::chart_default(&crate::values::Path::parse(dotted).unwrap()).cloned()
+    }
+
+    #[test]
+    fn unknown_keys_are_found_at_the_top_and_in_closed_maps() {
+        let chart = super::chart();
+        let (path, known) = chart.unknown_key(&json!({"workers": {"persistence": {"enabeld": true}}})).unwrap();
+        assert_eq!(path, ["workers", "persistence", "enabeld"]);
+        assert!(known.contains(&"enabled".to_string()));
+        assert_eq!(chart.unknown_key(&json!({"wrokers": {}})).unwrap().0, ["wrokers"]);
+        assert!(chart.unknown_key(&json!({"workers": {"replicas": 1}, "labels": {"any": "x"}})).is_none());
     }
 
     #[test]

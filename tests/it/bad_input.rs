@@ -14,6 +14,10 @@ fn values(text: &str) -> Test {
     Test::new().file("deploy/prod.yaml", text).args(["render", "--values", "deploy/prod.yaml"])
 }
 
+fn profile(text: &str) -> Test {
+    Test::new().file("team.yaml", text).args(["render", "--profile", "team.yaml"])
+}
+
 fn cases() -> Vec<(&'static str, Test)> {
     vec![
         ("malformed TOML", toml("name = \n")),
@@ -120,6 +124,10 @@ fn cases() -> Vec<(&'static str, Test)> {
         ("production values against the chart schema", values("workers:\n  replicas: five\n")),
         ("Airflow 2 production values with an Airflow 3 profile", values("airflowVersion: \"2.11.2\"\n")),
         ("an executor Airflow 3 removed", values("executor: CeleryKubernetesExecutor\n")),
+        ("a nested typo in production values", values("workers:\n  replicas: 2\n  persistence:\n    enabeld: true\n")),
+        ("a typo in a profile's laptop section", profile("extends: local\nlaptop:\n  wrokers:\n    replicas: 1\n")),
+        ("a nested typo in a profile's laptop section", profile("extends: local\nlaptop:\n  workers:\n    replcas: 1\n")),
+        ("a profile without needs.cpus", profile("description: mine\nneeds:\n  memory_gib: 4\n")),
         ("a hybrid executor in devflow.toml", toml("[airflow]\nexecutor = \"LocalKubernetesExecutor\"\n")),
         ("--set without =", Test::new().args(["render", "--set", "workers.replicas"])),
         ("--set an unknown key", Test::new().args(["render", "--set", "workerz.replicas=2"])),
