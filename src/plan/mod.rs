@@ -109,6 +109,9 @@ pub struct Plan {
     pub image: Option<image::ImageBuild>,
     /// The production endpoints fenced off (env var names, config keys), each a line of the report.
     pub fenced: Vec<String>,
+    /// The Airflow image, when it is in a private registry the nodes cannot pull from: `up` loads
+    /// it from the local Docker daemon, and refuses to start when the daemon does not have it.
+    pub private_image: Option<String>,
     /// The Secrets and ConfigMaps the values reference that devflow stands in for.
     pub stand_ins: Vec<standins::StandIn>,
     /// Their `name/key` entries `.devflow/secrets.env` has no value for: `up` refuses to start.
@@ -216,6 +219,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
         stand_in_missing: standins::missing(&stand_ins, &project.stand_in_values),
         fenced: release.fenced.clone(),
+        private_image: private_image(project, &release.layers.values, &image),
         stand_ins,
         stand_in_values: project.stand_in_values.clone(),
         image,
@@ -224,6 +228,13 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
     plan.steps = steps::of(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
+}
+
+/// The release's image, when devflow makes the cluster, builds no image of its own, and the image
+/// is in a private registry.
+fn private_image(project: &Project, values: &Value, own: &Option<image::ImageBuild>) -> Option<String> {
+    let base = image::base_image(values, &release_text(values, "airflowVersion"));
+    (project.provider.makes_cluster() && own.is_none() && image::private_registry(&base)).then_some(base)
 }
 
 /// The chart version asked for, which must be one devflow knows.

@@ -68,6 +68,9 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     for (path, value, origin) in user_settings(project) {
         layers.set(&path, value, format!("set by {origin}"));
     }
+    if project.provider.makes_cluster() {
+        wire_private_image(&mut layers);
+    }
     Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets, fenced })
 }
 
@@ -195,6 +198,19 @@ fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
             );
             layers.set(&key, json!(cap), why);
         }
+    }
+}
+
+/// A private-registry image is loaded onto the nodes from this machine's Docker: `Always` would
+/// make the kubelet pull it anyway, and fail (`ErrImagePull`).
+fn wire_private_image(layers: &mut Layers) {
+    let version = layers.get(&path("airflowVersion")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let policy = path("images.airflow.pullPolicy");
+    if super::image::private_registry(&super::image::base_image(&layers.values, &version))
+        && layers.get(&policy).and_then(Value::as_str) == Some("Always")
+    {
+        let why = "the image is private: devflow loads it onto the nodes from this machine's Docker, so the kubelet must not pull it";
+        layers.set(&policy, json!("IfNotPresent"), why);
     }
 }
 

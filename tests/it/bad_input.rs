@@ -126,7 +126,10 @@ fn cases() -> Vec<(&'static str, Test)> {
         ("an executor Airflow 3 removed", values("executor: CeleryKubernetesExecutor\n")),
         ("a nested typo in production values", values("workers:\n  replicas: 2\n  persistence:\n    enabeld: true\n")),
         ("a typo in a profile's laptop section", profile("extends: local\nlaptop:\n  wrokers:\n    replicas: 1\n")),
-        ("a nested typo in a profile's laptop section", profile("extends: local\nlaptop:\n  workers:\n    replcas: 1\n")),
+        (
+            "a nested typo in a profile's laptop section",
+            profile("extends: local\nlaptop:\n  workers:\n    replcas: 1\n"),
+        ),
         ("a profile without needs.cpus", profile("description: mine\nneeds:\n  memory_gib: 4\n")),
         ("a hybrid executor in devflow.toml", toml("[airflow]\nexecutor = \"LocalKubernetesExecutor\"\n")),
         ("--set without =", Test::new().args(["render", "--set", "workers.replicas"])),

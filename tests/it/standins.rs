@@ -9,11 +9,33 @@ use crate::lifecycle::Lab;
 use crate::support::Expect;
 use crate::test_name;
 
+/// A local image under a private registry's name, removed when dropped.
+struct LocalImage(String);
+
+impl LocalImage {
+    fn tag(source: &str, name: &str) -> LocalImage {
+        let status = std::process::Command::new("docker").args(["tag", source, name]).status().unwrap();
+        assert!(status.success(), "docker tag {source} {name}");
+        LocalImage(name.to_string())
+    }
+}
+
+impl Drop for LocalImage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
 #[test]
-fn eks_values_come_up_once_the_stand_in_values_are_filled() {
-    let airflow = "profile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]";
+fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_pulled() {
+    // The fixture's ECR image, under a tag of this run's own.
+    let tag = format!("3.2.2-acme.7-{}", std::process::id());
+    let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/data-platform/airflow:{tag}");
+    let airflow = format!(
+        "profile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\""
+    );
     let Some(lab) =
-        Lab::with_project(test_name!(), "provider = \"kind\"", airflow, |t| t.production("eks-celery.yaml"))
+        Lab::with_project(test_name!(), "provider = \"kind\"", &airflow, |t| t.production("eks-celery.yaml"))
     else {
         return;
     };
@@ -33,7 +55,18 @@ fn eks_values_come_up_once_the_stand_in_values_are_filled() {
     let laptop_webhook = "slack://:xoxb-laptop-only-token-0001@/?channel=dev-alerts";
     std::fs::write(&file, format!("acme-airflow-slack-conn/uri={laptop_webhook}\nacme-airflow-extra-env/TEAM=data\n"))
         .unwrap();
+    // The ECR image is not on this machine: `up` says so, and the two ways out, before it starts.
+    lab.devflow(&["up", "--no-watch"])
+        .status(2)
+        .stderr_contains(format!("the Airflow image {image} is in a private registry"))
+        .stderr_contains(format!("`docker pull {image}`"))
+        .stderr_contains("`image = \"apache/airflow:<version>\"`")
+        .run();
+    assert!(lab.calls("kind", &["create"]).is_empty(), "nothing starts while the image is missing");
+
+    let _pulled = LocalImage::tag(crate::world::node_image(), &image);
     let output = lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("✓ Airflow is ready").run();
+    assert_eq!(lab.calls("kind", &["load", "docker-image", &image]).len(), 1, "the private image is loaded");
     assert!(!output.stderr.contains(laptop_webhook) && !output.stdout.contains(laptop_webhook));
     let stored = lab.world.kube().stored();
     let secret = stored
