@@ -84,6 +84,10 @@ impl Secrets {
         secrets
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn extend(&mut self, other: Secrets) {
         self.0.extend(other.0);
         self.tidy();

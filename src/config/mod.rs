@@ -4,6 +4,7 @@
 //! reported with its file, line and column. Nothing here touches Docker, the network or a cluster.
 
 mod checks;
+mod env_vars;
 mod file;
 pub mod production;
 mod standin_values;
@@ -190,6 +191,8 @@ pub struct Project {
     pub stand_in_values: std::collections::BTreeMap<String, String>,
     /// What the fence and the sidecar rules leave as production has it, by name (`[airflow] keep`).
     pub keep: Vec<String>,
+    /// Environment variables for every Airflow pod (`.env`, then `[airflow.env]`), by name.
+    pub env: std::collections::BTreeMap<String, String>,
     pub state_dir: StateDir,
 }
 
@@ -220,6 +223,8 @@ impl Project {
         let mut secrets = crate::redact::Secrets::of(&self.production);
         secrets.extend(crate::redact::Secrets::of(&overrides));
         let stand_ins: Vec<Value> = self.stand_in_values.values().map(|v| Value::String(v.clone())).collect();
+        let env = self.env.iter().map(|(name, value)| serde_json::json!({"name": name, "value": value}));
+        secrets.extend(crate::redact::Secrets::of(&serde_json::json!({"env": env.collect::<Vec<_>>()})));
         secrets.extend(crate::redact::Secrets::of(
             &serde_json::json!({"extraSecrets": {"stand-ins": {"data": stand_ins}}}),
         ));
@@ -397,6 +402,7 @@ impl Resolve<'_> {
         let mut project = Project {
             stand_in_values,
             keep: pf.airflow.keep.clone(),
+            env: env_vars::read(self.root, &pf.airflow.env)?,
             state_dir: StateDir::of(&self.env.state_base(), self.root, &name),
             root: self.root.to_path_buf(),
             file,

@@ -7,7 +7,7 @@ mod fence;
 pub mod image;
 mod layers;
 pub mod manifests;
-mod release;
+pub mod release;
 pub mod selector;
 mod sidecars;
 pub mod standins;
@@ -119,6 +119,9 @@ pub struct Plan {
     /// The values of the stand-ins, by `name/key`; never shown.
     #[serde(skip)]
     pub stand_in_values: std::collections::BTreeMap<String, String>,
+    /// The project's environment variables (their secret ones fill devflow's env Secret); never shown.
+    #[serde(skip)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
@@ -182,6 +185,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         with_plugins: project.plugins.is_some(),
         volumes: volumes(project, &image::base_image(&values, &text("airflowVersion"))),
         stand_ins: &stand_ins,
+        env_secrets: &release.env_secrets,
     });
     let parity = parity(&project.production, &release.layers, &stand_ins);
     let image = own_image(project, &values, &text("airflowVersion"))?;
@@ -222,6 +226,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         private_image: private_image(project, &release.layers.values, &image),
         stand_ins,
         stand_in_values: project.stand_in_values.clone(),
+        env: project.env.clone(),
         image,
         context,
     };
@@ -563,6 +568,7 @@ mod tests {
             overrides: Vec::new(),
             stand_in_values: Default::default(),
             keep: Vec::new(),
+            env: Default::default(),
             state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
             root,
         }

@@ -13,6 +13,8 @@ use crate::values::{Path, Value};
 use crate::version::supported_airflow_major;
 
 pub const ADMIN_USER: &str = "admin";
+/// devflow's Secret for the project's secret environment variables.
+pub const ENV_SECRET: &str = "devflow-env";
 
 /// Where the DAGs and plugins are inside every Airflow container.
 pub struct Mounts {
@@ -30,6 +32,8 @@ pub struct ReleaseValues {
     pub secrets: Vec<Path>,
     /// The production endpoints fenced off, by name.
     pub fenced: Vec<String>,
+    /// The project's environment variables that are secrets: they go through devflow's Secret.
+    pub env_secrets: Vec<String>,
 }
 
 fn path(dotted: &str) -> Path {
@@ -63,6 +67,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     let (executor, _) = effective(project, &layers, "executor");
     wire_broker(&mut layers, &executor);
     let secrets = wire_secrets(&mut layers, airflow_major);
+    let env_secrets = wire_env(&mut layers, &project.env);
 
     let before_overrides = layers.values.clone();
     for (path, value, origin) in user_settings(project) {
@@ -71,7 +76,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     if project.provider.makes_cluster() {
         wire_private_image(&mut layers);
     }
-    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets, fenced })
+    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets, fenced, env_secrets })
 }
 
 /// What a top-level value will be once the user's overrides apply, and who set it: devflow's
@@ -201,6 +206,30 @@ fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
     }
 }
 
+/// The project's environment variables (`.env`, `[airflow.env]`) reach every Airflow container
+/// and the KubernetesExecutor's pod template: the chart's `env` (a plain value) and `secret`
+/// (`secretKeyRef`, `templates/_helpers.yaml` `custom_airflow_environment`, which
+/// `files/pod-template-file.kubernetes-helm-yaml` includes too). A secret among them goes through
+/// devflow's Secret, never as a plain value in the rendered manifests. Returns the secret ones.
+fn wire_env(layers: &mut Layers, env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut secret_names = Vec::new();
+    for (name, value) in env {
+        let entry = json!({"name": name, "value": value});
+        let secret = !crate::redact::Secrets::of(&json!({"env": [entry.clone()]})).is_empty();
+        if secret {
+            let reason = format!(
+                "your `{name}` (a secret): read from devflow's Secret {ENV_SECRET}, never written in the values"
+            );
+            let item = json!({"envName": name, "secretName": ENV_SECRET, "secretKey": name});
+            append_by(layers, "secret", item, "envName", &reason);
+            secret_names.push(name.clone());
+        } else {
+            append(layers, "env", entry, &format!("your `{name}` from .env or [airflow.env] in devflow.toml"));
+        }
+    }
+    secret_names
+}
+
 /// A private-registry image is loaded onto the nodes from this machine's Docker: `Always` would
 /// make the kubelet pull it anyway, and fail (`ErrImagePull`).
 fn wire_private_image(layers: &mut Layers) {
@@ -216,9 +245,14 @@ fn wire_private_image(layers: &mut Layers) {
 
 /// Adds an item to a list value, keeping the production items and replacing an earlier one of ours.
 fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
+    append_by(layers, key, item, "name", reason);
+}
+
+/// [`append`] for a list whose items are named by `field`.
+fn append_by(layers: &mut Layers, key: &str, item: Value, field: &str, reason: &str) {
     let key = path(key);
     let mut list: Vec<Value> = layers.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
-    list.retain(|existing| existing["name"] != item["name"]);
+    list.retain(|existing| existing[field] != item[field]);
     list.push(item);
     // What was dropped from the production list stays in the report beside devflow's addition.
     let reason = match layers.reason(&key).filter(|earlier| earlier.starts_with("dropped: ")) {

@@ -87,7 +87,7 @@ pub fn find(values: &Value) -> Vec<StandIn> {
         }
     };
     for (i, item) in list(values, "secret").iter().enumerate() {
-        if let Some(name) = item["secretName"].as_str() {
+        if let Some(name) = item["secretName"].as_str().filter(|n| *n != super::release::ENV_SECRET) {
             add(Kind::Secret, name, Some(item["secretKey"].as_str().unwrap_or("value")), format!("secret[{i}]"));
         }
     }

@@ -96,3 +96,34 @@ fn an_error_about_a_secret_value_does_not_quote_it() {
         }
     }
 }
+
+/// `.env` and `[airflow.env]` reach every Airflow pod through the chart's `env` and `secret`: a
+/// plain value as itself, a secret through devflow's Secret, never in any output.
+#[test]
+fn project_env_reaches_the_pods_and_its_secrets_go_through_a_secret() {
+    let token = "dbtu_env-Secret-9f8e7d6c5b";
+    let toml =
+        "[airflow]\n[airflow.env]\nAIRFLOW_VAR_TEAM = \"data\"\nDBT_API_TOKEN = \"dbtu_env-Secret-9f8e7d6c5b\"\n";
+    let test = Test::new()
+        .file("devflow.toml", toml)
+        .file(".env", "export AIRFLOW_VAR_TEAM=overridden-by-devflow-toml\nAIRFLOW_VAR_REGION=eu-west-1\n");
+    let plan = test.devflow(&["render", "--json"]).status(0).run();
+    assert!(!plan.stdout.contains(token), "{}", plan.stdout);
+    let plan = plan.json();
+    let env = plan["values"]["env"].as_array().unwrap();
+    let value = |name: &str| env.iter().find(|e| e["name"] == name).map(|e| e["value"].clone());
+    assert_eq!(value("AIRFLOW_VAR_TEAM"), Some("data".into()), "devflow.toml wins over .env");
+    assert_eq!(value("AIRFLOW_VAR_REGION"), Some("eu-west-1".into()));
+    assert_eq!(value("DBT_API_TOKEN"), None, "a secret is not a plain value");
+    assert_eq!(
+        plan["values"]["secret"],
+        serde_json::json!([{"envName": "DBT_API_TOKEN", "secretName": "devflow-env", "secretKey": "DBT_API_TOKEN"}])
+    );
+    let manifest =
+        plan["manifests"].as_array().unwrap().iter().find(|m| m["metadata"]["name"] == "devflow-env").cloned();
+    assert_eq!(manifest.unwrap()["stringData"]["DBT_API_TOKEN"], "<generated>");
+    for command in COMMANDS.iter().filter(|c| c[0] != "status") {
+        let output = test.devflow(command).status(0).run();
+        assert_hidden(&output, &[token], &command.join(" "));
+    }
+}

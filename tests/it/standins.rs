@@ -32,7 +32,7 @@ fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_
     let tag = format!("3.2.2-acme.7-{}", std::process::id());
     let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/data-platform/airflow:{tag}");
     let airflow = format!(
-        "profile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\""
+        "profile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\"\n\n[airflow.env]\nDBT_API_TOKEN = \"dbtu_env-Secret-1a2b3c4d\""
     );
     let Some(lab) =
         Lab::with_project(test_name!(), "provider = \"kind\"", &airflow, |t| t.production("eks-celery.yaml"))
@@ -75,6 +75,10 @@ fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_
         .map(|(_, s)| s.clone())
         .expect("the stand-in Secret is applied");
     assert_eq!(secret["stringData"]["uri"], laptop_webhook);
+    // The project's secret environment variable is in devflow's Secret, and shown nowhere.
+    let env = stored.iter().find(|(path, _)| path.ends_with("/secrets/devflow-env")).expect("devflow's env Secret").1;
+    assert_eq!(env["stringData"]["DBT_API_TOKEN"], "dbtu_env-Secret-1a2b3c4d");
+    assert!(!output.stderr.contains("dbtu_env-Secret-1a2b3c4d") && !output.stdout.contains("dbtu_env-Secret-1a2b3c4d"));
     let extra = stored.iter().find(|(path, _)| path.ends_with("/secrets/acme-airflow-extra-env")).unwrap().1;
     assert_eq!(extra["stringData"]["TEAM"], "data");
 }
