@@ -28,6 +28,28 @@ fn strip(value: Value, names: bool) -> Value {
     }
 }
 
+/// The chart's defaults as a values tree: each property's `default`, the defaults of the
+/// properties under it laid over it (`$ref`s followed). The parity report compares with it.
+fn defaults(node: &Value, definitions: &Value, depth: usize) -> Option<Value> {
+    let mut node = node;
+    while let Some(name) = node["$ref"].as_str().and_then(|r| r.strip_prefix("#/definitions/")) {
+        node = &definitions[name];
+    }
+    let mut tree = node.get("default").cloned();
+    if depth > 16 {
+        return tree;
+    }
+    for (key, property) in node["properties"].as_object().into_iter().flatten() {
+        if let Some(value) = defaults(property, definitions, depth + 1) {
+            if !tree.as_ref().is_some_and(Value::is_object) {
+                tree = Some(Value::Object(Default::default()));
+            }
+            tree.as_mut().and_then(Value::as_object_mut).expect("made a map above").insert(key.clone(), value);
+        }
+    }
+    tree
+}
+
 fn main() {
     let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     for name in SCHEMAS {
@@ -35,6 +57,11 @@ fn main() {
         println!("cargo::rerun-if-changed={}", source.display());
         let text = fs::read_to_string(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        if name.starts_with("airflow-chart-") {
+            let tree = defaults(&schema, &schema["definitions"], 0).unwrap_or_default();
+            let file = name.replace(".values.schema.json", ".defaults.json");
+            fs::write(Path::new(&out).join(file), serde_json::to_string(&tree).unwrap()).unwrap();
+        }
         fs::write(Path::new(&out).join(name), serde_json::to_string(&strip(schema, false)).unwrap()).unwrap();
     }
 }

@@ -244,6 +244,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// Whether the daemon has the image (by name or id).
+    pub async fn has_image(&self, image: &str) -> Result<bool, Error> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(request(&format!("inspect the image {image}"), e)),
+        }
+    }
+
     /// Removes an image devflow built; one already gone is not an error.
     pub async fn remove_image(&self, image: &str) -> Result<(), Error> {
         let options = RemoveImageOptionsBuilder::default().force(true).build();

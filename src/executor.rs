@@ -152,6 +152,18 @@ impl<'a> Run<'a> {
             }
             Step::BuildImage { project, build } => self.build_image(project, build, printer).await,
             Step::LoadImage(load) => self.load_image(load, printer).await,
+            Step::LoadLocalImage(load) => {
+                let nodes = self.backend.nodes("load the image")?;
+                let image = self.plan.private_image.clone().unwrap_or_default();
+                printer
+                    .step(
+                        &format!("Loading {image} from this machine's Docker onto the nodes"),
+                        nodes.load_image(load),
+                        |_| format!("Loaded {image} onto the nodes (it is private: the nodes cannot pull it)"),
+                    )
+                    .await?;
+                Ok(())
+            }
             Step::ApplyManifests { .. } => self.apply_manifests(printer).await,
             Step::WriteValues { .. } => self.write_values(printer).await,
             Step::InstallRelease(install) => self.install_release(install, printer).await,
@@ -182,7 +194,7 @@ impl<'a> Run<'a> {
             Step::CheckNamespace { .. } => "namespace",
             Step::CreateCluster(_) => "cluster",
             Step::WaitNodes { .. } => "nodes",
-            Step::BuildImage { .. } | Step::LoadImage(_) => "image",
+            Step::BuildImage { .. } | Step::LoadImage(_) | Step::LoadLocalImage(_) => "image",
             Step::ApplyManifests { .. } => "objects",
             Step::WriteValues { .. } | Step::InstallRelease(_) => "helm",
             Step::WaitAirflow { .. } => "airflow",
@@ -233,6 +245,12 @@ impl<'a> Run<'a> {
     async fn preflight(&mut self, printer: &mut Printer) -> Result<()> {
         let yes = self.options.yes;
         self.backend.preflight(yes, printer).await?;
+        if let Some(image) = &self.plan.private_image {
+            let daemon = self.backend.nodes("find the image")?.daemon().await?;
+            if !daemon.has_image(image).await? {
+                return Err(plan::Error::Input { message: plan::image::cannot_pull(image) }.into());
+            }
+        }
         let helm = tool::ensure(Tool::Helm, yes, &self.session.env, printer).await?;
         Tool::Helm.require_minimum(&helm).await?;
         self.helm = Some(Helm { tool: helm });

@@ -18,6 +18,7 @@ mod pins;
 mod plan;
 mod profile;
 mod provider;
+mod redact;
 mod runtime;
 mod schemas;
 mod session;

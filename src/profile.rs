@@ -177,13 +177,41 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
         origin: located(&origin, e.location),
         message: format!("this is not YAML: {}", e.message),
     })?;
-    serde_json::from_value(value).map_err(|e| Error::Invalid {
-        origin: origin.clone(),
-        message: format!(
-            "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
-            crate::words::describe_serde_error("", &e.to_string())
-        ),
-    })
+    let file: ProfileFile = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let line = (!path.is_empty())
+            .then(|| values::line_of(&text, &path.split('.').map(str::to_string).collect::<Vec<_>>()))
+            .flatten();
+        Error::Invalid {
+            origin: located(&origin, line.map(|l| (l, 1))),
+            message: format!(
+                "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
+                crate::words::describe_serde_error(&path, &e.inner().to_string())
+            ),
+        }
+    })?;
+    check_chart_keys(&file, &origin, &text)?;
+    Ok(file)
+}
+
+/// A profile's `defaults` and `laptop` are chart values: a key the chart does not know is the
+/// profile's mistake (with its line), not a bug in devflow's values.
+fn check_chart_keys(file: &ProfileFile, origin: &str, text: &str) -> Result<(), Error> {
+    for (section, values) in [("defaults", &file.defaults), ("laptop", &file.laptop)] {
+        let Some((path, known)) = crate::schemas::chart().unknown_key(values) else { continue };
+        let near = crate::words::did_you_mean(path.last().expect("a key"), known.iter().map(String::as_str));
+        let mut written = vec![section.to_string()];
+        written.extend(path.iter().cloned());
+        return Err(Error::Invalid {
+            origin: located(origin, values::line_of(text, &written).map(|l| (l, 1))),
+            message: format!(
+                "`{section}.{}` is not a value the Airflow chart 1.22.0 knows{near}\n  `{section}:` holds chart values; fix the key or remove it",
+                path.join(".")
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn located(origin: &str, location: Option<(usize, usize)>) -> String {

@@ -29,6 +29,20 @@ pub fn chart() -> &'static Schema {
     SCHEMA.get_or_init(|| compile(embedded!("airflow-chart-1.22.0.values.schema.json")))
 }
 
+/// The chart's defaults as a values tree, read from its values.schema.json at build time (the
+/// `default` of each property; build.rs).
+pub fn chart_defaults() -> &'static Value {
+    static DEFAULTS: OnceLock<Value> = OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        serde_json::from_str(embedded!("airflow-chart-1.22.0.defaults.json")).expect("build.rs writes JSON")
+    })
+}
+
+/// The chart's default for one value; None: the chart gives it none.
+pub fn chart_default(path: &crate::values::Path) -> Option<&'static Value> {
+    crate::values::get(chart_defaults(), path)
+}
+
 pub fn kind() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| compile(embedded!("kind-v1alpha4.schema.json")))
@@ -54,8 +68,71 @@ impl Schema {
             .collect()
     }
 
+    /// The first key in `value` the schema does not know, as its path, with the keys the schema
+    /// knows beside it. The top level is checked too, which the chart's schema leaves open (a
+    /// misspelt top-level key would pass Helm silently); below it, maps the schema closes
+    /// (`additionalProperties: false`).
+    pub fn unknown_key(&self, value: &Value) -> Option<(Vec<String>, Vec<String>)> {
+        self.unknown_below(value, &self.document, &mut Vec::new())
+    }
+
+    fn unknown_below(&self, value: &Value, node: &Value, at: &mut Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
+        let node = self.resolve(node);
+        let (Some(map), Some(properties)) = (value.as_object(), node["properties"].as_object()) else { return None };
+        let closed = at.is_empty()
+            || (node["additionalProperties"] == Value::Bool(false) && node.get("patternProperties").is_none());
+        for (key, child) in map {
+            at.push(key.clone());
+            let found = match properties.get(key) {
+                Some(property) => self.unknown_below(child, property, at),
+                None if closed => Some((at.clone(), properties.keys().cloned().collect())),
+                None => None,
+            };
+            at.pop();
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// A schema node with its `$ref` (to `#/definitions/...`) followed.
+    fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+        while let Some(name) = node["$ref"].as_str().and_then(|r| r.strip_prefix("#/definitions/")) {
+            node = &self.document["definitions"][name];
+        }
+        node
+    }
+
     /// The top-level keys the schema knows.
     pub fn top_level_keys(&self) -> impl Iterator<Item = &str> {
         self.document["properties"].as_object().into_iter().flat_map(|p| p.keys().map(String::as_str))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn default(dotted: &str) -> Option<serde_json::Value> {
+        super::chart_default(&crate::values::Path::parse(dotted).unwrap()).cloned()
+    }
+
+    #[test]
+    fn unknown_keys_are_found_at_the_top_and_in_closed_maps() {
+        let chart = super::chart();
+        let (path, known) = chart.unknown_key(&json!({"workers": {"persistence": {"enabeld": true}}})).unwrap();
+        assert_eq!(path, ["workers", "persistence", "enabeld"]);
+        assert!(known.contains(&"enabled".to_string()));
+        assert_eq!(chart.unknown_key(&json!({"wrokers": {}})).unwrap().0, ["wrokers"]);
+        assert!(chart.unknown_key(&json!({"workers": {"replicas": 1}, "labels": {"any": "x"}})).is_none());
+    }
+
+    #[test]
+    fn the_charts_defaults_are_read_from_its_schema() {
+        assert_eq!(default("createUserJob.defaultUser.username"), Some(json!("admin")));
+        assert_eq!(default("workers.persistence.enabled"), Some(json!(true)));
+        assert_eq!(default("data.metadataConnection.port"), Some(json!(5432)));
+        assert_eq!(default("workers.resources.limits.cpu"), None);
     }
 }

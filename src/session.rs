@@ -107,6 +107,9 @@ impl Session {
 pub fn resolve(env: &Env, flags: &Flags, printer: &mut Printer) -> Result<Project> {
     let mut notes = Vec::new();
     let project = config::load(env, flags, &mut notes);
+    if let Ok(project) = &project {
+        printer.hide(project.secrets());
+    }
     for note in &notes {
         printer.note(note);
     }

@@ -249,6 +249,16 @@ impl Secrets {
                 {
                     *slot = Value::String(password.to_string());
                 }
+                if object["metadata"]["name"] == plan::release::ENV_SECRET
+                    && let Some(data) = object["stringData"].as_object_mut()
+                {
+                    for (name, slot) in data.iter_mut() {
+                        *slot = Value::String(plan.env.get(name).cloned().unwrap_or_default());
+                    }
+                }
+                if object.pointer("/metadata/annotations/devflow.io~1stand-in").is_some() {
+                    object = plan::standins::fill(&object, &plan.stand_in_values);
+                }
                 object
             })
             .collect()

@@ -3,11 +3,13 @@
 
 use std::future::Future;
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
 #[cfg(test)]
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::env::Env;
+use crate::redact::Secrets;
 
 pub struct Printer {
     out: Box<dyn Write + Send>,
@@ -18,6 +20,8 @@ pub struct Printer {
     /// Live lines drawn last (on a terminal) or printed already (otherwise).
     shown: Vec<String>,
     mode: Mode,
+    /// The user's secret values: nothing printed shows them.
+    secrets: Arc<Secrets>,
 }
 
 /// How a command prints its results.
@@ -85,6 +89,7 @@ impl Printer {
             live,
             shown: Vec::new(),
             mode: Mode::Text,
+            secrets: Arc::default(),
         }
     }
 
@@ -99,6 +104,7 @@ impl Printer {
             live: false,
             shown: Vec::new(),
             mode: Mode::Text,
+            secrets: Arc::default(),
         };
         (printer, captured)
     }
@@ -113,6 +119,7 @@ impl Printer {
             live: self.live,
             shown: Vec::new(),
             mode: Mode::Text,
+            secrets: self.secrets.clone(),
         }
     }
 
@@ -146,13 +153,13 @@ impl Printer {
         if self.live {
             self.erase_live();
             for line in lines {
-                let _ = writeln!(self.err, "{line}");
+                self.err_line(line);
             }
             self.shown = lines.to_vec();
         } else {
             for line in lines {
                 if !self.shown.contains(line) {
-                    let _ = writeln!(self.err, "  {line}");
+                    self.err_line(&format!("  {line}"));
                     self.shown.push(line.clone());
                 }
             }
@@ -178,7 +185,7 @@ impl Printer {
     pub fn warn(&mut self, text: &str) {
         self.erase_live();
         let mark = self.paint(YELLOW, "!");
-        let _ = writeln!(self.err, "{mark} {text}");
+        self.err_line(&format!("{mark} {text}"));
     }
 
     /// Asks a yes/no question on the terminal: None when there is no terminal to ask on.
@@ -187,10 +194,22 @@ impl Printer {
             return None;
         }
         self.erase_live();
-        let _ = write!(self.err, "{question} [y/N] ");
+        let _ = write!(self.err, "{} [y/N] ", self.secrets.hide(question));
         let _ = self.err.flush();
         let mut answer = String::new();
         Some(io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    }
+
+    /// Keeps these secret values out of everything printed from now on.
+    pub fn hide(&mut self, secrets: Secrets) {
+        let mut all = (*self.secrets).clone();
+        all.extend(secrets);
+        self.secrets = Arc::new(all);
+    }
+
+    /// One line on standard error, secrets hidden.
+    fn err_line(&mut self, text: &str) {
+        let _ = writeln!(self.err, "{}", self.secrets.hide(text));
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
@@ -199,6 +218,7 @@ impl Printer {
 
     /// A result: what the command was asked to print.
     pub fn out(&mut self, text: &str) -> io::Result<()> {
+        let text = self.secrets.hide(text);
         self.out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
             self.out.write_all(b"\n")?;
@@ -210,13 +230,13 @@ impl Printer {
     pub fn done(&mut self, text: &str) {
         self.erase_live();
         let mark = self.paint(GREEN, "✓");
-        let _ = writeln!(self.err, "{mark} {text}");
+        self.err_line(&format!("{mark} {text}"));
     }
 
     pub fn note(&mut self, text: &str) {
         self.erase_live();
         let label = self.paint(YELLOW, "note:");
-        let _ = writeln!(self.err, "{label} {text}");
+        self.err_line(&format!("{label} {text}"));
     }
 
     /// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
@@ -262,9 +282,9 @@ impl Printer {
     pub fn error(&mut self, error: &anyhow::Error) {
         self.erase_live();
         let label = self.paint(RED_BOLD, "error:");
-        let _ = writeln!(self.err, "{label} {error}");
+        self.err_line(&format!("{label} {error}"));
         for cause in error.chain().skip(1) {
-            let _ = writeln!(self.err, "  caused by: {cause}");
+            self.err_line(&format!("  caused by: {cause}"));
         }
     }
 }

@@ -181,6 +181,39 @@ pub fn from_toml(value: toml::Value) -> Value {
     }
 }
 
+/// The line (from 1) where the key at `path` is written in a block-style YAML text, found by
+/// indentation; None when it is not written there that way.
+pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    let mut parent_indent: Option<usize> = None;
+    // The indentation of the parent's own keys: the first line under it sets it.
+    let mut child_indent: Option<usize> = Some(0);
+    let mut depth = 0;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if parent_indent.is_some_and(|parent| indent <= parent) {
+            return None;
+        }
+        let children = *child_indent.get_or_insert(indent);
+        let key = &path[depth];
+        let written = [key.clone(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|k| trimmed.strip_prefix(k.as_str()).is_some_and(|rest| rest.trim_start().starts_with(':')));
+        if written && indent == children {
+            if depth + 1 == path.len() {
+                return Some(i + 1);
+            }
+            parent_indent = Some(indent);
+            child_indent = None;
+            depth += 1;
+        }
+    }
+    None
+}
+
 pub fn to_yaml(value: &Value) -> String {
     serde_norway::to_string(value).expect("a JSON value always serialises as YAML")
 }
@@ -211,6 +244,15 @@ mod tests {
         assert_eq!(path.segments()[3], "eks.amazonaws.com/role-arn");
         assert_eq!(path.to_string(), r"workers.serviceAccount.annotations.eks\.amazonaws\.com/role-arn");
         assert!(Path::parse("workers..replicas").is_err());
+    }
+
+    #[test]
+    fn a_nested_key_is_found_by_its_indentation() {
+        let text = "executor: X\nworkers:\n  # sized\n  replicas: 3\n  persistence:\n    enabeld: true\nscheduler:\n  enabeld: 1\n";
+        let at = |keys: &[&str]| line_of(text, &keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+        assert_eq!(at(&["workers", "persistence", "enabeld"]), Some(6));
+        assert_eq!(at(&["scheduler", "enabeld"]), Some(8));
+        assert_eq!(at(&["workers", "enabeld"]), None);
     }
 
     #[test]

@@ -58,12 +58,13 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
 
     let dags = cwd.join("dags");
     let created_dags = !dags.exists();
+    let major = profile.airflow_major();
     if created_dags {
         fs::create_dir(&dags).with_context(|| format!("cannot create {}", dags.display()))?;
-        let module = if profile.airflow_major() >= 3 { "airflow.sdk" } else { "airflow.decorators" };
-        fs::write(dags.join(EXAMPLE_DAG), EXAMPLE_DAG_TEXT.replacen("IMPORT", module, 1))
+        fs::write(dags.join(EXAMPLE_DAG), example_dag(major))
             .with_context(|| format!("cannot write {}", dags.join(EXAMPLE_DAG).display()))?;
     }
+    let swapped = !created_dags && swap_example(&dags.join(EXAMPLE_DAG), major)?;
     if let Err(e) = write_atomically(&target, &text) {
         if created_dags {
             let _ = fs::remove_dir_all(&dags);
@@ -78,6 +79,11 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     }
     if created_dags {
         printer.done(&format!("created dags/{EXAMPLE_DAG}"));
+    } else if swapped {
+        let other = if major >= 3 { 2 } else { 3 };
+        printer.done(&format!(
+            "replaced dags/{EXAMPLE_DAG}, devflow's untouched Airflow {other} example, with the Airflow {major} one; the rest of dags/ is left as it is"
+        ));
     } else {
         printer.note("dags/ exists: left as it is");
     }
@@ -177,6 +183,23 @@ jobs:
       - if: always()
         run: devflow down --yes
 "#;
+
+/// devflow's example DAG for an Airflow major version.
+fn example_dag(major: u32) -> String {
+    EXAMPLE_DAG_TEXT.replacen("IMPORT", if major >= 3 { "airflow.sdk" } else { "airflow.decorators" }, 1)
+}
+
+/// Replaces devflow's own example for the other Airflow major, untouched, with this major's; a
+/// file the user edited (or wrote) is left alone. True when it replaced it.
+fn swap_example(file: &Path, major: u32) -> Result<bool> {
+    let other = if major >= 3 { 2 } else { 3 };
+    let Ok(text) = fs::read_to_string(file) else { return Ok(false) };
+    if text != example_dag(other) {
+        return Ok(false);
+    }
+    write_atomically(file, &example_dag(major)).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(true)
+}
 
 /// Written next to the target and renamed over it, so a failure leaves no half-written file.
 fn write_atomically(target: &Path, text: &str) -> std::io::Result<()> {

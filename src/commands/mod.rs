@@ -35,6 +35,11 @@ pub enum Error {
         "interrupted: devflow stopped `{command}` and what it was running; its state is saved\n  run `devflow {command}` again to carry on"
     )]
     Interrupted { command: &'static str },
+    #[error(
+        "your production values reference {what} that only production has; devflow stands in for them, but {file} has no value for:\n  {}\n  {hint}",
+        missing.join("\n  ")
+    )]
+    StandInValues { what: String, file: &'static str, missing: Vec<String>, hint: String },
 }
 
 impl crate::error::Kind for Error {
@@ -42,6 +47,7 @@ impl crate::error::Kind for Error {
         match self {
             Error::AlreadyInitialised { .. } => ErrorKind::Input,
             Error::Interrupted { .. } => ErrorKind::Interrupted,
+            Error::StandInValues { .. } => ErrorKind::Input,
         }
     }
 }

@@ -12,12 +12,19 @@ use crate::values::{self, Value};
 pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     let project = crate::session::resolve(env, &args.project.settings(&args.set), printer)?;
     let plan = crate::plan::build(&project)?;
+    if !plan.stand_in_missing.is_empty() {
+        printer.note(&format!(
+            "`devflow up` needs these values in {} (git-ignored, mode 0600; `up` writes the file for you): {}",
+            crate::plan::standins::FILE,
+            plan.stand_in_missing.join(", ")
+        ));
+    }
 
     let text = match (args.explain, args.only, args.json) {
         (true, _, false) => explain_text(&plan, &env.cwd),
-        (true, _, true) => {
-            json(&serde_json::json!({"production_files": plan.production_files, "changes": plan.parity}))
-        }
+        (true, _, true) => json(
+            &serde_json::json!({"production_files": plan.production_files, "changes": plan.parity, "fenced": plan.fenced}),
+        ),
         (false, Some(part), true) => json(&part_value(&plan, part)),
         (false, Some(part), false) => part_text(&plan, part),
         (false, None, true) => json(&plan),
@@ -34,7 +41,7 @@ fn json(value: &impl serde::Serialize) -> String {
 fn part_value(plan: &Plan, part: RenderPart) -> Value {
     match part {
         RenderPart::Cluster => plan.cluster.clone(),
-        RenderPart::Values => plan.values.clone(),
+        RenderPart::Values => plan.shown_values(),
         RenderPart::Manifests => Value::Array(plan.manifests.clone()),
         RenderPart::Plan => serde_json::to_value(&plan.steps).expect("steps serialise"),
     }
@@ -43,7 +50,7 @@ fn part_value(plan: &Plan, part: RenderPart) -> Value {
 fn part_text(plan: &Plan, part: RenderPart) -> String {
     match part {
         RenderPart::Cluster => values::to_yaml(&plan.cluster),
-        RenderPart::Values => values::to_yaml(&plan.values),
+        RenderPart::Values => values::to_yaml(&plan.shown_values()),
         RenderPart::Manifests => plan.manifests.iter().map(|m| format!("---\n{}", values::to_yaml(m))).collect(),
         RenderPart::Plan => plan.steps_text(),
     }
@@ -69,8 +76,8 @@ fn everything(plan: &Plan) -> String {
     );
     out.push_str(&plan.cluster_part());
     out.push_str(&format!(
-        "\n# ── values: for `helm upgrade --install` (secrets show as <generated>; `--explain` says why each differs from production) ──\n---\n{}",
-        values::to_yaml(&plan.values)
+        "\n# ── values: for `helm upgrade --install` (secrets show as <generated> or <redacted>; `--explain` says why each differs from production) ──\n---\n{}",
+        values::to_yaml(&plan.shown_values())
     ));
     out.push_str("\n# ── manifests: applied by devflow before the chart ──\n");
     out.push_str(&part_text(plan, RenderPart::Manifests));
@@ -127,5 +134,8 @@ fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
         ));
     }
     out.push_str(&format!("\n{} keys differ.\n", rows.len()));
+    let fenced = plan.fenced.len();
+    let listed = if fenced == 0 { String::new() } else { format!(": {}", plan.fenced.join(", ")) };
+    out.push_str(&format!("{fenced} production endpoint{} fenced off{listed}\n", if fenced == 1 { "" } else { "s" }));
     out
 }

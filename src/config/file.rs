@@ -50,6 +50,12 @@ pub struct AirflowTable {
     pub set: toml::Table,
     #[serde(default)]
     pub config: BTreeMap<String, Spanned<toml::Table>>,
+    /// Production endpoints and sidecars to keep, by name (an env var, a config key, a container).
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// Environment variables for every Airflow pod.
+    #[serde(default)]
+    pub env: BTreeMap<String, toml::Value>,
 }
 
 /// The text of devflow.toml, to turn a byte span into a line and column.

@@ -4,8 +4,10 @@
 //! reported with its file, line and column. Nothing here touches Docker, the network or a cluster.
 
 mod checks;
+mod env_vars;
 mod file;
 pub mod production;
+mod standin_values;
 pub mod template;
 
 use std::fmt;
@@ -189,6 +191,13 @@ pub struct Project {
     pub image_files: ImageFiles,
     /// Chart value overrides in the order they apply: [airflow.config], [airflow.set], then --set.
     pub overrides: Vec<Override>,
+    /// The values of the Secrets and ConfigMaps devflow stands in for (`.devflow/secrets.env`),
+    /// by `name/key`.
+    pub stand_in_values: std::collections::BTreeMap<String, String>,
+    /// What the fence and the sidecar rules leave as production has it, by name (`[airflow] keep`).
+    pub keep: Vec<String>,
+    /// Environment variables for every Airflow pod (`.env`, then `[airflow.env]`), by name.
+    pub env: std::collections::BTreeMap<String, String>,
     pub state_dir: StateDir,
 }
 
@@ -207,6 +216,25 @@ pub struct Override {
     pub value: Value,
     /// Where it was written, for the parity report: `devflow.toml [airflow.set]`, `--set`, ...
     pub origin: String,
+}
+
+impl Project {
+    /// The secret values in the user's files and settings: production values and overrides.
+    pub fn secrets(&self) -> crate::redact::Secrets {
+        let mut overrides = Value::Object(values::Map::new());
+        for o in &self.overrides {
+            values::set(&mut overrides, &o.path, o.value.clone());
+        }
+        let mut secrets = crate::redact::Secrets::of(&self.production);
+        secrets.extend(crate::redact::Secrets::of(&overrides));
+        let stand_ins: Vec<Value> = self.stand_in_values.values().map(|v| Value::String(v.clone())).collect();
+        let env = self.env.iter().map(|(name, value)| serde_json::json!({"name": name, "value": value}));
+        secrets.extend(crate::redact::Secrets::of(&serde_json::json!({"env": env.collect::<Vec<_>>()})));
+        secrets.extend(crate::redact::Secrets::of(
+            &serde_json::json!({"extraSecrets": {"stand-ins": {"data": stand_ins}}}),
+        ));
+        secrets
+    }
 }
 
 /// Of the files a project's own image is built from, the ones it has.
@@ -420,7 +448,11 @@ impl Resolve<'_> {
         }
         let profile = profile::load(&airflow.profile)?;
         let production = production::load(&airflow.values_files, &self.env.cwd)?;
+        let stand_in_values = standin_values::read(self.root)?;
         let mut project = Project {
+            stand_in_values,
+            keep: pf.airflow.keep.clone(),
+            env: env_vars::read(self.root, &pf.airflow.env)?,
             state_dir: StateDir::of(&self.env.state_base(), self.root, &name),
             root: self.root.to_path_buf(),
             file,

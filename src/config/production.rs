@@ -54,19 +54,20 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
     };
 
     let chart = schemas::chart();
-    let known: Vec<&str> = chart.top_level_keys().collect();
-    for key in value.as_object().into_iter().flat_map(|m| m.keys()) {
-        if !known.contains(&key.as_str()) {
-            let near = words::did_you_mean(key, known.iter().copied());
-            return Err(at(
-                top_level_line(&text, key),
-                format!(
-                    "`{key}` is not a value the Airflow chart 1.22.0 knows{near}\n  Helm would ignore it silently; fix the key or remove it"
-                ),
-            ));
-        }
+    if let Some((path, known)) = chart.unknown_key(&value) {
+        let key = path.join(".");
+        let near = words::did_you_mean(path.last().expect("a key"), known.iter().map(String::as_str));
+        return Err(at(
+            values::line_of(&text, &path),
+            format!(
+                "`{key}` is not a value the Airflow chart 1.22.0 knows{near}\n  {}; fix the key or remove it",
+                if path.len() == 1 { "Helm would ignore it silently" } else { "Helm would refuse these values" }
+            ),
+        ));
     }
-    let problems = chart.problems(&value, 5);
+    // The schema's messages quote the value they refuse: a secret among them stays hidden.
+    let secrets = crate::redact::Secrets::of(&value);
+    let problems: Vec<String> = chart.problems(&value, 5).iter().map(|p| secrets.hide(p)).collect();
     if !problems.is_empty() {
         return Err(at(
             None,
@@ -74,14 +75,4 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
         ));
     }
     Ok(value)
-}
-
-/// The line where a top-level key is written, for a message that points at it.
-fn top_level_line(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let rest = line.strip_prefix(key).or_else(|| line.strip_prefix(&format!("\"{key}\"")));
-            rest.is_some_and(|r| r.trim_start().starts_with(':'))
-        })
-        .map(|i| i + 1)
 }

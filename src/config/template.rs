@@ -41,6 +41,7 @@ chart_version = "1.22.0"
 # image = "registry.example.com/data/airflow:2025.11.1"   # your own image instead of apache/airflow
 # executor = "CeleryExecutor"   # wins over the profile and your production values
 {values_line}
+# keep = ["AIRFLOW_CONN_WAREHOUSE"]   # production endpoints the fence would take off the laptop, kept by name
 
 [airflow.set]   # chart values, applied last, e.g.
 # "workers.replicas" = 2

@@ -57,10 +57,36 @@ pub fn build(root: &Path, files: &ImageFiles, values: &Value, airflow_version: &
         context.push(("packages.txt".to_string(), packages.clone()));
     }
     if let Some(requirements) = &files.requirements {
-        text.push_str("COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir -r /devflow/requirements.txt\n");
+        // Airflow's image docs pin the Airflow the image has, so that a provider in the
+        // requirements cannot upgrade (or downgrade) Airflow under the user; the official image
+        // sets AIRFLOW_VERSION when the values name no version.
+        let version = if airflow_version.is_empty() { "${AIRFLOW_VERSION}" } else { airflow_version };
+        text.push_str(&format!(
+            "COPY requirements.txt /devflow/requirements.txt\nRUN pip install --no-cache-dir \"apache-airflow=={version}\" -r /devflow/requirements.txt\n"
+        ));
         context.push(("requirements.txt".to_string(), requirements.clone()));
     }
     Some(ImageBuild { base, dockerfile: Dockerfile::Generated(text), context: Context::Files(context) })
+}
+
+/// Registries anyone can pull from without logging in; any other registry host is private (ECR,
+/// Artifact Registry, ACR, Harbor…) and a laptop cluster, with no pull secret, cannot pull from it.
+const PUBLIC_REGISTRIES: [&str; 6] =
+    ["docker.io", "registry-1.docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "mirror.gcr.io"];
+
+/// Whether an image lives in a private registry: its first path segment names a registry host
+/// (a dot, a port or `localhost`) that is not a public one.
+pub fn private_registry(image: &str) -> bool {
+    let Some((host, _)) = image.split_once('/') else { return false };
+    let names_host = host.contains('.') || host.contains(':') || host == "localhost";
+    names_host && !PUBLIC_REGISTRIES.contains(&host) && !host.starts_with("localhost") && !host.starts_with("127.")
+}
+
+/// What `up` says, before it starts, when the private image is not on this machine.
+pub fn cannot_pull(image: &str) -> String {
+    format!(
+        "the Airflow image {image} is in a private registry the cluster cannot pull from (production's pull secret does not exist on the laptop), and this machine's Docker does not have it\n  either log in to the registry and pull it (`docker pull {image}`): devflow then loads it onto the nodes; or run a public image: `image = \"apache/airflow:<version>\"` under [airflow] in devflow.toml"
+    )
 }
 
 /// The Airflow image the chart would run: `images.airflow`, else the default repository and tag.
@@ -97,8 +123,21 @@ mod tests {
         let image = build(root, &files, &values, "3.2.2").unwrap();
         let Dockerfile::Generated(text) = &image.dockerfile else { panic!("devflow's Dockerfile") };
         assert!(text.starts_with("FROM registry.acme.io/airflow:2025.11\nUSER 0\n"), "{text}");
-        assert!(text.ends_with("RUN pip install --no-cache-dir -r /devflow/requirements.txt\n"), "{text}");
+        assert!(
+            text.ends_with("RUN pip install --no-cache-dir \"apache-airflow==3.2.2\" -r /devflow/requirements.txt\n"),
+            "{text}"
+        );
         assert_eq!(base_image(&json!({}), "3.2.2"), "apache/airflow:3.2.2");
+        for private in [
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/a/airflow:1",
+            "acme.azurecr.io/airflow:1",
+            "harbor.acme.internal/x:1",
+        ] {
+            assert!(private_registry(private), "{private}");
+        }
+        for public in ["apache/airflow:3.2.2", "quay.io/a/b:1", "ghcr.io/a/b:1", "localhost:5001/a:1", "airflow:1"] {
+            assert!(!private_registry(public), "{public}");
+        }
 
         let files = ImageFiles { dockerfile: Some(root.join("Dockerfile")), ..files };
         let image = build(root, &files, &values, "3.2.2").unwrap();

@@ -229,21 +229,6 @@ pub const RULES: &[Rule] = &[
         reason: "the production secret does not exist on the laptop: devflow generates the key",
     },
     Rule {
-        pattern: "config.secrets.backend",
-        action: Some(Action::Remove),
-        reason: "the production secrets backend is not reachable from a laptop; give connections as AIRFLOW_CONN_* env",
-    },
-    Rule {
-        pattern: "config.secrets.backend_kwargs",
-        action: Some(Action::Remove),
-        reason: "the production secrets backend is not reachable from a laptop",
-    },
-    Rule {
-        pattern: "config.logging.remote_logging",
-        action: Some(Action::Replace("'False'")),
-        reason: "task logs stay in the cluster: the production log bucket is not reachable",
-    },
-    Rule {
         pattern: "elasticsearch",
         action: Some(Action::Disable),
         reason: "no Elasticsearch on a laptop: task logs stay in the cluster",

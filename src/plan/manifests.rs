@@ -42,6 +42,10 @@ pub struct Objects<'a> {
     pub owner: &'a str,
     pub with_plugins: bool,
     pub volumes: Volumes<'a>,
+    /// The Secrets and ConfigMaps only production has, which devflow stands in for.
+    pub stand_ins: &'a [super::standins::StandIn],
+    /// The names of the project's secret environment variables: devflow's env Secret holds them.
+    pub env_secrets: &'a [String],
 }
 
 pub fn build(o: &Objects<'_>) -> Vec<Value> {
@@ -70,6 +74,17 @@ pub fn build(o: &Objects<'_>) -> Vec<Value> {
         }
     }
     objects.extend(postgres(o.namespace, &labels));
+    objects.extend(o.stand_ins.iter().map(|s| s.manifest(o.namespace, &labels)));
+    if !o.env_secrets.is_empty() {
+        let data: serde_json::Map<String, Value> =
+            o.env_secrets.iter().map(|name| (name.clone(), Value::String(GENERATED.into()))).collect();
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": super::release::ENV_SECRET, "namespace": o.namespace, "labels": labels},
+            "stringData": data,
+        }));
+    }
     objects
 }
 

@@ -3,12 +3,15 @@
 
 pub mod cluster;
 pub mod command;
+mod fence;
 pub mod image;
 mod layers;
 pub mod manifests;
-mod release;
+pub mod release;
 pub use release::AIRFLOW2_AUTH_BACKENDS;
 pub mod selector;
+mod sidecars;
+pub mod standins;
 pub mod steps;
 
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use crate::config::{ClusterTool, Delivery, Project, Provider, StateDir, StateFil
 use crate::error::ErrorKind;
 use crate::pins;
 use crate::profile;
+use crate::redact::{self, Secrets};
 use crate::values::{self, Path, Value};
 
 /// What a generated secret shows as until `up` generates it.
@@ -92,7 +96,9 @@ pub struct Plan {
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
     pub cluster: Value,
-    /// The Helm values, with generated secrets shown as `<generated>`.
+    /// The Helm values, with generated secrets shown as `<generated>`. Shown (and serialised)
+    /// with the user's secrets redacted: the values Helm reads are written by `up` alone.
+    #[serde(serialize_with = "serialize_redacted")]
     pub values: Value,
     pub manifests: Vec<Value>,
     pub steps: Vec<Step>,
@@ -102,6 +108,21 @@ pub struct Plan {
     pub generated_secrets: Vec<String>,
     /// The project's own image (requirements.txt, packages.txt or a Dockerfile), when it needs one.
     pub image: Option<image::ImageBuild>,
+    /// The production endpoints fenced off (env var names, config keys), each a line of the report.
+    pub fenced: Vec<String>,
+    /// The Airflow image, when it is in a private registry the nodes cannot pull from: `up` loads
+    /// it from the local Docker daemon, and refuses to start when the daemon does not have it.
+    pub private_image: Option<String>,
+    /// The Secrets and ConfigMaps the values reference that devflow stands in for.
+    pub stand_ins: Vec<standins::StandIn>,
+    /// Their `name/key` entries `.devflow/secrets.env` has no value for: `up` refuses to start.
+    pub stand_in_missing: Vec<String>,
+    /// The values of the stand-ins, by `name/key`; never shown.
+    #[serde(skip)]
+    pub stand_in_values: std::collections::BTreeMap<String, String>,
+    /// The project's environment variables (their secret ones fill devflow's env Secret); never shown.
+    #[serde(skip)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
@@ -136,16 +157,7 @@ pub struct Change {
 
 /// The plan of a resolved project. Pure: it reads no file and no environment variable.
 pub fn build(project: &Project) -> Result<Plan, Error> {
-    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
-    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
-        return Err(Error::Input {
-            message: format!(
-                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
-                CHART_VERSIONS.join(", "),
-                CHART_VERSIONS[0]
-            ),
-        });
-    }
+    let chart_version = chart_version(project)?;
     let images = pins::node_images(project.kubernetes.as_deref().unwrap_or(pins::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
     let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
@@ -160,21 +172,23 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
     let release = release::build(project, &namespace)?;
 
     let state_dir = project.state_dir.clone();
-    let cluster_config = match project.provider.cluster_tool() {
-        Some(tool) => cluster::config(tool, project, images, &state_dir.file(StateFile::OwnerMarker)),
-        None => Value::Null,
-    };
+    let marker = state_dir.file(StateFile::OwnerMarker);
+    let cluster_config =
+        project.provider.cluster_tool().map_or(Value::Null, |t| cluster::config(t, project, images, &marker));
     let values = release.layers.values.clone();
     let owner = state_dir.dir().display().to_string();
     let text = |key: &str| release_text(&values, key);
+    let stand_ins = standins::find(&values);
     let manifests = manifests::build(&manifests::Objects {
         project: &project.name,
         namespace: &namespace,
         owner: &owner,
         with_plugins: project.plugins.is_some(),
         volumes: volumes(project, &image::base_image(&values, &text("airflowVersion"))),
+        stand_ins: &stand_ins,
+        env_secrets: &release.env_secrets,
     });
-    let parity = parity(&project.production, &release.layers);
+    let parity = parity(&project.production, &release.layers, &stand_ins);
     let image = own_image(project, &values, &text("airflowVersion"))?;
 
     let mut plan = Plan {
@@ -208,12 +222,40 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         steps: Vec::new(),
         parity,
         generated_secrets: release.secrets.iter().map(ToString::to_string).collect(),
+        stand_in_missing: standins::missing(&stand_ins, &project.stand_in_values),
+        fenced: release.fenced.clone(),
+        private_image: private_image(project, &release.layers.values, &image),
+        stand_ins,
+        stand_in_values: project.stand_in_values.clone(),
+        env: project.env.clone(),
         image,
         context,
     };
     plan.steps = steps::of(&plan, project);
     validate(&plan, &release)?;
     Ok(plan)
+}
+
+/// The release's image, when devflow makes the cluster, builds no image of its own, and the image
+/// is in a private registry.
+fn private_image(project: &Project, values: &Value, own: &Option<image::ImageBuild>) -> Option<String> {
+    let base = image::base_image(values, &release_text(values, "airflowVersion"));
+    (project.provider.makes_cluster() && own.is_none() && image::private_registry(&base)).then_some(base)
+}
+
+/// The chart version asked for, which must be one devflow knows.
+fn chart_version(project: &Project) -> Result<String, Error> {
+    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
+    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
+        return Err(Error::Input {
+            message: format!(
+                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
+                CHART_VERSIONS.join(", "),
+                CHART_VERSIONS[0]
+            ),
+        });
+    }
+    Ok(chart_version)
 }
 
 /// How the project's folders become volumes: mounted from the nodes, or claims devflow pushes to.
@@ -253,6 +295,11 @@ fn release_text(values: &Value, key: &str) -> String {
 }
 
 impl Plan {
+    /// The Helm values fit to show: the user's secrets redacted, devflow's as `<generated>`.
+    pub fn shown_values(&self) -> Value {
+        Secrets::of(&self.values).redact(&self.values)
+    }
+
     /// The port Airflow's UI and API listen on inside their pod.
     pub fn ui_pod_port(&self) -> u16 {
         let key = if self.components[0] == "webserver" { "ports.airflowUI" } else { "ports.apiServer" };
@@ -371,8 +418,17 @@ fn components(airflow_major: u32, executor: &str) -> Vec<&'static str> {
     components
 }
 
-/// One line per chart value that differs from the production values (missing and `{}` alike).
-fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
+fn serialize_redacted<S: serde::Serializer>(values: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&Secrets::of(values).redact(values), serializer)
+}
+
+/// One line per chart value that differs from the production values (missing and `{}` alike),
+/// each side read as the chart's default where it is unset (the chart's values.schema.json).
+/// A secret shows only that it differs: `<redacted>` and `<redacted, changed>`.
+/// Then one line per object only production has, which devflow stands in for.
+fn parity(production: &Value, layers: &layers::Layers, stand_ins: &[standins::StandIn]) -> Vec<Change> {
+    let mut secrets = Secrets::of(production);
+    secrets.extend(Secrets::of(&layers.values));
     let normalise = |v: Option<&Value>| v.filter(|v| !matches!(v, Value::Object(m) if m.is_empty())).cloned();
     let mut keys: Vec<Path> = values::leaves(production).into_iter().map(|(p, _)| p).collect();
     keys.extend(values::leaves(&layers.values).into_iter().map(|(p, _)| p));
@@ -382,14 +438,45 @@ fn parity(production: &Value, layers: &layers::Layers) -> Vec<Change> {
         .filter_map(|key| {
             let before = normalise(values::get(production, &key));
             let after = normalise(values::get(&layers.values, &key));
-            (before != after).then(|| Change {
-                reason: layers.reason(&key).unwrap_or("devflow's wiring").to_string(),
-                key: key.to_string(),
-                production: before,
-                laptop: after,
+            // Unset is the chart's default: setting a key to its default changes nothing.
+            let default = crate::schemas::chart_default(&key).cloned();
+            let differs = before.clone().or_else(|| default.clone()) != after.clone().or(default);
+            differs.then(|| {
+                let secret = Secrets::is_secret_key(&key);
+                let laptop = match after {
+                    Some(Value::String(s)) if secret && s != GENERATED => Value::String(redact::CHANGED.into()),
+                    Some(value) => secrets.redact_at(&key, &value),
+                    None => Value::Null,
+                };
+                Change {
+                    reason: layers.reason(&key).unwrap_or("devflow's wiring").to_string(),
+                    production: before.map(|v| secrets.redact_at(&key, &v)),
+                    laptop: (!laptop.is_null()).then_some(laptop),
+                    key: key.to_string(),
+                }
             })
         })
+        .chain(stand_ins.iter().map(stand_in_change))
         .collect()
+}
+
+/// The report's line for a stand-in: what production names, what devflow makes instead.
+fn stand_in_change(stand_in: &standins::StandIn) -> Change {
+    let kind = format!("{:?}", stand_in.kind);
+    let keys = if stand_in.keys.is_empty() {
+        "any keys you add".to_string()
+    } else {
+        stand_in.keys.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    Change {
+        key: stand_in.used_by.join(", "),
+        production: Some(Value::String(format!("{kind} {}", stand_in.name))),
+        laptop: Some(Value::String(format!("stand-in {kind} {}", stand_in.name))),
+        reason: format!(
+            "the {kind} exists only in production: devflow creates one of the same name, its values ({keys}) from {}",
+            standins::FILE
+        ),
+    }
 }
 
 /// devflow checks what it generated before anyone sees it. What fails only after the user's own
@@ -480,6 +567,9 @@ mod tests {
             production: json!({}),
             image_files: Default::default(),
             overrides: Vec::new(),
+            stand_in_values: Default::default(),
+            keep: Vec::new(),
+            env: Default::default(),
             state_dir: StateDir::of(std::path::Path::new("/state/devflow"), &root, "acme"),
             root,
         }

@@ -13,6 +13,8 @@ use crate::values::{Path, Value};
 use crate::version::supported_airflow_major;
 
 pub const ADMIN_USER: &str = "admin";
+/// devflow's Secret for the project's secret environment variables.
+pub const ENV_SECRET: &str = "devflow-env";
 
 /// Where the DAGs and plugins are inside every Airflow container.
 pub struct Mounts {
@@ -28,6 +30,10 @@ pub struct ReleaseValues {
     pub mounts: Mounts,
     /// Keys whose values are secrets devflow generates at `up`; they render as `<generated>`.
     pub secrets: Vec<Path>,
+    /// The production endpoints fenced off, by name.
+    pub fenced: Vec<String>,
+    /// The project's environment variables that are secrets: they go through devflow's Secret.
+    pub env_secrets: Vec<String>,
 }
 
 fn path(dotted: &str) -> Path {
@@ -42,12 +48,16 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     layers.merge(production, |_| "production values".into());
 
     let airflow_major = check_airflow_version(project, profile, &layers)?;
+    check_executor_exists(project, &layers, airflow_major)?;
 
     layers.apply_laptop_rules();
+    let fenced = super::fence::apply(&mut layers, &project.keep);
+    super::sidecars::apply(&mut layers, &project.keep);
     layers.merge(&profile.laptop, |p| {
         rule_reason(p).map_or_else(|| format!("profile `{name}` sizes it for a laptop"), str::to_string)
     });
 
+    size_config(&mut layers, profile.needs.cpus, airflow_major);
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
     wire_api_auth(&mut layers, airflow_major);
@@ -58,12 +68,16 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     let (executor, _) = effective(project, &layers, "executor");
     wire_broker(&mut layers, &executor);
     let secrets = wire_secrets(&mut layers, airflow_major);
+    let env_secrets = wire_env(&mut layers, &project.env);
 
     let before_overrides = layers.values.clone();
     for (path, value, origin) in user_settings(project) {
         layers.set(&path, value, format!("set by {origin}"));
     }
-    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets })
+    if project.provider.makes_cluster() {
+        wire_private_image(&mut layers);
+    }
+    Ok(ReleaseValues { layers, before_overrides, airflow_major, mounts, secrets, fenced, env_secrets })
 }
 
 /// What a top-level value will be once the user's overrides apply, and who set it: devflow's
@@ -109,6 +123,29 @@ fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) 
     Ok(major)
 }
 
+/// Airflow 3 removed the hybrid executors (it runs several executors from a comma list instead):
+/// the chart would render them and the scheduler would not start.
+fn check_executor_exists(project: &Project, layers: &Layers, major: u32) -> Result<(), Error> {
+    let (executor, origin) = effective(project, layers, "executor");
+    if major < 3 {
+        return Ok(());
+    }
+    let hybrid = [
+        ("CeleryKubernetesExecutor", "CeleryExecutor,KubernetesExecutor"),
+        ("LocalKubernetesExecutor", "LocalExecutor,KubernetesExecutor"),
+    ];
+    for (removed, instead) in hybrid {
+        if executor.split(',').any(|part| part.trim() == removed) {
+            return Err(Error::Input {
+                message: format!(
+                    "executor `{removed}` (from {origin}) does not exist in Airflow 3: Airflow 3 runs several executors from a comma list\n  set `executor = \"{instead}\"` (in [airflow] of devflow.toml, or in your production values when you move them to Airflow 3), or use `--profile airflow2` for Airflow 2"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// DAGs (and plugins) reach every Airflow container, and the KubernetesExecutor's pod template,
 /// through the chart's top-level volumes, read-only.
 fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
@@ -146,12 +183,83 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
     Mounts { dags, plugins }
 }
 
+/// airflow.cfg settings sized for a fleet, brought down to what the profile's CPUs can run: only
+/// those set above it (Airflow's own defaults already fit: parallelism 32, worker_concurrency 16).
+fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
+    let cpus = u64::from(cpus.max(1));
+    let parsing =
+        if major >= 3 { "config.dag_processor.parsing_processes" } else { "config.scheduler.parsing_processes" };
+    let caps = [
+        ("config.core.parallelism", (8 * cpus).max(16), "tasks at once across the laptop"),
+        ("config.celery.worker_concurrency", 4 * cpus, "tasks at once in the one worker"),
+        ("config.kubernetes_executor.worker_pods_creation_batch_size", cpus, "task pods created per scheduler loop"),
+        (parsing, cpus, "DAG-parsing processes"),
+    ];
+    for (key, cap, what) in caps {
+        let key = path(key);
+        let set = layers.get(&key).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        if set.is_some_and(|value| value > cap) {
+            let why = format!(
+                "sized for a laptop: {cap} {what} for the profile's {cpus} CPUs; production's fleet-sized value would starve it"
+            );
+            layers.set(&key, json!(cap), why);
+        }
+    }
+}
+
+/// The project's environment variables (`.env`, `[airflow.env]`) reach every Airflow container
+/// and the KubernetesExecutor's pod template: the chart's `env` (a plain value) and `secret`
+/// (`secretKeyRef`, `templates/_helpers.yaml` `custom_airflow_environment`, which
+/// `files/pod-template-file.kubernetes-helm-yaml` includes too). A secret among them goes through
+/// devflow's Secret, never as a plain value in the rendered manifests. Returns the secret ones.
+fn wire_env(layers: &mut Layers, env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut secret_names = Vec::new();
+    for (name, value) in env {
+        let entry = json!({"name": name, "value": value});
+        let secret = !crate::redact::Secrets::of(&json!({"env": [entry.clone()]})).is_empty();
+        if secret {
+            let reason = format!(
+                "your `{name}` (a secret): read from devflow's Secret {ENV_SECRET}, never written in the values"
+            );
+            let item = json!({"envName": name, "secretName": ENV_SECRET, "secretKey": name});
+            append_by(layers, "secret", item, "envName", &reason);
+            secret_names.push(name.clone());
+        } else {
+            append(layers, "env", entry, &format!("your `{name}` from .env or [airflow.env] in devflow.toml"));
+        }
+    }
+    secret_names
+}
+
+/// A private-registry image is loaded onto the nodes from this machine's Docker: `Always` would
+/// make the kubelet pull it anyway, and fail (`ErrImagePull`).
+fn wire_private_image(layers: &mut Layers) {
+    let version = layers.get(&path("airflowVersion")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let policy = path("images.airflow.pullPolicy");
+    if super::image::private_registry(&super::image::base_image(&layers.values, &version))
+        && layers.get(&policy).and_then(Value::as_str) == Some("Always")
+    {
+        let why = "the image is private: devflow loads it onto the nodes from this machine's Docker, so the kubelet must not pull it";
+        layers.set(&policy, json!("IfNotPresent"), why);
+    }
+}
+
 /// Adds an item to a list value, keeping the production items and replacing an earlier one of ours.
 fn append(layers: &mut Layers, key: &str, item: Value, reason: &str) {
+    append_by(layers, key, item, "name", reason);
+}
+
+/// [`append`] for a list whose items are named by `field`.
+fn append_by(layers: &mut Layers, key: &str, item: Value, field: &str, reason: &str) {
     let key = path(key);
     let mut list: Vec<Value> = layers.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
-    list.retain(|existing| existing["name"] != item["name"]);
+    list.retain(|existing| existing[field] != item[field]);
     list.push(item);
+    // What was dropped from the production list stays in the report beside devflow's addition.
+    let reason = match layers.reason(&key).filter(|earlier| earlier.starts_with("dropped: ")) {
+        Some(earlier) => format!("{reason}; {earlier}"),
+        None => reason.to_string(),
+    };
     layers.set(&key, Value::Array(list), reason);
 }
 

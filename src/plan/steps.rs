@@ -44,6 +44,9 @@ pub enum Step {
     },
     /// The built image copied onto the nodes.
     LoadImage(Command),
+    /// A private-registry image the nodes cannot pull, copied onto them from the local Docker
+    /// daemon (where a `docker pull` after a registry login put it).
+    LoadLocalImage(Command),
     /// devflow's own objects, applied server-side (`kind/name` each).
     ApplyManifests {
         objects: Vec<String>,
@@ -82,7 +85,7 @@ impl Step {
             Step::CreateCluster(_) => "create cluster",
             Step::WaitNodes { .. } => "wait for nodes",
             Step::BuildImage { .. } => "build image",
-            Step::LoadImage(_) => "load image",
+            Step::LoadImage(_) | Step::LoadLocalImage(_) => "load image",
             Step::ApplyManifests { .. } => "apply manifests",
             Step::WriteValues { .. } => "write values",
             Step::InstallRelease(_) => "install Airflow",
@@ -96,7 +99,10 @@ impl Step {
     /// The external command the step runs, if it is one.
     pub fn command(&self) -> Option<&Command> {
         match self {
-            Step::CreateCluster(command) | Step::LoadImage(command) | Step::InstallRelease(command) => Some(command),
+            Step::CreateCluster(command)
+            | Step::LoadImage(command)
+            | Step::LoadLocalImage(command)
+            | Step::InstallRelease(command) => Some(command),
             _ => None,
         }
     }
@@ -162,7 +168,9 @@ impl fmt::Display for Step {
             Step::Ready { url, user } => {
                 write!(f, "print {url} and the user `{user}` (`devflow creds` prints the password)")
             }
-            Step::CreateCluster(_) | Step::LoadImage(_) | Step::InstallRelease(_) => unreachable!("a command, above"),
+            Step::CreateCluster(_) | Step::LoadImage(_) | Step::LoadLocalImage(_) | Step::InstallRelease(_) => {
+                unreachable!("a command, above")
+            }
         }
     }
 }
@@ -242,6 +250,9 @@ fn cluster(plan: &Plan, project: &Project, tool: ClusterTool) -> Vec<Step> {
     if let Some(build) = &plan.image {
         steps.push(Step::BuildImage { project: plan.project.clone(), build: build.clone() });
         steps.push(Step::LoadImage(super::cluster::load_image(tool, &plan.cluster_name)));
+    }
+    if let Some(image) = &plan.private_image {
+        steps.push(Step::LoadLocalImage(super::cluster::load_image(tool, &plan.cluster_name).with_image(image)));
     }
     steps
 }

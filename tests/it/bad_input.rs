@@ -14,6 +14,10 @@ fn values(text: &str) -> Test {
     Test::new().file("deploy/prod.yaml", text).args(["render", "--values", "deploy/prod.yaml"])
 }
 
+fn profile(text: &str) -> Test {
+    Test::new().file("team.yaml", text).args(["render", "--profile", "team.yaml"])
+}
+
 fn cases() -> Vec<(&'static str, Test)> {
     vec![
         ("malformed TOML", toml("name = \n")),
@@ -119,6 +123,15 @@ fn cases() -> Vec<(&'static str, Test)> {
         ),
         ("production values against the chart schema", values("workers:\n  replicas: five\n")),
         ("Airflow 2 production values with an Airflow 3 profile", values("airflowVersion: \"2.11.2\"\n")),
+        ("an executor Airflow 3 removed", values("executor: CeleryKubernetesExecutor\n")),
+        ("a nested typo in production values", values("workers:\n  replicas: 2\n  persistence:\n    enabeld: true\n")),
+        ("a typo in a profile's laptop section", profile("extends: local\nlaptop:\n  wrokers:\n    replicas: 1\n")),
+        (
+            "a nested typo in a profile's laptop section",
+            profile("extends: local\nlaptop:\n  workers:\n    replcas: 1\n"),
+        ),
+        ("a profile without needs.cpus", profile("description: mine\nneeds:\n  memory_gib: 4\n")),
+        ("a hybrid executor in devflow.toml", toml("[airflow]\nexecutor = \"LocalKubernetesExecutor\"\n")),
         ("--set without =", Test::new().args(["render", "--set", "workers.replicas"])),
         ("--set an unknown key", Test::new().args(["render", "--set", "workerz.replicas=2"])),
         ("--set a wrong type", Test::new().args(["render", "--set", "workers.replicas=many"])),
@@ -152,4 +165,16 @@ fn each_bad_input_gets_one_clear_message_and_exit_code_2() {
         matrix.push_str(&format!("── {name}\n$ devflow {}\n{}\n", test.command_line(), out.stderr.trim_end()));
     }
     insta::assert_snapshot!(matrix);
+}
+
+/// Airflow 2 still has the hybrid executors: they stay valid with an Airflow 2 profile.
+#[test]
+fn the_hybrid_executors_are_valid_on_airflow2() {
+    use crate::support::Expect;
+    Test::new()
+        .file("deploy/prod.yaml", "executor: CeleryKubernetesExecutor\n")
+        .args(["render", "--profile", "airflow2", "--values", "deploy/prod.yaml", "--only", "values"])
+        .status(0)
+        .stdout_contains("executor: CeleryKubernetesExecutor\n")
+        .run();
 }

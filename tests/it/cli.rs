@@ -238,3 +238,30 @@ fn the_folder_name_becomes_a_cluster_safe_name() {
         .status(0);
     assert_eq!(test.run().json()["name"], "data-team-pipelines-v2");
 }
+
+/// `init --force --profile airflow2` swaps devflow's own untouched Airflow 3 example for the
+/// Airflow 2 one, and says so; an example the user edited is theirs and stays.
+#[test]
+fn init_force_with_another_airflow_swaps_only_an_untouched_example() {
+    let test = Test::empty();
+    test.devflow(&["init"]).status(0).run();
+    let dag = test.dir().join("dags/example_dag.py");
+    test.devflow(&["init", "--force", "--profile", "airflow2"])
+        .status(0)
+        .stderr_contains(
+            "✓ replaced dags/example_dag.py, devflow's untouched Airflow 3 example, with the Airflow 2 one",
+        )
+        .run();
+    assert!(fs::read_to_string(&dag).unwrap().contains("from airflow.decorators import dag, task"));
+    // And back, for Airflow 3.
+    test.devflow(&["init", "--force"]).status(0).stderr_contains("with the Airflow 3 one").run();
+    assert!(fs::read_to_string(&dag).unwrap().contains("from airflow.sdk import dag, task"));
+
+    let edited = fs::read_to_string(&dag).unwrap().replace("[1, 2, 3]", "[4, 5]");
+    fs::write(&dag, &edited).unwrap();
+    test.devflow(&["init", "--force", "--profile", "airflow2"])
+        .status(0)
+        .stderr_contains("note: dags/ exists: left as it is")
+        .run();
+    assert_eq!(fs::read_to_string(&dag).unwrap(), edited);
+}

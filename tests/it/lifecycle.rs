@@ -61,22 +61,28 @@ impl Lab {
 
     /// A project whose devflow.toml's [cluster] has these lines (and its own `ui_port`).
     pub fn with_cluster(test: &str, cluster: &str) -> Option<Lab> {
+        Lab::with_project(test, cluster, "", |test| test)
+    }
+
+    /// A project whose devflow.toml's [cluster] and [airflow] have these lines, with the files
+    /// `files` adds (a production values fixture, say).
+    pub fn with_project(test: &str, cluster: &str, airflow: &str, files: impl FnOnce(Test) -> Test) -> Option<Lab> {
         let world = World::for_test(test)?;
         let name = world.unique_name("acme");
         let port = free_port();
         // On a cgroup v1 Docker host only Kubernetes 1.34 runs (issue 9, item 13): the project is
-        // set to it, as its user would.
-        // An existing cluster is already there, whatever its version.
+        // set to it, as its user would. An existing cluster is already there, whatever its version.
         let makes_cluster = !cluster.contains("\"existing\"");
         let kubernetes = if makes_cluster && !cluster.contains("kubernetes") && docker_cgroup_version() == "1" {
             "kubernetes = \"1.34\"\n"
         } else {
             ""
         };
-        let mut test = Test::new().file(
-            "devflow.toml",
-            &format!("name = \"{name}\"\n\n[cluster]\n{cluster}\n{kubernetes}ui_port = {port}\n"),
-        );
+        let mut toml = format!("name = \"{name}\"\n\n[cluster]\n{cluster}\n{kubernetes}ui_port = {port}\n");
+        if !airflow.is_empty() {
+            toml.push_str(&format!("\n[airflow]\n{airflow}\n"));
+        }
+        let mut test = files(Test::new().file("devflow.toml", &toml));
         for (key, value) in world.env() {
             test = test.env(&key, value);
         }
@@ -796,7 +802,12 @@ fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_o
         std::fs::write(&requirements, "requests==2.32.3\n").unwrap();
 
         // pip's output is shown
-        let out = lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("Collecting requests==2.32.3").run();
+        let out = lab
+            .devflow(&["up", "--no-watch"])
+            .status(0)
+            .stderr_contains("Collecting requests==2.32.3")
+            .stderr_contains("Requirement already satisfied: apache-airflow==3.2.2")
+            .run();
         let built = out.stderr.lines().find_map(|l| l.strip_prefix("✓ Built ")).expect("a built image");
         let tag = built.split_whitespace().next().unwrap().to_string();
         assert!(tag.starts_with(&format!("devflow/{}:", lab.name)), "{tag}");

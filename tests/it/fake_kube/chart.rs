@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::Value;
 
 use super::State;
+use super::envrefs::{config_error, config_refs};
 use super::controllers::{deployment_status, job_status, stateful_set_status, to_json};
 use super::identity::{labels, meta, resource_version, suffix, uid};
 use super::kubelet::{JobRun, Owner, PodPlan, pod_status};
@@ -189,8 +190,17 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
             .map(|(_, p)| p.job_outcome(ctx).map(|(at, failed)| if failed { f64::INFINITY } else { at }))
             .unwrap_or(Some(f64::NEG_INFINITY))
             .unwrap_or(f64::INFINITY);
+        let refs = config_refs(&r.values);
         for w in release_workloads(r) {
-            out.extend(workload_pods(ctx, state, r, w, &image, migrations_done));
+            out.extend(workload_pods(ctx, state, r, w, &image, migrations_done).into_iter().map(|mut pod| {
+                // The chart's custom env is on the containers that wait for migrations;
+                // devflow sets `applyCustomEnv: false`, so the jobs carry none of it
+                // (`jobs/migrate-database-job.yaml`, `jobs/create-user-job.yaml`).
+                if !pod.init.is_empty() {
+                    pod.config_error = config_error(ctx, state, &r.ns, &refs);
+                }
+                pod
+            }));
         }
         out.extend(jobs.into_iter().map(|(_, p)| p));
     }

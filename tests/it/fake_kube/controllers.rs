@@ -272,6 +272,7 @@ fn applied_workload_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 deleting: None,
                 evicted: None,
                 waits_for_room: None,
+                config_error: None,
             });
         }
     }

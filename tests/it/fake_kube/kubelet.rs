@@ -55,6 +55,8 @@ pub(super) struct PodPlan {
     pub(super) evicted: Option<String>,
     /// Unschedulable until then (a new pod of a rollout on a full node), with the message.
     pub(super) waits_for_room: Option<(f64, String)>,
+    /// Why the kubelet cannot make its containers' environment (see [`super::envrefs`]).
+    pub(super) config_error: Option<String>,
 }
 
 /// How a job's pod tries: `retries` failures first (restartPolicy OnFailure restarts it in the
@@ -86,6 +88,7 @@ impl PodPlan {
             deleting: None,
             evicted: None,
             waits_for_room: None,
+            config_error: None,
         }
     }
 
@@ -445,7 +448,9 @@ pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) 
         };
         return (status, None);
     }
-    let containers = container_statuses(ctx, p, &stages, sc);
+    let mut containers = container_statuses(ctx, p, &stages, sc);
+    let mut init = init_statuses(ctx, p, &stages, sc);
+    refuse_config(p, &mut containers, &mut init);
     let all_ready = containers.not_ready.is_empty();
     let job_done = p.job.is_some() && ctx.now >= ready_at;
     let unready = format!("containers with unready status: [{}]", containers.not_ready.join(" "));
@@ -458,8 +463,7 @@ pub(super) fn pod_status(ctx: &Ctx, p: &PodPlan) -> (PodStatus, Option<String>) 
             cond(type_, false, p.since, Some("ContainersNotReady"), Some(unready.clone()))
         }
     };
-    let init = init_statuses(ctx, p, &stages, sc);
-    let initialized = ctx.now >= stages.main_from || p.init.is_empty();
+    let initialized = (ctx.now >= stages.main_from || p.init.is_empty()) && p.config_error.is_none();
     let initialized = if initialized {
         cond("Initialized", true, stages.main_from.min(ctx.now), None, None)
     } else {
@@ -746,4 +750,28 @@ pub(super) fn events(ctx: &Ctx, state: &State) -> Vec<Value> {
         }
     }
     out
+}
+
+/// A pod whose environment cannot be built waits in `CreateContainerConfigError` (kubelet
+/// `kuberuntime_container.go`'s `ErrCreateContainerConfig`): its first init container when it has
+/// one (the chart's `wait-for-airflow-migrations` carries the same env), else its containers.
+fn refuse_config(p: &PodPlan, containers: &mut Containers, init: &mut [ContainerStatus]) {
+    let Some(message) = &p.config_error else { return };
+    let refused = || Some(waiting("CreateContainerConfigError", Some(message.clone())));
+    let first_init = init.first_mut();
+    let init_refused = first_init.is_some();
+    if let Some(first) = first_init {
+        first.state = refused();
+        first.ready = false;
+        first.container_id = None;
+    }
+    for status in &mut containers.statuses {
+        status.state = if init_refused { Some(waiting("PodInitializing", None)) } else { refused() };
+        status.ready = false;
+        status.started = Some(false);
+        if !containers.not_ready.contains(&status.name) {
+            containers.not_ready.push(status.name.clone());
+        }
+    }
+    containers.phase = "Pending";
 }

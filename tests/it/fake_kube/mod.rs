@@ -34,6 +34,7 @@
 mod api;
 mod chart;
 mod controllers;
+mod envrefs;
 mod exec;
 mod identity;
 mod kubelet;

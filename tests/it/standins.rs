@@ -1,0 +1,84 @@
+//! Production values that reference Secrets only production has: devflow stands in for them with
+//! values from `.devflow/secrets.env`, refuses to start `up` while one is missing, and, once they
+//! are filled, Airflow comes up on the fake tier, whose kubelet refuses a container whose env
+//! names a missing Secret or key (as a real one does).
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::lifecycle::Lab;
+use crate::support::Expect;
+use crate::test_name;
+
+/// A local image under a private registry's name, removed when dropped.
+struct LocalImage(String);
+
+impl LocalImage {
+    fn tag(source: &str, name: &str) -> LocalImage {
+        let status = std::process::Command::new("docker").args(["tag", source, name]).status().unwrap();
+        assert!(status.success(), "docker tag {source} {name}");
+        LocalImage(name.to_string())
+    }
+}
+
+impl Drop for LocalImage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+#[test]
+fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_pulled() {
+    // The fixture's ECR image, under a tag of this run's own.
+    let tag = format!("3.2.2-acme.7-{}", std::process::id());
+    let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/data-platform/airflow:{tag}");
+    let airflow = format!(
+        "profile = \"celery\"\nvalues = [\"deploy/eks-celery.yaml\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\"\n\n[airflow.env]\nDBT_API_TOKEN = \"dbtu_env-Secret-1a2b3c4d\""
+    );
+    let Some(lab) =
+        Lab::with_project(test_name!(), "provider = \"kind\"", &airflow, |t| t.production("eks-celery.yaml"))
+    else {
+        return;
+    };
+    // Missing values: an input error before anything starts, naming the key and the file.
+    lab.devflow(&["up", "--no-watch"])
+        .status(2)
+        .stderr_contains("acme-airflow-slack-conn/uri=")
+        .stderr_contains("devflow wrote .devflow/secrets.env (mode 0600, git-ignored)")
+        .run();
+    assert!(lab.calls("kind", &["create"]).is_empty(), "nothing starts while a value is missing");
+    let file = lab.test().dir().join(".devflow/secrets.env");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(lab.test().dir().join(".devflow/.gitignore")).unwrap().contains("*\n"));
+    // A second run, the file still unfilled, says to fill it and leaves it alone.
+    lab.devflow(&["up", "--no-watch"]).status(2).stderr_contains("add to .devflow/secrets.env").run();
+
+    let laptop_webhook = "slack://:xoxb-laptop-only-token-0001@/?channel=dev-alerts";
+    std::fs::write(&file, format!("acme-airflow-slack-conn/uri={laptop_webhook}\nacme-airflow-extra-env/TEAM=data\n"))
+        .unwrap();
+    // The ECR image is not on this machine: `up` says so, and the two ways out, before it starts.
+    lab.devflow(&["up", "--no-watch"])
+        .status(2)
+        .stderr_contains(format!("the Airflow image {image} is in a private registry"))
+        .stderr_contains(format!("`docker pull {image}`"))
+        .stderr_contains("`image = \"apache/airflow:<version>\"`")
+        .run();
+    assert!(lab.calls("kind", &["create"]).is_empty(), "nothing starts while the image is missing");
+
+    let _pulled = LocalImage::tag(crate::world::node_image(), &image);
+    let output = lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("✓ Airflow is ready").run();
+    assert_eq!(lab.calls("kind", &["load", "docker-image", &image]).len(), 1, "the private image is loaded");
+    assert!(!output.stderr.contains(laptop_webhook) && !output.stdout.contains(laptop_webhook));
+    let stored = lab.world.kube().stored();
+    let secret = stored
+        .iter()
+        .find(|(path, _)| path.ends_with("/secrets/acme-airflow-slack-conn"))
+        .map(|(_, s)| s.clone())
+        .expect("the stand-in Secret is applied");
+    assert_eq!(secret["stringData"]["uri"], laptop_webhook);
+    // The project's secret environment variable is in devflow's Secret, and shown nowhere.
+    let env = stored.iter().find(|(path, _)| path.ends_with("/secrets/devflow-env")).expect("devflow's env Secret").1;
+    assert_eq!(env["stringData"]["DBT_API_TOKEN"], "dbtu_env-Secret-1a2b3c4d");
+    assert!(!output.stderr.contains("dbtu_env-Secret-1a2b3c4d") && !output.stdout.contains("dbtu_env-Secret-1a2b3c4d"));
+    let extra = stored.iter().find(|(path, _)| path.ends_with("/secrets/acme-airflow-extra-env")).unwrap().1;
+    assert_eq!(extra["stringData"]["TEAM"], "data");
+}
