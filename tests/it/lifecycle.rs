@@ -799,7 +799,9 @@ fn requirements_build_the_image_the_release_runs_and_a_failing_build_keeps_the_o
         let text = std::fs::read_to_string(&toml).unwrap();
         std::fs::write(&toml, format!("{text}\n[airflow]\nimage = \"{base}\"\n")).unwrap();
         let requirements = lab.test().dir().join("requirements.txt");
-        std::fs::write(&requirements, "requests==2.32.3\n").unwrap();
+        // The project's name makes the build context its own: Docker's layer cache, shared by
+        // everything on the daemon, must not skip the pip step whose output is asserted.
+        std::fs::write(&requirements, format!("# {}\nrequests==2.32.3\n", lab.name)).unwrap();
 
         // pip's output is shown
         let out = lab
