@@ -126,7 +126,7 @@ pub const POLICY: &[Rule] = &[
     Rule {
         state: State::WaitingForOldPod,
         verdict: Verdict::Progress,
-        because: "a rolling update starts the new pod before the old one goes (Deployment maxSurge 25%, rounded up to 1): on a small node the new pod waits `Insufficient cpu` until the old one terminates",
+        because: "a terminating pod (a StatefulSet's old pod in a rollout: pkg/controller/statefulset RollingUpdate deletes it first) or a running job pod holds its requests until it is gone: on a small node a new pod waits `Insufficient cpu`/`memory` until then (a Deployment's surge pod does not: the chart's api-server has maxSurge 1, maxUnavailable 0, so its old pod stays until the new one is Ready)",
     },
     Rule {
         state: State::ShortOfResources,
