@@ -267,3 +267,46 @@ fn airflow2_as_the_chart_configures_it_and_as_devflow_wires_it() {
     let report = watch.next("hello.py", Duration::from_secs(90));
     assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["hello"])), "{report}");
 }
+
+/// issue 9, item 17: when Airflow stops answering while the watch follows a file, one line says
+/// so (before, a warning a second), and one says when it is back; the file is then reported.
+/// Ctrl-C ends the watch with 0, as the README says.
+#[test]
+fn an_airflow_that_stops_answering_is_said_once_and_again_when_it_is_back() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let project = tempfile::Builder::new().prefix("devflow-outage").tempdir().unwrap();
+    let dags = project.path().join("dags");
+    std::fs::create_dir(&dags).unwrap();
+    let port = crate::lifecycle::free_port();
+    let airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), port, PASSWORD);
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags", "dags"])
+        .env("AIRFLOW_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .current_dir(project.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = merged_lines(&mut watch);
+    wait_for(&lines, "Watching dags for Airflow");
+    drop(airflow);
+    std::fs::write(
+        dags.join("hello.py"),
+        "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef hello():\n    pass\n\nhello()\n",
+    )
+    .unwrap();
+    let line = wait_for(&lines, "does not answer");
+    assert!(line.starts_with(&format!("! Airflow at http://127.0.0.1:{port} does not answer (")), "{line}");
+    let during: Vec<String> = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(8)).ok()).collect();
+    assert!(during.is_empty(), "nothing more is said while Airflow is away: {during:?}");
+
+    let _back = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), port, PASSWORD);
+    let line = wait_for(&lines, "answers again");
+    assert!(line.starts_with(&format!("✓ Airflow at http://127.0.0.1:{port} answers again (after ")), "{line}");
+    let line = wait_for(&lines, "dags/hello.py");
+    assert!(line.starts_with("✓ dags/hello.py  hello  "), "{line}");
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(watch.wait().unwrap().code(), Some(0), "Ctrl-C is how a watch ends: 0, as the README says");
+}
