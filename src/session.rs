@@ -54,10 +54,13 @@ impl Session {
     /// does not exist yet.
     pub fn open_made(env: &Env, printer: &mut Printer) -> Result<Session> {
         let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
-        if session.state.is_none() {
-            return Err(NoEnvironment.into());
-        }
+        session.require_made()?;
         Ok(session)
+    }
+
+    /// Refuses a project `up` has made nothing for yet.
+    pub fn require_made(&self) -> Result<(), NoEnvironment> {
+        if self.state.is_none() { Err(NoEnvironment) } else { Ok(()) }
     }
 
     /// Changes what the state folder records, when `up` has recorded anything.

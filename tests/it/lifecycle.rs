@@ -65,7 +65,8 @@ impl Lab {
         let port = free_port();
         // On a cgroup v1 Docker host only Kubernetes 1.34 runs (issue 9, item 13): the project is
         // set to it, as its user would.
-        let kubernetes = if !cluster.contains("kubernetes") && docker_cgroup_version() == "1" {
+        let makes_cluster = !cluster.contains("\"existing\"");
+        let kubernetes = if makes_cluster && !cluster.contains("kubernetes") && docker_cgroup_version() == "1" {
             "kubernetes = \"1.34\"\n"
         } else {
             ""

@@ -9,8 +9,14 @@ use crate::support::{Expect, Output};
 use crate::world::Call;
 
 /// The read-only questions `up` asks before a step: tool and first words.
-const QUESTIONS: [&[&str]; 4] =
-    [&["helm", "version"], &["helm", "status"], &["kind", "get", "clusters"], &["k3d", "cluster", "list"]];
+const QUESTIONS: [&[&str]; 6] = [
+    &["helm", "version"],
+    &["helm", "status"],
+    &["kind", "version"],
+    &["kind", "get", "clusters"],
+    &["k3d", "version"],
+    &["k3d", "cluster", "list"],
+];
 
 /// One command of the dry run: its argv, and whether it reads the cluster config on stdin.
 #[derive(Debug, PartialEq)]
