@@ -150,7 +150,8 @@ impl Client {
     /// alone: a redirect back to `/login/` is a refusal (flask-appbuilder `AuthDBView.login`).
     fn why_refused(&self) -> Refusal {
         if self.api == Api::V2 {
-            return Refusal::WrongPassword;
+            // The login at /auth/token has just succeeded: the password is not what is refused.
+            return Refusal::Unknown;
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
@@ -228,7 +229,9 @@ impl Client {
     /// A GET with the login; a token that expired is renewed once.
     fn get_json<T: serde::de::DeserializeOwned>(&mut self, path: &str) -> Result<T, Error> {
         let (mut status, mut body) = self.raw_get(path, true)?;
-        if status == 401 && self.api == Api::V2 {
+        // A token Airflow no longer takes (expired, or an api-server restarted with another
+        // `[api_auth] jwt_secret` answers 403): log in again, once.
+        if (status == 401 || status == 403) && self.api == Api::V2 {
             self.login()?;
             (status, body) = self.raw_get(path, true)?;
         }

@@ -292,7 +292,8 @@ type Event = (PathBuf, Instant, SystemTime);
 pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) -> Result<(), Error> {
     let client = airflow::Client::connect(&settings.url, &settings.user, &settings.password)?;
     let (_watcher, events) = watch_files(settings)?;
-    let mut watch = Loop { known: Snapshot::default(), client, waiting: Vec::new(), batch: Vec::new() };
+    let mut watch =
+        Loop { known: Snapshot::default(), client, waiting: Vec::new(), batch: Vec::new(), unreachable_since: None };
     watch.known = watch.client.snapshot()?;
     if printer.mode() != Mode::Json {
         printer.done(&format!(
@@ -373,6 +374,8 @@ struct Loop {
     waiting: Vec<Pending>,
     /// The reports of the files changed together, for the summary when the last is resolved.
     batch: Vec<Report>,
+    /// Since when Airflow has not answered, and why: said once when it stops, once when it is back.
+    unreachable_since: Option<(Instant, String)>,
 }
 
 impl Loop {
@@ -409,11 +412,27 @@ impl Loop {
         let snapshot = match self.client.snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => {
-                printer.warn(&format!("asking Airflow failed, trying again: {e}"));
+                // Said once, and again only when Airflow's answer changes (down, then refusing).
+                let why = e.to_string().lines().next().unwrap_or_default().to_string();
+                if self.unreachable_since.as_ref().is_none_or(|(_, said)| said != &why) {
+                    printer.warn(&format!(
+                        "Airflow at {} does not answer ({why}): waiting for it, the changed files stay followed",
+                        settings.url
+                    ));
+                    let since = self.unreachable_since.take().map_or_else(Instant::now, |(since, _)| since);
+                    self.unreachable_since = Some((since, why));
+                }
                 std::thread::sleep(Duration::from_secs(1));
                 return;
             }
         };
+        if let Some((since, _)) = self.unreachable_since.take() {
+            printer.done(&format!(
+                "Airflow at {} answers again (after {:.0} s)",
+                settings.url,
+                since.elapsed().as_secs_f64()
+            ));
+        }
         let now = SystemTime::now();
         let mut processor = None;
         let mut still = Vec::new();

@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::cli::StartArgs;
+use crate::config::Flags;
 use crate::env::Env;
 use crate::kube;
 use crate::provider::Backend;
-use crate::config::Flags;
 use crate::session::{Follow, Session};
 use crate::ui::Printer;
 

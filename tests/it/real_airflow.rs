@@ -67,6 +67,24 @@ impl Airflow {
         port: u16,
         password: &str,
     ) -> Airflow {
+        Airflow::launch(venv, settings, dags, port, password, false)
+    }
+
+    /// Airflow 3 as the chart 1.22.0 configures it: the FAB auth manager (`[core] auth_manager`,
+    /// the chart's `config.core.auth_manager` for Airflow 3) and the admin made by `airflow users
+    /// create` after `airflow db migrate`, as the chart's create-user and migration jobs do.
+    pub fn start_fab(venv: &Path, settings: &[(&str, &str)], password: &str) -> Airflow {
+        Airflow::launch(venv, settings, None, crate::lifecycle::free_port(), password, true)
+    }
+
+    fn launch(
+        venv: &Path,
+        settings: &[(&str, &str)],
+        dags: Option<&Path>,
+        port: u16,
+        password: &str,
+        fab: bool,
+    ) -> Airflow {
         let home = tempfile::Builder::new().prefix("devflow-airflow").tempdir().unwrap();
         let dags = match dags {
             Some(dags) => dags.to_path_buf(),
@@ -94,10 +112,21 @@ impl Airflow {
             for (key, value) in settings {
                 command.env(format!("AIRFLOW__DAG_PROCESSOR__{}", key.to_uppercase()), value);
             }
+            if fab {
+                command.env(
+                    "AIRFLOW__CORE__AUTH_MANAGER",
+                    "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+                );
+            }
             command
         };
         let migrated = airflow(&["db", "migrate"]).status().unwrap();
         assert!(migrated.success(), "airflow db migrate failed");
+        if fab {
+            let user = ["users", "create", "-r", "Admin", "-u", "admin", "-e", "admin@example.com", "-f", "admin"];
+            let made = airflow(&user).args(["-l", "user", "-p", password]).status().unwrap();
+            assert!(made.success(), "airflow users create failed");
+        }
         let processes = vec![
             airflow(&["dag-processor"]).spawn().unwrap(),
             airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap(),

@@ -168,8 +168,13 @@ fn merged_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
 
 /// The next line with `text`, waiting at most a minute for each line.
 fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    wait_within(lines, text, Duration::from_secs(60))
+}
+
+/// The next line with `text`, waiting at most `each` for each line.
+fn wait_within(lines: &std::sync::mpsc::Receiver<String>, text: &str, each: Duration) -> String {
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {text:?}"));
+        let line = lines.recv_timeout(each).unwrap_or_else(|_| panic!("no line with {text:?}"));
         if line.contains(text) {
             return line;
         }
@@ -266,4 +271,75 @@ fn airflow2_as_the_chart_configures_it_and_as_devflow_wires_it() {
     .unwrap();
     let report = watch.next("hello.py", Duration::from_secs(90));
     assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["hello"])), "{report}");
+}
+
+/// issue 9, item 17: when Airflow stops answering while the watch follows a file, one line says
+/// so (before, a warning a second), and one says when it is back; the file is then reported.
+/// Ctrl-C ends the watch with 0, as the README says.
+#[test]
+fn an_airflow_that_stops_answering_is_said_once_and_again_when_it_is_back() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let project = tempfile::Builder::new().prefix("devflow-outage").tempdir().unwrap();
+    let dags = project.path().join("dags");
+    std::fs::create_dir(&dags).unwrap();
+    let port = crate::lifecycle::free_port();
+    let airflow = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), port, PASSWORD);
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags", "dags"])
+        .env("AIRFLOW_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .current_dir(project.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = merged_lines(&mut watch);
+    wait_for(&lines, "Watching dags for Airflow");
+    drop(airflow);
+    std::fs::write(
+        dags.join("hello.py"),
+        "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef hello():\n    pass\n\nhello()\n",
+    )
+    .unwrap();
+    let line = wait_for(&lines, "does not answer");
+    assert!(line.starts_with(&format!("! Airflow at http://127.0.0.1:{port} does not answer (")), "{line}");
+    let during: Vec<String> = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(8)).ok()).collect();
+    assert!(during.is_empty(), "nothing more is said while Airflow is away: {during:?}");
+
+    let _back = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), port, PASSWORD);
+    let line = wait_for(&lines, "answers again");
+    assert!(line.starts_with(&format!("✓ Airflow at http://127.0.0.1:{port} answers again (after ")), "{line}");
+    // A fresh Airflow's dag-processor takes its time to start on a busy machine.
+    let line = wait_within(&lines, "dags/hello.py", Duration::from_secs(180));
+    assert!(line.starts_with("✓ dags/hello.py  hello  "), "{line}");
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(watch.wait().unwrap().code(), Some(0), "Ctrl-C is how a watch ends: 0, as the README says");
+}
+
+/// issue 9, item 19: Airflow 3 with the FAB auth manager, as the chart configures it, and its
+/// admin made by `airflow users create`: the watch logs in at `/auth/token` and reports a new DAG;
+/// a wrong password is said to be one.
+#[test]
+fn watch_on_airflow3_with_the_fab_auth_manager_as_the_chart_configures_it() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start_fab(&venv, &DEV_SETTINGS, PASSWORD);
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags"])
+        .arg(&airflow.dags)
+        .env("AIRFLOW_PASSWORD", "not-the-password")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the login of `admin` (401): the user or password is wrong"), "{stderr}");
+
+    let watch = Watch::start(&airflow, airflow.home());
+    std::fs::write(airflow.dags.join("etl.py"), TWO_DAGS).unwrap();
+    let report = watch.next("etl.py", Duration::from_secs(30));
+    assert_eq!(
+        (report["status"].clone(), report["dags"].clone()),
+        (json!("parsed"), json!(["etl_daily", "etl_hourly"]))
+    );
 }

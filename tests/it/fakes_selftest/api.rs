@@ -72,10 +72,11 @@ fn fake_kube_nodes_turn_ready() {
     let (_, node) = get_json(&world, &format!("/api/v1/nodes/{name}-control-plane"));
     assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], json!(format!("{name}-control-plane")));
     assert_eq!(node["metadata"]["labels"]["devflow.io/project"], json!(name));
-    // The node image `kind_cluster` asked for: on cgroup v1 hosts a user's 1.34 (issue 9, item 13).
-    let (version, minor) = if crate::lifecycle::docker_cgroup_version() == "1" { ("v1.34.11", "34") } else { ("v1.36.4", "36") };
-    assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], json!(version));
+    // The node image's Kubernetes: 1.36, or 1.34 on a cgroup v1 host (see `kind_image`).
+    let kubelet = super::kind_image().split(['@', ':']).nth(1).unwrap();
+    assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], json!(kubelet));
     let (code, v) = get_json(&world, "/version");
+    let minor = kubelet.split('.').nth(1).unwrap();
     assert_eq!((code, v["major"].clone(), v["minor"].clone()), (200, json!("1"), json!(minor)));
 
     // stopped node containers: the API goes away
