@@ -137,5 +137,23 @@ fn explain_text(plan: &Plan, cwd: &std::path::Path) -> String {
     let fenced = plan.fenced.len();
     let listed = if fenced == 0 { String::new() } else { format!(": {}", plan.fenced.join(", ")) };
     out.push_str(&format!("{fenced} production endpoint{} fenced off{listed}\n", if fenced == 1 { "" } else { "s" }));
+    out.push_str(&admin_password_note(plan));
     out
+}
+
+/// Where the admin password can be read: the chart's create-user job passes it as a literal `-p`
+/// argument (`templates/jobs/create-user-job.yaml`), so anyone who can read Jobs in the namespace
+/// sees it.
+fn admin_password_note(plan: &Plan) -> String {
+    if plan.provider.makes_cluster() {
+        format!(
+            "Note: the chart's create-user job carries the admin password as a literal `-p` argument in its Job spec: visible to whoever can read Jobs in namespace {} of this laptop's cluster (only you); `devflow creds` prints it.\n",
+            plan.namespace
+        )
+    } else {
+        format!(
+            "Note: on this shared cluster the chart's create-user job would carry the admin password as a literal `-p` argument, readable by anyone who can read Jobs in namespace {}: check who can before `up`.\n",
+            plan.namespace
+        )
+    }
 }

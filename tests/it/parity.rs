@@ -216,6 +216,7 @@ fn the_fence_takes_every_production_endpoint_off_the_laptop() {
         test.devflow(&["render", "--explain", "--profile", profile, "--values", &values_file])
             .status(0)
             .stdout_contains(format!("\n{} production endpoints fenced off: {}\n", fenced.len(), fenced.join(", ")))
+            .stdout_contains("Note: the chart's create-user job carries the admin password as a literal `-p` argument")
             .run();
     }
     // Kept by name: the warehouse connection stays as production has it.
