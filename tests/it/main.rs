@@ -14,6 +14,7 @@ mod plan_is_program;
 mod real_airflow;
 mod render;
 mod schemas;
+mod streams;
 mod support;
 mod watch;
 mod world;

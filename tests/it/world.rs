@@ -46,6 +46,9 @@
 //!   without an entry, or whose address refuses, gets the kubelet's error text on the port's
 //!   error channel (`error forwarding port 8080 to pod <sandbox>, uid : ... connect: connection
 //!   refused`).
+//! - `follow_logs`: `{"silent_s": 60, "then": "a line"}`: a followed log (`follow=true`) sends
+//!   what is there, stays silent that long, sends the line, and stays open until the client goes
+//! - `drop_exec_after_s`: every exec's connection is cut after that long (no Status, no close)
 //!
 //! Clusters devflow did not create (`provider = "existing"`, `World::existing_cluster`): a
 //! `clusters.json` record `{"provider": "existing", "context": "<kube context>", "nodes": [...]}`
