@@ -7,6 +7,7 @@ mod day2;
 mod existing;
 mod fake_kube;
 mod fakes_selftest;
+mod helm_release;
 mod incluster;
 mod lifecycle;
 mod parity;

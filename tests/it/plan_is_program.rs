@@ -10,7 +10,7 @@ use crate::world::Call;
 
 /// The read-only questions `up` asks before a step: tool and first words.
 const QUESTIONS: [&[&str]; 4] =
-    [&["helm", "version"], &["helm", "status"], &["kind", "get", "clusters"], &["k3d", "cluster", "list"]];
+    [&["helm", "version"], &["helm", "list"], &["kind", "get", "clusters"], &["k3d", "cluster", "list"]];
 
 /// One command of the dry run: its argv, and whether it reads the cluster config on stdin.
 #[derive(Debug, PartialEq)]

@@ -32,6 +32,9 @@
 //!   "unschedulable": "0/1 nodes are available: ..."}}`
 //! - `jobs`: `{"run-airflow-migrations": "failed"}` (also `create-user`)
 //! - `logs` / `previous_logs`: `{"<component, container or pod name>": "line1\nline2"}`
+//! - `helm_install_s`: how long the fake helm's `upgrade` works (its pid in `FAKE_HOME/helm.pid`
+//!   meanwhile), the release recorded `pending-install`/`pending-upgrade` until it ends; SIGTERM or
+//!   SIGINT then records it `failed`, as Helm does; SIGKILL leaves it pending
 //! - `helm_wait_cap_s` (default 2): how long `helm upgrade --wait` waits (at most its
 //!   `--timeout`) before `UPGRADE FAILED: context deadline exceeded` when `pods`/`jobs` fail
 //! - `exec`: `{"<component label, container name, pod name or pod-name prefix>": "<docker
