@@ -343,7 +343,18 @@ impl<'a> Run<'a> {
         let plan = self.plan;
         let objects = self.secrets()?.fill_manifests(plan);
         let digest = state::digest(&self.plan.manifests);
-        if self.state.manifests.is_done_with(&digest) {
+        // A namespace being deleted refuses new objects until it is gone: wait for it, then make
+        // everything again (what was applied before goes with it).
+        let kube = self.kube().await?.clone();
+        let terminating = kube.namespace_terminating(&plan.namespace).await?;
+        if terminating {
+            let doing = format!("Waiting for the namespace {} to finish terminating (it was deleted)", plan.namespace);
+            let gone = kube.namespace_gone(&plan.namespace, kube::NAMESPACE_GONE_WITHIN);
+            printer
+                .step(&doing, gone, |_| format!("The namespace {} is gone: devflow makes it again", plan.namespace))
+                .await?;
+        }
+        if !terminating && self.state.manifests.is_done_with(&digest) {
             printer.done("devflow's objects are applied (unchanged)");
             return Ok(());
         }

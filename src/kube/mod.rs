@@ -21,6 +21,8 @@ use crate::values::Value;
 
 /// The field manager devflow's server-side applies are recorded under.
 const FIELD_MANAGER: &str = "devflow";
+/// How long a deleted namespace may take to go: the chart's pods have a 30 s grace period.
+pub const NAMESPACE_GONE_WITHIN: Duration = Duration::from_secs(300);
 /// How many log lines a failure report shows.
 pub const LOG_LINES: i64 = 15;
 
@@ -40,6 +42,11 @@ pub enum Error {
     Exec { command: String, pod: String, message: String },
     #[error("cannot forward to port {port} of the pod {pod}: {message}")]
     Forward { pod: String, port: u16, message: String },
+    #[error(
+        "the namespace {namespace} is still terminating after {}s: something in it does not go\n  `kubectl get all,pvc -n {namespace}` shows what is left (a finalizer waiting for a controller that is gone keeps it)",
+        after.as_secs()
+    )]
+    StillTerminating { namespace: String, after: Duration },
 }
 
 crate::error::one_kind!(Error, Environment);
@@ -352,12 +359,37 @@ impl ApiClient {
         })
     }
 
+    /// Whether the namespace is being deleted: it then stays, `Terminating`, until the namespace
+    /// controller has deleted all in it, and refuses anything new (403 "unable to create new
+    /// content in namespace … because it is being terminated": kubernetes
+    /// `plugin/pkg/admission/namespace/lifecycle/admission.go`).
+    pub async fn namespace_terminating(&self, namespace: &str) -> Result<bool, Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let found = api.get_opt(namespace).await.map_err(api_error(format!("read the namespace {namespace}")))?;
+        Ok(found.is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()))
+    }
+
+    /// Waits until a namespace is gone (at most `limit`).
+    pub async fn namespace_gone(&self, namespace: &str, limit: Duration) -> Result<(), Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let deadline = std::time::Instant::now() + limit;
+        while api.get_opt(namespace).await.map_err(api_error(format!("read the namespace {namespace}")))?.is_some() {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::StillTerminating { namespace: namespace.to_string(), after: limit });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
     /// Deletes a namespace (and so everything in it).
     pub async fn delete_namespace(&self, namespace: &str) -> Result<(), Error> {
         let api = Api::<Namespace>::all(self.client.clone());
         match api.delete(namespace, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            // Gone, or already terminating (kubernetes `pkg/registry/core/namespace/storage/
+            // storage.go` answers a second delete with 409 Conflict).
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
             Err(e) => Err(api_error(format!("delete the namespace {namespace}"))(e)),
         }
     }

@@ -10,6 +10,7 @@ mod fakes_selftest;
 mod helm_release;
 mod incluster;
 mod lifecycle;
+mod namespaces;
 mod parity;
 mod plan_is_program;
 mod real_airflow;

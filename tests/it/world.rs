@@ -51,6 +51,8 @@
 //!   refused`).
 //! - `follow_logs`: `{"silent_s": 60, "then": "a line"}`: a followed log (`follow=true`) sends
 //!   what is there, stays silent that long, sends the line, and stays open until the client goes
+//! - `namespace_terminating_s` (default 1): a deleted namespace stays `Terminating` (contents
+//!   gone at once, new objects refused with 403, a second delete 409) that long, then goes
 //! - `drop_exec_after_s`: every exec's connection is cut after that long (no Status, no close)
 //!
 //! Clusters devflow did not create (`provider = "existing"`, `World::existing_cluster`): a

@@ -75,7 +75,7 @@ impl Route {
     }
 
     /// `pods`, `statefulsets.apps`: how the API names the resource in its messages.
-    fn qualified(&self) -> String {
+    pub(super) fn qualified(&self) -> String {
         if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) }
     }
 
@@ -242,6 +242,7 @@ pub(super) fn route(sh: &Shared, method: &str, path: &str, q: &Query, body: &[u8
     };
     let mut state = sh.state.lock().unwrap();
     let state = &mut *state;
+    store::purge_terminated(&ctx, state);
     let reply = match (method, &route.name, route.sub.as_deref()) {
         ("GET", Some(name), Some("log")) if route.resource == "pods" => {
             match super::logs::logs(&ctx, state, &route, name, q) {
