@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::config::{Delivery, Flags, Provider, StateFile};
 use crate::docker;
 use crate::env::Env;
-use crate::helm::Helm;
+use crate::helm::{self, Helm};
 use crate::kube::{self, ApiClient};
 use crate::plan::Step;
 use crate::plan::command::Command;
@@ -379,7 +379,18 @@ impl<'a> Run<'a> {
         let plan = self.plan;
         let objects = self.secrets()?.fill_manifests(plan);
         let digest = state::digest(&self.plan.manifests);
-        if self.state.manifests.is_done_with(&digest) {
+        // A namespace being deleted refuses new objects until it is gone: wait for it, then make
+        // everything again (what was applied before goes with it).
+        let kube = self.kube().await?.clone();
+        let terminating = kube.namespace_terminating(&plan.namespace).await?;
+        if terminating {
+            let doing = format!("Waiting for the namespace {} to finish terminating (it was deleted)", plan.namespace);
+            let gone = kube.namespace_gone(&plan.namespace, kube::NAMESPACE_GONE_WITHIN);
+            printer
+                .step(&doing, gone, |_| format!("The namespace {} is gone: devflow makes it again", plan.namespace))
+                .await?;
+        }
+        if !terminating && self.state.manifests.is_done_with(&digest) {
             printer.done("devflow's objects are applied (unchanged)");
             return Ok(());
         }
@@ -398,9 +409,9 @@ impl<'a> Run<'a> {
         let plan = self.plan;
         let image = self.image.as_ref().map(|(tag, _)| tag.clone());
         let digest = state::digest(&(&plan.values, &plan.chart, &plan.chart_version, &image));
-        let helm = self.helm.as_ref().expect("preflight found helm");
-        let deployed = helm.status(plan).await?.filter(|r| r.status == "deployed");
+        let deployed = self.recover_pending(printer).await?.filter(|r| r.status == "deployed");
         if let Some(release) = &deployed
+            && release.chart_version.as_deref() == Some(plan.chart_version.as_str())
             && self.state.release.is_done_with(&digest)
         {
             printer.done(&format!("Airflow release is installed (unchanged, revision {})", release.revision));
@@ -441,6 +452,46 @@ impl<'a> Run<'a> {
             })
             .await?;
         self.finish(Guarded::Release)
+    }
+
+    /// The release as Helm has it, after recovering one that devflow's last `up` left pending (a
+    /// Helm killed with SIGKILL mid-operation): a first install is uninstalled, an upgrade rolled
+    /// back to the revision before it, so that the upgrade that follows is not refused. A pending
+    /// release devflow did not leave so is another operation's: devflow stops and says so.
+    async fn recover_pending(&mut self, printer: &mut Printer) -> Result<Option<helm::Release>> {
+        let plan = self.plan;
+        let helm = self.helm.as_ref().expect("preflight found helm");
+        let release = helm.status(plan).await?;
+        let Some(pending) = release.as_ref().filter(|r| r.pending()) else { return Ok(release) };
+        if !matches!(self.state.release, Phase::Started { .. }) {
+            anyhow::bail!(
+                "the Airflow release is {} (revision {}): another Helm operation is running on it, or one was killed\n  wait for it to end; if none runs, `helm rollback {} --namespace {} --kube-context {}` (or `helm uninstall` a first install), then `devflow up`",
+                pending.status,
+                pending.revision,
+                plan::RELEASE,
+                plan.namespace,
+                plan.context
+            );
+        }
+        if pending.status == "pending-install" || pending.revision <= 1 {
+            printer.warn(&format!(
+                "the last `up` stopped while Helm installed Airflow (the release is {}): uninstalling it to install again",
+                pending.status
+            ));
+            let work = helm.uninstall(plan);
+            printer
+                .step("Uninstalling the half-made release", work, |_| "Uninstalled the half-made release".into())
+                .await?;
+            return Ok(None);
+        }
+        let back = pending.revision - 1;
+        printer.warn(&format!(
+            "the last `up` stopped while Helm upgraded Airflow (revision {} is {}): rolling back to revision {back}",
+            pending.revision, pending.status
+        ));
+        let doing = format!("Rolling back the release to revision {back}");
+        printer.step(&doing, helm.rollback(plan, back), |_| format!("Rolled back to revision {back}")).await?;
+        Ok(helm.status(plan).await?)
     }
 
     async fn push(&mut self, printer: &mut Printer) -> Result<()> {

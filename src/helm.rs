@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use crate::plan::command::Command;
-use crate::plan::{Plan, RELEASE};
+use crate::plan::{CHART_NAME, Plan, RELEASE};
 use crate::tool::{self, Program};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Tool(#[from] tool::Error),
-    #[error("cannot read `helm status`'s output: {0}")]
+    #[error("cannot read `helm list`'s output: {0}")]
     Output(String),
 }
 
@@ -24,13 +24,36 @@ pub struct Release {
     pub chart_version: Option<String>,
 }
 
+impl Release {
+    /// A Helm operation on it began and did not record its end: only a Helm killed with SIGKILL
+    /// (or one still running) leaves a release so, and every later upgrade is refused with
+    /// "another operation (install/upgrade/rollback) is in progress" (helm v3.19.0
+    /// `pkg/action/upgrade.go`, `prepareUpgrade`).
+    pub fn pending(&self) -> bool {
+        self.status.starts_with("pending-")
+    }
+}
+
+/// One row of `helm list -o json` (helm v3.19.0 `cmd/helm/list.go`, `releaseElement`: the
+/// revision is a string, the chart `name-version`).
+#[derive(serde::Deserialize)]
+struct Listed {
+    name: String,
+    revision: String,
+    status: String,
+    chart: String,
+}
+
 pub struct Helm {
     pub tool: Program,
 }
 
-/// Helm's words for a release that does not exist.
+/// Helm's words for a release that does not exist (`driver.ErrReleaseNotFound`, helm v3.19.0
+/// `pkg/storage/driver/driver.go`). Other errors say "not found" too (a kube context that is
+/// not in the kubeconfig: client-go's "context was not found for specified context"): they are
+/// errors, not an absent release.
 fn not_found(error: &tool::Error) -> bool {
-    matches!(error, tool::Error::Failed { stderr, .. } if stderr.contains("not found"))
+    matches!(error, tool::Error::Failed { stderr, .. } if stderr.contains("release: not found"))
 }
 
 impl Helm {
@@ -41,20 +64,26 @@ impl Helm {
         Ok(())
     }
 
+    /// The release, in whatever state, as `helm list --all` shows it: `helm status -o json`
+    /// carries no chart (Helm sets it to nil before printing: v3.19.0 `cmd/helm/status.go`), and
+    /// `helm list` without `--all` hides a pending release (`pkg/action/list.go`,
+    /// `SetStateMask`).
     pub async fn status(&self, plan: &Plan) -> Result<Option<Release>, Error> {
-        let args = ["status", RELEASE, "--namespace", &plan.namespace, "--kube-context", &plan.context, "-o", "json"];
-        match self.tool.run(&args, None, Duration::from_secs(60)).await {
-            Ok(out) => {
-                let json: serde_json::Value = serde_json::from_str(&out).map_err(|e| Error::Output(e.to_string()))?;
-                Ok(Some(Release {
-                    revision: json["version"].as_u64().unwrap_or(0),
-                    status: json["info"]["status"].as_str().unwrap_or("unknown").to_string(),
-                    chart_version: json["chart"]["metadata"]["version"].as_str().map(str::to_string),
-                }))
-            }
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let filter = format!("^{RELEASE}$");
+        let args = [
+            "list",
+            "--all",
+            "--filter",
+            &filter,
+            "--namespace",
+            &plan.namespace,
+            "--kube-context",
+            &plan.context,
+            "-o",
+            "json",
+        ];
+        let out = self.tool.run(&args, None, Duration::from_secs(60)).await?;
+        parse_list(&out)
     }
 
     /// Uninstalls the release; false when there was none.
@@ -65,5 +94,48 @@ impl Helm {
             Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Rolls the release back to a revision (a new revision with that one's chart and values).
+    pub async fn rollback(&self, plan: &Plan, revision: u64) -> Result<(), Error> {
+        let revision = revision.to_string();
+        let args = ["rollback", RELEASE, &revision, "--namespace", &plan.namespace, "--kube-context", &plan.context];
+        self.tool.run(&args, None, Duration::from_secs(300)).await?;
+        Ok(())
+    }
+}
+
+fn parse_list(out: &str) -> Result<Option<Release>, Error> {
+    let rows: Vec<Listed> = serde_json::from_str(out).map_err(|e| Error::Output(e.to_string()))?;
+    let Some(row) = rows.into_iter().find(|r| r.name == RELEASE) else { return Ok(None) };
+    let revision = row.revision.parse().map_err(|_| Error::Output(format!("revision {:?}", row.revision)))?;
+    let chart_version = row.chart.strip_prefix(&format!("{CHART_NAME}-")).map(str::to_string);
+    Ok(Some(Release { revision, status: row.status, chart_version }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_release_is_no_release() {
+        let failed =
+            |stderr: &str| tool::Error::Failed { command: "helm".into(), code: Some(1), stderr: stderr.into() };
+        assert!(not_found(&failed("Error: uninstall: Release not loaded: airflow: release: not found")));
+        assert!(!not_found(&failed(
+            "Error: Kubernetes cluster unreachable: invalid configuration: context was not found for specified context: kind-x"
+        )));
+    }
+
+    #[test]
+    fn the_list_row_gives_revision_status_and_chart_version() {
+        let out = r#"[{"name":"airflow","namespace":"airflow","revision":"3","updated":"x","status":"pending-upgrade","chart":"airflow-1.22.0","app_version":"3.2.2"}]"#;
+        let release = parse_list(out).unwrap().unwrap();
+        assert_eq!(
+            release,
+            Release { revision: 3, status: "pending-upgrade".into(), chart_version: Some("1.22.0".into()) }
+        );
+        assert!(release.pending());
+        assert_eq!(parse_list("[]").unwrap(), None);
     }
 }

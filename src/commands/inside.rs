@@ -76,9 +76,14 @@ async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Pri
         }
     };
     let feeding = tokio::spawn(feed);
-    tokio::join!(out, err);
+    // A broken connection ends the command with a message, rather than a wait for output that
+    // never comes.
+    let code = exit
+        .wait_with(async {
+            tokio::join!(out, err);
+        })
+        .await;
     feeding.abort();
-    let code = exit.wait().await;
     drop(raw);
     Ok(Exit(u8::try_from(code?).unwrap_or(1)))
 }

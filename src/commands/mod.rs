@@ -90,8 +90,9 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
     }
 }
 
-/// Runs a command's async work; Ctrl-C drops it, which kills any tool it was running (they are
-/// spawned kill-on-drop) and leaves the state as last saved.
+/// Runs a command's async work; Ctrl-C drops it, which stops any tool it was running (SIGTERM to
+/// the tool's process group, SIGKILL a few seconds later: `tool::Program::run`) and leaves the
+/// state as last saved.
 fn block_on<T>(command: &'static str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let runtime = crate::runtime::new().map_err(|e| anyhow::anyhow!("cannot start devflow's async runtime: {e}"))?;
     runtime.block_on(async {

@@ -22,6 +22,8 @@ use crate::values::Value;
 
 /// The field manager devflow's server-side applies are recorded under.
 const FIELD_MANAGER: &str = "devflow";
+/// How long a deleted namespace may take to go: the chart's pods have a 30 s grace period.
+pub const NAMESPACE_GONE_WITHIN: Duration = Duration::from_secs(300);
 /// How many log lines a failure report shows.
 pub const LOG_LINES: i64 = 15;
 
@@ -41,6 +43,11 @@ pub enum Error {
     Exec { command: String, pod: String, message: String },
     #[error("cannot forward to port {port} of the pod {pod}: {message}")]
     Forward { pod: String, port: u16, message: String },
+    #[error(
+        "the namespace {namespace} is still terminating after {}s: something in it does not go\n  `kubectl get all,pvc -n {namespace}` shows what is left (a finalizer waiting for a controller that is gone keeps it)",
+        after.as_secs()
+    )]
+    StillTerminating { namespace: String, after: Duration },
 }
 
 crate::error::one_kind!(Error, Environment);
@@ -78,25 +85,54 @@ pub struct Exit {
 }
 
 impl Exit {
-    /// Waits for the command to end; its exit code.
-    pub async fn wait(mut self) -> Result<i32, Error> {
-        let status = self.process.take_status();
-        let status = match status {
-            Some(status) => status.await,
-            None => None,
-        };
-        let (command, pod) = (self.command.clone(), self.pod.clone());
-        self.process.join().await.map_err(|e| Error::Exec {
+    /// Runs `copies` (the caller's copying of the command's streams) until the command ends; its
+    /// exit code.
+    pub async fn wait_with(self, copies: impl Future<Output = ()>) -> Result<i32, Error> {
+        let Exit { process, command, pod } = self;
+        let (status, ()) = finish(process, copies).await.map_err(|message| Error::Exec {
             command: command.clone(),
             pod: pod.clone(),
-            message: e.to_string(),
+            message,
         })?;
         exit_code(status).map_err(|message| Error::Exec { command, pod, message })
     }
 }
 
+type Status = k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+
+/// Runs `copies` (reading the command's output, writing its input) beside the exec's message
+/// loop; the Status the command ended with, and what `copies` returned. When the connection
+/// breaks, kube 5's loop returns its error without shutting down the stdout/stderr pipes
+/// (kube-client 5.0.0 `src/api/remote_command.rs`, `start_message_loop`: only a clean end reaches
+/// the `shutdown()` calls), and tokio's `SimplexStream` halves do not close when dropped (tokio
+/// 1.54 `src/io/util/mem.rs`: only `DuplexStream` has a `Drop`): a read of them would then wait
+/// for ever. So the loop's end is watched too, and its error ends the command.
+async fn finish<T>(
+    mut process: kube::api::AttachedProcess,
+    copies: impl Future<Output = T>,
+) -> Result<(Option<Status>, T), String> {
+    let status = process.take_status();
+    let mut copies = std::pin::pin!(copies);
+    let mut joined = std::pin::pin!(process.join());
+    let (joined, copied) = tokio::select! {
+        joined = &mut joined => (joined, None),
+        copied = &mut copies => (joined.await, Some(copied)),
+    };
+    joined.map_err(|e| format!("the connection to the pod broke ({e}); the command may still be running there"))?;
+    // A clean end shuts the pipes: what is left in them is read to its end.
+    let copied = match copied {
+        Some(copied) => copied,
+        None => copies.await,
+    };
+    let status = match status {
+        Some(status) => status.await,
+        None => None,
+    };
+    Ok((status, copied))
+}
+
 /// The exit code a finished exec's status carries (the API sends a Status, not a number).
-fn exit_code(status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> Result<i32, String> {
+fn exit_code(status: Option<Status>) -> Result<i32, String> {
     let Some(status) = status else {
         return Err("the connection ended before the command said how it ended".into());
     };
@@ -134,10 +170,20 @@ pub fn current_context(env: &Env) -> Option<String> {
     kubeconfig(env).ok()?.current_context.filter(|c| !c.is_empty())
 }
 
-/// A client of one cluster's API, for one context of the user's kubeconfig.
+/// How long a request may wait for an answer. Streams (exec, attach, port-forward, a followed
+/// log) have no such limit: they are silent for as long as the command or the log is, and kube's
+/// read timeout applies to the whole connection (kube-client 5.0.0 `src/config/mod.rs`:
+/// `read_timeout` "defaults to `None` to avoid breaking long-lived connections such as exec,
+/// attach and port-forward sessions"; the kubelet itself allows 4 h of silence,
+/// `streamingConnectionIdleTimeout`, kubernetes `pkg/kubelet/apis/config/v1beta1/defaults.go`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A client of one cluster's API, for one context of the user's kubeconfig: one for requests,
+/// with a read timeout, and one for streams, without.
 #[derive(Clone)]
 pub struct ApiClient {
     client: kube::Client,
+    streams: kube::Client,
 }
 
 impl ApiClient {
@@ -150,9 +196,16 @@ impl ApiClient {
             .await
             .map_err(|e| config_error(e.to_string()))?;
         config.connect_timeout = Some(Duration::from_secs(5));
-        config.read_timeout = Some(Duration::from_secs(20));
+        config.read_timeout = None;
+        let streams = kube::Client::try_from(config.clone()).map_err(|e| config_error(e.to_string()))?;
+        config.read_timeout = Some(REQUEST_TIMEOUT);
         let client = kube::Client::try_from(config).map_err(|e| config_error(e.to_string()))?;
-        Ok(ApiClient { client })
+        Ok(ApiClient { client, streams })
+    }
+
+    /// The pods API on the client for streams.
+    fn pod_streams(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.streams.clone(), namespace)
     }
 
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>, Error> {
@@ -292,7 +345,9 @@ impl ApiClient {
         mut line: impl FnMut(String) -> bool,
     ) -> Result<(), Error> {
         use futures_util::{AsyncBufReadExt, StreamExt};
-        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
+        // What is there is a request; a followed log is a stream, silent while the pod is.
+        let api =
+            if params.follow { self.pod_streams(namespace) } else { Api::namespaced(self.client.clone(), namespace) };
         let what = format!("read the log of {pod}");
         let stream = api
             .log_stream(pod, &params)
@@ -321,12 +376,37 @@ impl ApiClient {
         })
     }
 
+    /// Whether the namespace is being deleted: it then stays, `Terminating`, until the namespace
+    /// controller has deleted all in it, and refuses anything new (403 "unable to create new
+    /// content in namespace … because it is being terminated": kubernetes
+    /// `plugin/pkg/admission/namespace/lifecycle/admission.go`).
+    pub async fn namespace_terminating(&self, namespace: &str) -> Result<bool, Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let found = api.get_opt(namespace).await.map_err(api_error(format!("read the namespace {namespace}")))?;
+        Ok(found.is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()))
+    }
+
+    /// Waits until a namespace is gone (at most `limit`).
+    pub async fn namespace_gone(&self, namespace: &str, limit: Duration) -> Result<(), Error> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let deadline = std::time::Instant::now() + limit;
+        while api.get_opt(namespace).await.map_err(api_error(format!("read the namespace {namespace}")))?.is_some() {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::StillTerminating { namespace: namespace.to_string(), after: limit });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
     /// Deletes a namespace (and so everything in it).
     pub async fn delete_namespace(&self, namespace: &str) -> Result<(), Error> {
         let api = Api::<Namespace>::all(self.client.clone());
         match api.delete(namespace, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            // Gone, or already terminating (kubernetes `pkg/registry/core/namespace/storage/
+            // storage.go` answers a second delete with 409 Conflict).
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
             Err(e) => Err(api_error(format!("delete the namespace {namespace}"))(e)),
         }
     }
@@ -348,9 +428,8 @@ impl ApiClient {
         params.container = container.map(str::to_string);
         // The tar of a push goes through this buffer: large enough that the copy is not the bottleneck.
         params.max_stdin_buf_size = Some(1 << 20);
-        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
-        let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
-        let status = process.take_status();
+        let mut process =
+            self.pod_streams(namespace).exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
         let writer = process.stdin();
         let mut out = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
         let mut err = process.stderr().ok_or_else(|| failed("no standard error".into()))?;
@@ -362,13 +441,8 @@ impl ApiClient {
             Ok::<(), std::io::Error>(())
         };
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let (written, read_out, read_err) =
-            tokio::join!(write, out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
-        let status = match status {
-            Some(status) => status.await,
-            None => None,
-        };
-        process.join().await.map_err(|e| failed(e.to_string()))?;
+        let copies = async { tokio::join!(write, out.read_to_end(&mut stdout), err.read_to_end(&mut stderr)) };
+        let (status, (written, read_out, read_err)) = finish(process, copies).await.map_err(failed)?;
         // A command that ends without reading all its input breaks the pipe: its status says why.
         read_out.and(read_err).map_err(|e| failed(e.to_string()))?;
         let code = exit_code(status).map_err(|message| {
@@ -392,8 +466,8 @@ impl ApiClient {
         let failed = |message: String| Error::Exec { command: command.clone(), pod: pod.to_string(), message };
         let mut params = AttachParams::default().stdin(true).stdout(true).stderr(!tty).tty(tty);
         params.container = container.map(str::to_string);
-        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
-        let mut process = api.exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
+        let mut process =
+            self.pod_streams(namespace).exec(pod, argv.to_vec(), &params).await.map_err(|e| failed(e.to_string()))?;
         let stdin = process.stdin().ok_or_else(|| failed("no standard input".into()))?;
         let stdout = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
         let stderr = process.stderr().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
@@ -418,8 +492,8 @@ impl ApiClient {
         mut local: tokio::net::TcpStream,
     ) -> Result<(), Error> {
         let failed = |message: String| Error::Forward { pod: pod.to_string(), port, message };
-        let api = Api::<Pod>::namespaced(self.client.clone(), namespace);
-        let mut forwarder = api.portforward(pod, &[port]).await.map_err(|e| failed(e.to_string()))?;
+        let mut forwarder =
+            self.pod_streams(namespace).portforward(pod, &[port]).await.map_err(|e| failed(e.to_string()))?;
         let mut remote = forwarder.take_stream(port).ok_or_else(|| failed("no stream".into()))?;
         let error = forwarder.take_error(port);
         let copied = tokio::io::copy_bidirectional(&mut local, &mut remote).await;

@@ -326,11 +326,15 @@ impl<'a> NodeCluster<'a> {
         uninstall_release(session, printer).await?;
         let kube = ApiClient::connect(&session.env, &session.plan.context).await?;
         let manifests = &session.plan.manifests;
-        printer
-            .step("Deleting devflow's objects", kube.delete(manifests), |_| {
-                format!("Deleted devflow's objects ({})", manifests.len())
-            })
-            .await?;
+        let namespace = &session.plan.namespace;
+        // The namespace goes last, once the cluster has removed what is in it: an `up` right
+        // after would otherwise meet a namespace that refuses new objects.
+        let work = async {
+            kube.delete(manifests).await?;
+            kube.namespace_gone(namespace, crate::kube::NAMESPACE_GONE_WITHIN).await
+        };
+        let doing = format!("Deleting devflow's objects (the namespace {namespace} goes once all in it has)");
+        printer.step(&doing, work, |_| format!("Deleted devflow's objects ({})", manifests.len())).await?;
         if let Some(mut state) = session.state.clone() {
             state.manifests = Phase::NotStarted;
             state.release = Phase::NotStarted;

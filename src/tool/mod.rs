@@ -1,6 +1,7 @@
 //! The one way devflow runs an external program (kind, k3d, helm): found on PATH or in devflow's
 //! cache, its argv and stdin given explicitly, its standard error kept for the error message, a
-//! deadline, and the process killed when devflow stops waiting for it (timeout or Ctrl-C).
+//! deadline, and its process group stopped when devflow stops waiting for it (timeout or Ctrl-C):
+//! SIGTERM, then SIGKILL.
 
 pub mod install;
 
@@ -217,7 +218,8 @@ impl Tool {
 
 impl Program {
     /// Runs the tool to completion and returns its standard output. Standard error is kept for the
-    /// error; dropping the returned future (a timeout, Ctrl-C) kills the process.
+    /// error; at the timeout, or when the returned future is dropped (Ctrl-C), the tool and its
+    /// children are stopped (see [`Group`]).
     pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String, Error> {
         let command = std::iter::once(self.name).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
         let mut child = Command::new(&self.path)
@@ -225,9 +227,12 @@ impl Program {
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            // A group of its own: the terminal's Ctrl-C reaches devflow only, and devflow stops
+            // the tool with its children (kind's `docker` calls) as one.
+            .process_group(0)
             .spawn()
             .map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?;
+        let mut group = Group::of(&child);
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A tool that exits without reading its input is reported by its exit status, not here.
             let _ = pipe.write_all(input).await;
@@ -236,6 +241,7 @@ impl Program {
             Ok(result) => result.map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?,
             Err(_) => return Err(Error::TimedOut { command, after: timeout }),
         };
+        group.ended = true;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -245,6 +251,59 @@ impl Program {
             }
             Err(Error::Failed { command, code: output.status.code(), stderr })
         }
+    }
+}
+
+/// How long a tool has to end after SIGTERM before it gets SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The process group of a running tool. Dropped before the tool ended (a timeout, Ctrl-C), it
+/// stops the group: SIGTERM first, which lets Helm record the release as failed rather than
+/// leave it pending (helm v3.19.0 `cmd/helm/install.go` and `cmd/helm/upgrade.go` cancel the
+/// operation on SIGTERM and SIGINT; `pkg/action/install.go` `failRelease`), then SIGKILL for
+/// what is left after [`GRACE`].
+struct Group {
+    id: Option<i32>,
+    ended: bool,
+    /// Copies of the read ends of the tool's stdout and stderr, open until the tool has ended:
+    /// Helm prints "Release … has been cancelled." as it stops, and a Go program writing to a
+    /// closed stdout dies of SIGPIPE (Go `os/signal` documentation) before it records anything.
+    _pipes: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Group {
+    fn of(child: &tokio::process::Child) -> Group {
+        use std::os::fd::AsFd;
+        let out = child.stdout.as_ref().and_then(|p| p.as_fd().try_clone_to_owned().ok());
+        let err = child.stderr.as_ref().and_then(|p| p.as_fd().try_clone_to_owned().ok());
+        Group {
+            id: child.id().and_then(|id| i32::try_from(id).ok()),
+            ended: false,
+            _pipes: out.into_iter().chain(err).collect(),
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let Some(id) = self.id.filter(|_| !self.ended) else { return };
+        // SAFETY: signals to the process group devflow made for this tool (`process_group(0)`
+        // made the tool its leader), and a non-blocking reap of that leader, devflow's child.
+        unsafe { libc::kill(-id, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + GRACE;
+        while std::time::Instant::now() < deadline {
+            // SAFETY: as above.
+            let gone = unsafe {
+                libc::waitpid(id, std::ptr::null_mut(), libc::WNOHANG);
+                libc::kill(-id, 0) != 0
+            };
+            if gone {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(-id, libc::SIGKILL) };
     }
 }
 

@@ -13,22 +13,23 @@ use crate::support::Expect;
 use crate::test_name;
 
 /// A kind project that is up, its scheduler pod's exec going to a container with stand-ins.
-fn up_with_scheduler(test: &str) -> Option<(Lab, String)> {
+pub fn up_with_scheduler(test: &str) -> Option<(Lab, String)> {
     let lab = Lab::new(test, "kind")?;
     lab.devflow(&["up", "--no-watch"]).status(0).run();
     let container = lab.world.exec_container("scheduler");
     lab.world.scenario(json!({"exec": {"scheduler": container}}));
     assert!(Command::new("docker").args(["exec", &container, "mkdir", "-p", "/tmp"]).status().unwrap().success());
     let stand_ins = [
-        // `airflow ARGS`: says what it got, and fails with 3 when asked to.
+        // `airflow ARGS`: says what it got, fails with 3 when asked to, and `wait N` takes N s.
         (
             "airflow",
-            "#!/bin/sh\necho \"airflow $*\"\n[ \"$1\" = fail ] && { echo 'no such DAG' >&2; exit 3; }\nexit 0\n",
+            "#!/bin/sh\necho \"airflow $*\"\n[ \"$1\" = fail ] && { echo 'no such DAG' >&2; exit 3; }\n[ \"$1\" = wait ] && sleep \"$2\"\nexit 0\n",
         ),
-        // `python -c SCRIPT [ARGS]`: keeps what it was given, and answers as the script would.
+        // `python -c SCRIPT [ARGS]`: keeps what it was given, and answers as the script would
+        // (after the seconds in /tmp/delay, if there are any: a script that prints only at its end).
         (
             "python",
-            "#!/bin/sh\nprintf '%s' \"$2\" > /tmp/script\nshift 2\necho \"$*\" > /tmp/args\ncat > /tmp/stdin\ncat /tmp/answer\n",
+            "#!/bin/sh\nprintf '%s' \"$2\" > /tmp/script\nshift 2\necho \"$*\" > /tmp/args\ncat > /tmp/stdin\n[ -f /tmp/delay ] && sleep \"$(cat /tmp/delay)\"\ncat /tmp/answer\n",
         ),
     ];
     for (name, text) in stand_ins {
@@ -43,12 +44,12 @@ fn up_with_scheduler(test: &str) -> Option<(Lab, String)> {
     Some((lab, container))
 }
 
-fn in_container(container: &str, command: &str) -> String {
+pub fn in_container(container: &str, command: &str) -> String {
     let out = Command::new("docker").args(["exec", container, "sh", "-c", command]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn answer(container: &str, json: &str) {
+pub fn answer(container: &str, json: &str) {
     let mut write = Command::new("docker")
         .args(["exec", "-i", container, "sh", "-c", "cat > /tmp/answer"])
         .stdin(Stdio::piped())

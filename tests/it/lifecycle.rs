@@ -864,10 +864,15 @@ fn logs_show_each_components_lines_with_its_name() {
         assert!(all.stdout.lines().any(|l| l.starts_with(component)), "no {component:?} lines in:\n{}", all.stdout);
     }
 
-    lab.devflow(&["logs", "-f", "scheduler"])
-        .status(0)
-        .stdout_contains("scheduler | Launched DagFileProcessorManager")
-        .run();
+    // A followed log stays open while the pod runs: it ends with Ctrl-C.
+    let follow = lab.devflow(&["logs", "-f", "scheduler"]).status(0);
+    let mut child = follow.command().stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let launched = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("Launched DagFileProcessorManager")));
+    assert!(launched.is_some(), "`logs -f` shows the log");
+    // SAFETY: SIGINT, as Ctrl-C sends, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    follow.check(child.wait_with_output().unwrap());
 
     lab.devflow(&["logs", "schedular"])
         .status(2)

@@ -9,9 +9,10 @@ use crate::support::{Expect, Output};
 use crate::world::Call;
 
 /// The read-only questions `up` asks before a step: tool and first words.
-const QUESTIONS: [&[&str]; 6] = [
+const QUESTIONS: [&[&str]; 7] = [
     &["helm", "version"],
     &["helm", "status"],
+    &["helm", "list"],
     &["kind", "version"],
     &["kind", "get", "clusters"],
     &["k3d", "version"],

@@ -44,6 +44,9 @@
 //!   `rollout_terminate_s` (default 0: how long an old pod of a rollout terminates), `node_cpu`
 //!   (default 4; ≤ 2 makes a rollout's new Deployment pods wait `Insufficient cpu`)
 //! - `logs` / `previous_logs`: `{"<component, container or pod name>": "line1\nline2"}`
+//! - `helm_install_s`: how long the fake helm's `upgrade` works (its pid in `FAKE_HOME/helm.pid`
+//!   meanwhile), the release recorded `pending-install`/`pending-upgrade` until it ends; SIGTERM or
+//!   SIGINT then records it `failed`, as Helm does; SIGKILL leaves it pending
 //! - `helm_wait_cap_s` (default 2): how long `helm upgrade --wait` waits (at most its
 //!   `--timeout`) before `UPGRADE FAILED: context deadline exceeded` when `pods`/`jobs` fail
 //! - `exec`: `{"<component label, container name, pod name or pod-name prefix>": "<docker
@@ -58,6 +61,11 @@
 //!   without an entry, or whose address refuses, gets the kubelet's error text on the port's
 //!   error channel (`error forwarding port 8080 to pod <sandbox>, uid : ... connect: connection
 //!   refused`).
+//! - `follow_logs`: `{"silent_s": 60, "then": "a line"}`: a followed log (`follow=true`) sends
+//!   what is there, stays silent that long, sends the line, and stays open until the client goes
+//! - `namespace_terminating_s` (default 1): a deleted namespace stays `Terminating` (contents
+//!   gone at once, new objects refused with 403, a second delete 409) that long, then goes
+//! - `drop_exec_after_s`: every exec's connection is cut after that long (no Status, no close)
 //!
 //! Clusters devflow did not create (`provider = "existing"`, `World::existing_cluster`): a
 //! `clusters.json` record `{"provider": "existing", "context": "<kube context>", "nodes": [...]}`

@@ -75,7 +75,7 @@ impl Route {
     }
 
     /// `pods`, `statefulsets.apps`: how the API names the resource in its messages.
-    fn qualified(&self) -> String {
+    pub(super) fn qualified(&self) -> String {
         if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) }
     }
 
@@ -165,6 +165,8 @@ pub(super) enum Reply {
 pub(super) enum Routed {
     Reply(Reply),
     Watch(Route, Query),
+    /// A followed log: what is there, then more as it comes.
+    Follow(super::logs::Followed),
 }
 
 pub(super) fn status(code: u16, reason: &str, message: String, details: Value) -> Reply {
@@ -240,8 +242,16 @@ pub(super) fn route(sh: &Shared, method: &str, path: &str, q: &Query, body: &[u8
     };
     let mut state = sh.state.lock().unwrap();
     let state = &mut *state;
+    store::purge_terminated(&ctx, state);
     let reply = match (method, &route.name, route.sub.as_deref()) {
-        ("GET", Some(name), Some("log")) if route.resource == "pods" => super::logs::logs(&ctx, state, &route, name, q),
+        ("GET", Some(name), Some("log")) if route.resource == "pods" => {
+            match super::logs::logs(&ctx, state, &route, name, q) {
+                Reply::Text(200, text) if q.truthy("follow") => {
+                    return Routed::Follow(super::logs::Followed::new(text, &ctx.scenario));
+                }
+                reply => reply,
+            }
+        }
         ("GET" | "POST", Some(_), Some("exec" | "attach" | "portforward")) if route.resource == "pods" => {
             bad_request("Upgrade request required".into())
         }

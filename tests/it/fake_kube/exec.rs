@@ -5,6 +5,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -116,11 +117,12 @@ pub(super) async fn start(ctx: Ctx, mut req: Request<Incoming>, pod: &Value, nam
         Some(t) if running && docker_running(&t).await => Some(t),
         _ => None,
     };
+    let drop_after = ctx.scenario["drop_exec_after_s"].as_f64().map(Duration::from_secs_f64);
     let (answer, on_upgrade) = ws::accept(&mut req, Some(protocol));
     tokio::spawn(async move {
         let Some(session) = Session::open(on_upgrade).await else { return };
         match target {
-            Some(target) => run(session, &target, &argv, io).await,
+            Some(target) => run(session, &target, &argv, io, drop_after).await,
             None => not_running(session, &container).await,
         }
     });
@@ -184,7 +186,33 @@ async fn output_pump(
     }
 }
 
-async fn run(session: Session, target: &str, argv: &[String], io: Streams) {
+/// Runs the command for the session. The connection carries no timeout of its own: it stays
+/// open, silent, for as long as the command is (the kubelet closes an exec only after
+/// `streamingConnectionIdleTimeout`, 4 h by default: kubernetes v1.34.0
+/// `pkg/kubelet/apis/config/v1beta1/defaults.go`). Scenario `drop_exec_after_s` cuts the
+/// connection after that long without a Status or a close frame, as a node that restarts, a
+/// laptop that sleeps or a proxy that gives up does; the command is stopped.
+async fn run(session: Session, target: &str, argv: &[String], io: Streams, drop_after: Option<Duration>) {
+    let (writer, reader) = (session.writer.abort_handle(), Arc::new(Mutex::new(None::<tokio::task::AbortHandle>)));
+    let seen = reader.clone();
+    let session_ends = serve(session, target, argv, io, move |handle| *seen.lock().unwrap() = Some(handle));
+    let Some(after) = drop_after else { return session_ends.await };
+    if tokio::time::timeout(after, session_ends).await.is_err() {
+        // The session's future is dropped (its process killed on drop); its tasks hold the socket.
+        writer.abort();
+        if let Some(reader) = reader.lock().unwrap().take() {
+            reader.abort();
+        }
+    }
+}
+
+async fn serve(
+    session: Session,
+    target: &str,
+    argv: &[String],
+    io: Streams,
+    reader_is: impl FnOnce(tokio::task::AbortHandle),
+) {
     let Session { incoming, channels, writer } = session;
     let mut command = Command::new("docker");
     command.arg("exec");
@@ -203,6 +231,7 @@ async fn run(session: Session, target: &str, argv: &[String], io: Streams) {
         }
     };
     let mut reader = tokio::spawn(stdin_pump(incoming, child.stdin.take()));
+    reader_is(reader.abort_handle());
     let oci_error = Arc::new(Mutex::new(None::<String>));
     let mut pumps = tokio::task::JoinSet::new();
     if let Some(stdout) = child.stdout.take() {

@@ -1,12 +1,63 @@
 //! `GET .../pods/{name}/log`: the scenario's `logs` / `previous_logs`, or a few lines of the
 //! component's own, with the kubelet's refusals for a container that has not started.
 
+use std::time::Duration;
+
+use hyper::body::{Bytes, Frame};
+use hyper::{Response, header};
 use serde_json::{Value, json};
 
 use super::State;
 use super::api::{Query, Reply, Route, bad_request, not_found};
+use super::server::{Body, streamed};
 use super::store::find;
 use super::view::{Ctx, rfc3339_nano};
+
+/// A followed log (`follow=true`): the kubelet sends what the container wrote, then each line as
+/// it is written, for as long as the container runs, and a quiet container means a quiet
+/// connection (kubernetes v1.34.0 `pkg/kubelet/kuberuntime/logs/logs.go`, `ReadLogs`, which
+/// waits on the file for more; the only limit is the kubelet's `streamingConnectionIdleTimeout`,
+/// 4 h by default). Scenario `follow_logs`: `{"silent_s": 60, "then": "a line"}`: after what is
+/// there, that long without a byte, then that line; the stream stays open until the client goes.
+pub(super) struct Followed {
+    text: String,
+    silent: Duration,
+    then: Option<String>,
+}
+
+impl Followed {
+    pub(super) fn new(text: String, scenario: &Value) -> Followed {
+        let follow = &scenario["follow_logs"];
+        Followed {
+            text,
+            silent: Duration::from_secs_f64(follow["silent_s"].as_f64().unwrap_or(0.0)),
+            then: follow["then"].as_str().map(|line| format!("{line}\n")),
+        }
+    }
+
+    pub(super) fn stream(self) -> Response<Body> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        tokio::spawn(async move {
+            if tx.send(Bytes::from(self.text)).await.is_err() {
+                return;
+            }
+            if let Some(then) = self.then {
+                tokio::time::sleep(self.silent).await;
+                if tx.send(Bytes::from(then)).await.is_err() {
+                    return;
+                }
+            }
+            // the container runs on: the stream stays open, silent, until the client leaves
+            while !tx.is_closed() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let body = streamed(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (Ok(Frame::data(chunk)), rx))
+        }));
+        Response::builder().header(header::CONTENT_TYPE, "text/plain").body(body).expect("a log response")
+    }
+}
 
 fn default_logs(component: &str, previous: bool) -> String {
     if previous {

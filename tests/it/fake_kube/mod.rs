@@ -80,6 +80,9 @@ struct State {
     restarts: HashMap<(String, String), (f64, u32)>,
     /// Synthesised jobs deleted by a client: "ns/name@rolled_at".
     deleted_jobs: HashSet<String>,
+    /// Namespaces being deleted: name -> when the namespace controller has removed the last of
+    /// their contents and the namespace itself goes.
+    terminating: HashMap<String, f64>,
 }
 
 #[derive(Clone)]

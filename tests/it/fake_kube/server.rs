@@ -68,6 +68,7 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body
     Ok(match routed {
         Routed::Reply(reply) => response(reply),
         Routed::Watch(route, query) => super::watch::stream(sh, route, query),
+        Routed::Follow(followed) => followed.stream(),
     })
 }
 

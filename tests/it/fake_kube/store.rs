@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::api::{Query, Reply, Route, already_exists, bad_request, conflict, details, not_found, status};
 use super::controllers::{builtin_namespaces, planned_pods, synthesised, with_status};
 use super::identity::{suffix, uid};
-use super::view::{Ctx, rfc3339};
+use super::view::{Ctx, rfc3339, scenario_f64};
 use super::{Shared, State, Stored, chart, kubelet, selector};
 
 pub(super) fn visible(ctx: &Ctx, s: &Stored) -> bool {
@@ -148,6 +148,38 @@ fn missing_namespace(ctx: &Ctx, state: &State, route: &Route) -> Option<Reply> {
     (!namespace_exists(ctx, state, ns)).then(|| not_found(&Route::namespace(ns), ns))
 }
 
+/// The NamespaceLifecycle admission plugin's refusal to create anything in a namespace being
+/// deleted (kubernetes v1.34.0 `plugin/pkg/admission/namespace/lifecycle/admission.go`:
+/// `admission.NewForbidden(a, "unable to create new content in namespace %s because it is being
+/// terminated")` with a `NamespaceTerminating` cause on `metadata.namespace`). Updates of
+/// existing objects pass; a server-side apply that creates counts as a create.
+fn terminating_namespace(state: &State, route: &Route, name: &str) -> Option<Reply> {
+    let ns = route.namespace.as_ref().filter(|ns| state.terminating.contains_key(*ns))?;
+    let message = format!("unable to create new content in namespace {ns} because it is being terminated");
+    Some(status(
+        403,
+        "Forbidden",
+        format!("{} \"{name}\" is forbidden: {message}", route.qualified()),
+        json!({"name": name, "kind": route.resource, "causes": [{
+            "reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"),
+            "field": "metadata.namespace"
+        }]}),
+    ))
+}
+
+/// Namespaces whose contents are gone go too (the namespace controller removes the `kubernetes`
+/// finalizer once it has deleted everything in it: kubernetes v1.34.0
+/// `pkg/controller/namespace/deletion/namespaced_resources_deleter.go`).
+pub(super) fn purge_terminated(ctx: &Ctx, state: &mut State) {
+    let gone: Vec<String> =
+        state.terminating.iter().filter(|(_, at)| ctx.now >= **at).map(|(ns, _)| ns.clone()).collect();
+    for ns in gone {
+        state.terminating.remove(&ns);
+        state.objects.remove(&format!("/api/v1/namespaces/{ns}"));
+        state.rv += 1;
+    }
+}
+
 /// Who writes an object, and how.
 struct Write<'a> {
     manager: &'a str,
@@ -256,6 +288,11 @@ pub(super) fn patch(
         return reply;
     }
     let existing = state.objects.get(&route.object_path(name)).filter(|s| visible(ctx, s)).cloned();
+    if existing.is_none()
+        && let Some(reply) = terminating_namespace(state, route, name)
+    {
+        return reply;
+    }
     let dry_run = q.dry_run();
     if !is_apply {
         let Some(e) = existing else { return not_found(route, name) };
@@ -312,6 +349,9 @@ pub(super) fn create(ctx: &Ctx, state: &mut State, route: &Route, q: &Query, bod
     if find(ctx, state, route, &name).is_some() {
         return already_exists(route, &name);
     }
+    if let Some(reply) = terminating_namespace(state, route, &name) {
+        return reply;
+    }
     let manager = q.get("fieldManager").unwrap_or("unknown");
     let (out, _) = store(ctx, state, route, &name, obj, Write { manager, operation: "Update", dry_run: q.dry_run() });
     Reply::Json(201, out)
@@ -349,18 +389,43 @@ pub(super) fn delete(sh: &Shared, ctx: &Ctx, state: &mut State, route: &Route, n
             details(route, name),
         );
     }
+    if is_namespace && state.terminating.contains_key(name) {
+        // kubernetes v1.34.0 pkg/registry/core/namespace/storage/storage.go, `Delete`: a namespace
+        // that already has a deletionTimestamp and finalizers is not deleted again.
+        return status(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on namespaces \"{name}\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."
+            ),
+            details(route, name),
+        );
+    }
     if let Some(s) = state.objects.get(&path).filter(|s| visible(ctx, s)).cloned() {
         let mut out = with_status(ctx, state, &s);
-        state.objects.remove(&path);
         if is_namespace {
+            // The namespace stays, Terminating, while the namespace controller deletes its
+            // contents; it goes when they are gone (storage.go `Delete` sets deletionTimestamp
+            // and the phase; `purge_terminated`). Here the contents go at once and the namespace
+            // after scenario `namespace_terminating_s` (default 1).
             let inner = format!("/namespaces/{name}/");
             state.objects.retain(|p, _| !p.contains(&inner));
             state.restarts.retain(|(ns, _), _| ns != name);
             sh.forget_releases_in(ctx, name);
             out["metadata"]["deletionTimestamp"] = json!(rfc3339(ctx.now));
+            out["spec"] = json!({"finalizers": ["kubernetes"]});
             out["status"] = json!({"phase": "Terminating"});
-        } else if matches!(route.resource.as_str(), "statefulsets" | "deployments") {
-            state.restarts.remove(&(route.namespace.clone().unwrap_or_default(), name.to_string()));
+            let stored = state.objects.get_mut(&path).expect("found above");
+            stored.obj["metadata"]["deletionTimestamp"] = out["metadata"]["deletionTimestamp"].clone();
+            stored.obj["spec"] = out["spec"].clone();
+            stored.obj["status"] = out["status"].clone();
+            let after = scenario_f64(&ctx.scenario, "namespace_terminating_s", 1.0);
+            state.terminating.insert(name.to_string(), ctx.now + after);
+        } else {
+            state.objects.remove(&path);
+            if matches!(route.resource.as_str(), "statefulsets" | "deployments") {
+                state.restarts.remove(&(route.namespace.clone().unwrap_or_default(), name.to_string()));
+            }
         }
         state.rv += 1;
         return Reply::Json(200, out);

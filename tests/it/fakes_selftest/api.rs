@@ -167,7 +167,27 @@ fn fake_kube_apply_get_delete() {
     // deleting the namespace deletes what is in it
     apply(&world, "/api/v1/namespaces/airflow/secrets/db", &secret);
     assert_eq!(http("DELETE", &format!("{url}/api/v1/namespaces/airflow"), None, "").0, 200);
-    assert_eq!(get_json(&world, "/api/v1/namespaces/airflow").0, 404);
+    // it stays Terminating while its contents go, refusing new ones, then goes
+    let (code, terminating) = get_json(&world, "/api/v1/namespaces/airflow");
+    assert_eq!((code, terminating["status"]["phase"].clone()), (200, json!("Terminating")));
+    assert!(terminating["metadata"]["deletionTimestamp"].is_string());
+    let mut fresh = secret.clone();
+    fresh["metadata"]["name"] = json!("new");
+    let (code, refused) = apply(&world, "/api/v1/namespaces/airflow/secrets/new", &fresh);
+    assert_eq!(code, 403, "{refused}");
+    assert_eq!(
+        refused["message"],
+        json!(
+            "secrets \"new\" is forbidden: unable to create new content in namespace airflow because it is being terminated"
+        )
+    );
+    assert_eq!(refused["details"]["causes"][0]["reason"], json!("NamespaceTerminating"));
+    assert_eq!(http("DELETE", &format!("{url}/api/v1/namespaces/airflow"), None, "").0, 409);
+    let waited = std::time::Instant::now();
+    while get_json(&world, "/api/v1/namespaces/airflow").0 != 404 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the namespace never went");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert_eq!(get_json(&world, "/apis/apps/v1/namespaces/airflow/statefulsets/devflow-postgres").0, 404);
     assert_eq!(get_json(&world, "/api/v1/namespaces/airflow/pods/devflow-postgres-0").0, 404);
     assert!(

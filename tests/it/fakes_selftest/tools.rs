@@ -356,7 +356,7 @@ fn helm_upgrade_status_uninstall() {
     assert_eq!(status["namespace"], json!("airflow"));
     assert_eq!(status["version"], json!(2));
     assert_eq!(status["info"]["status"], json!("deployed"));
-    assert_eq!(status["chart"]["metadata"]["version"], json!("1.22.0"));
+    assert!(status.get("chart").is_none(), "helm status strips the chart: {status}");
     assert_eq!(status["config"]["executor"], json!("LocalExecutor"));
 
     let out = ok(&world.run("helm", &["uninstall", "airflow", "--namespace", "airflow", "--kube-context", &ctx], None));
