@@ -294,6 +294,17 @@ fn an_airflow_that_stops_answering_is_said_once_and_again_when_it_is_back() {
         .spawn()
         .unwrap();
     let lines = merged_lines(&mut watch);
+    // A failed assertion must not leave the watch running: the guard kills and reaps it.
+    struct Stop(Option<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut stop = Stop(Some(watch));
     wait_for(&lines, "Watching dags for Airflow");
     drop(airflow);
     std::fs::write(
@@ -312,6 +323,7 @@ fn an_airflow_that_stops_answering_is_said_once_and_again_when_it_is_back() {
     // A fresh Airflow's dag-processor takes its time to start on a busy machine.
     let line = wait_within(&lines, "dags/hello.py", Duration::from_secs(180));
     assert!(line.starts_with("✓ dags/hello.py  hello  "), "{line}");
+    let mut watch = stop.0.take().unwrap();
     // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
     assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(watch.wait().unwrap().code(), Some(0), "Ctrl-C is how a watch ends: 0, as the README says");
