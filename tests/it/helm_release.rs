@@ -30,6 +30,15 @@ fn helm_at_work(lab: &Lab) -> i32 {
     pid
 }
 
+/// The chart's jobs gone, as their `ttlSecondsAfterFinished: 300` (chart 1.22.0 values.yaml)
+/// has them a few minutes after `up`: only then can someone's own `helm upgrade` roll the
+/// release, since a Job's pod template is immutable (the fake helm refuses as Helm does).
+fn jobs_gone_by_ttl(lab: &Lab) {
+    let url = format!("{}/apis/batch/v1/namespaces/airflow/jobs?labelSelector=tier%3Dairflow", lab.world.kube().url());
+    let deleted = ureq::delete(&url).call();
+    assert!(deleted.is_ok(), "{deleted:?}");
+}
+
 fn running(pid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().any(|l| l.starts_with("State:") && !l.contains("zombie"))
@@ -113,6 +122,7 @@ fn a_pending_release_devflow_did_not_leave_is_not_touched() {
     let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     lab.devflow(&["up", "--no-watch"]).status(0).run();
     // Someone's own `helm upgrade`, killed.
+    jobs_gone_by_ttl(&lab);
     let context = format!("kind-{}", lab.name);
     lab.world.scenario(json!({"helm_install_s": 60}));
     let mut helm = std::process::Command::new(lab.world.bin().join("helm"))
@@ -143,6 +153,7 @@ fn a_release_moved_to_another_chart_outside_devflow_is_upgraded_again() {
         .status(0)
         .stderr_contains("✓ Airflow release is installed (unchanged, revision 1)")
         .run();
+    jobs_gone_by_ttl(&lab);
     let context = format!("kind-{}", lab.name);
     let args = ["upgrade", "airflow", "airflow", "--repo", "https://airflow.apache.org", "--version", "1.21.0"];
     let moved =
