@@ -3,6 +3,7 @@
 //! `/auth/token`; Airflow 2 speaks `/api/v1` with basic auth.
 
 pub mod incluster;
+pub mod runs;
 
 use std::time::Duration;
 
@@ -141,11 +142,7 @@ impl Client {
 
     fn raw(&self, method: &str, path: &str, authorised: bool) -> Result<(u16, String), Error> {
         let url = format!("{}{path}", self.base);
-        let authorization = match (authorised, self.api, &self.token) {
-            (false, _, _) => None,
-            (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
-            (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
-        };
+        let authorization = self.authorization(authorised);
         let sent = match (method, authorization) {
             ("PUT", Some(a)) => self.agent.put(&url).header("Authorization", &a).send_empty(),
             ("PUT", None) => self.agent.put(&url).send_empty(),
@@ -155,6 +152,15 @@ impl Client {
         let mut response = sent.map_err(|e| Error::Unreachable { url: self.base.clone(), message: e.to_string() })?;
         let status = response.status().as_u16();
         Ok((status, response.body_mut().read_to_string().unwrap_or_default()))
+    }
+
+    /// The Authorization header: the bearer token on Airflow 3, basic auth on Airflow 2.
+    fn authorization(&self, authorised: bool) -> Option<String> {
+        match (authorised, self.api, &self.token) {
+            (false, _, _) => None,
+            (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
+            (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
+        }
     }
 
     fn raw_get(&self, path: &str, authorised: bool) -> Result<(u16, String), Error> {

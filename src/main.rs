@@ -8,6 +8,7 @@ mod airflow;
 mod cli;
 mod commands;
 mod config;
+mod dagrun;
 mod docker;
 mod env;
 mod error;
@@ -89,6 +90,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         commands::Error,
         commands::doctor::Blocked,
         commands::watch::WatchError,
+        commands::run::RunError,
     );
     None
 }

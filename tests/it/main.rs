@@ -13,6 +13,7 @@ mod parity;
 mod plan_is_program;
 mod real_airflow;
 mod render;
+mod run;
 mod schemas;
 mod support;
 mod watch;

@@ -54,6 +54,25 @@ impl Airflow {
         port: u16,
         password: &str,
     ) -> Airflow {
+        Airflow::start_components(venv, settings, dags, port, password, &["dag-processor"])
+    }
+
+    /// Airflow that runs DAGs too: its scheduler with the LocalExecutor (the local profile's),
+    /// whose task runners reach the api-server's execution API on 127.0.0.1.
+    pub fn start_running_dags(venv: &Path, settings: &[(&str, &str)]) -> Airflow {
+        let components = ["dag-processor", "scheduler"];
+        Airflow::start_components(venv, settings, None, crate::lifecycle::free_port(), PASSWORD, &components)
+    }
+
+    /// The api-server and the given components.
+    fn start_components(
+        venv: &Path,
+        settings: &[(&str, &str)],
+        dags: Option<&Path>,
+        port: u16,
+        password: &str,
+        components: &[&str],
+    ) -> Airflow {
         let home = tempfile::Builder::new().prefix("devflow-airflow").tempdir().unwrap();
         let dags = match dags {
             Some(dags) => dags.to_path_buf(),
@@ -62,6 +81,7 @@ impl Airflow {
                 home.path().join("dags")
             }
         };
+        let log_port = crate::lifecycle::free_port();
         std::fs::write(home.path().join("passwords.json"), serde_json::json!({"admin": password}).to_string()).unwrap();
         let airflow = |args: &[&str]| {
             let mut command = Command::new(venv.join("bin/airflow"));
@@ -74,6 +94,11 @@ impl Airflow {
                 .env("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", home.path().join("passwords.json"))
                 .env("AIRFLOW__API__PORT", port.to_string())
                 .env("AIRFLOW__API__HOST", "127.0.0.1")
+                .env("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+                // Its default is http://localhost:8080/execution/: task runners must reach this port.
+                .env("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", format!("http://127.0.0.1:{port}/execution/"))
+                // The scheduler serves task logs on 8793 by default: one port per test.
+                .env("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", log_port.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 // Its own process group, so that the api-server's workers stop with it.
@@ -85,10 +110,8 @@ impl Airflow {
         };
         let migrated = airflow(&["db", "migrate"]).status().unwrap();
         assert!(migrated.success(), "airflow db migrate failed");
-        let processes = vec![
-            airflow(&["dag-processor"]).spawn().unwrap(),
-            airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap(),
-        ];
+        let mut processes: Vec<Child> = components.iter().map(|c| airflow(&[c]).spawn().unwrap()).collect();
+        processes.push(airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap());
         let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
         started.wait_healthy();
         started

@@ -1,0 +1,235 @@
+//! `devflow run` against real Airflow 3 (tier 6): the scheduler with the LocalExecutor, the
+//! dag-processor and the api-server on 127.0.0.1, SQLite. A run that succeeds, one whose second
+//! task fails, `--conf` read by a task, `--task`, and Ctrl-C.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::real_airflow::{Airflow, PASSWORD, venv};
+use crate::support::{Expect, Test};
+use crate::test_name;
+use crate::watch::DEV_SETTINGS;
+
+/// Three tasks in a line; the second prints the run's conf.
+const PIPELINE: &str = r#"from airflow.sdk import dag, task
+
+@dag(schedule=None)
+def pipeline():
+    @task
+    def extract():
+        print("extract: 3 rows")
+
+    @task
+    def transform(**context):
+        print(f"transform: day={context['dag_run'].conf.get('day')}")
+
+    @task
+    def load():
+        print("load: 3 rows written")
+
+    extract() >> transform() >> load()
+
+pipeline()
+"#;
+
+/// The second of three tasks raises.
+const BROKEN: &str = r#"from airflow.sdk import dag, task
+
+def check(rows):
+    if not rows:
+        raise ValueError("no rows to transform")
+
+@dag(schedule=None)
+def broken():
+    @task
+    def extract():
+        print("extract: 0 rows")
+
+    @task
+    def transform():
+        print("transform: checking")
+        check([])
+
+    @task
+    def load():
+        print("load: never")
+
+    extract() >> transform() >> load()
+
+broken()
+"#;
+
+/// One task that takes long enough to be interrupted.
+const SLOW: &str = r#"from airflow.sdk import dag, task
+
+@dag(schedule=None)
+def slow():
+    @task
+    def wait():
+        import time
+        print("wait: sleeping")
+        time.sleep(120)
+
+    wait()
+
+slow()
+"#;
+
+/// Waits until Airflow's API lists every DAG (the dag-processor has parsed their files).
+fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
+    let token = ureq::post(&format!("{}/auth/token", airflow.url))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"username": "admin", "password": PASSWORD}).to_string().as_bytes())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let token: Value = serde_json::from_str(&token).unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for id in ids {
+        loop {
+            let known = ureq::get(&format!("{}/api/v2/dags/{id}", airflow.url)).header("Authorization", &bearer).call();
+            if known.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Airflow did not parse the DAG {id} within 120 s");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// The `--json` events of a run's standard output.
+fn events_of(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+/// What a task printed (`print()` goes to the logger `task.stdout`), as `--json` streamed it.
+fn log_lines<'a>(events: &'a [Value], task: &str) -> Vec<&'a str> {
+    let printed = |e: &&Value| e["event"] == "log" && e["task_id"] == task && e["logger"] == "task.stdout";
+    events.iter().filter(printed).filter_map(|e| e["line"].as_str()).collect()
+}
+
+#[test]
+fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start_running_dags(&venv, &DEV_SETTINGS);
+    for (file, text) in [("pipeline.py", PIPELINE), ("broken.py", BROKEN), ("slow.py", SLOW)] {
+        std::fs::write(airflow.dags.join(file), text).unwrap();
+    }
+    wait_for_dags(&airflow, &["pipeline", "broken", "slow"]);
+    let test = Test::empty();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend(args);
+        all.extend(["--airflow-url", &airflow.url]);
+        test.devflow(&all).env("AIRFLOW_PASSWORD", PASSWORD)
+    };
+
+    // A run whose tasks succeed, with a conf a task reads: exit 0, every task's line seen. The new
+    // DAG is paused: devflow unpauses it and says so.
+    let out = run(&["pipeline", "--conf", r#"{"day": "2025-01-01"}"#, "--json"])
+        .status(0)
+        .stderr_contains("`pipeline` was paused (every new DAG is): devflow unpaused it")
+        .run();
+    let events = events_of(&out.stdout);
+    assert_eq!(
+        (events[0]["event"].clone(), events[0]["unpaused"].clone()),
+        ("triggered".into(), true.into()),
+        "{events:?}"
+    );
+    assert_eq!(log_lines(&events, "extract"), ["extract: 3 rows"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "transform"), ["transform: day=2025-01-01"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
+    let end = events.last().unwrap();
+    assert_eq!((end["event"].clone(), end["state"].clone()), ("run".into(), "success".into()), "{end}");
+    for task in ["extract", "transform", "load"] {
+        assert_eq!(end["tasks"][task], "success", "{end}");
+        let success = events.iter().find(|e| e["event"] == "task" && e["task_id"] == task && e["state"] == "success");
+        assert!(success.is_some_and(|e| e["try_number"] == 1), "no success event for {task}: {}", out.stdout);
+    }
+
+    // The second task fails: exit 1, its traceback's last lines in the summary, the third task
+    // never runs.
+    let out = run(&["broken"]).status(1).stdout_contains("✗ broken  manual__").run();
+    let summary =
+        out.stdout.split("transform's last log lines (try 1):").nth(1).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        summary.contains("transform |   File \"") && summary.contains("broken.py\", line 5, in check"),
+        "{summary}"
+    );
+    assert!(summary.contains("transform | ValueError: no rows to transform"), "{summary}");
+    assert!(summary.contains("transform | transform: checking"), "{summary}");
+    assert!(out.stdout.contains("✗ load       upstream_failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("extract | extract: 0 rows"), "{}", out.stdout);
+    assert!(!out.stdout.contains("load | "), "a task that never ran has no log: {}", out.stdout);
+
+    // --task: only that task of a new run runs; the others are marked without running.
+    let out = run(&["pipeline", "--task", "load", "--json"]).status(0).run();
+    let events = events_of(&out.stdout);
+    assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
+    assert!(log_lines(&events, "extract").is_empty() && log_lines(&events, "transform").is_empty(), "{}", out.stdout);
+    let end = events.last().unwrap();
+    assert_eq!(
+        end["tasks"],
+        serde_json::json!({"extract": "not run (--task)", "transform": "not run (--task)", "load": "success"})
+    );
+    run(&["pipeline", "--task", "nope"])
+        .status(2)
+        .stderr_contains("--task nope: the DAG `pipeline` has no such task\n  its tasks: extract, load, transform")
+        .run();
+
+    // Ctrl-C: the run is left running, and devflow says how to mark it failed.
+    let mut child = run(&["slow"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    for line in lines.map_while(Result::ok) {
+        if line == "wait | wait: sleeping" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow task's log line did not come");
+    }
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = run(&["slow"]).check(child.wait_with_output().unwrap());
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("interrupted: the run manual__") && out.stderr.contains("goes on in Airflow as it is"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("/api/v2/dags/slow/dagRuns/manual__") && out.stderr.contains(r#"{"state": "failed"}"#),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_needs_a_password_a_conf_object_and_a_date() {
+    let test = Test::empty();
+    let url = "http://127.0.0.1:9";
+    test.devflow(&["run", "etl", "--airflow-url", url])
+        .status(2)
+        .stderr_contains("no password for http://127.0.0.1:9\n  set AIRFLOW_PASSWORD")
+        .run();
+    test.devflow(&["run", "etl", "--airflow-url", url, "--conf", "[1]"])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(2)
+        .stderr_contains("--conf: expected a JSON object, not [1]")
+        .run();
+    test.devflow(&["run", "etl", "--airflow-url", url, "--logical-date", "tomorrow"])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(2)
+        .stderr_contains("--logical-date \"tomorrow\" is not a date")
+        .run();
+    // Nothing listens on port 9: the environment's failure, exit 1.
+    test.devflow(&["run", "etl", "--airflow-url", url])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(1)
+        .stderr_contains("cannot reach Airflow at http://127.0.0.1:9")
+        .run();
+}
