@@ -233,3 +233,73 @@ fn run_needs_a_password_a_conf_object_and_a_date() {
         .stderr_contains("cannot reach Airflow at http://127.0.0.1:9")
         .run();
 }
+
+/// How many runs the benchmark makes.
+const BENCH_RUNS: usize = 5;
+
+/// `scripts/bench-run.sh`: `devflow run --json` of a three-task DAG, [`BENCH_RUNS`] times; for
+/// each task state change with a time of Airflow's own (a task's `start_date` when it is running,
+/// its `end_date` when it has ended), the lag from that time to the moment the benchmark reads
+/// devflow's event for it. Prints a Markdown table.
+#[test]
+#[ignore = "a benchmark: scripts/bench-run.sh runs it"]
+fn bench_run() {
+    let venv = venv(test_name!()).expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
+    let airflow = Airflow::start_running_dags(&venv, &DEV_SETTINGS);
+    std::fs::write(airflow.dags.join("pipeline.py"), PIPELINE).unwrap();
+    wait_for_dags(&airflow, &["pipeline"]);
+    let test = Test::empty();
+    let (mut started, mut ended, mut missed_running, mut walls) = (Vec::new(), Vec::new(), 0, Vec::new());
+    for _ in 0..BENCH_RUNS {
+        let args = ["run", "pipeline", "--json", "--airflow-url", &airflow.url];
+        let run = test.devflow(&args).env("AIRFLOW_PASSWORD", PASSWORD);
+        let begun = Instant::now();
+        let mut child = run.command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut running_seen = 0;
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            let read_at = jiff::Timestamp::now();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            let lag = |key: &str| {
+                let recorded: jiff::Timestamp = event[key].as_str().unwrap().parse().unwrap();
+                Duration::try_from(read_at.duration_since(recorded)).unwrap_or_default()
+            };
+            match (event["event"].as_str(), event["state"].as_str()) {
+                (Some("task"), Some("running")) => {
+                    running_seen += 1;
+                    started.push(lag("start_date"));
+                }
+                (Some("task"), Some("success" | "failed")) => ended.push(lag("end_date")),
+                _ => {}
+            }
+        }
+        assert_eq!(child.wait().unwrap().code(), Some(0), "the benchmark's run failed");
+        walls.push(begun.elapsed());
+        missed_running += 3 - running_seen;
+    }
+    let all: Vec<Duration> = started.iter().chain(&ended).copied().collect();
+    let row = |name: &str, values: &[Duration]| {
+        format!(
+            "| {name} | {} | {} | {} | {} |",
+            values.len(),
+            secs(percentile(values, 0.5)),
+            secs(percentile(values, 0.95)),
+            secs(percentile(values, 1.0))
+        )
+    };
+    println!("\n| state change (Airflow's time → devflow's event) | changes | median | p95 | max |\n|---|---|---|---|---|");
+    println!("{}", row("task running (`start_date`)", &started));
+    println!("{}", row("task ended (`end_date`)", &ended));
+    println!("{}", row("all", &all));
+    println!("| runs: {BENCH_RUNS}; run wall time, median | {} | running states not seen (queued → success between two polls): {missed_running} | | |", secs(percentile(&walls, 0.5)));
+}
+
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut values = values.to_vec();
+    values.sort();
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
