@@ -36,6 +36,8 @@ pub struct Dag {
     pub file_token: Option<String>,
     /// RFC 3339; None until first parsed.
     pub last_parsed_time: Option<String>,
+    /// Seconds the last parse of the file took, queueing included (Airflow 3 only).
+    pub last_parse_duration: Option<f64>,
 }
 
 impl Dag {
@@ -213,6 +215,19 @@ impl Client {
                 return Ok(items);
             }
         }
+    }
+
+    /// Airflow's DAG warnings (a non-existent pool, an asset conflict, a value that varies at
+    /// runtime), each as `(dag_id, "type: message")`.
+    pub fn dag_warnings(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let warnings: Vec<serde_json::Value> = self.all(&format!("{}/dagWarnings", self.prefix()), "dag_warnings")?;
+        Ok(warnings
+            .iter()
+            .map(|w| {
+                let text = |key: &str| w[key].as_str().unwrap_or_default().to_string();
+                (text("dag_id"), format!("{}: {}", text("warning_type").replace('_', " "), text("message")))
+            })
+            .collect())
     }
 
     /// Asks the dag-processor to parse a file now (only files that already have DAGs have a token).

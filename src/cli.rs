@@ -131,11 +131,13 @@ pub struct UpArgs {
 }
 
 const WATCH_HELP: &str = "Each saved .py file gets one line as soon as Airflow has parsed it:
-  ✓ dags/etl.py  etl_daily, etl_hourly  0.9 s after save
+  ✓ dags/etl.py  etl_daily, etl_hourly  parse 0.6 s, 0.9 s after save
   ✗ dags/etl.py  ModuleNotFoundError: No module named 'foo' (line 3)  1.1 s after save
 A file that already has DAGs is reparsed at once; a new file is seen within the profile's 1 s
 refresh. Files .airflowignore excludes, and files without both `airflow` and `dag` in them, are
 said to be skipped; a file still unparsed after 30 s gets a line saying why that may be.
+Under a file's line: a dag_id another file defines too, a parse over 2 s, Airflow's DAG warnings.
+At start: the import errors Airflow has now, and a --dags folder Airflow does not read.
 
 Without --airflow-url, devflow watches this project's Airflow (after `devflow up`). With it, any
 Airflow 3 or 2 (a local `airflow standalone`, another cluster):
@@ -160,7 +162,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PASSWORD", env = "AIRFLOW_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
-    /// One JSON object per line per file: {"file","status","dags","error","line","seconds_after_save"}
+    /// One JSON object per line per file: {"file","status","dags","error","line","seconds_after_save",
+    /// "parse_seconds","warnings","before_watch"}
     #[arg(long)]
     pub json: bool,
 

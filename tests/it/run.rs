@@ -77,8 +77,8 @@ def slow():
 slow()
 "#;
 
-/// Waits until Airflow's API lists every DAG (the dag-processor has parsed their files).
-fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
+/// Airflow's answer to a GET of its API (Airflow 3), or None when it is not 200.
+pub fn api_get(airflow: &Airflow, path: &str) -> Option<Value> {
     let token = ureq::post(&format!("{}/auth/token", airflow.url))
         .header("Content-Type", "application/json")
         .send(serde_json::json!({"username": "admin", "password": PASSWORD}).to_string().as_bytes())
@@ -88,13 +88,15 @@ fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
         .unwrap();
     let token: Value = serde_json::from_str(&token).unwrap();
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let mut answer = ureq::get(&format!("{}{path}", airflow.url)).header("Authorization", &bearer).call().ok()?;
+    serde_json::from_str(&answer.body_mut().read_to_string().ok()?).ok()
+}
+
+/// Waits until Airflow's API lists every DAG (the dag-processor has parsed their files).
+pub fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     for id in ids {
-        loop {
-            let known = ureq::get(&format!("{}/api/v2/dags/{id}", airflow.url)).header("Authorization", &bearer).call();
-            if known.is_ok() {
-                break;
-            }
+        while api_get(airflow, &format!("/api/v2/dags/{id}")).is_none() {
             assert!(Instant::now() < deadline, "Airflow did not parse the DAG {id} within 120 s");
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -287,11 +289,16 @@ fn bench_run() {
             secs(percentile(values, 1.0))
         )
     };
-    println!("\n| state change (Airflow's time → devflow's event) | changes | median | p95 | max |\n|---|---|---|---|---|");
+    println!(
+        "\n| state change (Airflow's time → devflow's event) | changes | median | p95 | max |\n|---|---|---|---|---|"
+    );
     println!("{}", row("task running (`start_date`)", &started));
     println!("{}", row("task ended (`end_date`)", &ended));
     println!("{}", row("all", &all));
-    println!("| runs: {BENCH_RUNS}; run wall time, median | {} | running states not seen (queued → success between two polls): {missed_running} | | |", secs(percentile(&walls, 0.5)));
+    println!(
+        "| runs: {BENCH_RUNS}; run wall time, median | {} | running states not seen (queued → success between two polls): {missed_running} | | |",
+        secs(percentile(&walls, 0.5))
+    );
 }
 
 fn percentile(values: &[Duration], p: f64) -> Duration {
