@@ -34,6 +34,8 @@ pub fn venv(test: &str) -> Option<PathBuf> {
 pub struct Airflow {
     pub url: String,
     pub dags: PathBuf,
+    /// `admin`'s password.
+    pub password: String,
     home: TempDir,
     processes: Vec<Child>,
 }
@@ -60,8 +62,18 @@ impl Airflow {
     /// Airflow that runs DAGs too: its scheduler with the LocalExecutor (the local profile's),
     /// whose task runners reach the api-server's execution API on 127.0.0.1.
     pub fn start_running_dags(venv: &Path, settings: &[(&str, &str)]) -> Airflow {
-        let components = ["dag-processor", "scheduler"];
-        Airflow::start_components(venv, settings, None, crate::lifecycle::free_port(), PASSWORD, &components)
+        Airflow::start_running_dags_with(venv, settings, None, crate::lifecycle::free_port(), PASSWORD)
+    }
+
+    /// The same, reading `dags` (else a folder of its own), serving on `port`, with `admin`'s password.
+    pub fn start_running_dags_with(
+        venv: &Path,
+        settings: &[(&str, &str)],
+        dags: Option<&Path>,
+        port: u16,
+        password: &str,
+    ) -> Airflow {
+        Airflow::start_components(venv, settings, dags, port, password, &["dag-processor", "scheduler"])
     }
 
     /// The api-server and the given components.
@@ -112,7 +124,8 @@ impl Airflow {
         assert!(migrated.success(), "airflow db migrate failed");
         let mut processes: Vec<Child> = components.iter().map(|c| airflow(&[c]).spawn().unwrap()).collect();
         processes.push(airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap());
-        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Airflow { url, dags, password: password.to_string(), home, processes };
         started.wait_healthy();
         started
     }

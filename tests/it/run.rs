@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::lifecycle::Lab;
 use crate::real_airflow::{Airflow, PASSWORD, venv};
 use crate::support::{Expect, Test};
 use crate::test_name;
@@ -81,7 +82,7 @@ slow()
 pub fn api_get(airflow: &Airflow, path: &str) -> Option<Value> {
     let token = ureq::post(&format!("{}/auth/token", airflow.url))
         .header("Content-Type", "application/json")
-        .send(serde_json::json!({"username": "admin", "password": PASSWORD}).to_string().as_bytes())
+        .send(serde_json::json!({"username": "admin", "password": airflow.password}).to_string().as_bytes())
         .unwrap()
         .body_mut()
         .read_to_string()
@@ -208,6 +209,35 @@ fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
         "{}",
         out.stderr
     );
+}
+
+/// Without --airflow-url, `run` uses this project's Airflow as `watch` does: its URL and
+/// devflow's admin login (the fake cluster maps no port: a real Airflow stands in for the
+/// chart's, on the UI port, reading the project's DAG folder).
+#[test]
+fn run_uses_the_projects_airflow_after_up() {
+    let name = test_name!();
+    let Some(venv) = venv(name) else { return };
+    let Some(lab) = Lab::new(name, "kind") else { return };
+    lab.devflow(&["run", "pipeline"])
+        .status(1)
+        .stderr_contains(
+            "has no Airflow yet\n  `devflow up` starts it; `devflow run --airflow-url URL` uses another one",
+        )
+        .run();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    std::fs::write(dags.join("pipeline.py"), PIPELINE).unwrap();
+    let airflow = Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+    wait_for_dags(&airflow, &["pipeline"]);
+    lab.devflow(&["run", "pipeline", "--conf", r#"{"day": "2025-02-03"}"#])
+        .status(0)
+        .stdout_contains("transform | transform: day=2025-02-03")
+        .stdout_contains("✓ pipeline  manual__")
+        .stdout_lacks(&password)
+        .stderr_lacks(&password)
+        .run();
 }
 
 #[test]
