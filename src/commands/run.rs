@@ -34,6 +34,10 @@ pub enum RunError {
         "Airflow at {url} has no DAG `{dag_id}`\n  check the id (`devflow watch` reports each file's DAGs); a new file is known once Airflow has parsed it"
     )]
     NoDag { url: String, dag_id: String },
+    #[error(
+        "--task needs Airflow 3: Airflow {version} accepts the state of a task a new run has not scheduled yet, but keeps none, so every task would run\n  run the whole DAG, or clear the tasks of a run in the UI"
+    )]
+    TaskOnAirflow2 { version: String },
     #[error("--task {task}: the DAG `{dag_id}` has no such task\n  its tasks: {known}")]
     NoTask { task: String, dag_id: String, known: String },
     #[error(
@@ -123,6 +127,9 @@ fn start(client: &mut Client, args: &RunArgs, trigger: &Trigger, printer: &mut P
     let only: BTreeSet<String> = args.tasks.iter().cloned().collect();
     let mut not_run = BTreeSet::new();
     if !only.is_empty() {
+        if client.api_prefix() == "/api/v1" {
+            return Err(RunError::TaskOnAirflow2 { version: client.version.clone() }.into());
+        }
         let known = client.task_ids(dag_id)?;
         if let Some(task) = only.iter().find(|t| !known.contains(t)) {
             return Err(RunError::NoTask { task: task.clone(), dag_id: dag_id.clone(), known: known.join(", ") }.into());
