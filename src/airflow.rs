@@ -3,6 +3,7 @@
 //! `/auth/token`; Airflow 2 speaks `/api/v1` with basic auth.
 
 pub mod incluster;
+pub mod runs;
 
 use std::time::Duration;
 
@@ -59,6 +60,8 @@ pub struct Dag {
     pub file_token: Option<String>,
     /// RFC 3339; None until first parsed.
     pub last_parsed_time: Option<String>,
+    /// Seconds the last parse of the file took, queueing included (Airflow 3 only).
+    pub last_parse_duration: Option<f64>,
 }
 
 impl Dag {
@@ -148,6 +151,11 @@ impl Client {
     /// takes no basic auth (measured on 2.11.2: the session backend lets the anonymous user through
     /// to the permission check), so devflow asks the UI's FAB login form, which checks the password
     /// alone: a redirect back to `/login/` is a refusal (flask-appbuilder `AuthDBView.login`).
+    /// A request refused with 401 or 403, with why as far as devflow can tell.
+    fn login_refused(&self, status: u16) -> Error {
+        Error::Login { url: self.base.clone(), user: self.user.clone(), status, refusal: self.why_refused() }
+    }
+
     fn why_refused(&self) -> Refusal {
         if self.api == Api::V2 {
             // The login at /auth/token has just succeeded: the password is not what is refused.
@@ -206,11 +214,7 @@ impl Client {
 
     fn raw(&self, method: &str, path: &str, authorised: bool) -> Result<(u16, String), Error> {
         let url = format!("{}{path}", self.base);
-        let authorization = match (authorised, self.api, &self.token) {
-            (false, _, _) => None,
-            (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
-            (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
-        };
+        let authorization = self.authorization(authorised);
         let sent = match (method, authorization) {
             ("PUT", Some(a)) => self.agent.put(&url).header("Authorization", &a).send_empty(),
             ("PUT", None) => self.agent.put(&url).send_empty(),
@@ -220,6 +224,15 @@ impl Client {
         let mut response = sent.map_err(|e| Error::Unreachable { url: self.base.clone(), message: e.to_string() })?;
         let status = response.status().as_u16();
         Ok((status, response.body_mut().read_to_string().unwrap_or_default()))
+    }
+
+    /// The Authorization header: the bearer token on Airflow 3, basic auth on Airflow 2.
+    fn authorization(&self, authorised: bool) -> Option<String> {
+        match (authorised, self.api, &self.token) {
+            (false, _, _) => None,
+            (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
+            (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
+        }
     }
 
     fn raw_get(&self, path: &str, authorised: bool) -> Result<(u16, String), Error> {
@@ -236,8 +249,7 @@ impl Client {
             (status, body) = self.raw_get(path, true)?;
         }
         if status == 401 || status == 403 {
-            let refusal = self.why_refused();
-            return Err(Error::Login { url: self.base.clone(), user: self.user.clone(), status, refusal });
+            return Err(self.login_refused(status));
         }
         if status != 200 {
             return Err(Error::Status { what: format!("GET {path}"), status, body });
@@ -275,6 +287,19 @@ impl Client {
                 return Ok(items);
             }
         }
+    }
+
+    /// Airflow's DAG warnings (a non-existent pool, an asset conflict, a value that varies at
+    /// runtime), each as `(dag_id, "type: message")`.
+    pub fn dag_warnings(&mut self) -> Result<Vec<(String, String)>, Error> {
+        let warnings: Vec<serde_json::Value> = self.all(&format!("{}/dagWarnings", self.prefix()), "dag_warnings")?;
+        Ok(warnings
+            .iter()
+            .map(|w| {
+                let text = |key: &str| w[key].as_str().unwrap_or_default().to_string();
+                (text("dag_id"), format!("{}: {}", text("warning_type").replace('_', " "), text("message")))
+            })
+            .collect())
     }
 
     /// Asks the dag-processor to parse a file now (only files that already have DAGs have a token).

@@ -39,6 +39,19 @@ pub struct Env {
     pub no_color: bool,
     /// A mirror of the tools' release files ([`MIRROR_ENV`]).
     pub download_mirror: Option<String>,
+    /// `AIRFLOW_PASSWORD`: the password for an Airflow devflow did not start (never a flag: a
+    /// command line is visible to every user of the machine).
+    pub airflow_password: Option<Password>,
+}
+
+/// A password that `Debug` does not show.
+#[derive(Clone, Default)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
 }
 
 impl Env {
@@ -62,6 +75,7 @@ impl Env {
             docker_tls_verify: var("DOCKER_TLS_VERIFY").is_some(),
             no_color: var("NO_COLOR").is_some(),
             download_mirror: text(MIRROR_ENV),
+            airflow_password: text("AIRFLOW_PASSWORD").map(Password),
         })
     }
 

@@ -8,6 +8,7 @@ mod airflow;
 mod cli;
 mod commands;
 mod config;
+mod dagrun;
 mod docker;
 mod env;
 mod error;
@@ -91,6 +92,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         commands::down::Error,
         commands::doctor::Blocked,
         commands::watch::WatchError,
+        commands::run::RunError,
     );
     None
 }

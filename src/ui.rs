@@ -226,6 +226,19 @@ impl Printer {
         self.out.flush()
     }
 
+    /// A result printed while live lines are shown (a task's log under its live line): on a
+    /// terminal the live lines are erased, the text written, and the live lines drawn again below it.
+    pub fn out_above_live(&mut self, text: &str) -> io::Result<()> {
+        if !self.live {
+            return self.out(text);
+        }
+        let lines = self.shown.clone();
+        self.erase_live();
+        self.out(text)?;
+        self.live(&lines);
+        Ok(())
+    }
+
     /// Something done, on standard error so that standard output stays the result.
     pub fn done(&mut self, text: &str) {
         self.erase_live();

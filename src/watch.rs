@@ -140,6 +140,9 @@ pub struct Pending {
     pub deleted: bool,
     /// The DAG ids Airflow had for the file before the change.
     pub before: Vec<String>,
+    /// Every DAG Airflow had before the change, with its file: a dag_id the file now declares
+    /// that was another file's is a duplicate.
+    pub owners: BTreeMap<String, String>,
 }
 
 /// What Airflow made of a file: the `--json` line.
@@ -153,7 +156,37 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     pub seconds_after_save: f64,
+    /// How long Airflow's last parse of the file took (Airflow 3's `last_parse_duration`, the
+    /// longest of the file's DAGs; queueing included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_seconds: Option<f64>,
+    /// What else Airflow knows about the file: a dag_id another file defines too, a slow parse,
+    /// Airflow's DAG warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// An import error Airflow had when the watch began (there is no save to count from).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub before_watch: bool,
 }
+
+impl Report {
+    fn new(file: &str, status: Status) -> Report {
+        Report {
+            file: file.to_string(),
+            status,
+            dags: Vec::new(),
+            error: None,
+            line: None,
+            seconds_after_save: 0.0,
+            parse_seconds: None,
+            warnings: Vec::new(),
+            before_watch: false,
+        }
+    }
+}
+
+/// A parse slower than this is flagged: top-level code runs at every parse of the file.
+pub const SLOW_PARSE: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -190,12 +223,11 @@ pub fn dags_of(snapshot: &Snapshot, file: &str) -> Vec<String> {
 pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime) -> Option<Report> {
     let after_save = |t: &Option<String>| t.as_deref().and_then(parsed_at).is_some_and(|t| t >= pending.saved);
     let report = |status, dags, error: Option<(String, Option<u32>)>| Report {
-        file: pending.file.clone(),
-        status,
         dags,
         line: error.as_ref().and_then(|(_, line)| *line),
         error: error.map(|(message, _)| message),
         seconds_after_save: seconds(now.duration_since(pending.saved).unwrap_or_default()),
+        ..Report::new(&pending.file, status)
     };
     let error = snapshot.errors.iter().find(|e| same_file(&e.filename, &pending.file));
     let dags = dags_of(snapshot, &pending.file);
@@ -218,8 +250,39 @@ pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime) -> Optio
     (!fresh.is_empty() && error.is_none()).then(|| {
         let mut fresh = fresh;
         fresh.sort();
-        report(Status::Parsed, fresh, None)
+        let parse = snapshot
+            .dags
+            .iter()
+            .filter(|d| fresh.contains(&d.dag_id))
+            .filter_map(|d| d.last_parse_duration)
+            .fold(None, |longest: Option<f64>, d| Some(longest.map_or(d, |l| l.max(d))));
+        let mut report = report(Status::Parsed, fresh, None);
+        report.parse_seconds = parse.map(|p| (p * 100.0).round() / 100.0);
+        if let Some(parse) = parse.filter(|p| *p > SLOW_PARSE) {
+            report.warnings.push(format!(
+                "slow: the parse took {parse:.1} s (over {SLOW_PARSE:.0} s): top-level code runs at every parse; Airflow gives up at [core] dagbag_import_timeout (30 s by default)"
+            ));
+        }
+        report
     })
+}
+
+/// A parsed file's DAGs that Airflow had in another file before the save, which still exists:
+/// two files declare the same dag_id. Airflow raises no error and no warning for it; the DAG's
+/// file is whichever was parsed last (measured on Airflow 3.2.2, FACTS.md).
+pub fn duplicates(report: &Report, pending: &Pending, dags: &Path, shown_root: &str) -> Vec<String> {
+    report
+        .dags
+        .iter()
+        .filter_map(|id| {
+            let other = pending.owners.get(id).filter(|other| !same_file(other, &report.file))?;
+            dags.join(other).is_file().then(|| {
+                format!(
+                    "duplicate: `{id}` is also defined in {shown_root}{other}; Airflow keeps the one it parsed last and will keep switching between the two files"
+                )
+            })
+        })
+        .collect()
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -228,8 +291,20 @@ fn seconds(d: Duration) -> f64 {
 
 /// One line for a person: `✓ dags/etl.py  etl_daily, etl_hourly  0.9 s after save`.
 pub fn line(report: &Report, shown_root: &str) -> String {
+    let mut line = first_line(report, shown_root);
+    for warning in &report.warnings {
+        line.push_str(&format!("\n  ! {warning}"));
+    }
+    line
+}
+
+fn first_line(report: &Report, shown_root: &str) -> String {
     let file = format!("{shown_root}{}", report.file);
-    let after = format!("{:.1} s after save", report.seconds_after_save);
+    let after = match (report.before_watch, report.parse_seconds) {
+        (true, _) => "(before the watch began)".to_string(),
+        (false, Some(parse)) => format!("parse {parse:.1} s, {:.1} s after save", report.seconds_after_save),
+        (false, None) => format!("{:.1} s after save", report.seconds_after_save),
+    };
     match report.status {
         Status::Parsed => format!("✓ {file}  {}  {after}", report.dags.join(", ")),
         Status::Error => {
@@ -305,6 +380,7 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
             watch.known.errors.len()
         ));
     }
+    watch.at_start(settings, printer);
     let mut debouncer = Debouncer::default();
     let mut pushed_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -435,6 +511,7 @@ impl Loop {
         }
         let now = SystemTime::now();
         let mut processor = None;
+        let mut dag_warnings = None;
         let mut still = Vec::new();
         for pending in self.waiting.drain(..) {
             let report = resolve(&pending, &snapshot, now).or_else(|| {
@@ -445,7 +522,12 @@ impl Loop {
                 })
             });
             match report {
-                Some(report) => {
+                Some(mut report) => {
+                    if report.status == Status::Parsed {
+                        report.warnings.extend(duplicates(&report, &pending, &settings.dags, &settings.shown_root));
+                        let all = dag_warnings.get_or_insert_with(|| self.client.dag_warnings().unwrap_or_default());
+                        report.warnings.extend(warnings_for(all, &report.dags));
+                    }
                     emit(settings, printer, &report);
                     self.batch.push(report);
                 }
@@ -463,6 +545,54 @@ impl Loop {
     }
 }
 
+/// Airflow's DAG warnings (none when Airflow could not say) for these DAGs.
+fn warnings_for(warnings: &[(String, String)], dags: &[String]) -> Vec<String> {
+    warnings.iter().filter(|(id, _)| dags.contains(id)).map(|(id, text)| format!("`{id}`: {text}")).collect()
+}
+
+impl Loop {
+    /// What Airflow knows at the start: the import errors it has now, file by file, and a DAG
+    /// folder none of whose files Airflow knows while it has DAGs elsewhere.
+    fn at_start(&self, settings: &Settings, printer: &mut Printer) {
+        for error in &self.known.errors {
+            let file = relative(&error.filename, &settings.dags);
+            let (message, line) = airflow::describe_error(&error.stack_trace, &file);
+            let report = Report { error: Some(message), line, before_watch: true, ..Report::new(&file, Status::Error) };
+            emit(settings, printer, &report);
+        }
+        if let Some(folder) = wrong_folder(&self.known, &settings.dags) {
+            printer.warn(&format!(
+                "Airflow has {} DAGs, none from a file in {}: Airflow reads {folder}\n  pass the folder Airflow reads (as this machine sees it) with --dags",
+                self.known.dags.len(),
+                settings.dags.display()
+            ));
+        }
+    }
+}
+
+/// An import error's file relative to the DAG folder: Airflow 3 gives it so; Airflow 2 gives the
+/// path as Airflow sees it.
+fn relative(filename: &str, dags: &Path) -> String {
+    Path::new(filename)
+        .strip_prefix(dags)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| filename.to_string())
+}
+
+/// The folder Airflow reads, when Airflow has DAGs and none of their files is in `dags`
+/// (Airflow 3, whose DAGs have a file relative to the folder as well as the full path).
+pub fn wrong_folder(snapshot: &Snapshot, dags: &Path) -> Option<String> {
+    let mut located =
+        snapshot.dags.iter().filter_map(|d| Some((d.relative_fileloc.as_deref()?, d.fileloc.as_deref()?)));
+    let (relative, full) = located.next()?;
+    let anywhere_here =
+        snapshot.dags.iter().filter_map(|d| d.relative_fileloc.as_deref()).any(|f| dags.join(f).is_file());
+    if anywhere_here {
+        return None;
+    }
+    Some(full.strip_suffix(relative).unwrap_or(full).trim_end_matches('/').to_string())
+}
+
 /// Starts following a changed path; a report at once when Airflow will never parse it.
 fn track(
     settings: &Settings,
@@ -477,14 +607,7 @@ fn track(
     }
     let file = path.strip_prefix(&settings.dags).ok()?.to_string_lossy().replace('\\', "/");
     let deleted = !path.exists();
-    let not_parsed = |reason: String| Report {
-        file: file.clone(),
-        status: Status::NotParsed,
-        dags: Vec::new(),
-        error: Some(reason),
-        line: None,
-        seconds_after_save: 0.0,
-    };
+    let not_parsed = |reason: String| Report { error: Some(reason), ..Report::new(&file, Status::NotParsed) };
     if !deleted {
         if let Some(pattern) = ignored_by(&settings.dags, path) {
             return Some(not_parsed(format!("ignored: .airflowignore has `{pattern}`")));
@@ -504,7 +627,8 @@ fn track(
         let _ = client.reparse(&token);
     }
     waiting.retain(|p| p.file != file);
-    waiting.push(Pending { before: dags_of(known, &file), file, saved, deleted });
+    let owners = known.dags.iter().filter_map(|d| Some((d.dag_id.clone(), d.file()?.to_string()))).collect();
+    waiting.push(Pending { before: dags_of(known, &file), file, saved, deleted, owners });
     None
 }
 
@@ -514,12 +638,9 @@ fn not_parsed(pending: &Pending, elapsed: Duration, processor_healthy: Option<bo
         _ => "it may define no DAG at module level, or take longer to import than this wait; Airflow reports nothing for a file without DAGs".to_string(),
     };
     Report {
-        file: pending.file.clone(),
-        status: Status::NotParsed,
-        dags: Vec::new(),
         error: Some(format!("not parsed {} s after save: {why}", elapsed.as_secs())),
-        line: None,
         seconds_after_save: seconds(elapsed),
+        ..Report::new(&pending.file, Status::NotParsed)
     }
 }
 
@@ -622,12 +743,14 @@ mod tests {
             fileloc: Some(file.into()),
             file_token: Some("t".into()),
             last_parsed_time: Some(parsed.into()),
+            last_parse_duration: None,
         }
     }
 
     fn saved(file: &str, deleted: bool, before: &[&str]) -> Pending {
         let saved = SystemTime::from("2026-11-24T10:00:00Z".parse::<jiff::Timestamp>().unwrap());
-        Pending { file: file.into(), saved, deleted, before: before.iter().map(|s| s.to_string()).collect() }
+        let before = before.iter().map(|s| s.to_string()).collect();
+        Pending { file: file.into(), saved, deleted, before, owners: BTreeMap::new() }
     }
 
     #[test]
@@ -681,15 +804,56 @@ mod tests {
 
     #[test]
     fn the_summary_counts_each_outcome() {
-        let report = |status, s| Report {
-            file: "f".into(),
-            status,
-            dags: vec![],
-            error: None,
-            line: None,
-            seconds_after_save: s,
-        };
+        let report = |status, s| Report { seconds_after_save: s, ..Report::new("f", status) };
         let batch = [report(Status::Parsed, 0.8), report(Status::Parsed, 1.4), report(Status::Error, 1.1)];
         assert_eq!(summary(&batch), "3 files: 2 parsed, 1 with errors; slowest 1.4 s");
+    }
+
+    #[test]
+    fn a_parse_time_is_given_and_flagged_when_slow() {
+        let now = SystemTime::from("2026-11-24T10:00:03Z".parse::<jiff::Timestamp>().unwrap());
+        let mut parsed = dag("etl_daily", "etl.py", "2026-11-24T10:00:02Z");
+        parsed.last_parse_duration = Some(2.54);
+        let snapshot = Snapshot { dags: vec![parsed], errors: vec![] };
+        let report = resolve(&saved("etl.py", false, &[]), &snapshot, now).unwrap();
+        assert_eq!(report.parse_seconds, Some(2.54));
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0].starts_with("slow: the parse took 2.5 s (over 2 s)"), "{:?}", report.warnings);
+        assert_eq!(
+            line(&report, "dags/").lines().next().unwrap(),
+            "✓ dags/etl.py  etl_daily  parse 2.5 s, 3.0 s after save"
+        );
+    }
+
+    #[test]
+    fn a_dag_id_another_existing_file_had_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("first.py"), "x").unwrap();
+        let mut pending = saved("second.py", false, &[]);
+        pending.owners =
+            [("shared".to_string(), "first.py".to_string()), ("gone".to_string(), "deleted.py".to_string())].into();
+        let report = Report {
+            dags: vec!["shared".into(), "gone".into(), "own".into()],
+            ..Report::new("second.py", Status::Parsed)
+        };
+        assert_eq!(
+            duplicates(&report, &pending, dir.path(), "dags/"),
+            [
+                "duplicate: `shared` is also defined in dags/first.py; Airflow keeps the one it parsed last and will keep switching between the two files"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_folder_none_of_whose_files_airflow_knows_is_named_with_the_one_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut elsewhere = dag("etl", "/opt/airflow/dags/team/etl.py", "2026-11-24T10:00:00Z");
+        elsewhere.relative_fileloc = Some("team/etl.py".into());
+        let snapshot = Snapshot { dags: vec![elsewhere], errors: vec![] };
+        assert_eq!(wrong_folder(&snapshot, dir.path()).as_deref(), Some("/opt/airflow/dags"));
+        std::fs::create_dir(dir.path().join("team")).unwrap();
+        std::fs::write(dir.path().join("team/etl.py"), "x").unwrap();
+        assert_eq!(wrong_folder(&snapshot, dir.path()), None);
+        assert_eq!(wrong_folder(&Snapshot::default(), dir.path()), None, "an Airflow without DAGs says nothing");
     }
 }

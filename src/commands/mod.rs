@@ -16,9 +16,13 @@ pub mod logs;
 pub mod pause;
 mod push;
 pub mod render;
+pub mod run;
 pub mod status;
 pub mod up;
 pub mod watch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 
@@ -78,6 +82,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::List(args) => done(block_on(name, list::run(args, env, printer))),
         Command::Doctor(args) => done(block_on(name, doctor::run(args, env, printer))),
         Command::Watch(args) => done(watch::run(args, env, printer)),
+        Command::Run(args) => run::run(args, env, printer),
         Command::Logs(args) => done(block_on(name, logs::run(args, env, printer))),
         Command::Airflow(args) => block_on(name, inside::airflow(args, env, printer)),
         Command::Shell(args) => block_on(name, inside::shell(args, env, printer)),
@@ -103,6 +108,20 @@ fn block_on<T>(command: &'static str, work: impl std::future::Future<Output = Re
             _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { command }.into()),
         }
     })
+}
+
+/// A flag set when Ctrl-C is pressed, for a loop that ends on it in its own way (a watch, a run
+/// followed): a runtime of its own on a thread of its own hears the signal.
+fn ctrl_c_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let runtime = crate::runtime::new()?;
+    std::thread::spawn(move || {
+        if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    Ok(stop)
 }
 
 /// The output mode of a command with a `--json` flag.

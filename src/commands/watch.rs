@@ -3,8 +3,6 @@
 //! project's settings or image files change.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, bail};
 
@@ -72,15 +70,8 @@ impl From<Settings> for Watching {
 /// `up` again.
 pub fn for_session(session: &Session, pushers: Option<Pushers>, up: Options, printer: &Printer) -> Result<Watching> {
     let (env, plan) = (&session.env, &session.plan);
-    let secrets = session.store.read_secrets()?;
-    let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
-        bail!(
-            "the project `{}` has no Airflow yet\n  `devflow up` starts it; `devflow watch --airflow-url URL` watches another one",
-            plan.project
-        );
-    };
-    let mut settings = settings(&env.cwd, plan.url.clone(), plan.admin_user, password.to_string(), &plan.dags_folder)?;
-    let forward = Backend::of(session).reach_ui(printer)?;
+    let ProjectAirflow { url, user, password, forward } = project_airflow(session, "watch", printer)?;
+    let mut settings = settings(&env.cwd, url, user, password, &plan.dags_folder)?;
     let (dags, plugins) = match pushers.or_else(|| Pushers::new(plan, session.project.plugins.as_deref())) {
         Some(pushers) => (Some(pushers.dags), pushers.plugins),
         None => (None, None),
@@ -101,6 +92,30 @@ pub fn for_session(session: &Session, pushers: Option<Pushers>, up: Options, pri
         action: reapply(env.clone(), up),
     });
     Ok(Watching { settings, forward })
+}
+
+/// This project's Airflow: where it answers, devflow's admin login, and the port-forward that
+/// reaches it on an existing cluster (it lives as long as this does).
+pub struct ProjectAirflow {
+    pub url: String,
+    pub user: &'static str,
+    pub password: String,
+    pub forward: Option<Forward>,
+}
+
+/// Reaches the project's Airflow for `command` (which names itself in the message when there is
+/// no Airflow yet).
+pub fn project_airflow(session: &Session, command: &str, printer: &Printer) -> Result<ProjectAirflow> {
+    let plan = &session.plan;
+    let secrets = session.store.read_secrets()?;
+    let Some(password) = secrets.as_ref().and_then(|s| s.admin_password()) else {
+        bail!(
+            "the project `{}` has no Airflow yet\n  `devflow up` starts it; `devflow {command} --airflow-url URL` uses another one",
+            plan.project
+        );
+    };
+    let forward = Backend::of(session).reach_ui(printer)?;
+    Ok(ProjectAirflow { url: plan.url.clone(), user: plan.admin_user, password: password.to_string(), forward })
 }
 
 /// `up` run again, with the options it was first run with; its own printer, with results on
@@ -181,15 +196,7 @@ fn canonical(dags: &Path) -> Result<PathBuf> {
 /// Runs the loop until Ctrl-C, which ends it quietly: stopping is how a watch ends.
 pub fn until_ctrl_c(watching: Watching, printer: &mut Printer) -> Result<()> {
     let Watching { mut settings, forward } = watching;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // A runtime of its own on a thread of its own, only to hear the signal.
-    let runtime = crate::runtime::new()?;
-    std::thread::spawn(move || {
-        if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
+    let stop = super::ctrl_c_flag()?;
     watch::run(&mut settings, printer, &stop)?;
     drop(forward);
     Ok(())

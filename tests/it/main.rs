@@ -20,6 +20,7 @@ mod real_airflow;
 mod recorded;
 mod redaction;
 mod render;
+mod run;
 mod schemas;
 mod standins;
 mod streams;

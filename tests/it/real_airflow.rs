@@ -47,6 +47,8 @@ fn found(test: &str, venv: PathBuf) -> Option<PathBuf> {
 pub struct Airflow {
     pub url: String,
     pub dags: PathBuf,
+    /// `admin`'s password.
+    pub password: String,
     home: TempDir,
     processes: Vec<Child>,
 }
@@ -67,22 +69,41 @@ impl Airflow {
         port: u16,
         password: &str,
     ) -> Airflow {
-        Airflow::launch(venv, settings, dags, port, password, false)
+        Airflow::launch(venv, settings, dags, port, password, &["dag-processor"], false)
     }
 
     /// Airflow 3 as the chart 1.22.0 configures it: the FAB auth manager (`[core] auth_manager`,
     /// the chart's `config.core.auth_manager` for Airflow 3) and the admin made by `airflow users
     /// create` after `airflow db migrate`, as the chart's create-user and migration jobs do.
     pub fn start_fab(venv: &Path, settings: &[(&str, &str)], password: &str) -> Airflow {
-        Airflow::launch(venv, settings, None, crate::lifecycle::free_port(), password, true)
+        Airflow::launch(venv, settings, None, crate::lifecycle::free_port(), password, &["dag-processor"], true)
     }
 
+    /// Airflow that runs DAGs too: its scheduler with the LocalExecutor (the local profile's),
+    /// whose task runners reach the api-server's execution API on 127.0.0.1.
+    pub fn start_running_dags(venv: &Path, settings: &[(&str, &str)]) -> Airflow {
+        Airflow::start_running_dags_with(venv, settings, None, crate::lifecycle::free_port(), PASSWORD)
+    }
+
+    /// The same, reading `dags` (else a folder of its own), serving on `port`, with `admin`'s password.
+    pub fn start_running_dags_with(
+        venv: &Path,
+        settings: &[(&str, &str)],
+        dags: Option<&Path>,
+        port: u16,
+        password: &str,
+    ) -> Airflow {
+        Airflow::launch(venv, settings, dags, port, password, &["dag-processor", "scheduler"], false)
+    }
+
+    /// The api-server and the given components; with `fab`, the FAB auth manager and its admin.
     fn launch(
         venv: &Path,
         settings: &[(&str, &str)],
         dags: Option<&Path>,
         port: u16,
         password: &str,
+        components: &[&str],
         fab: bool,
     ) -> Airflow {
         let home = tempfile::Builder::new().prefix("devflow-airflow").tempdir().unwrap();
@@ -93,6 +114,7 @@ impl Airflow {
                 home.path().join("dags")
             }
         };
+        let log_port = crate::lifecycle::free_port();
         std::fs::write(home.path().join("passwords.json"), serde_json::json!({"admin": password}).to_string()).unwrap();
         let airflow = |args: &[&str]| {
             let mut command = Command::new(venv.join("bin/airflow"));
@@ -105,6 +127,11 @@ impl Airflow {
                 .env("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", home.path().join("passwords.json"))
                 .env("AIRFLOW__API__PORT", port.to_string())
                 .env("AIRFLOW__API__HOST", "127.0.0.1")
+                .env("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+                // Its default is http://localhost:8080/execution/: task runners must reach this port.
+                .env("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", format!("http://127.0.0.1:{port}/execution/"))
+                // The scheduler serves task logs on 8793 by default: one port per test.
+                .env("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", log_port.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 // Its own process group, so that the api-server's workers stop with it.
@@ -127,11 +154,10 @@ impl Airflow {
             let made = airflow(&user).args(["-l", "user", "-p", password]).status().unwrap();
             assert!(made.success(), "airflow users create failed");
         }
-        let processes = vec![
-            airflow(&["dag-processor"]).spawn().unwrap(),
-            airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap(),
-        ];
-        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
+        let mut processes: Vec<Child> = components.iter().map(|c| airflow(&[c]).spawn().unwrap()).collect();
+        processes.push(airflow(&["api-server", "--port", &port.to_string(), "--host", "127.0.0.1"]).spawn().unwrap());
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Airflow { url, dags, password: password.to_string(), home, processes };
         started.wait_healthy();
         started
     }
@@ -169,7 +195,7 @@ impl Airflow {
             airflow(&["scheduler"]).spawn().unwrap(),
             airflow(&["webserver", "--port", &port.to_string(), "--hostname", "127.0.0.1"]).spawn().unwrap(),
         ];
-        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, home, processes };
+        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, password: password.to_string(), home, processes };
         let deadline = Instant::now() + Duration::from_secs(180);
         while ureq::get(&format!("{}/health", started.url)).call().is_err() {
             assert!(Instant::now() < deadline, "Airflow 2 did not answer at {} within 180 s", started.url);

@@ -355,3 +355,93 @@ fn watch_on_airflow3_with_the_fab_auth_manager_as_the_chart_configures_it() {
         (json!("parsed"), json!(["etl_daily", "etl_hourly"]))
     );
 }
+
+/// issue 12, item 2: the watch says what Airflow knows. Before, the import errors at start were
+/// only counted, a second file declaring an existing dag_id was a plain `✓`, parse times and DAG
+/// warnings were not shown, and a folder Airflow does not read gave only a 30 s "not parsed".
+#[test]
+fn watch_says_what_airflow_knows_about_each_file() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let write = |file: &str, text: &str| std::fs::write(airflow.dags.join(file), text).unwrap();
+    let dag = |id: &str| {
+        format!("from airflow.sdk import dag\n\n@dag(dag_id={id:?}, schedule=None)\ndef make():\n    pass\n\nmake()\n")
+    };
+    write("broken_at_start.py", "from airflow.sdk import dag\nimport not_installed_anywhere\n");
+    write("first.py", &dag("shared"));
+    crate::run::wait_for_dags(&airflow, &["shared"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while crate::run::api_get(&airflow, "/api/v2/importErrors").is_none_or(|e| e["total_entries"] != 1) {
+        assert!(std::time::Instant::now() < deadline, "Airflow did not record the import error within 60 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let watch = Watch::start(&airflow, airflow.home());
+    let soon = Duration::from_secs(30);
+
+    // The import error Airflow had at start, listed with its message and line.
+    let report = watch.next("broken_at_start.py", soon);
+    assert_eq!(
+        (report["status"].clone(), report["before_watch"].clone(), report["line"].clone()),
+        (json!("error"), json!(true), json!(2)),
+        "{report}"
+    );
+    assert_eq!(report["error"], "ModuleNotFoundError: No module named 'not_installed_anywhere'");
+
+    // A second file with the same dag_id: parsed, and said to be a duplicate.
+    write("second.py", &dag("shared"));
+    let report = watch.next("second.py", soon);
+    assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["shared"])), "{report}");
+    assert_eq!(
+        report["warnings"],
+        json!([
+            "duplicate: `shared` is also defined in dags/first.py; Airflow keeps the one it parsed last and will keep switching between the two files"
+        ])
+    );
+
+    // The parse time, and a slow parse flagged.
+    write("slow.py", &format!("import time\ntime.sleep(2.5)\n{}", dag("slow_top_level")));
+    let report = watch.next("slow.py", soon);
+    assert_eq!(report["status"], "parsed", "{report}");
+    let parse = report["parse_seconds"].as_f64().unwrap_or_else(|| panic!("no parse time: {report}"));
+    assert!(parse >= 2.5, "{report}");
+    assert!(report["warnings"][0].as_str().unwrap().starts_with("slow: the parse took"), "{report}");
+    write("quick.py", &dag("quick"));
+    let report = watch.next("quick.py", soon);
+    assert!(report["parse_seconds"].as_f64().is_some_and(|p| p < 2.0) && report["warnings"].is_null(), "{report}");
+
+    // Airflow's DAG warnings: a value that changes at every parse in the DAG's arguments
+    // (Airflow 3.2+'s `[dag_processor] dag_version_inflation_check_level`, "warning" by default;
+    // 3.3.2's dag-processor gives its DagBag no pools, so it never warns of a non-existent one).
+    write(
+        "varying.py",
+        "from datetime import datetime\nfrom airflow.sdk import DAG\n\nwith DAG(dag_id=\"varying\", schedule=None, start_date=datetime.now()):\n    pass\n",
+    );
+    let report = watch.next("varying.py", soon);
+    assert_eq!(report["status"], "parsed", "{report}");
+    let warnings = report["warnings"].as_array().unwrap_or_else(|| panic!("no DAG warning: {report}"));
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().starts_with("`varying`: runtime varying value: ")), "{report}");
+
+    // A DAG folder none of whose files Airflow knows: said at once, with the folder it reads.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut wrong = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags"])
+        .arg(elsewhere.path())
+        .env("AIRFLOW_PASSWORD", crate::real_airflow::PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = read_lines(wrong.stderr.take().unwrap());
+    let line = wait_for(&lines, "none from a file in");
+    let _ = wrong.kill();
+    let _ = wrong.wait();
+    assert_eq!(
+        line,
+        format!(
+            "! Airflow has 4 DAGs, none from a file in {}: Airflow reads {}",
+            elsewhere.path().display(),
+            airflow.dags.display()
+        )
+    );
+}

@@ -1,0 +1,342 @@
+//! `devflow run` against real Airflow 3 (tier 6): the scheduler with the LocalExecutor, the
+//! dag-processor and the api-server on 127.0.0.1, SQLite. A run that succeeds, one whose second
+//! task fails, `--conf` read by a task, `--task`, and Ctrl-C.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::lifecycle::Lab;
+use crate::real_airflow::{Airflow, PASSWORD, venv};
+use crate::support::{Expect, Test};
+use crate::test_name;
+use crate::watch::DEV_SETTINGS;
+
+/// Three tasks in a line; the second prints the run's conf.
+const PIPELINE: &str = r#"from airflow.sdk import dag, task
+
+@dag(schedule=None)
+def pipeline():
+    @task
+    def extract():
+        print("extract: 3 rows")
+
+    @task
+    def transform(**context):
+        print(f"transform: day={context['dag_run'].conf.get('day')}")
+
+    @task
+    def load():
+        print("load: 3 rows written")
+
+    extract() >> transform() >> load()
+
+pipeline()
+"#;
+
+/// The second of three tasks raises.
+const BROKEN: &str = r#"from airflow.sdk import dag, task
+
+def check(rows):
+    if not rows:
+        raise ValueError("no rows to transform")
+
+@dag(schedule=None)
+def broken():
+    @task
+    def extract():
+        print("extract: 0 rows")
+
+    @task
+    def transform():
+        print("transform: checking")
+        check([])
+
+    @task
+    def load():
+        print("load: never")
+
+    extract() >> transform() >> load()
+
+broken()
+"#;
+
+/// One task that takes long enough to be interrupted.
+const SLOW: &str = r#"from airflow.sdk import dag, task
+
+@dag(schedule=None)
+def slow():
+    @task
+    def wait():
+        import time
+        print("wait: sleeping")
+        time.sleep(120)
+
+    wait()
+
+slow()
+"#;
+
+/// Airflow's answer to a GET of its API (Airflow 3), or None when it is not 200.
+pub fn api_get(airflow: &Airflow, path: &str) -> Option<Value> {
+    let token = ureq::post(&format!("{}/auth/token", airflow.url))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"username": "admin", "password": airflow.password}).to_string().as_bytes())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let token: Value = serde_json::from_str(&token).unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let mut answer = ureq::get(&format!("{}{path}", airflow.url)).header("Authorization", &bearer).call().ok()?;
+    serde_json::from_str(&answer.body_mut().read_to_string().ok()?).ok()
+}
+
+/// Waits until Airflow's API lists every DAG (the dag-processor has parsed their files).
+pub fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for id in ids {
+        while api_get(airflow, &format!("/api/v2/dags/{id}")).is_none() {
+            assert!(Instant::now() < deadline, "Airflow did not parse the DAG {id} within 120 s");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// The `--json` events of a run's standard output.
+fn events_of(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+/// What a task printed (`print()` goes to the logger `task.stdout`), as `--json` streamed it.
+fn log_lines<'a>(events: &'a [Value], task: &str) -> Vec<&'a str> {
+    let printed = |e: &&Value| e["event"] == "log" && e["task_id"] == task && e["logger"] == "task.stdout";
+    events.iter().filter(printed).filter_map(|e| e["line"].as_str()).collect()
+}
+
+#[test]
+fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start_running_dags(&venv, &DEV_SETTINGS);
+    for (file, text) in [("pipeline.py", PIPELINE), ("broken.py", BROKEN), ("slow.py", SLOW)] {
+        std::fs::write(airflow.dags.join(file), text).unwrap();
+    }
+    wait_for_dags(&airflow, &["pipeline", "broken", "slow"]);
+    let test = Test::empty();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend(args);
+        all.extend(["--airflow-url", &airflow.url]);
+        test.devflow(&all).env("AIRFLOW_PASSWORD", PASSWORD)
+    };
+
+    // A run whose tasks succeed, with a conf a task reads: exit 0, every task's line seen. The new
+    // DAG is paused: devflow unpauses it and says so.
+    let out = run(&["pipeline", "--conf", r#"{"day": "2025-01-01"}"#, "--json"])
+        .status(0)
+        .stderr_contains("`pipeline` was paused (every new DAG is): devflow unpaused it")
+        .run();
+    let events = events_of(&out.stdout);
+    assert_eq!(
+        (events[0]["event"].clone(), events[0]["unpaused"].clone()),
+        ("triggered".into(), true.into()),
+        "{events:?}"
+    );
+    assert_eq!(log_lines(&events, "extract"), ["extract: 3 rows"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "transform"), ["transform: day=2025-01-01"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
+    let end = events.last().unwrap();
+    assert_eq!((end["event"].clone(), end["state"].clone()), ("run".into(), "success".into()), "{end}");
+    for task in ["extract", "transform", "load"] {
+        assert_eq!(end["tasks"][task], "success", "{end}");
+        let success = events.iter().find(|e| e["event"] == "task" && e["task_id"] == task && e["state"] == "success");
+        assert!(success.is_some_and(|e| e["try_number"] == 1), "no success event for {task}: {}", out.stdout);
+    }
+
+    // The second task fails: exit 1, its traceback's last lines in the summary, the third task
+    // never runs.
+    let out = run(&["broken"]).status(1).stdout_contains("✗ broken  manual__").run();
+    let summary =
+        out.stdout.split("transform's last log lines (try 1):").nth(1).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        summary.contains("transform |   File \"") && summary.contains("broken.py\", line 5, in check"),
+        "{summary}"
+    );
+    assert!(summary.contains("transform | ValueError: no rows to transform"), "{summary}");
+    assert!(summary.contains("transform | transform: checking"), "{summary}");
+    assert!(out.stdout.contains("✗ load       upstream_failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("extract | extract: 0 rows"), "{}", out.stdout);
+    assert!(!out.stdout.contains("load | "), "a task that never ran has no log: {}", out.stdout);
+
+    // --task: only that task of a new run runs; the others are marked without running.
+    let out = run(&["pipeline", "--task", "load", "--json"]).status(0).run();
+    let events = events_of(&out.stdout);
+    assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
+    assert!(log_lines(&events, "extract").is_empty() && log_lines(&events, "transform").is_empty(), "{}", out.stdout);
+    let end = events.last().unwrap();
+    assert_eq!(
+        end["tasks"],
+        serde_json::json!({"extract": "not run (--task)", "transform": "not run (--task)", "load": "success"})
+    );
+    run(&["pipeline", "--task", "nope"])
+        .status(2)
+        .stderr_contains("--task nope: the DAG `pipeline` has no such task\n  its tasks: extract, load, transform")
+        .run();
+
+    // Ctrl-C: the run is left running, and devflow says how to mark it failed.
+    let mut child = run(&["slow"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    for line in lines.map_while(Result::ok) {
+        if line == "wait | wait: sleeping" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow task's log line did not come");
+    }
+    // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = run(&["slow"]).check(child.wait_with_output().unwrap());
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("interrupted: the run manual__") && out.stderr.contains("goes on in Airflow as it is"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("/api/v2/dags/slow/dagRuns/manual__") && out.stderr.contains(r#"{"state": "failed"}"#),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Without --airflow-url, `run` uses this project's Airflow as `watch` does: its URL and
+/// devflow's admin login (the fake cluster maps no port: a real Airflow stands in for the
+/// chart's, on the UI port, reading the project's DAG folder).
+#[test]
+fn run_uses_the_projects_airflow_after_up() {
+    let name = test_name!();
+    let Some(venv) = venv(name) else { return };
+    let Some(lab) = Lab::new(name, "kind") else { return };
+    lab.devflow(&["run", "pipeline"])
+        .status(1)
+        .stderr_contains(
+            "has no Airflow yet\n  `devflow up` starts it; `devflow run --airflow-url URL` uses another one",
+        )
+        .run();
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    std::fs::write(dags.join("pipeline.py"), PIPELINE).unwrap();
+    let airflow = Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+    wait_for_dags(&airflow, &["pipeline"]);
+    lab.devflow(&["run", "pipeline", "--conf", r#"{"day": "2025-02-03"}"#])
+        .status(0)
+        .stdout_contains("transform | transform: day=2025-02-03")
+        .stdout_contains("✓ pipeline  manual__")
+        .stdout_lacks(&password)
+        .stderr_lacks(&password)
+        .run();
+}
+
+#[test]
+fn run_needs_a_password_a_conf_object_and_a_date() {
+    let test = Test::empty();
+    let url = "http://127.0.0.1:9";
+    test.devflow(&["run", "etl", "--airflow-url", url])
+        .status(2)
+        .stderr_contains("no password for http://127.0.0.1:9\n  set AIRFLOW_PASSWORD")
+        .run();
+    test.devflow(&["run", "etl", "--airflow-url", url, "--conf", "[1]"])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(2)
+        .stderr_contains("--conf: expected a JSON object, not [1]")
+        .run();
+    test.devflow(&["run", "etl", "--airflow-url", url, "--logical-date", "tomorrow"])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(2)
+        .stderr_contains("--logical-date \"tomorrow\" is not a date")
+        .run();
+    // Nothing listens on port 9: the environment's failure, exit 1.
+    test.devflow(&["run", "etl", "--airflow-url", url])
+        .env("AIRFLOW_PASSWORD", "x")
+        .status(1)
+        .stderr_contains("cannot reach Airflow at http://127.0.0.1:9")
+        .run();
+}
+
+/// How many runs the benchmark makes.
+const BENCH_RUNS: usize = 5;
+
+/// `scripts/bench-run.sh`: `devflow run --json` of a three-task DAG, [`BENCH_RUNS`] times; for
+/// each task state change with a time of Airflow's own (a task's `start_date` when it is running,
+/// its `end_date` when it has ended), the lag from that time to the moment the benchmark reads
+/// devflow's event for it. Prints a Markdown table.
+#[test]
+#[ignore = "a benchmark: scripts/bench-run.sh runs it"]
+fn bench_run() {
+    let venv = venv(test_name!()).expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
+    let airflow = Airflow::start_running_dags(&venv, &DEV_SETTINGS);
+    std::fs::write(airflow.dags.join("pipeline.py"), PIPELINE).unwrap();
+    wait_for_dags(&airflow, &["pipeline"]);
+    let test = Test::empty();
+    let (mut started, mut ended, mut missed_running, mut walls) = (Vec::new(), Vec::new(), 0, Vec::new());
+    for _ in 0..BENCH_RUNS {
+        let args = ["run", "pipeline", "--json", "--airflow-url", &airflow.url];
+        let run = test.devflow(&args).env("AIRFLOW_PASSWORD", PASSWORD);
+        let begun = Instant::now();
+        let mut child = run.command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut running_seen = 0;
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            let read_at = jiff::Timestamp::now();
+            let event: Value = serde_json::from_str(&line).unwrap();
+            let lag = |key: &str| {
+                let recorded: jiff::Timestamp = event[key].as_str().unwrap().parse().unwrap();
+                Duration::try_from(read_at.duration_since(recorded)).unwrap_or_default()
+            };
+            match (event["event"].as_str(), event["state"].as_str()) {
+                (Some("task"), Some("running")) => {
+                    running_seen += 1;
+                    started.push(lag("start_date"));
+                }
+                (Some("task"), Some("success" | "failed")) => ended.push(lag("end_date")),
+                _ => {}
+            }
+        }
+        assert_eq!(child.wait().unwrap().code(), Some(0), "the benchmark's run failed");
+        walls.push(begun.elapsed());
+        missed_running += 3 - running_seen;
+    }
+    let all: Vec<Duration> = started.iter().chain(&ended).copied().collect();
+    let row = |name: &str, values: &[Duration]| {
+        format!(
+            "| {name} | {} | {} | {} | {} |",
+            values.len(),
+            secs(percentile(values, 0.5)),
+            secs(percentile(values, 0.95)),
+            secs(percentile(values, 1.0))
+        )
+    };
+    println!(
+        "\n| state change (Airflow's time → devflow's event) | changes | median | p95 | max |\n|---|---|---|---|---|"
+    );
+    println!("{}", row("task running (`start_date`)", &started));
+    println!("{}", row("task ended (`end_date`)", &ended));
+    println!("{}", row("all", &all));
+    println!(
+        "| runs: {BENCH_RUNS}; run wall time, median | {} | running states not seen (queued → success between two polls): {missed_running} | | |",
+        secs(percentile(&walls, 0.5))
+    );
+}
+
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut values = values.to_vec();
+    values.sort();
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
