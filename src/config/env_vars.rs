@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Error;
+use super::assignments::{self, Form};
 
 pub const DOT_ENV: &str = ".env";
 
@@ -42,25 +43,8 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn parse(text: &str) -> Result<BTreeMap<String, String>, Error> {
-    let mut vars = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let at = |message: String| Error::At { file: DOT_ENV.to_string(), line: i + 1, column: 1, message };
-        let Some((name, value)) = line.split_once('=') else {
-            return Err(at("expected `NAME=value`".into()));
-        };
-        let name = name.trim();
-        check_name(name).map_err(at)?;
-        let value = value.trim();
-        let unquoted =
-            ['"', '\''].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(value);
-        vars.insert(name.to_string(), unquoted.to_string());
-    }
-    Ok(vars)
+    let form = Form { file: DOT_ENV, export: true, expected: "expected `NAME=value`", check_key: check_name };
+    assignments::parse(text, &form)
 }
 
 #[cfg(test)]

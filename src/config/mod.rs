@@ -3,6 +3,7 @@
 //! into one [`Project`], every path absolute, before any work starts. Every mistake in the file is
 //! reported with its file, line and column. Nothing here touches Docker, the network or a cluster.
 
+mod assignments;
 mod checks;
 mod env_vars;
 mod file;

@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::Error;
+use super::assignments::{self, Form};
 use crate::plan::standins::FILE;
 
 /// The file's entries; none when it does not exist.
@@ -26,28 +27,22 @@ pub fn read(root: &Path) -> Result<BTreeMap<String, String>, Error> {
 }
 
 fn parse(text: &str) -> Result<BTreeMap<String, String>, Error> {
-    let mut entries = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = |message: String| Error::At { file: FILE.to_string(), line: i + 1, column: 1, message };
-        let Some((entry, value)) = line.split_once('=') else {
-            return Err(at("expected `name/key=value` (the Secret or ConfigMap's name, its key, the value)".into()));
-        };
-        let entry = entry.trim();
-        if !entry.split_once('/').is_some_and(|(name, key)| !name.is_empty() && !key.is_empty() && !key.contains('/')) {
-            return Err(at(format!(
-                "`{entry}` is not `name/key`: write the Secret or ConfigMap's name, a slash, then its key"
-            )));
-        }
-        let value = value.trim();
-        let unquoted =
-            ['"', '\''].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(value);
-        entries.insert(entry.to_string(), unquoted.to_string());
+    let form = Form {
+        file: FILE,
+        export: false,
+        expected: "expected `name/key=value` (the Secret or ConfigMap's name, its key, the value)",
+        check_key: check_entry,
+    };
+    assignments::parse(text, &form)
+}
+
+/// `name/key`: the Secret or ConfigMap's name, a slash, then one of its keys.
+fn check_entry(entry: &str) -> Result<(), String> {
+    if entry.split_once('/').is_some_and(|(name, key)| !name.is_empty() && !key.is_empty() && !key.contains('/')) {
+        Ok(())
+    } else {
+        Err(format!("`{entry}` is not `name/key`: write the Secret or ConfigMap's name, a slash, then its key"))
     }
-    Ok(entries)
 }
 
 #[cfg(test)]
