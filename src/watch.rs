@@ -383,16 +383,16 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
     watch.at_start(settings, printer);
     let mut debouncer = Debouncer::default();
     let mut pushed_at = Instant::now();
+    // Airflow is asked on its own clock: events (Airflow's bytecode as it parses, an editor's
+    // scratch files) never postpone it, and ignored ones never reach the debouncer.
+    let mut next_follow = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let timeout = debouncer.wait(Instant::now()).map_or(POLL.max(IDLE), |d| d.min(POLL));
+        let now = Instant::now();
+        let follow_in = if watch.waiting.is_empty() { IDLE } else { next_follow.saturating_duration_since(now) };
+        let timeout = debouncer.wait(now).map_or(follow_in, |d| d.min(follow_in));
         match events.recv_timeout(timeout) {
-            Ok((path, at, wall)) => {
-                if !is_scratch(&path) {
-                    debouncer.event(path, at, wall);
-                }
-                continue;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok((path, at, wall)) if !is_scratch(&path) => debouncer.event(path, at, wall),
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
         let changed = debouncer.take(Instant::now());
@@ -405,10 +405,14 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
             }
             pushed_at = Instant::now();
         }
+        let dispatched = changed.is_some();
         if let Some(changed) = changed {
             watch.dispatch(settings, printer, changed);
         }
-        watch.follow(settings, printer);
+        if dispatched || Instant::now() >= next_follow {
+            watch.follow(settings, printer);
+            next_follow = Instant::now() + POLL;
+        }
     }
     Ok(())
 }

@@ -445,3 +445,74 @@ fn watch_says_what_airflow_knows_about_each_file() {
         )
     );
 }
+
+/// Issue 12 item 3: Airflow writes `__pycache__/*.pyc` into the DAG folder as it parses (this
+/// Airflow runs without PYTHONDONTWRITEBYTECODE), and editors write scratch files. Such events,
+/// here a steady stream every 100 ms on top of Airflow's own, used to keep the watch from asking
+/// Airflow at all while they lasted: no report came until they stopped.
+#[test]
+fn ignored_events_never_postpone_asking_airflow() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let dags = airflow.dags.clone();
+    let write = |file: &str, text: &str| std::fs::write(dags.join(file), text).unwrap();
+    let dag =
+        |id: &str| format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n");
+    write("known.py", &dag("known"));
+    crate::run::wait_for_dags(&airflow, &["known"]);
+    let watch = Watch::start(&airflow, airflow.home());
+
+    let noise = Noise::start(&dags);
+    let soon = Duration::from_secs(20);
+    write("fresh.py", &dag("fresh"));
+    let report = watch.next("fresh.py", soon);
+    assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["fresh"])), "{report}");
+    for round in 0..3 {
+        write("known.py", &format!("{}# edit {round}\n", dag("known")));
+        let report = watch.next("known.py", soon);
+        let reported = std::time::SystemTime::now();
+        assert_eq!(report["status"], "parsed", "{report}");
+        let dag = crate::run::api_get(&airflow, "/api/v2/dags/known").unwrap();
+        let parsed: jiff::Timestamp = dag["last_parsed_time"].as_str().unwrap().parse().unwrap();
+        let lag = reported.duration_since(parsed.into()).unwrap_or_default();
+        assert!(lag < Duration::from_millis(1500), "reported {lag:?} after Airflow's parse: {report}");
+    }
+    assert!(noise.writes() > 20, "the noise ran: {} writes", noise.writes());
+}
+
+/// Writes a `.pyc` and an editor's swap file into the DAG folder every 100 ms while it lives.
+struct Noise {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Noise {
+    fn start(dags: &std::path::Path) -> Noise {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cache = dags.join("__pycache__");
+        std::fs::create_dir_all(&cache).unwrap();
+        let swap = dags.join(".known.py.swp");
+        let (flag, count) = (stop.clone(), writes.clone());
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let n = count.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::write(cache.join(format!("noise{}.cpython-312.pyc", n % 5)), n.to_string());
+                let _ = std::fs::write(&swap, n.to_string());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Noise { stop, writes }
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Noise {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
