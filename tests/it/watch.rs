@@ -516,3 +516,60 @@ impl Drop for Noise {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Issue 12 item 4: a branch switch that changes many known files is one batch whose reparses
+/// are asked for in one pass, and whose summary gives the batch's total: from the first save to
+/// the last report, no later than Airflow's own last parse of the batch allows.
+#[test]
+fn a_branch_switch_is_one_batch_with_its_total() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let ids: Vec<String> = (0..12).map(|n| format!("branch_{n:02}")).collect();
+    let dag = |id: &str, edit: &str| {
+        format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n# {edit}\n")
+    };
+    for id in &ids {
+        std::fs::write(airflow.dags.join(format!("{id}.py")), dag(id, "main")).unwrap();
+    }
+    crate::run::wait_for_dags(&airflow, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags"])
+        .arg(&airflow.dags)
+        .env("AIRFLOW_PASSWORD", crate::real_airflow::PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = merged_lines(&mut watch);
+    wait_for(&lines, "Watching");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let switched = std::time::SystemTime::now();
+    for id in &ids {
+        std::fs::write(airflow.dags.join(format!("{id}.py")), dag(id, "feature")).unwrap();
+    }
+    let summary = wait_within(&lines, "12 files:", Duration::from_secs(60));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let total: f64 = summary
+        .split("all reported ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no total in {summary:?}"));
+    assert!(summary.starts_with("note: 12 files: 12 parsed; all reported "), "{summary}");
+    let last_parse = ids
+        .iter()
+        .map(|id| {
+            let dag = crate::run::api_get(&airflow, &format!("/api/v2/dags/{id}")).unwrap();
+            let at: jiff::Timestamp = dag["last_parsed_time"].as_str().unwrap().parse().unwrap();
+            std::time::SystemTime::from(at).duration_since(switched).unwrap_or_default()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        total <= last_parse.as_secs_f64() + 1.0,
+        "the batch took {total} s, Airflow's last parse came {last_parse:?} after the switch: {summary}"
+    );
+}
