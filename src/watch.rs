@@ -416,8 +416,10 @@ pub fn run(settings: &mut Settings, printer: &mut Printer, stop: &AtomicBool) ->
             watch.dispatch(settings, printer, changed);
         }
         if dispatched || Instant::now() >= next_follow {
-            watch.follow(settings, printer);
+            // Counted from when the question is asked, so the time Airflow takes to answer (a
+            // busy api-server during a batch) does not add to the next wait.
             next_follow = Instant::now() + POLL;
+            watch.follow(settings, printer);
         }
     }
     Ok(())
