@@ -2,7 +2,7 @@
 //! measure, they do not assert times). devflow's own time is the wall time of `up` minus the time
 //! spent inside the tools it runs, measured by a shim around each fake.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
@@ -279,5 +279,115 @@ fn bench_sync() {
         "\n| push | devflow's own time (scan + hash + tar), median | total with the exec round trips, median |\n|---|---|---|\n{}\n\n(tar of the initial sync: {:.1} MB; the receiver is a busybox container reached through the fake API's exec)",
         rows.join("\n"),
         bytes as f64 / 1e6
+    );
+}
+
+/// What Airflow recorded for each DAG: (last_parsed_time, last_parse_duration in seconds).
+fn parse_records(airflow: &crate::real_airflow::Airflow) -> std::collections::HashMap<String, (SystemTime, f64)> {
+    let dags = crate::run::api_get(airflow, "/api/v2/dags?limit=1000").expect("Airflow lists its DAGs");
+    let record = |d: &serde_json::Value| {
+        let at: jiff::Timestamp = d["last_parsed_time"].as_str()?.parse().ok()?;
+        Some((d["dag_id"].as_str()?.to_string(), (SystemTime::from(at), d["last_parse_duration"].as_f64()?)))
+    };
+    dags["dags"].as_array().unwrap().iter().filter_map(record).collect()
+}
+
+fn dag_file(id: &str, edit: usize) -> String {
+    format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n# edit {edit}\n")
+}
+
+/// One batch of 30 new files written at once: devflow's time until the last report and each
+/// report's lag after Airflow's record of the parse; Airflow's own times from its records.
+struct Batch {
+    devflow: Duration,
+    /// From the save to Airflow's last `last_parsed_time` of the batch.
+    airflow: Duration,
+    /// From the earliest parse start (`last_parsed_time - last_parse_duration`) to the last record.
+    airflow_parsing: Duration,
+    lags: Vec<Duration>,
+}
+
+fn batch_of_30(airflow: &crate::real_airflow::Airflow, watch: &crate::real_airflow::Watch, round: usize) -> Batch {
+    let ids: Vec<String> = (0..30).map(|n| format!("batch_{round}_{n:02}")).collect();
+    let saved = SystemTime::now();
+    let started = Instant::now();
+    for id in &ids {
+        std::fs::write(airflow.dags.join(format!("{id}.py")), dag_file(id, 0)).unwrap();
+    }
+    let mut reported = std::collections::HashMap::new();
+    while reported.len() < ids.len() {
+        let report = watch.any(Duration::from_secs(90)).expect("a report for each of the 30 files");
+        let id = report["file"].as_str().unwrap().trim_end_matches(".py").to_string();
+        assert_eq!(report["status"], "parsed", "{report}");
+        reported.insert(id, SystemTime::now());
+    }
+    let devflow = started.elapsed();
+    let records = parse_records(airflow);
+    let mine: Vec<(SystemTime, f64)> = ids.iter().map(|id| records[id]).collect();
+    let last = mine.iter().map(|(at, _)| *at).max().unwrap();
+    let first_start = mine.iter().map(|(at, took)| *at - Duration::from_secs_f64(*took)).min().unwrap();
+    let lags = ids.iter().map(|id| reported[id].duration_since(records[id].0).unwrap_or_default()).collect();
+    Batch {
+        devflow,
+        airflow: last.duration_since(saved).unwrap_or_default(),
+        airflow_parsing: last.duration_since(first_start).unwrap_or_default(),
+        lags,
+    }
+}
+
+/// Edits of known files, one at a time: each report's lag after Airflow's record of the parse.
+fn single_edit_lags(airflow: &crate::real_airflow::Airflow, watch: &crate::real_airflow::Watch) -> Vec<Duration> {
+    (0..10)
+        .map(|n| {
+            let id = format!("batch_0_{n:02}");
+            std::fs::write(airflow.dags.join(format!("{id}.py")), dag_file(&id, n + 1)).unwrap();
+            let report = watch.next(&format!("{id}.py"), Duration::from_secs(60));
+            let reported = SystemTime::now();
+            assert_eq!(report["status"], "parsed", "{report}");
+            reported.duration_since(parse_records(airflow)[&id].0).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Issue 12's batch and lag benchmarks, against an Airflow that writes bytecode into the DAG
+/// folder as it parses (no PYTHONDONTWRITEBYTECODE) with devflow's profile settings.
+#[test]
+#[ignore = "a benchmark: scripts/bench-reload.sh runs it"]
+fn bench_reload_batch() {
+    use crate::real_airflow::{Airflow, Watch, venv};
+    let venv = venv(test_name!()).expect("the benchmark needs the Airflow venv (scripts/airflow-venv.sh)");
+    let airflow = Airflow::start(&venv, &crate::watch::DEV_SETTINGS);
+    let watch = Watch::start(&airflow, airflow.home());
+    let batches: Vec<Batch> = (0..3).map(|round| batch_of_30(&airflow, &watch, round)).collect();
+    let mut rows = Vec::new();
+    for (n, b) in batches.iter().enumerate() {
+        rows.push(format!(
+            "| batch {} of 30 new files | {} | {} | {} | {:.2}× |",
+            n + 1,
+            secs(b.devflow),
+            secs(b.airflow),
+            secs(b.airflow_parsing),
+            b.devflow.as_secs_f64() / b.airflow.as_secs_f64()
+        ));
+    }
+    println!(
+        "\n| Airflow 3.3.2, devflow's profile | devflow: save → last report | Airflow: save → last parse recorded | Airflow: first parse start → last parse recorded | devflow / Airflow |\n|---|---|---|---|---|\n{}",
+        rows.join("\n")
+    );
+    let batch_lags: Vec<Duration> = batches.iter().flat_map(|b| b.lags.clone()).collect();
+    let single = single_edit_lags(&airflow, &watch);
+    let lag_row = |name: &str, lags: &[Duration]| {
+        format!(
+            "| {name} | {} | {} | {} | {} |",
+            lags.len(),
+            secs(percentile(lags.to_vec(), 0.5)),
+            secs(percentile(lags.to_vec(), 0.95)),
+            secs(percentile(lags.to_vec(), 1.0))
+        )
+    };
+    println!(
+        "\n| Airflow's `last_parsed_time` → devflow's report (Airflow writes bytecode) | reports | median | p95 | max |\n|---|---|---|---|---|\n{}\n{}",
+        lag_row("files of the 3 batches", &batch_lags),
+        lag_row("edits of a known file, one at a time", &single)
     );
 }

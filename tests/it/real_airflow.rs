@@ -293,6 +293,11 @@ impl Watch {
         report
     }
 
+    /// The next report, whatever its file (None when none comes within this time).
+    pub fn any(&self, within: Duration) -> Option<Value> {
+        self.lines.recv_timeout(within).ok()
+    }
+
     /// Every report that arrives within this time.
     pub fn lines_within(&self, wait: Duration) -> Vec<Value> {
         let deadline = Instant::now() + wait;

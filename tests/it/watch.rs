@@ -445,3 +445,131 @@ fn watch_says_what_airflow_knows_about_each_file() {
         )
     );
 }
+
+/// Issue 12 item 3: Airflow writes `__pycache__/*.pyc` into the DAG folder as it parses (this
+/// Airflow runs without PYTHONDONTWRITEBYTECODE), and editors write scratch files. Such events,
+/// here a steady stream every 100 ms on top of Airflow's own, used to keep the watch from asking
+/// Airflow at all while they lasted: no report came until they stopped.
+#[test]
+fn ignored_events_never_postpone_asking_airflow() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let dags = airflow.dags.clone();
+    let write = |file: &str, text: &str| std::fs::write(dags.join(file), text).unwrap();
+    let dag =
+        |id: &str| format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n");
+    write("known.py", &dag("known"));
+    crate::run::wait_for_dags(&airflow, &["known"]);
+    let watch = Watch::start(&airflow, airflow.home());
+
+    let noise = Noise::start(&dags);
+    let soon = Duration::from_secs(20);
+    write("fresh.py", &dag("fresh"));
+    let report = watch.next("fresh.py", soon);
+    assert_eq!((report["status"].clone(), report["dags"].clone()), (json!("parsed"), json!(["fresh"])), "{report}");
+    for round in 0..3 {
+        write("known.py", &format!("{}# edit {round}\n", dag("known")));
+        let report = watch.next("known.py", soon);
+        let reported = std::time::SystemTime::now();
+        assert_eq!(report["status"], "parsed", "{report}");
+        let dag = crate::run::api_get(&airflow, "/api/v2/dags/known").unwrap();
+        let parsed: jiff::Timestamp = dag["last_parsed_time"].as_str().unwrap().parse().unwrap();
+        let lag = reported.duration_since(parsed.into()).unwrap_or_default();
+        assert!(lag < Duration::from_millis(1500), "reported {lag:?} after Airflow's parse: {report}");
+    }
+    assert!(noise.writes() > 20, "the noise ran: {} writes", noise.writes());
+}
+
+/// Writes a `.pyc` and an editor's swap file into the DAG folder every 100 ms while it lives.
+struct Noise {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Noise {
+    fn start(dags: &std::path::Path) -> Noise {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cache = dags.join("__pycache__");
+        std::fs::create_dir_all(&cache).unwrap();
+        let swap = dags.join(".known.py.swp");
+        let (flag, count) = (stop.clone(), writes.clone());
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let n = count.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::write(cache.join(format!("noise{}.cpython-312.pyc", n % 5)), n.to_string());
+                let _ = std::fs::write(&swap, n.to_string());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Noise { stop, writes }
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Noise {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Issue 12 item 4: a branch switch that changes many known files is one batch whose reparses
+/// are asked for in one pass, and whose summary gives the batch's total: from the first save to
+/// the last report, no later than Airflow's own last parse of the batch allows.
+#[test]
+fn a_branch_switch_is_one_batch_with_its_total() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start(&venv, &DEV_SETTINGS);
+    let ids: Vec<String> = (0..12).map(|n| format!("branch_{n:02}")).collect();
+    let dag = |id: &str, edit: &str| {
+        format!("from airflow.sdk import dag\n\n@dag(schedule=None)\ndef {id}():\n    pass\n\n{id}()\n# {edit}\n")
+    };
+    for id in &ids {
+        std::fs::write(airflow.dags.join(format!("{id}.py")), dag(id, "main")).unwrap();
+    }
+    crate::run::wait_for_dags(&airflow, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["watch", "--airflow-url", &airflow.url, "--dags"])
+        .arg(&airflow.dags)
+        .env("AIRFLOW_PASSWORD", crate::real_airflow::PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = merged_lines(&mut watch);
+    wait_for(&lines, "Watching");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let switched = std::time::SystemTime::now();
+    for id in &ids {
+        std::fs::write(airflow.dags.join(format!("{id}.py")), dag(id, "feature")).unwrap();
+    }
+    let summary = wait_within(&lines, "12 files:", Duration::from_secs(60));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let total: f64 = summary
+        .split("all reported ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no total in {summary:?}"));
+    assert!(summary.starts_with("note: 12 files: 12 parsed; all reported "), "{summary}");
+    let last_parse = ids
+        .iter()
+        .map(|id| {
+            let dag = crate::run::api_get(&airflow, &format!("/api/v2/dags/{id}")).unwrap();
+            let at: jiff::Timestamp = dag["last_parsed_time"].as_str().unwrap().parse().unwrap();
+            std::time::SystemTime::from(at).duration_since(switched).unwrap_or_default()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        total <= last_parse.as_secs_f64() + 1.0,
+        "the batch took {total} s, Airflow's last parse came {last_parse:?} after the switch: {summary}"
+    );
+}
