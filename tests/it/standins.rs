@@ -82,3 +82,41 @@ fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_
     let extra = stored.iter().find(|(path, _)| path.ends_with("/secrets/acme-airflow-extra-env")).unwrap().1;
     assert_eq!(extra["stringData"]["TEAM"], "data");
 }
+
+/// A claim only production has, kept by name: the fake scheduler leaves the pods Pending as
+/// kube-scheduler does (`persistentvolumeclaim "x" not found`), and `up` stops at once naming it.
+#[test]
+fn a_kept_production_claim_that_does_not_exist_stops_up_naming_it() {
+    let airflow = "values = [\"deploy/claim.yaml\"]\nkeep = [\"shared-data\"]";
+    let values = "volumes:\n  - name: shared-data\n    persistentVolumeClaim:\n      claimName: team-shared-data\nvolumeMounts:\n  - name: shared-data\n    mountPath: /shared\n";
+    let Some(lab) =
+        Lab::with_project(test_name!(), "provider = \"kind\"", airflow, |t| t.file("deploy/claim.yaml", values))
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    lab.devflow(&["up", "--no-watch", "--timeout", "5m"])
+        .status(1)
+        .stderr_contains("persistentvolumeclaim \"team-shared-data\" not found")
+        .stderr_contains("the claim team-shared-data does not exist in this namespace")
+        .run();
+    assert!(started.elapsed().as_secs() < 120, "up failed fast, not at its timeout: {:?}", started.elapsed());
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
+/// An image neither on the node nor in its registry: the fake kubelet's pull fails as
+/// containerd's does (`failed to resolve reference … not found`), and `up` stops naming the image.
+#[test]
+fn an_image_the_registry_lacks_stops_up_naming_it() {
+    let airflow = "[airflow.set]\n\"images.airflow.tag\" = \"3.2.9-typo\"";
+    let Some(lab) = Lab::with_project(test_name!(), "provider = \"kind\"", airflow, |t| t) else { return };
+    lab.world.scenario(serde_json::json!({"registry_lacks": ["apache/airflow:3.2.9-typo"]}));
+    let started = std::time::Instant::now();
+    lab.devflow(&["up", "--no-watch", "--timeout", "5m"])
+        .status(1)
+        .stderr_contains("failed to resolve reference \"docker.io/apache/airflow:3.2.9-typo\"")
+        .stderr_contains("the node cannot pull apache/airflow:3.2.9-typo")
+        .run();
+    assert!(started.elapsed().as_secs() < 120, "up failed fast, not at its timeout: {:?}", started.elapsed());
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
