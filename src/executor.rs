@@ -181,6 +181,7 @@ impl<'a> Run<'a> {
                 Ok(())
             }
             Step::PushDags { .. } => self.push(printer).await,
+            Step::CreateAdmin { user, component } => self.create_admin(user, component, printer).await,
             // The watch that follows `up` holds the forward.
             Step::PortForward { .. } => Ok(()),
             Step::Ready { .. } => self.ready(printer),
@@ -197,7 +198,7 @@ impl<'a> Run<'a> {
             Step::BuildImage { .. } | Step::LoadImage(_) | Step::LoadLocalImage(_) => "image",
             Step::ApplyManifests { .. } => "objects",
             Step::WriteValues { .. } | Step::InstallRelease(_) => "helm",
-            Step::WaitAirflow { .. } => "airflow",
+            Step::WaitAirflow { .. } | Step::CreateAdmin { .. } => "airflow",
             Step::PushDags { .. } => "push",
             Step::PortForward { .. } | Step::Ready { .. } => return,
         };
@@ -500,6 +501,35 @@ impl<'a> Run<'a> {
             pushers.push(self.kube().await?, printer).await?;
         }
         self.pushers = pushers;
+        Ok(())
+    }
+
+    /// The admin user of a shared cluster, made through exec with the password on standard input
+    /// (twice: `getpass` asks again to confirm).
+    async fn create_admin(&mut self, user: &str, component: &str, printer: &mut Printer) -> Result<()> {
+        let password = self.secrets()?.admin_password().context("the admin password is not in devflow's state")?;
+        let stdin = format!("{password}\n{password}\n");
+        let (namespace, argv) = (&self.plan.namespace, self.plan.create_admin_argv());
+        let (selector, container) = self.plan.component(component)?;
+        let kube = self.kube().await?;
+        let Some((pod, container)) = kube.running_pod(namespace, &selector, container).await? else {
+            anyhow::bail!(
+                "no pod of {component} is running in the namespace {namespace}: cannot create the admin user"
+            );
+        };
+        let doing = format!("Creating the admin user `{user}` (pod {pod})");
+        let exec = kube.exec(namespace, &pod, container.as_deref(), &argv, Some(stdin.as_bytes()));
+        let out = printer.step(&doing, exec, |_| format!("The admin user `{user}` exists")).await?;
+        if out.code != 0 {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let last: Vec<&str> = said.trim().lines().rev().take(4).collect();
+            anyhow::bail!(
+                "`{}` in the pod {pod} failed (exit code {}):\n    {}",
+                argv.join(" "),
+                out.code,
+                last.into_iter().rev().collect::<Vec<_>>().join("\n    ")
+            );
+        }
         Ok(())
     }
 

@@ -152,7 +152,7 @@ fn admin_password_note(plan: &Plan) -> String {
         )
     } else {
         format!(
-            "Note: on this shared cluster the chart's create-user job would carry the admin password as a literal `-p` argument, readable by anyone who can read Jobs in namespace {}: check who can before `up`.\n",
+            "Note: on this shared cluster the chart's create-user job would carry the admin password as a literal `-p` argument, readable by anyone who can read Jobs in namespace {}: devflow turns it off and creates the admin user itself through exec, the password on standard input.\n",
             plan.namespace
         )
     }

@@ -28,6 +28,7 @@ pub enum State {
     PullRetrying,
     PullNeverHeals,
     ClaimBinding,
+    ClaimMissing,
     WaitingForOldPod,
     ShortOfResources,
     OutOfResources,
@@ -124,6 +125,11 @@ pub const POLICY: &[Rule] = &[
         because: "kube-scheduler's VolumeBinding plugin reports `pod has unbound immediate PersistentVolumeClaims` until the claim binds (local-path provisions in seconds)",
     },
     Rule {
+        state: State::ClaimMissing,
+        verdict: Verdict::Failure,
+        because: "kube-scheduler's VolumeBinding PreFilter answers `persistentvolumeclaim \"x\" not found` as UnschedulableAndUnresolvable (pkg/scheduler/framework/plugins/volumebinding/volume_binding.go): the pod stays Pending until someone makes the claim",
+    },
+    Rule {
         state: State::WaitingForOldPod,
         verdict: Verdict::Progress,
         because: "a terminating pod (a StatefulSet's old pod in a rollout: pkg/controller/statefulset RollingUpdate deletes it first) or a running job pod holds its requests until it is gone: on a small node a new pod waits `Insufficient cpu`/`memory` until then (a Deployment's surge pod does not: the chart's api-server has maxSurge 1, maxUnavailable 0, so its old pod stays until the new one is Ready)",
@@ -199,6 +205,13 @@ pub fn pull_never_heals(message: &str) -> bool {
     NEVER.iter().any(|n| message.contains(n))
 }
 
+/// The claim an Unschedulable message says does not exist (`persistentvolumeclaim "x" not found`).
+pub fn missing_claim(message: &str) -> Option<&str> {
+    let rest = message.split_once("persistentvolumeclaim \"")?.1;
+    let (claim, after) = rest.split_once('"')?;
+    after.starts_with(" not found").then_some(claim)
+}
+
 /// Whether an Unschedulable message is about room on the node (rather than a claim that binds).
 pub fn short_of_room(message: &str) -> bool {
     message.contains("Insufficient memory") || message.contains("Insufficient cpu")
@@ -224,6 +237,7 @@ mod tests {
             State::PullRetrying,
             State::PullNeverHeals,
             State::ClaimBinding,
+            State::ClaimMissing,
             State::WaitingForOldPod,
             State::ShortOfResources,
             State::OutOfResources,

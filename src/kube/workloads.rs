@@ -393,7 +393,10 @@ fn stale(pod: &Pod, seen: &Seen) -> bool {
 fn unschedulable(pod: &Pod, message: String, seen: &mut Seen, room_coming: bool) -> Judged {
     let key = pod.metadata.name.clone().unwrap_or_default();
     let first = *seen.unschedulable.entry(key).or_insert_with(Instant::now);
-    let state = if !short_of_room(&message) {
+    let missing = super::policy::missing_claim(&message).map(str::to_string);
+    let state = if missing.is_some() {
+        State::ClaimMissing
+    } else if !short_of_room(&message) {
         State::ClaimBinding
     } else if room_coming {
         State::WaitingForOldPod
@@ -402,7 +405,14 @@ fn unschedulable(pod: &Pod, message: String, seen: &mut Seen, room_coming: bool)
     } else {
         State::OutOfResources
     };
-    let hint = if message.contains("Insufficient memory") {
+    let claim_hint = missing.map(|claim| {
+        format!(
+            "the claim {claim} does not exist in this namespace: it is production's; create it, or let devflow drop the volume (remove it from `[airflow] keep` in devflow.toml)"
+        )
+    });
+    let hint = if let Some(hint) = &claim_hint {
+        hint.as_str()
+    } else if message.contains("Insufficient memory") {
         "not enough memory: give Docker more memory, or choose a smaller profile (`devflow doctor` shows what Docker has)"
     } else if message.contains("Insufficient cpu") {
         "not enough CPU: give Docker more CPUs, or lower the components' requests with --set"

@@ -338,8 +338,39 @@ impl Plan {
         }
         expect.push(Expect::Job { name: "migrations".into(), component: MIGRATIONS_JOB.into() });
         expect.extend(self.components.iter().map(|c| Expect::component(c)));
-        expect.push(Expect::Job { name: "create-user".into(), component: CREATE_USER_JOB.into() });
+        // On a shared cluster the chart's create-user job is off: devflow's CreateAdmin step does it.
+        if self.provider.makes_cluster() {
+            expect.push(Expect::Job { name: "create-user".into(), component: CREATE_USER_JOB.into() });
+        }
         expect
+    }
+
+    /// `airflow users create` for the admin user, as the chart's job runs it (chart 1.22.0
+    /// `templates/jobs/create-user-job.yaml`) but without `-p`: the FAB provider's `users create`
+    /// then asks for the password twice with `getpass` (providers/fab/auth_manager/cli_commands/
+    /// user_command.py `_create_password`), which without a terminal reads standard input. A user
+    /// that exists already is left as it is (`already exists in the db`, exit 0). Checked on
+    /// Airflow 3.3.2 with FAB provider 3.10.2.
+    pub fn create_admin_argv(&self) -> Vec<String> {
+        let user = |field: &str| {
+            let key = Path::parse(&format!("createUserJob.defaultUser.{field}")).expect("a dotted path");
+            values::get(&self.values, &key)
+                .or_else(|| crate::schemas::chart_default(&key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut argv = vec!["airflow".to_string(), "users".into(), "create".into()];
+        for (flag, field) in [
+            ("--username", "username"),
+            ("--firstname", "firstName"),
+            ("--lastname", "lastName"),
+            ("--email", "email"),
+            ("--role", "role"),
+        ] {
+            argv.extend([flag.to_string(), user(field)]);
+        }
+        argv
     }
 
     /// The components a user can name (`logs`, `shell`, `airflow -c`): devflow's PostgreSQL and

@@ -67,7 +67,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     wire_database(&mut layers, namespace);
     let (executor, _) = effective(project, &layers, "executor");
     wire_broker(&mut layers, &executor);
-    let secrets = wire_secrets(&mut layers, airflow_major);
+    let secrets = wire_secrets(&mut layers, airflow_major, project.provider.makes_cluster());
     let env_secrets = wire_env(&mut layers, &project.env);
 
     let before_overrides = layers.values.clone();
@@ -346,13 +346,23 @@ fn wire_broker(layers: &mut Layers, executor: &str) {
     }
 }
 
-fn wire_secrets(layers: &mut Layers, major: u32) -> Vec<Path> {
+fn wire_secrets(layers: &mut Layers, major: u32, own_cluster: bool) -> Vec<Path> {
     let admin = "devflow creates the admin user you log in with; `devflow creds` prints it";
-    for (key, value) in [
-        ("createUserJob.enabled", json!(true)),
-        ("createUserJob.defaultUser.enabled", json!(true)),
-        ("createUserJob.defaultUser.username", json!(ADMIN_USER)),
-    ] {
+    // The chart's job passes the password as a literal `-p` argument (chart 1.22.0
+    // `templates/jobs/create-user-job.yaml`), readable by whoever reads Jobs in the namespace: on a
+    // shared cluster devflow creates the user itself, through exec with the password on stdin.
+    let (job, job_reason) = if own_cluster {
+        (true, admin)
+    } else {
+        (
+            false,
+            "on a shared cluster the chart's job would carry the admin password as a literal `-p` argument in its Job spec; devflow creates the admin user itself through exec into the UI pod, the password on standard input",
+        )
+    };
+    layers.set(&path("createUserJob.enabled"), json!(job), job_reason);
+    for (key, value) in
+        [("createUserJob.defaultUser.enabled", json!(true)), ("createUserJob.defaultUser.username", json!(ADMIN_USER))]
+    {
         layers.set(&path(key), value, admin);
     }
     let mut secrets = vec![path(super::ADMIN_PASSWORD_KEY), path("fernetKey"), path(super::DATABASE_PASSWORD_KEY)];

@@ -64,6 +64,12 @@ pub enum Step {
     PushDags {
         dags: PathBuf,
     },
+    /// A shared cluster's admin user, made by `airflow users create` through exec into the UI
+    /// pod with the password on standard input (never an argument: the chart's job is off).
+    CreateAdmin {
+        user: &'static str,
+        component: &'static str,
+    },
     /// An existing cluster's UI is reached through devflow's port-forward while it watches.
     PortForward {
         url: String,
@@ -91,6 +97,7 @@ impl Step {
             Step::InstallRelease(_) => "install Airflow",
             Step::WaitAirflow { .. } => "wait for Airflow",
             Step::PushDags { .. } => "push DAGs",
+            Step::CreateAdmin { .. } => "create admin",
             Step::PortForward { .. } => "port-forward",
             Step::Ready { .. } => "ready",
         }
@@ -162,6 +169,10 @@ impl fmt::Display for Step {
                 manifests::DAGS_CLAIM,
                 manifests::RECEIVER
             ),
+            Step::CreateAdmin { user, component } => write!(
+                f,
+                "create the admin user `{user}` with `airflow users create` through exec into the {component} pod, the password on standard input (`devflow creds` prints it)"
+            ),
             Step::PortForward { url, component } => {
                 write!(f, "forward {url} to the {component} pod's port, for as long as devflow watches")
             }
@@ -225,6 +236,7 @@ pub fn of(plan: &Plan, project: &Project) -> Vec<Step> {
         steps.push(Step::PushDags { dags: plan.dags_folder.clone() });
     }
     if plan.ui_forwarded() {
+        steps.push(Step::CreateAdmin { user: plan.admin_user, component: plan.components[0] });
         steps.push(Step::PortForward { url: plan.url.clone(), component: plan.components[0] });
     }
     steps.push(Step::Ready { url: plan.url.clone(), user: plan.admin_user });

@@ -34,7 +34,8 @@ impl Shared {
         let volume = lab.world.temp().join("volume");
         std::fs::create_dir_all(&volume).unwrap();
         let receiver = receiver_container(&lab.world, &volume);
-        lab.world.scenario(json!({"exec": {"devflow-receiver": receiver}}));
+        install_airflow_stand_in(&receiver);
+        lab.world.scenario(json!({"exec": exec_map(&receiver)}));
         std::fs::write(lab.test().dir().join("dags/hello.py"), "from airflow.sdk import dag\n# hello\n").unwrap();
         Some(Shared { lab, volume, receiver })
     }
@@ -78,7 +79,7 @@ impl Shared {
             &password,
         );
         self.lab.world.scenario(json!({
-            "exec": {"devflow-receiver": self.receiver},
+            "exec": exec_map(&self.receiver),
             "forward": {"8080": format!("127.0.0.1:{port}")},
         }));
         airflow
@@ -87,6 +88,66 @@ impl Shared {
     pub fn dags(&self) -> PathBuf {
         self.lab.test().dir().join("dags")
     }
+}
+
+/// Exec into the receiver and into the api-server pod (where devflow creates the admin user)
+/// both reach the test's container.
+fn exec_map(container: &str) -> Value {
+    json!({"devflow-receiver": container, "api-server": container})
+}
+
+/// `airflow ARGS` in the container: keeps its arguments and standard input, and answers as the
+/// FAB provider's `users create` does.
+fn install_airflow_stand_in(container: &str) {
+    let script = "#!/bin/sh\necho \"$*\" >> /tmp/airflow-argv\ncat >> /tmp/airflow-stdin\necho 'User \"admin\" created with role \"Admin\"'\n";
+    let mut install = Command::new("docker")
+        .args(["exec", "-i", container, "sh", "-c", "mkdir -p /tmp && cat > /bin/airflow && chmod 755 /bin/airflow"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut install.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    assert!(install.wait().unwrap().success());
+}
+
+fn in_container(container: &str, path: &str) -> String {
+    let out = Command::new("docker").args(["exec", container, "cat", path]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_admin_user_is_made_through_exec_with_its_password_on_stdin_and_no_job() {
+    let Some(shared) = Shared::new(test_name!()) else { return };
+    shared.devflow(&["up", "--no-watch"]).status(0).stderr_contains("The admin user `admin` exists").run();
+    let password =
+        shared.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    assert!(password.len() >= 8, "{password}");
+    assert_eq!(
+        in_container(&shared.receiver, "/tmp/airflow-argv"),
+        "users create --username admin --firstname admin --lastname user --email admin@example.com --role Admin\n"
+    );
+    assert_eq!(in_container(&shared.receiver, "/tmp/airflow-stdin"), format!("{password}\n{password}\n"));
+    // The password is on no command line: not in an exec's query, not in helm's argv, not in a Job.
+    for request in shared.lab.world.kube().requests() {
+        assert!(!request.contains(&password), "the admin password in a request: {request}");
+    }
+    for call in shared.lab.calls("helm", &[]) {
+        assert!(!call.argv.iter().any(|a| a.contains(&password)), "the admin password in helm's argv: {:?}", call.argv);
+    }
+    let ns = namespace(&shared.lab);
+    let jobs_url = format!("{}/apis/batch/v1/namespaces/{ns}/jobs", shared.lab.world.kube().url());
+    let jobs: Value =
+        serde_json::from_str(&ureq::get(&jobs_url).call().unwrap().into_body().read_to_string().unwrap()).unwrap();
+    let names: Vec<&str> =
+        jobs["items"].as_array().unwrap().iter().filter_map(|j| j["metadata"]["name"].as_str()).collect();
+    assert!(names.iter().any(|n| n.contains("migrations")), "the jobs are listed: {names:?}");
+    assert!(!names.iter().any(|n| n.contains("create-user")), "the chart's create-user job is off: {names:?}");
+    let values = shared.devflow(&["render", "--only", "values", "--json"]).status(0).run().json();
+    assert_eq!(values["createUserJob"]["enabled"], false, "{}", values["createUserJob"]);
+    shared
+        .devflow(&["render", "--explain"])
+        .status(0)
+        .stdout_contains("devflow turns it off and creates the admin user itself through exec")
+        .run();
 }
 
 /// A busybox container (labelled with the world, so it goes with it) with `volume` at the receiver's
@@ -334,9 +395,10 @@ fn open_forwards_the_ui_through_the_api_until_ctrl_c() {
             let _ = request.respond(tiny_http::Response::from_string("airflow says hello"));
         }
     });
-    shared.lab.world.scenario(
-        json!({"exec": {"devflow-receiver": shared.receiver}, "forward": {"8080": format!("127.0.0.1:{port}")}}),
-    );
+    shared
+        .lab
+        .world
+        .scenario(json!({"exec": exec_map(&shared.receiver), "forward": {"8080": format!("127.0.0.1:{port}")}}));
 
     let mut open =
         shared.devflow(&["open", "--print"]).command().stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();

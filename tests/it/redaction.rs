@@ -5,7 +5,7 @@
 use crate::support::{Expect, Output, Test};
 
 /// Each fixture, the profile it is rendered with, and the secret values written in it.
-const FIXTURES: &[(&str, &str, &[&str])] = &[
+pub(crate) const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "eks-celery.yaml",
         "celery",
@@ -53,7 +53,7 @@ const COMMANDS: &[&[&str]] = &[
 ];
 
 #[track_caller]
-fn assert_hidden(output: &Output, secrets: &[&str], what: &str) {
+pub(crate) fn assert_hidden(output: &Output, secrets: &[&str], what: &str) {
     for secret in secrets {
         assert!(!output.stdout.contains(secret), "`{what}` shows {secret:?} on stdout:\n{}", output.stdout);
         assert!(!output.stderr.contains(secret), "`{what}` shows {secret:?} on stderr:\n{}", output.stderr);

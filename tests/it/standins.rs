@@ -82,3 +82,100 @@ fn eks_values_come_up_once_the_stand_in_values_are_filled_and_the_private_image_
     let extra = stored.iter().find(|(path, _)| path.ends_with("/secrets/acme-airflow-extra-env")).unwrap().1;
     assert_eq!(extra["stringData"]["TEAM"], "data");
 }
+
+/// A claim only production has, kept by name: the fake scheduler leaves the pods Pending as
+/// kube-scheduler does (`persistentvolumeclaim "x" not found`), and `up` stops at once naming it.
+#[test]
+fn a_kept_production_claim_that_does_not_exist_stops_up_naming_it() {
+    let airflow = "values = [\"deploy/claim.yaml\"]\nkeep = [\"shared-data\"]";
+    let values = "volumes:\n  - name: shared-data\n    persistentVolumeClaim:\n      claimName: team-shared-data\nvolumeMounts:\n  - name: shared-data\n    mountPath: /shared\n";
+    let Some(lab) =
+        Lab::with_project(test_name!(), "provider = \"kind\"", airflow, |t| t.file("deploy/claim.yaml", values))
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    lab.devflow(&["up", "--no-watch", "--timeout", "5m"])
+        .status(1)
+        .stderr_contains("persistentvolumeclaim \"team-shared-data\" not found")
+        .stderr_contains("the claim team-shared-data does not exist in this namespace")
+        .run();
+    assert!(started.elapsed().as_secs() < 120, "up failed fast, not at its timeout: {:?}", started.elapsed());
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
+/// An image neither on the node nor in its registry: the fake kubelet's pull fails as
+/// containerd's does (`failed to resolve reference … not found`), and `up` stops naming the image.
+#[test]
+fn an_image_the_registry_lacks_stops_up_naming_it() {
+    let airflow = "[airflow.set]\n\"images.airflow.tag\" = \"3.2.9-typo\"";
+    let Some(lab) = Lab::with_project(test_name!(), "provider = \"kind\"", airflow, |t| t) else { return };
+    lab.world.scenario(serde_json::json!({"registry_lacks": ["apache/airflow:3.2.9-typo"]}));
+    let started = std::time::Instant::now();
+    lab.devflow(&["up", "--no-watch", "--timeout", "5m"])
+        .status(1)
+        .stderr_contains("failed to resolve reference \"docker.io/apache/airflow:3.2.9-typo\"")
+        .stderr_contains("the node cannot pull apache/airflow:3.2.9-typo")
+        .run();
+    assert!(started.elapsed().as_secs() < 120, "up failed fast, not at its timeout: {:?}", started.elapsed());
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
+/// Each production fixture, as a new user tries it: `up` says which stand-in values to fill and
+/// which private image to pull, shows no secret of the fixture anywhere, and comes up once they are
+/// there. Each private image is tagged for this run only (other runs share the Docker daemon).
+#[test]
+fn every_production_fixture_comes_up_once_its_stand_ins_are_filled() {
+    let mut told = Vec::new();
+    for (fixture, profile, secrets) in crate::redaction::FIXTURES {
+        let text = std::fs::read_to_string(crate::support::fixtures().join("production").join(fixture)).unwrap();
+        let values: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        let tag = format!("{}-{}", values["images"]["airflow"]["tag"].as_str().unwrap(), std::process::id());
+        let airflow = format!(
+            "profile = \"{profile}\"\nvalues = [\"deploy/{fixture}\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\""
+        );
+        let name = format!("{}-{}", test_name!(), fixture.split('-').next().unwrap());
+        let Some(lab) = Lab::with_project(&name, "provider = \"kind\"", &airflow, |t| t.production(fixture)) else {
+            return;
+        };
+        let mut pulled = None;
+        let mut ready = false;
+        for _ in 0..4 {
+            let output = lab.devflow(&["up", "--no-watch"]).run();
+            crate::redaction::assert_hidden(&output, secrets, &format!("up ({fixture})"));
+            let stderr = &output.stderr;
+            match output.code {
+                Some(0) => {
+                    assert!(stderr.contains("✓ Airflow is ready"), "{fixture}: {stderr}");
+                    ready = true;
+                    break;
+                }
+                Some(2) if stderr.contains(".devflow/secrets.env") => {
+                    let file = lab.test().dir().join(".devflow/secrets.env");
+                    let filled: String = std::fs::read_to_string(&file)
+                        .unwrap()
+                        .lines()
+                        .enumerate()
+                        .map(|(i, line)| match line.strip_suffix('=') {
+                            Some(key) if !line.starts_with('#') => format!("{key}=laptop-value-{i}\n"),
+                            _ => format!("{line}\n"),
+                        })
+                        .collect();
+                    std::fs::write(&file, filled).unwrap();
+                    told.push(*fixture);
+                }
+                Some(2) if stderr.contains("is in a private registry") => {
+                    assert!(pulled.is_none(), "{fixture}: the image was tagged already:\n{stderr}");
+                    let image = stderr.split("the Airflow image ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+                    pulled = Some(LocalImage::tag(crate::world::node_image(), image));
+                }
+                code => panic!("{fixture}: up exited {code:?}:\n{stderr}"),
+            }
+        }
+        assert!(ready, "{fixture} came up once its stand-ins were filled");
+        assert!(pulled.is_some(), "{fixture}'s private image was asked for before `up` started");
+        lab.devflow(&["down", "--yes"]).status(0).run();
+    }
+    assert!(told.contains(&"eks-celery.yaml"), "up says which stand-in values to fill: {told:?}");
+    eprintln!("told to fill stand-in values: {told:?}");
+}

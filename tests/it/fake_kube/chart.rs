@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::Value;
 
 use super::State;
-use super::envrefs::{config_error, config_refs};
 use super::controllers::{deployment_status, job_status, stateful_set_status, to_json};
+use super::envrefs::{config_error, config_refs};
 use super::identity::{labels, meta, resource_version, suffix, uid};
 use super::kubelet::{JobRun, Owner, PodPlan, pod_status};
 use super::view::{Ctx, ReleaseView, scenario_f64};
@@ -192,6 +192,7 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
             .unwrap_or(f64::INFINITY);
         let refs = config_refs(&r.values);
         for w in release_workloads(r) {
+            let component = w.component.clone();
             out.extend(workload_pods(ctx, state, r, w, &image, migrations_done).into_iter().map(|mut pod| {
                 // The chart's custom env is on the containers that wait for migrations;
                 // devflow sets `applyCustomEnv: false`, so the jobs carry none of it
@@ -199,6 +200,11 @@ pub(super) fn release_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 if !pod.init.is_empty() {
                     pod.config_error = config_error(ctx, state, &r.ns, &refs);
                 }
+                if let Some(message) = super::refusals::missing_claim(ctx, state, r, &component) {
+                    pod.waits_for_room = Some((f64::INFINITY, message));
+                }
+                pod.pull_error =
+                    pod.containers.iter().find_map(|(_, image)| super::refusals::pull_error(ctx, r, image));
                 pod
             }));
         }

@@ -273,6 +273,7 @@ fn applied_workload_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 evicted: None,
                 waits_for_room: None,
                 config_error: None,
+                pull_error: None,
             });
         }
     }

@@ -35,7 +35,6 @@ pub(super) fn config_error(ctx: &Ctx, state: &State, ns: &str, refs: &[ConfigRef
     })
 }
 
-
 /// The Secrets and ConfigMaps the chart 1.22.0 puts in the env of every Airflow container that
 /// waits for migrations (`templates/_helpers.yaml`): `custom_airflow_environment` makes each
 /// `secret[]` entry a `secretKeyRef {secretName, secretKey | default "value"}` and templates

@@ -57,6 +57,8 @@ pub(super) struct PodPlan {
     pub(super) waits_for_room: Option<(f64, String)>,
     /// Why the kubelet cannot make its containers' environment (see [`super::envrefs`]).
     pub(super) config_error: Option<String>,
+    /// Why its image cannot be pulled, never to heal (see [`super::refusals`]).
+    pub(super) pull_error: Option<String>,
 }
 
 /// How a job's pod tries: `retries` failures first (restartPolicy OnFailure restarts it in the
@@ -89,6 +91,7 @@ impl PodPlan {
             evicted: None,
             waits_for_room: None,
             config_error: None,
+            pull_error: None,
         }
     }
 
@@ -104,7 +107,7 @@ impl PodPlan {
         if let Some((at, _)) = &self.waits_for_room {
             scheduled = scheduled.max(*at);
         }
-        let pulls = pulls(&clock, sc, self.since, scheduled);
+        let pulls = pulls(&clock, sc, self.since, scheduled, self.pull_error.is_some());
         let pulled = pulls.succeeds_from.unwrap_or(f64::INFINITY);
         let init = self.migrations_done.map(|done| waits_for_migrations(&clock, pulled, done));
         let main_from = match (&init, self.migrations_done) {
@@ -263,7 +266,7 @@ fn not_started(
     sc: Option<&Map<String, Value>>,
     (image, first): (&str, bool),
 ) -> ContainerState {
-    let error = sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str).unwrap_or("");
+    let error = p.pull_error.as_deref().or(sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str)).unwrap_or("");
     if !first && !p.init.is_empty() {
         return waiting("PodInitializing", None);
     }
@@ -720,7 +723,9 @@ pub(super) fn events(ctx: &Ctx, state: &State) -> Vec<Value> {
         let (main, image) = p.containers.first().cloned().unwrap_or_default();
         if let Some(msg) = sc.and_then(|s| s.get("unschedulable")).and_then(Value::as_str) {
             out.push(event(ctx, on_pod("FailedScheduling", msg.to_string(), 1)));
-        } else if let Some(error) = sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str) {
+        } else if let Some(error) =
+            p.pull_error.as_deref().or(sc.and_then(|s| s.get("pull_error")).and_then(Value::as_str))
+        {
             // pkg/kubelet/images/image_manager.go: `Failed to pull image %q: %v`, then the
             // back-off's own event.
             out.push(event(ctx, on_pod("Failed", format!("Failed to pull image \"{image}\": {error}"), 3)));

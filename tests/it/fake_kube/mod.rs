@@ -40,6 +40,7 @@ mod identity;
 mod kubelet;
 mod logs;
 mod portforward;
+mod refusals;
 mod selector;
 mod server;
 mod store;

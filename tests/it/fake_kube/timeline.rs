@@ -117,8 +117,15 @@ pub(super) fn scheduled_at(sc: Option<&Map<String, Value>>, since: f64) -> f64 {
 
 /// The image pull's tries from `from`: with a `pull_error`, each try fails (ErrImagePull for the
 /// try, ImagePullBackOff during the back-off) until `heals_after_s`, when the next try pulls.
-pub(super) fn pulls(clock: &Clock, sc: Option<&Map<String, Value>>, since: f64, from: f64) -> Tries {
-    let heals = if sc.and_then(|s| s.get("pull_error")).is_some() { heals_at(sc, since) } else { from };
+/// `refused`: the image is nowhere to pull from (fake_kube/refusals.rs): no try succeeds.
+pub(super) fn pulls(clock: &Clock, sc: Option<&Map<String, Value>>, since: f64, from: f64, refused: bool) -> Tries {
+    let heals = if refused {
+        f64::INFINITY
+    } else if sc.and_then(|s| s.get("pull_error")).is_some() {
+        heals_at(sc, since)
+    } else {
+        from
+    };
     Tries::new(clock, from, clock.start.min(0.5), 64, |_, start| start < heals)
 }
 

@@ -120,6 +120,8 @@ pub(super) struct ClusterView {
     pub(super) up: bool,
     /// The last time one of its node containers started: pods restart with the cluster.
     pub(super) started: f64,
+    /// What `kind load docker-image` / `k3d image import` put in the nodes' containerd.
+    pub(super) images: Vec<String>,
 }
 
 pub(super) struct ReleaseView {
@@ -285,6 +287,7 @@ fn cluster_view(name: &str, rec: &Value, states: &HashMap<String, ContainerState
         nodes,
         up,
         started,
+        images: rec["images"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect(),
     }
 }
 
