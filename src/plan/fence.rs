@@ -69,26 +69,43 @@ pub fn apply(layers: &mut Layers, keep: &[String]) -> Vec<String> {
     fenced
 }
 
-/// `env` entries that reach production: connections with a host or credentials, Slack webhooks,
-/// and airflow.cfg's fenced settings given as `AIRFLOW__SECTION__KEY`.
+/// Where the chart takes environment entries from: `env` and each component's own `env` (lists),
+/// and `extraEnv`, a YAML list in a string that the chart templates into every Airflow container
+/// (chart 1.22.0 `_helpers.yaml` `custom_airflow_environment`).
+const ENV_LISTS: [&str; 7] =
+    ["env", "scheduler.env", "workers.env", "apiServer.env", "webserver.env", "triggerer.env", "dagProcessor.env"];
+
+/// Entries of these that reach production: connections with a host or credentials, Slack
+/// webhooks, and airflow.cfg's fenced settings given as `AIRFLOW__SECTION__KEY`.
 fn fence_env(layers: &mut Layers, kept: &dyn Fn(&str) -> bool, fenced: &mut Vec<String>) {
-    let env_path = path("env");
-    let Some(entries) = layers.get(&env_path).and_then(Value::as_array).cloned() else { return };
+    for list in ENV_LISTS {
+        let list = path(list);
+        let Some(entries) = layers.get(&list).and_then(Value::as_array).cloned() else { continue };
+        if let Some(stay) = fence_entries(entries, kept, fenced) {
+            layers.set(&list, Value::Array(stay.0), stay.1);
+        }
+    }
+    let extra = path("extraEnv");
+    let Some(text) = layers.get(&extra).and_then(Value::as_str).map(str::to_string) else { return };
+    // A string the chart cannot read as a list is the chart's error to give, not the fence's.
+    let Ok(entries) = serde_norway::from_str::<Vec<Value>>(&text) else { return };
+    if let Some((stay, why)) = fence_entries(entries, kept, fenced) {
+        let text = if stay.is_empty() { String::new() } else { serde_norway::to_string(&stay).expect("env entries serialise") };
+        layers.set(&extra, Value::String(text), why);
+    }
+}
+
+/// The entries that stay and the report's reason, when any entry is fenced off.
+fn fence_entries(entries: Vec<Value>, kept: &dyn Fn(&str) -> bool, fenced: &mut Vec<String>) -> Option<(Vec<Value>, String)> {
     let (out, stay): (Vec<Value>, Vec<Value>) = entries.into_iter().partition(|entry| {
         let name = entry["name"].as_str().unwrap_or_default();
         !kept(name) && reaches_production(name, entry["value"].as_str().unwrap_or_default())
     });
-    if out.is_empty() {
-        return;
-    }
     let names: Vec<String> = out.iter().filter_map(|e| e["name"].as_str().map(str::to_string)).collect();
-    let why = format!(
-        "fenced off: {} would reach production from the laptop; {}",
-        names.join(", "),
-        KEEP_HINT.replace("NAME", &names[0])
-    );
-    layers.set(&env_path, Value::Array(stay), why);
+    let first = names.first()?;
+    let why = format!("fenced off: {} would reach production from the laptop; {}", names.join(", "), KEEP_HINT.replace("NAME", first));
     fenced.extend(names);
+    Some((stay, why))
 }
 
 fn reaches_production(name: &str, value: &str) -> bool {
@@ -135,5 +152,25 @@ mod tests {
             layers.values["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_API"]);
         assert_eq!(layers.values["config"]["logging"]["remote_logging"], "False");
+    }
+
+    #[test]
+    fn a_components_env_and_the_templated_extra_env_are_fenced_too() {
+        let mut layers = Layers::new();
+        layers.merge(
+            &json!({
+                "scheduler": {"env": [
+                    {"name": "AIRFLOW__SMTP__SMTP_HOST", "value": "smtp.acme.io"},
+                    {"name": "TZ", "value": "UTC"},
+                ]},
+                "extraEnv": "- name: AIRFLOW__SMTP__SMTP_PASSWORD\n  value: pw\n- name: OPENLINEAGE_URL\n  value: http://ol.local\n",
+            }),
+            |_| "production values".into(),
+        );
+        let fenced = apply(&mut layers, &[]);
+        assert_eq!(fenced, ["AIRFLOW__SMTP__SMTP_HOST", "AIRFLOW__SMTP__SMTP_PASSWORD"]);
+        assert_eq!(layers.values["scheduler"]["env"], json!([{"name": "TZ", "value": "UTC"}]));
+        let extra: Vec<Value> = serde_norway::from_str(layers.values["extraEnv"].as_str().unwrap()).unwrap();
+        assert_eq!(extra, [json!({"name": "OPENLINEAGE_URL", "value": "http://ol.local"})]);
     }
 }

@@ -188,6 +188,9 @@ fn the_fence_takes_every_production_endpoint_off_the_laptop() {
                 "config.logging.remote_logging",
                 "config.smtp",
                 "AIRFLOW_CONN_DBT_CLOUD_DEFAULT",
+                // In the templated `extraEnv` string.
+                "AIRFLOW__SMTP__SMTP_PASSWORD",
+                "AIRFLOW__SMTP__SMTP_HOST",
             ],
         ),
         (

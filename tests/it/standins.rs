@@ -130,7 +130,8 @@ fn every_production_fixture_comes_up_once_its_stand_ins_are_filled() {
     for (fixture, profile, secrets) in crate::redaction::FIXTURES {
         let text = std::fs::read_to_string(crate::support::fixtures().join("production").join(fixture)).unwrap();
         let values: serde_json::Value = serde_norway::from_str(&text).unwrap();
-        let tag = format!("{}-{}", values["images"]["airflow"]["tag"].as_str().unwrap(), std::process::id());
+        // `-every`: the EKS test above tags the same fixture's image in this process, maybe at once.
+        let tag = format!("{}-{}-every", values["images"]["airflow"]["tag"].as_str().unwrap(), std::process::id());
         let airflow = format!(
             "profile = \"{profile}\"\nvalues = [\"deploy/{fixture}\"]\n\n[airflow.set]\n\"images.airflow.tag\" = \"{tag}\""
         );
