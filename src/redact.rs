@@ -10,6 +10,8 @@ use crate::values::{Path, Value};
 
 /// What a secret value shows as.
 pub const REDACTED: &str = "<redacted>";
+/// What a generated secret shows as until `up` generates it.
+pub const GENERATED: &str = "<generated>";
 /// What a laptop value shows as where it replaces a production secret.
 pub const CHANGED: &str = "<redacted, changed>";
 /// Shorter values are redacted where they sit, but not searched for in free text: a short
@@ -94,7 +96,7 @@ impl Secrets {
     }
 
     fn tidy(&mut self) {
-        self.0.retain(|s| !s.is_empty() && s != crate::plan::GENERATED && s != REDACTED);
+        self.0.retain(|s| !s.is_empty() && s != GENERATED && s != REDACTED);
         self.0.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         self.0.dedup();
     }
@@ -146,7 +148,7 @@ impl Secrets {
 }
 
 fn is_placeholder(value: &Value) -> bool {
-    value.as_str().is_some_and(|s| s == crate::plan::GENERATED || s == REDACTED)
+    value.as_str().is_some_and(|s| s == GENERATED || s == REDACTED)
 }
 
 /// Where in the values a key sits, which decides how its name is read.
@@ -268,7 +270,7 @@ fn embedded(text: &str, found: &mut Vec<String>) -> String {
     {
         let _ = redacted(&parsed, &mut vec!["(text)".to_string()], Where::Words, &mut inner);
     }
-    inner.retain(|s| !s.is_empty() && s != crate::plan::GENERATED && s != REDACTED);
+    inner.retain(|s| !s.is_empty() && s != GENERATED && s != REDACTED);
     inner.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
     for secret in &inner {

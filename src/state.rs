@@ -249,7 +249,7 @@ impl Secrets {
                 {
                     *slot = Value::String(password.to_string());
                 }
-                if object["metadata"]["name"] == plan::release::ENV_SECRET
+                if object["metadata"]["name"] == plan::names::ENV_SECRET
                     && let Some(data) = object["stringData"].as_object_mut()
                 {
                     for (name, slot) in data.iter_mut() {

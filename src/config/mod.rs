@@ -29,6 +29,7 @@ use crate::profile::{self, Profile, ProfileRef};
 use crate::values::{self, Value};
 
 pub const FILE_NAME: &str = "devflow.toml";
+pub use standin_values::FILE as STANDIN_VALUES;
 
 /// k3d prefixes container names and refuses cluster names longer than this; kind accepts it too.
 pub const MAX_NAME_LEN: usize = 32;

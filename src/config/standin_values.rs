@@ -7,7 +7,9 @@ use std::path::Path;
 
 use super::Error;
 use super::assignments::{self, Form};
-use crate::plan::standins::FILE;
+
+/// Where the stand-ins' values are: beside devflow.toml, git-ignored, 0600.
+pub const FILE: &str = ".devflow/secrets.env";
 
 /// The file's entries; none when it does not exist.
 pub fn read(root: &Path) -> Result<BTreeMap<String, String>, Error> {

@@ -8,9 +8,7 @@ use super::GENERATED;
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, OWNER_LABEL};
 use crate::values::Value;
 
-pub const DAGS_CLAIM: &str = "devflow-dags";
-pub const PLUGINS_CLAIM: &str = "devflow-plugins";
-pub const POSTGRES: &str = "devflow-postgres";
+use super::names::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
 /// The official image (the chart's Bitnami subchart images no longer pull), a version Airflow supports.
 pub const POSTGRES_IMAGE: &str = "postgres:17.6";
 /// The pod devflow pushes the project's folders into: it mounts their volumes read-write.
@@ -81,7 +79,7 @@ pub fn build(o: &Objects<'_>) -> Vec<Value> {
         objects.push(json!({
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": super::release::ENV_SECRET, "namespace": o.namespace, "labels": labels},
+            "metadata": {"name": super::names::ENV_SECRET, "namespace": o.namespace, "labels": labels},
             "stringData": data,
         }));
     }

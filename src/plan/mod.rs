@@ -7,6 +7,7 @@ mod fence;
 pub mod image;
 mod layers;
 pub mod manifests;
+pub mod names;
 pub mod release;
 pub use release::AIRFLOW2_AUTH_BACKENDS;
 pub mod selector;
@@ -27,8 +28,7 @@ use crate::profile;
 use crate::redact::{self, Secrets};
 use crate::values::{self, Path, Value};
 
-/// What a generated secret shows as until `up` generates it.
-pub const GENERATED: &str = "<generated>";
+pub use crate::redact::GENERATED;
 /// The namespace in a cluster devflow makes; in an existing cluster each project has its own.
 pub const NAMESPACE: &str = "airflow";
 pub const RELEASE: &str = "airflow";
@@ -332,7 +332,7 @@ impl Plan {
 
     /// What `up` and `start` wait for, in the order they become ready.
     pub fn expectations(&self) -> Vec<Expect> {
-        let mut expect = vec![Expect::named("postgresql", manifests::POSTGRES)];
+        let mut expect = vec![Expect::named("postgresql", names::POSTGRES)];
         if self.delivery == Delivery::Push {
             expect.push(Expect::named("dag receiver", manifests::RECEIVER));
         }
@@ -395,7 +395,7 @@ impl Plan {
             });
         }
         Ok(match component {
-            "postgresql" => (selector::named(manifests::POSTGRES), "postgres"),
+            "postgresql" => (selector::named(names::POSTGRES), "postgres"),
             _ => (selector::component(component), component),
         })
     }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
-use super::manifests::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
+use super::names::{DAGS_CLAIM, ENV_SECRET, PLUGINS_CLAIM, POSTGRES};
 use super::{Error, GENERATED};
 use crate::config::{Delivery, Project};
 use crate::profile::Profile;
@@ -13,8 +13,6 @@ use crate::values::{Path, Value};
 use crate::version::supported_airflow_major;
 
 pub const ADMIN_USER: &str = "admin";
-/// devflow's Secret for the project's secret environment variables.
-pub const ENV_SECRET: &str = "devflow-env";
 
 /// Where the DAGs and plugins are inside every Airflow container.
 pub struct Mounts {

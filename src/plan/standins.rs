@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::values::{self, Value};
 
-/// Where the values of the stand-ins are kept, relative to the project folder.
-pub const FILE: &str = ".devflow/secrets.env";
+/// The file the stand-ins' values come from (config reads it).
+pub use crate::config::STANDIN_VALUES as FILE;
 /// What a stand-in's value shows as until `up` fills it from [`FILE`].
 pub const FROM_FILE: &str = "<from .devflow/secrets.env>";
 
@@ -87,7 +87,7 @@ pub fn find(values: &Value) -> Vec<StandIn> {
         }
     };
     for (i, item) in list(values, "secret").iter().enumerate() {
-        if let Some(name) = item["secretName"].as_str().filter(|n| *n != super::release::ENV_SECRET) {
+        if let Some(name) = item["secretName"].as_str().filter(|n| *n != super::names::ENV_SECRET) {
             add(Kind::Secret, name, Some(item["secretKey"].as_str().unwrap_or("value")), format!("secret[{i}]"));
         }
     }

@@ -166,7 +166,7 @@ impl fmt::Display for Step {
                 f,
                 "copy {} into the volume {} through exec into the {} pod (changed files only, deletes applied, .airflowignore and .gitignore honoured)",
                 dags.display(),
-                manifests::DAGS_CLAIM,
+                super::names::DAGS_CLAIM,
                 manifests::RECEIVER
             ),
             Step::CreateAdmin { user, component } => write!(
