@@ -258,22 +258,12 @@ fn applied_workload_pods(ctx: &Ctx, state: &State) -> Vec<PodPlan> {
                 )
             };
             out.push(PodPlan {
-                name: pod_name,
                 ns: ns.clone(),
                 labels,
-                containers: containers.clone(),
                 init: init.clone(),
-                since,
                 keys: vec![name.clone()],
-                job: None,
                 owner: Some(owner),
-                node: ctx.node_name(),
-                migrations_done: None,
-                deleting: None,
-                evicted: None,
-                waits_for_room: None,
-                config_error: None,
-                pull_error: None,
+                ..PodPlan::simple(&pod_name, containers.clone(), since, ctx.node_name())
             });
         }
     }
