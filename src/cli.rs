@@ -141,7 +141,8 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_watch: bool,
 
-    /// Answer yes: install missing kind/k3d/helm (pinned, checksum-verified) without asking
+    /// Answer yes: install missing kind/k3d/helm (pinned, checksum-verified) and carry over the
+    /// environment of a project that moved or was renamed, without asking
     #[arg(long, short = 'y')]
     pub yes: bool,
 

@@ -13,6 +13,7 @@ pub mod init;
 mod inside;
 pub mod list;
 pub mod logs;
+mod moved;
 pub mod pause;
 mod push;
 pub mod render;
@@ -44,6 +45,10 @@ pub enum Error {
         missing.join("\n  ")
     )]
     StandInValues { what: String, file: &'static str, missing: Vec<String>, hint: String },
+    #[error(
+        "{what}, and it is in the way: this project's cluster would have the same name\n  run `devflow up --yes` to carry it over (devflow removes it and makes this project's in its place), or `devflow down --path {folder}` to remove it first"
+    )]
+    InTheWay { what: String, folder: String },
 }
 
 impl crate::error::Kind for Error {
@@ -52,6 +57,7 @@ impl crate::error::Kind for Error {
             Error::AlreadyInitialised { .. } => ErrorKind::Input,
             Error::Interrupted { .. } => ErrorKind::Interrupted,
             Error::StandInValues { .. } => ErrorKind::Input,
+            Error::InTheWay { .. } => ErrorKind::Input,
         }
     }
 }

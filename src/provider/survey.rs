@@ -93,9 +93,14 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     let dir = StateDir::at(store.dir().to_path_buf());
     let provider = state.provider.unwrap_or_default();
     let (mut standing, mut reason) = match (provider.cluster_tool(), nodes) {
-        (None, _) => (Standing::Unchecked, Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context))),
+        (None, _) => (
+            Standing::Unchecked,
+            Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context)),
+        ),
         (Some(_), Err(why)) => (Standing::Unchecked, Some(format!("Docker cannot be asked: {why}"))),
-        (Some(tool), Ok(nodes)) => (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None),
+        (Some(tool), Ok(nodes)) => {
+            (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None)
+        }
     };
     if let Some(why) = folder_problem(env, &state.project_root, &dir) {
         (standing, reason) = (Standing::Orphaned, Some(why));
@@ -111,12 +116,73 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     }
 }
 
+/// How a project's earlier environment lost its way to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// Made for a project of the same name in a folder that is gone: the project moved here.
+    Moved { from: PathBuf },
+    /// Made in this very folder when the project had another name.
+    Renamed { was: String },
+}
+
+/// An environment devflow made for this project before it moved or was renamed.
+pub struct Predecessor {
+    pub store: Store,
+    pub state: State,
+    pub how: Move,
+}
+
+impl Predecessor {
+    /// Whether it stands in the way of the project's own: a cluster of the same name (kind and
+    /// k3d name a cluster after its project), or the same namespace of the same cluster.
+    pub fn blocks(&self, plan: &crate::plan::Plan) -> bool {
+        self.state.cluster_name == plan.cluster_name && self.state.context == plan.context
+    }
+
+    pub fn describe(&self) -> String {
+        let made = match self.state.provider.unwrap_or_default().cluster_tool() {
+            Some(_) => format!("the {} cluster {}", self.state.provider.unwrap_or_default(), self.state.cluster_name),
+            None => format!("an environment in the cluster {}", self.state.context),
+        };
+        match &self.how {
+            Move::Moved { from } => format!(
+                "devflow made {made} for this project in {}, which is gone (the project moved here)",
+                from.display()
+            ),
+            Move::Renamed { was } => format!("devflow made {made} for this folder when its project was named `{was}`"),
+        }
+    }
+}
+
+/// The environments made for `project` before its folder moved or its name changed: a state
+/// folder of the same name whose project folder is gone, or one recorded for this folder under
+/// another name. Its own state folder is not among them.
+pub fn predecessors(env: &Env, project: &config::Project) -> Result<Vec<Predecessor>, crate::state::Error> {
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let found = Store::all(&env.state_base())?.into_iter().filter_map(|(store, state)| {
+        if store.dir() == project.state_dir.dir() {
+            return None;
+        }
+        let name = StateDir::at(store.dir().to_path_buf()).project_name();
+        let how = if name == project.name && !state.project_root.is_dir() {
+            Move::Moved { from: state.project_root.clone() }
+        } else if name != project.name && (state.project_root == project.root || state.project_root == root) {
+            Move::Renamed { was: name }
+        } else {
+            return None;
+        };
+        Some(Predecessor { store, state, how })
+    });
+    Ok(found.collect())
+}
+
 /// Running, stopped or absent, as `status` judges it: a cluster of that name without this
 /// environment's marker is not this environment's.
 fn cluster_standing(tool: ClusterTool, name: &str, marker: &Path, nodes: &[Container]) -> Standing {
     let label = node_label(tool, name);
     let (key, value) = label.split_once('=').unwrap_or((&label, ""));
-    let cluster: Vec<Container> = nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
+    let cluster: Vec<Container> =
+        nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
     match super::nodes::presence(&cluster, &ownership(&cluster, marker)) {
         Presence::Running => Standing::Running,
         Presence::Stopped => Standing::Stopped,
@@ -132,9 +198,8 @@ fn folder_problem(env: &Env, root: &Path, dir: &StateDir) -> Option<String> {
     }
     let there = Env { cwd: root.to_path_buf(), ..env.clone() };
     let project = config::load(&there, &config::Flags::default(), &mut Vec::new()).ok()?;
-    (project.root != root || project.state_dir.dir() != dir.dir()).then(|| {
-        format!("the project in {} is now `{}`", root.display(), project.name)
-    })
+    (project.root != root || project.state_dir.dir() != dir.dir())
+        .then(|| format!("the project in {} is now `{}`", root.display(), project.name))
 }
 
 /// Clusters whose nodes mount a marker from a state folder under `base` that is gone.
