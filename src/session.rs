@@ -54,7 +54,11 @@ impl Session {
     /// recorded.
     pub fn recorded(env: &Env, store: Store, state: State) -> Result<Session> {
         let there = Env { cwd: state.project_root.clone(), ..env.clone() };
-        let resolved = state.project_root.is_dir().then(|| config::load(&there, &Flags::default(), &mut Vec::new()).ok()).flatten();
+        let resolved = state
+            .project_root
+            .is_dir()
+            .then(|| config::load(&there, &Flags::default(), &mut Vec::new()).ok())
+            .flatten();
         let provider = state.provider.unwrap_or_default();
         let mut project = match resolved.filter(|p| p.state_dir.dir() == store.dir()) {
             Some(project) => project,

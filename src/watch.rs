@@ -535,7 +535,6 @@ impl Loop {
         }
         let now = SystemTime::now();
         let mut processor = None;
-        let mut dag_warnings = None;
         let mut still = Vec::new();
         for pending in self.waiting.drain(..) {
             let report = resolve(&pending, &snapshot, now).or_else(|| {
@@ -549,8 +548,7 @@ impl Loop {
                 Some(mut report) => {
                     if report.status == Status::Parsed {
                         report.warnings.extend(duplicates(&report, &pending, &settings.dags, &settings.shown_root));
-                        let all = dag_warnings.get_or_insert_with(|| self.client.dag_warnings().unwrap_or_default());
-                        report.warnings.extend(warnings_for(all, &report.dags));
+                        report.warnings.extend(warnings_for(&snapshot.warnings, &report.dags));
                     }
                     emit(settings, printer, &report);
                     self.batch.push(report);
@@ -787,7 +785,7 @@ mod tests {
     #[test]
     fn a_file_is_resolved_only_by_what_airflow_did_after_the_save() {
         let now = SystemTime::from("2026-11-24T10:00:01.2Z".parse::<jiff::Timestamp>().unwrap());
-        let old = Snapshot { dags: vec![dag("etl_daily", "etl.py", "2026-11-24T09:59:00Z")], errors: vec![] };
+        let old = Snapshot { dags: vec![dag("etl_daily", "etl.py", "2026-11-24T09:59:00Z")], ..Snapshot::default() };
         let pending = saved("etl.py", false, &["etl_daily"]);
         assert_eq!(resolve(&pending, &old, now), None, "a parse from before the save says nothing");
 
@@ -797,7 +795,7 @@ mod tests {
                 dag("etl_hourly", "etl.py", "2026-11-24T10:00:00.9Z"),
                 dag("other", "x/etl.py.bak", "2026-11-24T10:00:00.9Z"),
             ],
-            errors: vec![],
+            ..Snapshot::default()
         };
         let report = resolve(&pending, &new, now).unwrap();
         assert_eq!(
@@ -813,6 +811,7 @@ mod tests {
                 timestamp: "2026-11-24T10:00:00.5Z".into(),
                 stack_trace: "  File \"/opt/airflow/dags/etl.py\", line 3, in <module>\nModuleNotFoundError: No module named 'foo'\n".into(),
             }],
+            ..Snapshot::default()
         };
         let report = resolve(&pending, &broken, now).unwrap();
         assert_eq!(
@@ -828,7 +827,7 @@ mod tests {
         // Airflow 2 lists where it sees the file.
         let v1 = Snapshot {
             dags: vec![dag("etl_daily", "/opt/airflow/dags/etl.py", "2026-11-24T10:00:01Z")],
-            errors: vec![],
+            ..Snapshot::default()
         };
         assert_eq!(resolve(&pending, &v1, now).unwrap().status, Status::Parsed);
     }
@@ -848,7 +847,7 @@ mod tests {
         let now = SystemTime::from("2026-11-24T10:00:03Z".parse::<jiff::Timestamp>().unwrap());
         let mut parsed = dag("etl_daily", "etl.py", "2026-11-24T10:00:02Z");
         parsed.last_parse_duration = Some(2.54);
-        let snapshot = Snapshot { dags: vec![parsed], errors: vec![] };
+        let snapshot = Snapshot { dags: vec![parsed], ..Snapshot::default() };
         let report = resolve(&saved("etl.py", false, &[]), &snapshot, now).unwrap();
         assert_eq!(report.parse_seconds, Some(2.54));
         assert_eq!(report.warnings.len(), 1);
@@ -883,7 +882,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut elsewhere = dag("etl", "/opt/airflow/dags/team/etl.py", "2026-11-24T10:00:00Z");
         elsewhere.relative_fileloc = Some("team/etl.py".into());
-        let snapshot = Snapshot { dags: vec![elsewhere], errors: vec![] };
+        let snapshot = Snapshot { dags: vec![elsewhere], ..Snapshot::default() };
         assert_eq!(wrong_folder(&snapshot, dir.path()).as_deref(), Some("/opt/airflow/dags"));
         std::fs::create_dir(dir.path().join("team")).unwrap();
         std::fs::write(dir.path().join("team/etl.py"), "x").unwrap();

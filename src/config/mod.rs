@@ -262,7 +262,9 @@ impl ImageFiles {
         // built once they name something.
         let listing = |path: &PathBuf| {
             let text = std::fs::read_to_string(path).ok()?;
-            text.lines().any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#')).then(|| path.clone())
+            text.lines()
+                .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+                .then(|| path.clone())
         };
         let [requirements, packages, dockerfile] = project;
         ImageFiles {
@@ -379,7 +381,12 @@ pub fn load_recorded(env: &Env, root: &Path, name: &str, provider: Provider, con
     }
     let source = Source { name: format!("the state of project `{name}`"), text: &text };
     let env = Env { cwd: root.to_path_buf(), ..env.clone() };
-    Resolve { env: &env, root, src: &source, origin: Origin::Recorded }.project(source.parse()?, &Flags::default(), None, &mut Vec::new())
+    Resolve { env: &env, root, src: &source, origin: Origin::Recorded }.project(
+        source.parse()?,
+        &Flags::default(),
+        None,
+        &mut Vec::new(),
+    )
 }
 
 /// Where a resolution's settings come from.
@@ -686,7 +693,9 @@ impl Resolve<'_> {
 /// `--context` and `--namespace` name an existing cluster's: with kind or k3d they are a mistake.
 pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Error> {
     if flags.ui_port == Some(0) {
-        return Err(Error::Setting { message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into() });
+        return Err(Error::Setting {
+            message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into(),
+        });
     }
     if provider == Provider::Existing {
         if let Some(ns) = &flags.namespace {
@@ -697,7 +706,9 @@ pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Erro
     let misplaced = [("--context", flags.context.is_some()), ("--namespace", flags.namespace.is_some())];
     match misplaced.into_iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Error::Setting {
-            message: format!("{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"),
+            message: format!(
+                "{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"
+            ),
         }),
         None => Ok(()),
     }
@@ -713,11 +724,17 @@ enum SharedFlags {
 }
 
 impl SharedFlags {
-    fn check(flags: &Flags, table: &ClusterTable, provider: Provider, notes: &mut Vec<String>) -> Result<SharedFlags, Error> {
+    fn check(
+        flags: &Flags,
+        table: &ClusterTable,
+        provider: Provider,
+        notes: &mut Vec<String>,
+    ) -> Result<SharedFlags, Error> {
         // Only a file that names its provider is for another one; without `provider`, its
         // [cluster] settings are for whichever the flag picks.
         let Some(file) = table.provider else { return Ok(SharedFlags::FromFile) };
-        let flag_differs = flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
+        let flag_differs =
+            flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
         if !flag_differs {
             return Ok(SharedFlags::FromFile);
         }
@@ -751,7 +768,10 @@ fn shared(
     // on an existing cluster: no conflict.
     let for_laptops = [
         ("workers", table.workers.as_ref().filter(|w| *w.get_ref() != 0).map(Spanned::span)),
-        ("kubernetes", table.kubernetes.as_ref().filter(|k| k.get_ref() != crate::pins::DEFAULT_KUBERNETES).map(Spanned::span)),
+        (
+            "kubernetes",
+            table.kubernetes.as_ref().filter(|k| k.get_ref() != crate::pins::DEFAULT_KUBERNETES).map(Spanned::span),
+        ),
     ];
     if let Some((key, Some(span))) = for_laptops.into_iter().find(|(_, s)| s.is_some()) {
         return Err(src.at(
@@ -761,7 +781,11 @@ fn shared(
     }
     let context = match (&flags.context, &table.context) {
         (Some(flag), _) if flag.trim().is_empty() => {
-            return Err(Error::Setting { message: "--context is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)".into() });
+            return Err(Error::Setting {
+                message:
+                    "--context is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)"
+                        .into(),
+            });
         }
         (Some(flag), _) => flag.clone(),
         (None, Some(context)) if context.get_ref().trim().is_empty() => {
