@@ -164,3 +164,22 @@ fn the_dag_processor_parses_with_one_process_per_profile_cpu() {
         "{explain}"
     );
 }
+
+/// Issue 12, item 2: the watch's slow-parse threshold is the profile's, and the hard limit it
+/// names is Airflow's `[core] dagbag_import_timeout` as the values set it.
+#[test]
+fn the_slow_parse_threshold_is_the_profiles_and_the_limit_airflows() {
+    let built_in = Test::new().args(["render", "--json"]).status(0).run().json();
+    assert_eq!(built_in["slow_parse"], serde_json::json!({"seconds": 2.0, "import_timeout": 30.0}));
+    let out = Test::new()
+        .file("profiles/patient.yaml", "extends: local\nwatch: {slow_parse_seconds: 5}\n")
+        .file(
+            "devflow.toml",
+            "[airflow]\nprofile = \"profiles/patient.yaml\"\n\n[airflow.config.core]\ndagbag_import_timeout = 45\n",
+        )
+        .args(["render", "--json"])
+        .status(0)
+        .run()
+        .json();
+    assert_eq!(out["slow_parse"], serde_json::json!({"seconds": 5.0, "import_timeout": 45.0}));
+}
