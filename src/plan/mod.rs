@@ -69,6 +69,8 @@ pub struct Plan {
     pub profile: String,
     pub profile_description: String,
     pub needs: profile::Needs,
+    /// When the watch flags a parse as slow, and Airflow's own limit for one.
+    pub slow_parse: profile::SlowParse,
     pub kubernetes: &'static str,
     pub chart_version: String,
     /// A local chart or an `oci://` reference; None: the Apache Airflow repository.
@@ -197,6 +199,7 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         profile: profile.name().to_string(),
         profile_description: profile.description.clone(),
         needs: profile.needs,
+        slow_parse: slow_parse(profile, &values),
         kubernetes: if project.provider == Provider::Existing { "of the existing cluster" } else { images.minor },
         chart_version,
         chart: project.chart.clone(),
@@ -268,6 +271,17 @@ fn volumes<'a>(project: &'a Project, receiver_image: &'a str) -> manifests::Volu
             access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
             receiver_image,
         },
+    }
+}
+
+/// The profile's threshold for a slow parse, and Airflow's hard limit as the values set it
+/// (`config.core.dagbag_import_timeout`, a number or its text; Airflow's default otherwise).
+fn slow_parse(profile: &profile::Profile, values: &Value) -> profile::SlowParse {
+    let limit = values::get(values, &Path::from_keys(["config", "core", "dagbag_import_timeout"]));
+    let import_timeout = limit.and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())));
+    profile::SlowParse {
+        seconds: profile.slow_parse_seconds,
+        import_timeout: import_timeout.unwrap_or(profile::SlowParse::default().import_timeout),
     }
 }
 
