@@ -422,6 +422,7 @@ impl ProjectFlags {
             profile: self.profile.clone(),
             values: self.values.clone(),
             set: set.to_vec(),
+            ..config::Flags::default()
         }
     }
 }

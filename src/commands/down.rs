@@ -28,10 +28,15 @@ fn named(env: &Env, name: Option<&str>, path: Option<&std::path::Path>) -> Resul
         .into_iter()
         .filter(|(store, state)| {
             name.is_none_or(|n| StateDir::at(store.dir().to_path_buf()).project_name() == n)
-                && path.as_ref().is_none_or(|p| state.project_root == *p || p.canonicalize().is_ok_and(|p| p == state.project_root))
+                && path
+                    .as_ref()
+                    .is_none_or(|p| state.project_root == *p || p.canonicalize().is_ok_and(|p| p == state.project_root))
         })
         .collect();
-    let asked = name.map_or_else(|| format!("--path {}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()), |n| format!("--project {n}"));
+    let asked = name.map_or_else(
+        || format!("--path {}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        |n| format!("--project {n}"),
+    );
     match found.len() {
         0 => bail!(Error::NoSuch { asked }),
         1 => {
@@ -40,7 +45,11 @@ fn named(env: &Env, name: Option<&str>, path: Option<&std::path::Path>) -> Resul
         }
         _ => bail!(Error::Ambiguous {
             asked,
-            folders: found.iter().map(|(_, s)| format!("    --path {}", s.project_root.display())).collect::<Vec<_>>().join("\n"),
+            folders: found
+                .iter()
+                .map(|(_, s)| format!("    --path {}", s.project_root.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
         }),
     }
 }

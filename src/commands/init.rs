@@ -118,7 +118,8 @@ fn scaffold(root: &Path, created_dags: bool) -> Result<Vec<String>> {
     }
     let gitignore = root.join(".gitignore");
     let existing = fs::read_to_string(&gitignore).unwrap_or_default();
-    let missing: Vec<&str> = GITIGNORED.iter().copied().filter(|line| !existing.lines().any(|l| l.trim() == *line)).collect();
+    let missing: Vec<&str> =
+        GITIGNORED.iter().copied().filter(|line| !existing.lines().any(|l| l.trim() == *line)).collect();
     if !missing.is_empty() {
         let mut text = existing.clone();
         if !text.is_empty() && !text.ends_with('\n') {
@@ -127,17 +128,27 @@ fn scaffold(root: &Path, created_dags: bool) -> Result<Vec<String>> {
         text.push_str("# devflow's local files: stand-in secrets and environment\n");
         text.extend(missing.iter().map(|line| format!("{line}\n")));
         fs::write(&gitignore, text).with_context(|| format!("cannot write {}", gitignore.display()))?;
-        created.push(if existing.is_empty() { ".gitignore".to_string() } else { format!(".gitignore ({} line(s) added)", missing.len()) });
+        created.push(if existing.is_empty() {
+            ".gitignore".to_string()
+        } else {
+            format!(".gitignore ({} line(s) added)", missing.len())
+        });
     }
     Ok(created)
 }
 
 /// Paths relative to the project; a trailing `/` is a folder.
 const SCAFFOLD: [(&str, &str); 6] = [
-    ("requirements.txt", "# Python packages for the Airflow image, one per line as pip reads them, e.g.\n# apache-airflow-providers-postgres\n# devflow builds the image once a line here names one (Airflow itself stays the profile's).\n"),
+    (
+        "requirements.txt",
+        "# Python packages for the Airflow image, one per line as pip reads them, e.g.\n# apache-airflow-providers-postgres\n# devflow builds the image once a line here names one (Airflow itself stays the profile's).\n",
+    ),
     ("packages.txt", ""),
     ("plugins/", ""),
-    ("dags/.airflowignore", "# Files in dags/ that Airflow does not parse, one pattern per line (.gitignore's syntax), e.g.\n# helpers/\n"),
+    (
+        "dags/.airflowignore",
+        "# Files in dags/ that Airflow does not parse, one pattern per line (.gitignore's syntax), e.g.\n# helpers/\n",
+    ),
     ("tests/test_dag_imports.py", DAG_IMPORT_TEST),
     (".github/workflows/devflow.yml.example", CI_EXAMPLE),
 ];

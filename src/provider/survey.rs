@@ -93,9 +93,14 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     let dir = StateDir::at(store.dir().to_path_buf());
     let provider = state.provider.unwrap_or_default();
     let (mut standing, mut reason) = match (provider.cluster_tool(), nodes) {
-        (None, _) => (Standing::Unchecked, Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context))),
+        (None, _) => (
+            Standing::Unchecked,
+            Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context)),
+        ),
         (Some(_), Err(why)) => (Standing::Unchecked, Some(format!("Docker cannot be asked: {why}"))),
-        (Some(tool), Ok(nodes)) => (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None),
+        (Some(tool), Ok(nodes)) => {
+            (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None)
+        }
     };
     if let Some(why) = folder_problem(env, &state.project_root, &dir) {
         (standing, reason) = (Standing::Orphaned, Some(why));
@@ -116,7 +121,8 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
 fn cluster_standing(tool: ClusterTool, name: &str, marker: &Path, nodes: &[Container]) -> Standing {
     let label = node_label(tool, name);
     let (key, value) = label.split_once('=').unwrap_or((&label, ""));
-    let cluster: Vec<Container> = nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
+    let cluster: Vec<Container> =
+        nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
     match super::nodes::presence(&cluster, &ownership(&cluster, marker)) {
         Presence::Running => Standing::Running,
         Presence::Stopped => Standing::Stopped,
@@ -132,9 +138,8 @@ fn folder_problem(env: &Env, root: &Path, dir: &StateDir) -> Option<String> {
     }
     let there = Env { cwd: root.to_path_buf(), ..env.clone() };
     let project = config::load(&there, &config::Flags::default(), &mut Vec::new()).ok()?;
-    (project.root != root || project.state_dir.dir() != dir.dir()).then(|| {
-        format!("the project in {} is now `{}`", root.display(), project.name)
-    })
+    (project.root != root || project.state_dir.dir() != dir.dir())
+        .then(|| format!("the project in {} is now `{}`", root.display(), project.name))
 }
 
 /// Clusters whose nodes mount a marker from a state folder under `base` that is gone.

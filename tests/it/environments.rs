@@ -22,7 +22,10 @@ fn a_moved_project_is_listed_as_orphaned_and_down_by_name_removes_it_from_anywhe
     lab.devflow(&["up", "--no-watch"]).status(0).run();
     let listed = lab.devflow(&["list", "--json"]).status(0).run().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!((listed[0]["project"].as_str(), listed[0]["state"].as_str()), (Some(lab.name.as_str()), Some("running")));
+    assert_eq!(
+        (listed[0]["project"].as_str(), listed[0]["state"].as_str()),
+        (Some(lab.name.as_str()), Some("running"))
+    );
     assert_eq!(listed[0]["cluster"]["name"], lab.name.as_str());
     assert_eq!(listed[0]["folder"], lab.test().dir().display().to_string());
 
@@ -32,10 +35,23 @@ fn a_moved_project_is_listed_as_orphaned_and_down_by_name_removes_it_from_anywhe
     let listed = run_in(lab.devflow(&["list", "--json"]).status(0), anywhere).json();
     assert_eq!(listed[0]["state"], "orphaned", "{listed}");
     assert!(listed[0]["reason"].as_str().unwrap().ends_with("is gone"), "{listed}");
-    run_in(lab.devflow(&["list"]).status(0).stdout_contains("orphaned").stdout_contains("devflow down --project NAME"), anywhere);
+    run_in(
+        lab.devflow(&["list"]).status(0).stdout_contains("orphaned").stdout_contains("devflow down --project NAME"),
+        anywhere,
+    );
 
-    run_in(lab.devflow(&["down", "--project", "nope", "--yes"]).status(2).stderr_contains("devflow made no environment for `--project nope`"), anywhere);
-    run_in(lab.devflow(&["down", "--project", &lab.name, "--yes"]).status(0).stderr_contains(format!("✓ Deleted the cluster {}", lab.name)), anywhere);
+    run_in(
+        lab.devflow(&["down", "--project", "nope", "--yes"])
+            .status(2)
+            .stderr_contains("devflow made no environment for `--project nope`"),
+        anywhere,
+    );
+    run_in(
+        lab.devflow(&["down", "--project", &lab.name, "--yes"])
+            .status(0)
+            .stderr_contains(format!("✓ Deleted the cluster {}", lab.name)),
+        anywhere,
+    );
     assert!(lab.world.containers().is_empty(), "the cluster's node containers are gone");
     assert!(!lab.state_dir().exists(), "the state folder is gone");
     assert!(elsewhere.join("devflow.toml").is_file(), "the user's files are left alone");
@@ -47,7 +63,8 @@ fn a_renamed_project_is_orphaned_and_down_by_path_removes_only_it() {
     let Some(lab) = Lab::new(test_name!(), "k3d") else { return };
     lab.devflow(&["up", "--no-watch"]).status(0).run();
     let toml = lab.test().dir().join("devflow.toml");
-    let renamed = std::fs::read_to_string(&toml).unwrap().replace(&format!("name = \"{}\"", lab.name), "name = \"renamed\"");
+    let renamed =
+        std::fs::read_to_string(&toml).unwrap().replace(&format!("name = \"{}\"", lab.name), "name = \"renamed\"");
     std::fs::write(&toml, renamed).unwrap();
     let listed = lab.devflow(&["list", "--json"]).status(0).run().json();
     assert_eq!(listed[0]["state"], "orphaned", "{listed}");
@@ -56,7 +73,10 @@ fn a_renamed_project_is_orphaned_and_down_by_path_removes_only_it() {
     lab.devflow(&["down", "--yes"]).status(0).stderr_contains("Nothing to remove").run();
     assert!(!lab.world.containers().is_empty());
     let folder = lab.test().dir().display().to_string();
-    lab.devflow(&["down", "--path", &folder, "--yes"]).status(0).stderr_contains(format!("✓ Deleted the cluster {}", lab.name)).run();
+    lab.devflow(&["down", "--path", &folder, "--yes"])
+        .status(0)
+        .stderr_contains(format!("✓ Deleted the cluster {}", lab.name))
+        .run();
     assert!(lab.world.containers().is_empty() && !lab.state_dir().exists());
 }
 
@@ -68,7 +88,10 @@ fn a_cluster_whose_state_folder_was_deleted_is_found_by_its_marker() {
     std::fs::remove_dir_all(&state).unwrap();
     let listed = lab.devflow(&["list", "--json"]).status(0).run().json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
-    assert_eq!((listed[0]["project"].as_str(), listed[0]["state"].as_str()), (Some(lab.name.as_str()), Some("orphaned")));
+    assert_eq!(
+        (listed[0]["project"].as_str(), listed[0]["state"].as_str()),
+        (Some(lab.name.as_str()), Some("orphaned"))
+    );
     let reason = listed[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("`kind delete cluster --name {}` removes the cluster", lab.name)), "{reason}");
     assert!(reason.contains(&state.display().to_string()), "{reason}");

@@ -140,7 +140,14 @@ pub fn docker_available() -> bool {
 fn node_tier_missing() -> Option<&'static str> {
     static MISSING: OnceLock<Option<&'static str>> = OnceLock::new();
     *MISSING.get_or_init(|| {
-        let ok = |args: &[&str]| Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = |args: &[&str]| {
+            Command::new("docker")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
         if !ok(&["info", "--format", "{{.ServerVersion}}"]) {
             Some("no Docker: `docker info` failed")
         } else if !Path::new("/bin/busybox").exists() && !ok(&["image", "inspect", NODE_IMAGE]) {
