@@ -472,6 +472,7 @@ impl ProjectFlags {
             profile: self.profile.clone(),
             values: self.values.clone(),
             set: set.to_vec(),
+            ..config::Flags::default()
         }
     }
 }

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use checks::{
-    check_airflow_version, check_executor, check_image, check_k3d_mount_source, check_namespace, default_namespace,
-    parse_set_flag,
+    check_airflow_version, check_chart_version, check_executor, check_image, check_k3d_mount_source, check_namespace,
+    default_namespace, parse_set_flag,
 };
 pub use checks::{check_cluster_name, name_from_folder};
 use file::{AirflowTable, ClusterTable, ProjectFile, Source};
@@ -37,6 +37,8 @@ pub const MAX_NAME_LEN: usize = 32;
 pub const DEFAULT_UI_PORT: u16 = 8080;
 pub const DEFAULT_PROFILE: &str = "local";
 pub const MAX_WORKERS: u8 = 8;
+/// Said once by every command whose profile runs Airflow 2 (FACTS.md: end of life 2026-04-22).
+pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --rehearse` rehearses the move to Airflow 3 on this project's database";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +130,14 @@ pub enum Error {
     Read { path: String, io: std::io::Error },
     #[error(transparent)]
     Profile(#[from] profile::Error),
+    /// The chart version's values schema is not in devflow's cache yet: the command edge pulls
+    /// the chart (`session::resolve`) and resolves again.
+    #[error("the values schema of the Airflow chart {version} is not in devflow's cache ({})", cache.display())]
+    ChartSchemaMissing { version: String, oci: Option<String>, cache: PathBuf },
+    #[error(
+        "the values schema of the Airflow chart in devflow's cache is broken: {why}\n  remove the file; devflow pulls the chart again"
+    )]
+    ChartSchemaBroken { why: String },
 }
 
 impl crate::error::Kind for Error {
@@ -135,6 +145,7 @@ impl crate::error::Kind for Error {
         match self {
             Error::Read { .. } => crate::error::ErrorKind::Environment,
             Error::Profile(e) => e.kind(),
+            Error::ChartSchemaMissing { .. } | Error::ChartSchemaBroken { .. } => crate::error::ErrorKind::Environment,
             _ => crate::error::ErrorKind::Input,
         }
     }
@@ -155,6 +166,9 @@ pub struct Flags {
     pub values: Vec<PathBuf>,
     /// `--set KEY=VALUE`, applied last.
     pub set: Vec<String>,
+    /// `upgrade --airflow`, `--chart`: the versions to plan for, winning over devflow.toml's.
+    pub airflow_version: Option<String>,
+    pub chart_version: Option<String>,
 }
 
 /// The project: devflow.toml (or the defaults) merged with the command-line flags, checked, with
@@ -179,7 +193,10 @@ pub struct Project {
     pub workers: u8,
     pub ui_port: u16,
     pub profile: Profile,
-    pub chart_version: Option<String>,
+    /// The chart version to install (devflow.toml's `chart_version`, `upgrade --chart`, else the
+    /// embedded schema's), and its values schema.
+    pub chart_version: String,
+    pub chart_schema: crate::schemas::ChartSchema,
     /// Where the chart comes from: None for the Apache Airflow repository; else a local chart
     /// (folder or .tgz, made absolute) or an `oci://` reference.
     pub chart: Option<String>,
@@ -418,6 +435,7 @@ struct AirflowSettings {
     values_files: Vec<PathBuf>,
     overrides: Vec<Override>,
     airflow_version: Option<String>,
+    chart_version: Option<String>,
     image: Option<String>,
     executor: Option<String>,
     profile: ProfileRef,
@@ -460,7 +478,11 @@ impl Resolve<'_> {
             ));
         }
         let profile = profile::load(&airflow.profile)?;
-        let production = production::load(&airflow.values_files, &self.env.cwd)?;
+        if profile.airflow_major() == 2 {
+            notes.push(AIRFLOW2_END_OF_LIFE.to_string());
+        }
+        let chart_schema = self.chart_schema(airflow.chart_version.as_deref(), airflow.chart.as_deref())?;
+        let production = production::load(&airflow.values_files, &self.env.cwd, chart_schema)?;
         let stand_in_values = standin_values::read(self.root)?;
         let mut project = Project {
             stand_in_values,
@@ -480,7 +502,8 @@ impl Resolve<'_> {
             workers: cluster.workers,
             ui_port: cluster.ui_port,
             profile,
-            chart_version: pf.airflow.chart_version,
+            chart_version: chart_schema.version.to_string(),
+            chart_schema,
             chart: airflow.chart,
             airflow_version: airflow.airflow_version,
             image: airflow.image,
@@ -604,7 +627,21 @@ impl Resolve<'_> {
                 .map(|s| check(s.get_ref()).map(|()| s.get_ref().clone()).map_err(|why| self.src.at(s.span(), why)))
                 .transpose()
         };
-        let airflow_version = checked(&table.version, check_airflow_version)?;
+        let airflow_version = match &flags.airflow_version {
+            Some(version) => {
+                check_airflow_version(version)
+                    .map_err(|why| Error::Setting { message: format!("--airflow: {why}") })?;
+                Some(version.clone())
+            }
+            None => checked(&table.version, check_airflow_version)?,
+        };
+        let chart_version = match &flags.chart_version {
+            Some(version) => Some(version.clone()),
+            None => table.chart_version.clone(),
+        };
+        if let Some(version) = &chart_version {
+            check_chart_version(version).map_err(|message| Error::Setting { message })?;
+        }
         let image = checked(&table.image, check_image)?;
         let executor = checked(&table.executor, check_executor)?;
         // A profile file named on the command line is relative to where the user stands; one
@@ -614,7 +651,24 @@ impl Resolve<'_> {
             (None, Some(file)) => ProfileRef::new(file, self.root),
             (None, None) => ProfileRef::new(DEFAULT_PROFILE, self.root),
         };
-        Ok(AirflowSettings { chart, values_files, overrides, airflow_version, image, executor, profile })
+        Ok(AirflowSettings { chart, values_files, overrides, airflow_version, chart_version, image, executor, profile })
+    }
+
+    /// The values schema of the chart version asked for: the embedded one (also for a local
+    /// chart, whose version is its own), else the one cached from that version's package.
+    fn chart_schema(&self, version: Option<&str>, chart: Option<&str>) -> Result<crate::schemas::ChartSchema, Error> {
+        let local = chart.is_some_and(|c| !c.starts_with("oci://"));
+        let Some(version) = version.filter(|v| *v != crate::schemas::EMBEDDED_CHART && !local) else {
+            return Ok(crate::schemas::ChartSchema::embedded());
+        };
+        let cache = self.env.chart_cache();
+        match crate::schemas::chart_for(version, &cache) {
+            Ok(Some(schema)) => Ok(schema),
+            Ok(None) => {
+                Err(Error::ChartSchemaMissing { version: version.to_string(), oci: chart.map(str::to_string), cache })
+            }
+            Err(why) => Err(Error::ChartSchemaBroken { why }),
+        }
     }
 
     fn chart(&self, setting: Option<&Spanned<String>>) -> Result<Option<String>, Error> {

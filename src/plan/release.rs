@@ -100,7 +100,7 @@ fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) 
     let Some(major) = supported_airflow_major(&version) else {
         return Err(Error::Input {
             message: format!(
-                "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart 1.22.0 runs Airflow 2.11 and later: use 2.11.x or 3.x"
+                "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart runs Airflow 2.11 and later: use 2.11.x or 3.x"
             ),
         });
     };

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod bench;
+mod charts;
 mod cli;
 mod database;
 mod day2;
