@@ -12,6 +12,7 @@ use super::nodes::ownership;
 use crate::config::{self, ClusterTool, Provider, StateDir, StateFile};
 use crate::docker::{Container, Daemon};
 use crate::env::Env;
+use crate::plan::ClusterRef;
 use crate::plan::cluster::{NODE_OWNER_MARKER, context, delete, node_label};
 use crate::state::{State, Store};
 
@@ -30,12 +31,6 @@ pub struct Environment {
     /// Its state folder, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_folder: Option<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClusterRef {
-    pub name: String,
-    pub context: String,
 }
 
 /// What `list` says of an environment.
@@ -93,9 +88,14 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     let dir = StateDir::at(store.dir().to_path_buf());
     let provider = state.provider.unwrap_or_default();
     let (mut standing, mut reason) = match (provider.cluster_tool(), nodes) {
-        (None, _) => (Standing::Unchecked, Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context))),
+        (None, _) => (
+            Standing::Unchecked,
+            Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context)),
+        ),
         (Some(_), Err(why)) => (Standing::Unchecked, Some(format!("Docker cannot be asked: {why}"))),
-        (Some(tool), Ok(nodes)) => (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None),
+        (Some(tool), Ok(nodes)) => {
+            (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None)
+        }
     };
     if let Some(why) = folder_problem(env, &state.project_root, &dir) {
         (standing, reason) = (Standing::Orphaned, Some(why));
@@ -104,7 +104,7 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
         project: dir.project_name(),
         folder: state.project_root.clone(),
         provider,
-        cluster: ClusterRef { name: state.cluster_name.clone(), context: state.context.clone() },
+        cluster: ClusterRef { name: state.cluster_name.clone(), provider, context: state.context.clone() },
         state: standing,
         reason,
         state_folder: Some(store.dir().to_path_buf()),
@@ -116,7 +116,8 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
 fn cluster_standing(tool: ClusterTool, name: &str, marker: &Path, nodes: &[Container]) -> Standing {
     let label = node_label(tool, name);
     let (key, value) = label.split_once('=').unwrap_or((&label, ""));
-    let cluster: Vec<Container> = nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
+    let cluster: Vec<Container> =
+        nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
     match super::nodes::presence(&cluster, &ownership(&cluster, marker)) {
         Presence::Running => Standing::Running,
         Presence::Stopped => Standing::Stopped,
@@ -132,9 +133,8 @@ fn folder_problem(env: &Env, root: &Path, dir: &StateDir) -> Option<String> {
     }
     let there = Env { cwd: root.to_path_buf(), ..env.clone() };
     let project = config::load(&there, &config::Flags::default(), &mut Vec::new()).ok()?;
-    (project.root != root || project.state_dir.dir() != dir.dir()).then(|| {
-        format!("the project in {} is now `{}`", root.display(), project.name)
-    })
+    (project.root != root || project.state_dir.dir() != dir.dir())
+        .then(|| format!("the project in {} is now `{}`", root.display(), project.name))
 }
 
 /// Clusters whose nodes mount a marker from a state folder under `base` that is gone.
@@ -156,21 +156,24 @@ fn markers_without_state(base: &Path, known: &[&Path], nodes: &[Container]) -> V
     }
     clusters
         .into_iter()
-        .map(|(context, (tool, name, folder))| Environment {
-            project: StateDir::at(folder.clone()).project_name(),
-            folder: PathBuf::new(),
-            provider: match tool {
+        .map(|(context, (tool, name, folder))| {
+            let provider = match tool {
                 ClusterTool::Kind => Provider::Kind,
                 ClusterTool::K3d => Provider::K3d,
-            },
-            reason: Some(format!(
-                "its state folder {} is gone: `{}` removes the cluster",
-                folder.display(),
-                delete(tool, &name).argv.join(" ")
-            )),
-            cluster: ClusterRef { name, context },
-            state: Standing::Orphaned,
-            state_folder: None,
+            };
+            Environment {
+                project: StateDir::at(folder.clone()).project_name(),
+                folder: PathBuf::new(),
+                provider,
+                reason: Some(format!(
+                    "its state folder {} is gone: `{}` removes the cluster",
+                    folder.display(),
+                    delete(tool, &name).argv.join(" ")
+                )),
+                cluster: ClusterRef { name, provider, context },
+                state: Standing::Orphaned,
+                state_folder: None,
+            }
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod bench;
 mod cli;
+mod contract;
 mod day2;
 mod environments;
 mod existing;
