@@ -32,7 +32,7 @@ pub enum Command {
     /// Remove everything devflow created for this project (cluster or namespace, state), and nothing else.
     Down(DownArgs),
     /// Pause the cluster to free memory, keeping its database.
-    Stop,
+    Stop(JsonFlag),
     /// Resume a stopped cluster and wait until Airflow is ready.
     Start(StartArgs),
     /// Show the cluster, each Airflow component, the URL and the DAG mount.
@@ -79,6 +79,31 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the user asked for JSON (`--json`): the result, progress events and the error as
+    /// the contract in schemas/devflow-output.schema.json says. The commands that hand the
+    /// terminal to what they run, or print a script, have no JSON.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Init(args) => args.output.json,
+            Command::Render(args) => args.json,
+            Command::Up(args) => args.output.json,
+            Command::Down(args) => args.output.json,
+            Command::Start(args) => args.output.json,
+            Command::Stop(flag)
+            | Command::Status(flag)
+            | Command::List(flag)
+            | Command::Push(flag)
+            | Command::Test(flag)
+            | Command::Creds(flag) => flag.json,
+            Command::Doctor(args) => args.json,
+            Command::Watch(args) => args.json,
+            Command::Run(args) => args.json,
+            Command::Logs(args) => args.output.json,
+            Command::Settings(SettingsCommand::Import(args)) => args.json,
+            Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
+        }
+    }
+
     /// The name a user typed, for messages about a command.
     pub fn name(&self) -> &'static str {
         match self {
@@ -86,7 +111,7 @@ impl Command {
             Command::Render(_) => "render",
             Command::Up(_) => "up",
             Command::Down(_) => "down",
-            Command::Stop => "stop",
+            Command::Stop(_) => "stop",
             Command::Start(_) => "start",
             Command::Status(_) => "status",
             Command::List(_) => "list",
@@ -154,6 +179,9 @@ pub struct UpArgs {
     /// Give up waiting for the cluster and Airflow after this long (e.g. 90s, 15m)
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 const WATCH_HELP: &str = "Each saved .py file gets one line as soon as Airflow has parsed it:
@@ -260,6 +288,9 @@ pub struct LogsArgs {
     /// How many of the last lines of each pod to show first
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub tail: i64,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +311,9 @@ pub struct DownArgs {
     /// Remove the environment made for the project in this folder, from any folder
     #[arg(long, value_name = "FOLDER")]
     pub path: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +321,9 @@ pub struct StartArgs {
     /// Give up waiting for Airflow after this long (e.g. 90s, 15m)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -299,9 +336,10 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct JsonFlag {
-    /// Print JSON, for scripts
+    /// Print JSON, for scripts: the result on standard output, progress and errors as one JSON
+    /// object a line on standard error (the README's "JSON output")
     #[arg(long)]
     pub json: bool,
 }
@@ -490,6 +528,9 @@ pub struct InitArgs {
     /// Overwrite an existing devflow.toml (dags/ is never touched when it exists)
     #[arg(long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]

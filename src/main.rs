@@ -41,19 +41,25 @@ use error::{ErrorKind, Kind};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Under `--json` everything the command says is JSON, from its first word to its error.
+    let mode = if cli.command.json() { ui::Mode::Json } else { ui::Mode::Text };
     let env = match env::Env::read() {
         Ok(env) => env,
         Err(error) => {
-            ui::Printer::terminal(&env::Env::default()).error(&error);
+            let mut printer = ui::Printer::terminal(&env::Env::default());
+            printer.set_mode(mode);
+            printer.failure(&error, ErrorKind::Environment);
             return ExitCode::from(ErrorKind::Environment.exit_code());
         }
     };
     let mut printer = ui::Printer::terminal(&env);
+    printer.set_mode(mode);
     match commands::run(&cli.command, &env, &mut printer) {
         Ok(commands::Exit(code)) => ExitCode::from(code),
         Err(error) => {
-            printer.error(&error);
-            ExitCode::from(kind(&error).exit_code())
+            let kind = kind(&error);
+            printer.failure(&error, kind);
+            ExitCode::from(kind.exit_code())
         }
     }
 }

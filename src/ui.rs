@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crate::env::Env;
 use crate::redact::Secrets;
 
+mod json;
+
 pub struct Printer {
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
@@ -118,7 +120,8 @@ impl Printer {
             color: self.color,
             live: self.live,
             shown: Vec::new(),
-            mode: Mode::Text,
+            // Under `--json` the work beside the result reports as JSON events too.
+            mode: if self.mode == Mode::Json { Mode::Json } else { Mode::Text },
             secrets: self.secrets.clone(),
         }
     }
@@ -150,6 +153,9 @@ impl Printer {
     /// replace the previous live lines; otherwise each line is printed once, when it first appears,
     /// so a log shows every change and no repetition.
     pub fn live(&mut self, lines: &[String]) {
+        if self.mode == Mode::Json {
+            return;
+        }
         if self.live {
             self.erase_live();
             for line in lines {
@@ -183,6 +189,9 @@ impl Printer {
 
     /// Something that went wrong but did not stop the command.
     pub fn warn(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("warning", text);
+        }
         self.erase_live();
         let mark = self.paint(YELLOW, "!");
         self.err_line(&format!("{mark} {text}"));
@@ -190,7 +199,8 @@ impl Printer {
 
     /// Asks a yes/no question on the terminal: None when there is no terminal to ask on.
     pub fn confirm(&mut self, question: &str) -> Option<bool> {
-        if !io::stdin().is_terminal() {
+        // A script reading JSON answers no question: it says `--yes`.
+        if !io::stdin().is_terminal() || self.mode == Mode::Json {
             return None;
         }
         self.erase_live();
@@ -241,12 +251,18 @@ impl Printer {
 
     /// Something done, on standard error so that standard output stays the result.
     pub fn done(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("done", text);
+        }
         self.erase_live();
         let mark = self.paint(GREEN, "✓");
         self.err_line(&format!("{mark} {text}"));
     }
 
     pub fn note(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("note", text);
+        }
         self.erase_live();
         let label = self.paint(YELLOW, "note:");
         self.err_line(&format!("{label} {text}"));
@@ -260,6 +276,9 @@ impl Printer {
         work: impl Future<Output = Result<T, E>>,
         done: impl FnOnce(&T) -> String,
     ) -> Result<T, E> {
+        if self.mode == Mode::Json {
+            return self.json_step(doing, work, done).await;
+        }
         let started = Instant::now();
         tokio::pin!(work);
         let mut tick = tokio::time::interval(Duration::from_millis(100));

@@ -18,14 +18,38 @@ pub async fn run(args: &DownArgs, env: &Env, printer: &mut Printer) -> Result<()
     let session = match (&args.project, &args.path) {
         (None, None) => {
             let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
-            if super::moved::down_instead(&session, removal, printer).await? {
-                return Ok(());
+            if let Some(earlier) = super::moved::down_instead(&session, removal, printer).await? {
+                return removed(&earlier, printer);
             }
             session
         }
         (name, path) => named(env, name.as_deref(), path.as_deref())?,
     };
-    Backend::of(&session).down(removal, printer).await
+    Backend::of(&session).down(removal, printer).await?;
+    removed(&session, printer)
+}
+
+/// What `down --json` prints once the environment is gone.
+fn removed(session: &Session, printer: &mut Printer) -> Result<()> {
+    let plan = &session.plan;
+    let removed = !session.store.dir().exists();
+    printer.json_result(&Removed {
+        project: &plan.project,
+        cluster: plan.cluster_ref(),
+        namespace: &plan.namespace,
+        removed,
+    })?;
+    Ok(())
+}
+
+/// `down --json`: the environment, and whether devflow's state of it is gone (each thing removed
+/// was a `done` event).
+#[derive(serde::Serialize)]
+struct Removed<'a> {
+    project: &'a str,
+    cluster: crate::plan::ClusterRef,
+    namespace: &'a str,
+    removed: bool,
 }
 
 /// The one environment of project `name`, or of the project in folder `path`.

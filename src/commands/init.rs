@@ -90,8 +90,23 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     if !scaffolded.is_empty() {
         printer.done(&format!("created {} (each only where it was missing)", scaffolded.join(", ")));
     }
-    printer.out("next: `devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create")?;
+    let mut created = vec![config::FILE_NAME.to_string()];
+    created.extend(created_dags.then(|| format!("dags/{EXAMPLE_DAG}")));
+    created.extend(scaffolded);
+    let result = Initialised { project: name, profile: profile_name, created, next: NEXT };
+    printer.result(&result, |result| format!("next: {}", result.next))?;
     Ok(())
+}
+
+const NEXT: &str = "`devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create";
+
+/// `init --json`: the project written, and every file and folder made for it.
+#[derive(serde::Serialize)]
+struct Initialised {
+    project: String,
+    profile: String,
+    created: Vec<String>,
+    next: &'static str,
 }
 
 /// What an Astro project has beside its DAGs, written only where missing, never over a file:

@@ -83,7 +83,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Completions(args) => done(completions::run(args, printer)),
         Command::Up(args) => done(up::run(args, env, printer)),
         Command::Down(args) => done(block_on(name, down::run(args, env, printer))),
-        Command::Stop => done(block_on(name, pause::stop(env, printer))),
+        Command::Stop(_) => done(block_on(name, pause::stop(env, printer))),
         Command::Start(args) => done(block_on(name, pause::start(args, env, printer))),
         Command::Status(args) => done(block_on(name, status::run(args, env, printer))),
         Command::List(args) => done(block_on(name, list::run(args, env, printer))),

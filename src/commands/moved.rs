@@ -39,19 +39,19 @@ pub async fn before_up(session: &Session, yes: bool, printer: &mut Printer) -> R
 
 /// `down` in a project that has made nothing under its present name and folder: the environment
 /// it made before it moved or was renamed is what the user means, and goes after the usual
-/// question. False when there is none.
-pub async fn down_instead(session: &Session, removal: Removal, printer: &mut Printer) -> Result<bool> {
+/// question. The last one removed, or None when there is none.
+pub async fn down_instead(session: &Session, removal: Removal, printer: &mut Printer) -> Result<Option<Session>> {
     if session.state.is_some() || session.store.dir().exists() {
-        return Ok(false);
+        return Ok(None);
     }
-    let found = survey::predecessors(&session.env, &session.project)?;
-    let any = !found.is_empty();
-    for earlier in found {
+    let mut last = None;
+    for earlier in survey::predecessors(&session.env, &session.project)? {
         printer.note(&earlier.describe());
         let old = Session::recorded(&session.env, earlier.store, earlier.state)?;
         Backend::of(&old).down(removal, printer).await?;
+        last = Some(old);
     }
-    Ok(any)
+    Ok(last)
 }
 
 async fn remove(session: &Session, found: Predecessor, printer: &mut Printer) -> Result<()> {

@@ -64,6 +64,8 @@ impl crate::error::Kind for Error {
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub project: String,
+    /// In `--json`, inside `cluster` ([`Plan::cluster_ref`]), as are `cluster_name` and `context`.
+    #[serde(skip)]
     pub provider: Provider,
     pub profile: String,
     pub profile_description: String,
@@ -79,10 +81,14 @@ pub struct Plan {
     pub chart: Option<String>,
     pub airflow_version: String,
     pub executor: String,
-    /// The chart components `up` waits for (their `component` pod label).
+    /// The chart components `up` waits for (their `component` pod label); in `--json` objects,
+    /// as `status` shows them.
+    #[serde(skip)]
     pub components: Vec<&'static str>,
     /// kind's or k3d's cluster name; for an existing cluster, its context.
+    #[serde(skip)]
     pub cluster_name: String,
+    #[serde(skip)]
     pub context: String,
     pub namespace: String,
     /// The value of the namespace's ownership annotation: this project's state folder.
@@ -99,6 +105,7 @@ pub struct Plan {
     pub state_dir: StateDir,
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
+    #[serde(rename = "cluster_config")]
     pub cluster: Value,
     /// The Helm values, with generated secrets shown as `<generated>`. Shown (and serialised)
     /// with the user's secrets redacted: the values Helm reads are written by `up` alone.
@@ -127,6 +134,15 @@ pub struct Plan {
     /// The project's environment variables (their secret ones fill devflow's env Secret); never shown.
     #[serde(skip)]
     pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// The cluster as every command's `--json` names it: kind's or k3d's cluster name (for an
+/// existing cluster, its context), where it runs and its kube context.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterRef {
+    pub name: String,
+    pub provider: Provider,
+    pub context: String,
 }
 
 /// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
@@ -431,6 +447,10 @@ impl Plan {
     }
 
     /// The steps, numbered, one line each: what `up --dry-run` prints.
+    pub fn cluster_ref(&self) -> ClusterRef {
+        ClusterRef { name: self.cluster_name.clone(), provider: self.provider, context: self.context.clone() }
+    }
+
     pub fn steps_text(&self) -> String {
         steps::text(&self.steps)
     }

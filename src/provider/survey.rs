@@ -12,6 +12,7 @@ use super::nodes::ownership;
 use crate::config::{self, ClusterTool, Provider, StateDir, StateFile};
 use crate::docker::{Container, Daemon};
 use crate::env::Env;
+use crate::plan::ClusterRef;
 use crate::plan::cluster::{NODE_OWNER_MARKER, context, delete, node_label};
 use crate::state::{State, Store};
 
@@ -30,12 +31,6 @@ pub struct Environment {
     /// Its state folder, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_folder: Option<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClusterRef {
-    pub name: String,
-    pub context: String,
 }
 
 /// What `list` says of an environment.
@@ -109,7 +104,7 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
         project: dir.project_name(),
         folder: state.project_root.clone(),
         provider,
-        cluster: ClusterRef { name: state.cluster_name.clone(), context: state.context.clone() },
+        cluster: ClusterRef { name: state.cluster_name.clone(), provider, context: state.context.clone() },
         state: standing,
         reason,
         state_folder: Some(store.dir().to_path_buf()),
@@ -221,21 +216,24 @@ fn markers_without_state(base: &Path, known: &[&Path], nodes: &[Container]) -> V
     }
     clusters
         .into_iter()
-        .map(|(context, (tool, name, folder))| Environment {
-            project: StateDir::at(folder.clone()).project_name(),
-            folder: PathBuf::new(),
-            provider: match tool {
+        .map(|(context, (tool, name, folder))| {
+            let provider = match tool {
                 ClusterTool::Kind => Provider::Kind,
                 ClusterTool::K3d => Provider::K3d,
-            },
-            reason: Some(format!(
-                "its state folder {} is gone: `{}` removes the cluster",
-                folder.display(),
-                delete(tool, &name).argv.join(" ")
-            )),
-            cluster: ClusterRef { name, context },
-            state: Standing::Orphaned,
-            state_folder: None,
+            };
+            Environment {
+                project: StateDir::at(folder.clone()).project_name(),
+                folder: PathBuf::new(),
+                provider,
+                reason: Some(format!(
+                    "its state folder {} is gone: `{}` removes the cluster",
+                    folder.display(),
+                    delete(tool, &name).argv.join(" ")
+                )),
+                cluster: ClusterRef { name, provider, context },
+                state: Standing::Orphaned,
+                state_folder: None,
+            }
         })
         .collect()
 }

@@ -60,7 +60,7 @@ fn a_flag_wins_over_what_init_wrote_and_a_flag_error_names_the_flag() {
         .stderr_contains("--provider existing: devflow.toml's [cluster] settings for provider `kind` are left aside")
         .run()
         .json();
-    assert_eq!((plan["context"].as_str(), plan["delivery"].as_str()), (Some("dev"), Some("push")));
+    assert_eq!((plan["cluster"]["context"].as_str(), plan["delivery"].as_str()), (Some("dev"), Some("push")));
     test.devflow(&["render", "--provider", "existing"])
         .status(2)
         .stderr_contains("error: --provider existing needs the kube context of the cluster\n  add `--context NAME`")
@@ -100,7 +100,7 @@ fn init_writes_the_cluster_flags_down_and_refuses_misplaced_ones_before_writing(
         .run();
     let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(
-        (plan["context"].as_str(), plan["namespace"].as_str(), plan["url"].as_str()),
+        (plan["cluster"]["context"].as_str(), plan["namespace"].as_str(), plan["url"].as_str()),
         (Some("dev"), Some("team-a"), Some("http://127.0.0.1:9191"))
     );
 }
@@ -149,7 +149,7 @@ fn init_for_a_shared_cluster_names_the_current_kube_context_and_a_namespace_of_o
     assert!(toml.contains("provider = \"existing\"") && toml.contains("context = \"shared-dev\""), "{toml}");
     let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(
-        (plan["namespace"].as_str(), plan["context"].as_str()),
+        (plan["namespace"].as_str(), plan["cluster"]["context"].as_str()),
         (Some("devflow-alice-acme-pipelines"), Some("shared-dev"))
     );
     assert_eq!(plan["delivery"], "push");

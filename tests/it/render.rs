@@ -72,7 +72,7 @@ fn each_part_alone_is_exactly_that_part_of_the_whole() {
     let test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "");
     let render = ["render", "--json", "--values", "deploy/eks-celery.yaml"];
     let whole = test.devflow(&render).status(0).run().json();
-    for (part, key) in [("cluster", "cluster"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
+    for (part, key) in [("cluster", "cluster_config"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
         let only = [&render[..], &["--only", part]].concat();
         assert_eq!(test.devflow(&only).status(0).run().json(), whole[key], "--only {part}");
     }
@@ -135,7 +135,7 @@ parallelism = 8
     assert_eq!(values["workers"]["replicas"], 2, "--set comes after [airflow.set]");
     assert_eq!(values["workers"]["serviceAccount"]["annotations"]["acme.io/team"], "data");
     assert_eq!(values["config"]["core"]["parallelism"], 8);
-    let nodes = out["cluster"]["nodes"].as_array().unwrap();
+    let nodes = out["cluster_config"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     assert_eq!(nodes[0]["extraPortMappings"][0]["hostPort"], 9090);
     assert_eq!(out["url"], "http://127.0.0.1:9090");

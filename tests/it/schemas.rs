@@ -77,9 +77,9 @@ fn every_profile_provider_and_production_values_validate() {
                 let plan = test.args(args).status(0).run().json();
                 let what = format!("{profile} on {provider} with {production:?}");
                 match provider {
-                    "existing" => assert!(plan["cluster"].is_null(), "{what}: devflow makes no cluster"),
-                    "kind" => assert_valid(&kind, &plan["cluster"], &format!("the cluster config of {what}")),
-                    _ => assert_valid(&k3d, &plan["cluster"], &format!("the cluster config of {what}")),
+                    "existing" => assert!(plan["cluster_config"].is_null(), "{what}: devflow makes no cluster"),
+                    "kind" => assert_valid(&kind, &plan["cluster_config"], &format!("the cluster config of {what}")),
+                    _ => assert_valid(&k3d, &plan["cluster_config"], &format!("the cluster config of {what}")),
                 }
                 assert_valid(&chart, &plan["values"], &format!("the values of {what}"));
                 for key in plan["values"].as_object().unwrap().keys() {
@@ -103,7 +103,7 @@ fn mounts_are_read_only_and_ports_listen_on_loopback() {
             .status(0)
             .run()
             .json();
-        let cluster = &plan["cluster"];
+        let cluster = &plan["cluster_config"];
         if provider == "kind" {
             assert_eq!(cluster["networking"]["apiServerAddress"], "127.0.0.1");
             for node in cluster["nodes"].as_array().unwrap() {
