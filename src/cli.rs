@@ -18,6 +18,11 @@ use crate::config::{self, Provider};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// List every external command devflow runs (kind, k3d, helm…): its command line (secrets
+    /// redacted, never its input), how long it took and how it ended
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
