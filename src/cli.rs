@@ -18,6 +18,11 @@ use crate::config::{self, Provider};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// List every external command devflow runs (kind, k3d, helm…): its command line (secrets
+    /// redacted, never its input), how long it took and how it ended
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +105,9 @@ impl Command {
             Command::Run(args) => args.json,
             Command::Logs(args) => args.output.json,
             Command::Settings(SettingsCommand::Import(args)) => args.json,
+            Command::Db(DbCommand::Snapshot(args)) => args.json,
+            Command::Db(DbCommand::List(flag)) => flag.json,
+            Command::Db(_) => false,
             Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
         }
     }

@@ -62,9 +62,9 @@ fn not_found(error: &tool::Error) -> bool {
 
 impl Helm {
     /// Runs one of the plan's helm commands (`upgrade --install`, its values in a file, never on
-    /// the command line).
+    /// the command line), its output shown as the step's progress.
     pub async fn run(&self, command: &Command, timeout: Duration) -> Result<(), Error> {
-        self.tool.run(&command.args(), None, timeout).await?;
+        self.tool.run_showing(&command.args(), None, timeout).await?;
         Ok(())
     }
 

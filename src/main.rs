@@ -54,7 +54,10 @@ fn main() -> ExitCode {
     };
     let mut printer = ui::Printer::terminal(&env);
     printer.set_mode(mode);
-    match commands::run(&cli.command, &env, &mut printer) {
+    printer.set_verbose(cli.verbose);
+    let result = commands::run(&cli.command, &env, &mut printer);
+    printer.show_records();
+    match result {
         Ok(commands::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             let kind = kind(&error);

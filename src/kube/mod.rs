@@ -84,7 +84,21 @@ pub struct Attached {
     pub stdin: Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
     pub stdout: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
     pub stderr: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    /// With a terminal: where each new size of the local terminal goes, for the remote one.
+    pub resize: Option<Resize>,
     pub exit: Exit,
+}
+
+/// The remote terminal's size, changed as the local one's is: kube-rs sends each size on the
+/// exec's channel 4 as `{"Width","Height"}` (kube-client 5.0.0 `src/api/remote_command.rs`,
+/// `AttachedProcess::terminal_size`, `RESIZE_CHANNEL`).
+pub struct Resize(Box<dyn FnMut(kube::api::TerminalSize) -> bool + Send>);
+
+impl Resize {
+    /// Sends the terminal's new size; false once the command has ended.
+    pub fn to(&mut self, width: u16, height: u16) -> bool {
+        (self.0)(kube::api::TerminalSize { width, height })
+    }
 }
 
 /// How an attached command ends.
@@ -529,14 +543,17 @@ impl ApiClient {
         let stdin = process.stdin().ok_or_else(|| failed("no standard input".into()))?;
         let stdout = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
         let stderr = process.stderr().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        if let (Some(mut resize), Some(size)) = (process.terminal_size(), terminal) {
-            // The remote terminal starts at the local one's size (a later resize is not followed).
-            let _ = resize.try_send(size);
-        }
+        let resize = process.terminal_size().zip(terminal).map(|(mut sender, size)| {
+            // The remote terminal starts at the local one's size; kube-rs queues up to 10 sizes,
+            // and a size that finds the queue full is dropped: the next one replaces it anyway.
+            let _ = sender.try_send(size);
+            Resize(Box::new(move |size| !matches!(sender.try_send(size), Err(e) if e.is_disconnected())))
+        });
         Ok(Attached {
             stdin: Box::new(stdin),
             stdout: Box::new(stdout),
             stderr,
+            resize,
             exit: Exit { process, command, pod: pod.to_string() },
         })
     }
