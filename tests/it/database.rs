@@ -284,6 +284,8 @@ fn devflow_password_key() -> &'static str {
 struct AirflowOn<'a> {
     venv: PathBuf,
     postgres: &'a Postgres,
+    /// The database it uses.
+    db: &'a str,
     home: PathBuf,
     dags: PathBuf,
 }
@@ -293,7 +295,8 @@ impl AirflowOn<'_> {
     fn env(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut env = self.postgres.env(&[&self.venv.join("bin")]);
         let url = format!(
-            "postgresql+psycopg2://airflow@/airflow?host={}&port={}",
+            "postgresql+psycopg2://airflow@/{}?host={}&port={}",
+            self.db,
             env["PGHOST"].as_str().unwrap(),
             self.postgres.port
         );
@@ -353,6 +356,7 @@ fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_i
     let on = |venv: &PathBuf| AirflowOn {
         venv: venv.clone(),
         postgres: &postgres,
+        db: "airflow",
         home: home.path().into(),
         dags: dags.clone(),
     };
@@ -399,3 +403,46 @@ fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_i
         migrate_new.as_secs_f64()
     );
 }
+
+const TWO_DAGS_AIRFLOW2: &str = "from airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+
+/// The seed script's runs on the two other versions it supports (3.2.2 is the rehearsal's), run as
+/// devflow runs it in the scheduler's pod (`python -c SCRIPT N`), twice: a second seed goes on
+/// after the first one's runs.
+#[test]
+fn the_seed_script_makes_runs_on_airflow_2_11_and_3_3() {
+    let test = test_name!();
+    let (Some(v2), Some(v3)) =
+        (crate::real_airflow::venv_of(test, "2.11.2"), crate::real_airflow::venv_of(test, "3.3.2"))
+    else {
+        return;
+    };
+    let Some(postgres) = Postgres::start(test) else { return };
+    for (venv, db, dags_text) in [(&v2, "airflow2", TWO_DAGS_AIRFLOW2), (&v3, "airflow3", TWO_DAGS)] {
+        postgres.psql("postgres", &format!("CREATE DATABASE {db}"));
+        let home = tempfile::tempdir().unwrap();
+        let dags = home.path().join("dags");
+        std::fs::create_dir(&dags).unwrap();
+        std::fs::write(dags.join("two.py"), dags_text).unwrap();
+        let airflow = AirflowOn { venv: venv.clone(), postgres: &postgres, db, home: home.path().into(), dags };
+        airflow.ok(&["db", "migrate"]);
+        airflow.ok(&["dags", "reserialize"]);
+        for round in 1..=2 {
+            let out = Command::new(venv.join("bin/python"))
+                .args(["-c", SEED, "7"])
+                .env_clear()
+                .envs(airflow.env().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{db}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+            let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+            assert_eq!((last["runs"].as_u64(), last["task_instances"].as_u64()), (Some(7), Some(11)), "{db}: {last}");
+            let counts = postgres.psql(db, "SELECT count(*), count(DISTINCT state) FROM task_instance");
+            assert_eq!(counts, format!("{}|1", 11 * round), "{db}: every task instance succeeded");
+        }
+        assert_eq!(postgres.psql(db, "SELECT count(*) FROM dag_run WHERE state = 'success'"), "14");
+    }
+}
+
+const SEED: &str = include_str!("../../src/database/seed.py");
