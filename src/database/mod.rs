@@ -56,6 +56,10 @@ pub enum Error {
     NoDatabasePod { namespace: String },
     #[error("{what} failed in the pod {pod} (exit code {code}):\n    {stderr}")]
     Failed { what: String, pod: String, code: i32, stderr: String },
+    #[error(
+        "`devflow db reset` replaces the database with an empty one, and there is no terminal to ask on\n  add --yes to do it"
+    )]
+    NotConfirmed,
     #[error("seeding runs did not work: {0}")]
     Seed(String),
     #[error("cannot use {path}: {io}")]
@@ -84,7 +88,8 @@ impl crate::error::Kind for Error {
             | Error::UnknownSnapshot { .. }
             | Error::SnapshotExists { .. }
             | Error::NotAnArchive { .. }
-            | Error::ExternalDatabase { .. } => Input,
+            | Error::ExternalDatabase { .. }
+            | Error::NotConfirmed => Input,
             Error::NoDatabasePod { .. } | Error::Failed { .. } | Error::Seed(_) | Error::Files { .. } => Environment,
             Error::Kube(e) => crate::error::Kind::kind(e),
             Error::State(e) => crate::error::Kind::kind(e),
@@ -114,6 +119,13 @@ pub fn dump_argv() -> Vec<String> {
 /// The command that replaces the database with the archive on its standard input.
 pub fn restore_argv() -> Vec<String> {
     ["sh", "-c", RESTORE, "devflow-restore", POSTGRES_USER, POSTGRES_DB].map(String::from).to_vec()
+}
+
+/// The command that replaces the database with an empty one.
+pub fn empty_argv() -> Vec<String> {
+    let mut argv = restore_argv();
+    argv.push("empty".into());
+    argv
 }
 
 /// devflow's PostgreSQL in the environment: where its commands run.
@@ -153,6 +165,13 @@ impl Database {
         let ran = self.kube.exec_streaming(&self.target(), &restore_argv(), Some(input), &mut sink).await?;
         let what = if ran.code == NOT_LOADED { "pg_restore (the database is as it was)" } else { "the restore" };
         succeeded(what, &self.pod, &ran)
+    }
+
+    /// Replaces the database with an empty one (Airflow's migrations then make its tables).
+    pub async fn empty(&self) -> Result<(), Error> {
+        let mut sink = tokio::io::sink();
+        let ran = self.kube.exec_streaming(&self.target(), &empty_argv(), None, &mut sink).await?;
+        succeeded("emptying the database", &self.pod, &ran)
     }
 }
 

@@ -335,22 +335,26 @@ impl AirflowOn<'_> {
 
 const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
 
+/// What one rehearsal measured.
+struct Figures {
+    runs: u64,
+    seed_seconds: f64,
+    dump_bytes: u64,
+    dump_seconds: f64,
+    migrate_empty: std::time::Duration,
+    migrate_up: std::time::Duration,
+    /// The whole `devflow db restore`: components stopped, the dump loaded, components Ready.
+    restore_total: std::time::Duration,
+}
+
 /// The upgrade a team rehearses, on real PostgreSQL and two real Airflow versions: 3.2.2
-/// migrates the database, devflow seeds runs (in the scheduler's pod) and snapshots it (in the
-/// PostgreSQL pod), 3.3.2 migrates it (timed), devflow restores the snapshot, and 3.2.2 finds its
-/// own schema and its runs again.
-#[test]
-fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_it() {
-    let test = test_name!();
-    let (Some(old), Some(new)) =
-        (crate::real_airflow::venv_of(test, "3.2.2"), crate::real_airflow::venv_of(test, "3.3.2"))
-    else {
-        return;
-    };
-    let Some(postgres) = Postgres::start(test) else { return };
-    let Some(lab) = Lab::with_project(test, "provider = \"kind\"", "", |t| t.file("dags/two.py", TWO_DAGS)) else {
-        return;
-    };
+/// migrates the database, devflow seeds `runs` runs (in the scheduler's pod) and snapshots it (in
+/// the PostgreSQL pod), 3.3.2 migrates it (timed), devflow restores the snapshot, and 3.2.2 finds
+/// its own schema and every run again. None when a venv or PostgreSQL is missing (said loudly).
+fn rehearse(test: &str, runs: u64) -> Option<Figures> {
+    let (old, new) = (crate::real_airflow::venv_of(test, "3.2.2")?, crate::real_airflow::venv_of(test, "3.3.2")?);
+    let postgres = Postgres::start(test)?;
+    let lab = Lab::with_project(test, "provider = \"kind\"", "", |t| t.file("dags/two.py", TWO_DAGS))?;
     let home = tempfile::tempdir().unwrap();
     let dags = lab.test().dir().join("dags");
     let on = |venv: &PathBuf| AirflowOn {
@@ -361,7 +365,7 @@ fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_i
         dags: dags.clone(),
     };
     let (before, after) = (on(&old), on(&new));
-    let migrate_old = before.ok(&["db", "migrate"]);
+    let migrate_empty = before.ok(&["db", "migrate"]);
     before.ok(&["dags", "reserialize"]);
     lab.devflow(&["up", "--no-watch"]).status(0).run();
     lab.world.scenario(json!({"exec": {
@@ -369,39 +373,69 @@ fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_i
         "scheduler": {"host": before.env()},
     }}));
 
-    let seeded = lab.devflow(&["db", "seed", "--runs", "300", "--json"]).status(0).run().json();
-    assert_eq!(seeded["runs"], 300, "{seeded}");
-    assert_eq!(seeded["task_instances"], 450, "150 runs of each DAG, 2 and 1 tasks: {seeded}");
+    let seeded = lab.devflow(&["db", "seed", "--runs", &runs.to_string(), "--json"]).status(0).run().json();
+    assert_eq!(seeded["runs"], runs, "{seeded}");
+    // Half the runs are etl's (2 tasks), half report's (1 task).
+    assert_eq!(seeded["task_instances"], runs.div_ceil(2) * 2 + runs / 2, "{seeded}");
     assert_eq!(seeded["dags"], json!(["etl", "report"]));
-    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM dag_run"), "300");
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM dag_run"), runs.to_string());
     let schema_old = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
 
     let taken = lab.devflow(&["db", "snapshot", "before-3.3", "--json"]).status(0).run().json();
-    let migrate_new = after.ok(&["db", "migrate"]);
+    let migrate_up = after.ok(&["db", "migrate"]);
     let schema_new = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
     assert_ne!(schema_old, schema_new, "3.3.2 migrated the schema");
 
+    let started = std::time::Instant::now();
     let restored = lab.devflow(&["db", "restore", "before-3.3"]).status(0).run();
+    let restore_total = started.elapsed();
     assert!(restored.stderr.contains("Restored snapshot before-3.3"), "{}", restored.stderr);
     assert_eq!(postgres.psql("airflow", "SELECT version_num FROM alembic_version"), schema_old);
     before.ok(&["db", "check-migrations", "--migration-wait-timeout", "1"]);
     let (listed, _) = before.airflow(&["dags", "list-runs", "etl", "-o", "json"]);
     // Airflow logs on standard output too: the JSON is its last line that starts as one.
     let text = String::from_utf8_lossy(&listed.stdout);
-    let runs: serde_json::Value =
+    let listed: serde_json::Value =
         text.lines().rev().find(|l| l.starts_with('[')).and_then(|l| serde_json::from_str(l).ok()).unwrap_or(json!([]));
-    assert_eq!(runs.as_array().map(Vec::len), Some(150), "3.2.2 reads its runs again");
-    // The figures of the README's "Database snapshots" section.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "FIGURES: migrate 3.2.2 (empty) {:.1}s; seed 300 runs {}s; snapshot {} bytes in {:.2}s; migrate 3.2.2 -> 3.3.2 {:.1}s",
-        migrate_old.as_secs_f64(),
-        seeded["seconds"],
-        taken["bytes"],
-        taken["seconds"].as_f64().unwrap(),
-        migrate_new.as_secs_f64()
+    assert_eq!(listed.as_array().map(Vec::len), Some(runs.div_ceil(2) as usize), "3.2.2 reads its runs again");
+    Some(Figures {
+        runs,
+        seed_seconds: seeded["seconds"].as_f64().unwrap(),
+        dump_bytes: taken["bytes"].as_u64().unwrap(),
+        dump_seconds: taken["seconds"].as_f64().unwrap(),
+        migrate_empty,
+        migrate_up,
+        restore_total,
+    })
+}
+
+#[test]
+fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_it() {
+    rehearse(test_name!(), 300);
+}
+
+/// `scripts/bench-db.sh`: the rehearsal at a larger size (`DEVFLOW_BENCH_RUNS`, default 3000),
+/// printed as a Markdown table.
+#[test]
+#[ignore = "a benchmark: scripts/bench-db.sh"]
+fn bench_db() {
+    let runs = std::env::var("DEVFLOW_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
+    let Some(f) = rehearse(test_name!(), runs) else { return };
+    println!("| what | figure |\n|---|---|");
+    println!("| `airflow db migrate`, 3.2.2, empty database | {:.1} s |", f.migrate_empty.as_secs_f64());
+    println!(
+        "| `devflow db seed --runs {}` | {:.1} s ({:.0} runs/s) |",
+        f.runs,
+        f.seed_seconds,
+        f.runs as f64 / f.seed_seconds
     );
+    println!(
+        "| `devflow db snapshot`: dump size, pg_dump time | {:.2} MB, {:.2} s |",
+        f.dump_bytes as f64 / 1e6,
+        f.dump_seconds
+    );
+    println!("| `airflow db migrate`, 3.2.2 → 3.3.2, {} runs | {:.1} s |", f.runs, f.migrate_up.as_secs_f64());
+    println!("| `devflow db restore` (stop, load, start) | {:.1} s |", f.restore_total.as_secs_f64());
 }
 
 const TWO_DAGS_AIRFLOW2: &str = "from airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
@@ -446,3 +480,17 @@ fn the_seed_script_makes_runs_on_airflow_2_11_and_3_3() {
 }
 
 const SEED: &str = include_str!("../../src/database/seed.py");
+
+#[test]
+fn reset_swaps_in_an_empty_database_and_upgrades_the_release_again_to_migrate_it() {
+    let Some((lab, postgres)) = up_with_postgres(test_name!()) else { return };
+    lab.devflow(&["db", "reset"]).status(2).stderr_contains("add --yes to do it").run();
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM runs"), "2", "nothing changed without --yes");
+    let upgrades = lab.calls("helm", &["upgrade"]).len();
+    let reset = lab.devflow(&["db", "reset", "--yes"]).status(0).stderr_contains("Emptied the database").run();
+    assert!(reset.stderr.contains("Stopped") && reset.stderr.contains("Airflow is ready"), "{}", reset.stderr);
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), upgrades + 1, "the release ran its migration job again");
+    assert!(!lab.state_dir().join("stopped-components.json").exists());
+    lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("unchanged").run();
+}
