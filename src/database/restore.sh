@@ -1,5 +1,6 @@
 # Loads the pg_dump custom-format archive on standard input into a new database, then swaps it in
-# for the old one. Run by devflow in its PostgreSQL pod with `sh -c SCRIPT devflow USER DB`.
+# for the old one. Run by devflow in its PostgreSQL pod with `sh -c SCRIPT devflow USER DB`;
+# `... USER DB empty` swaps in an empty database instead (`devflow db reset`).
 # A dump that does not load leaves the old database as it was; tables a newer Airflow added are
 # gone with the old database (pg_restore --clean would only drop what the dump has).
 set -eu
@@ -7,13 +8,16 @@ set -eu
 export PGOPTIONS="-c client_min_messages=warning"
 user="$1"
 db="$2"
+what="${3:-dump}"
 new="${db}_devflow_new"
 old="${db}_devflow_old"
 sql() {
     psql --no-password --no-psqlrc --quiet -v ON_ERROR_STOP=1 --username="$user" --dbname=postgres "$@"
 }
 sql -c "DROP DATABASE IF EXISTS \"$new\" WITH (FORCE)" -c "CREATE DATABASE \"$new\" OWNER \"$user\""
-if ! pg_restore --no-password --exit-on-error --single-transaction --no-owner --no-acl \
+if [ "$what" = empty ]; then
+    :
+elif ! pg_restore --no-password --exit-on-error --single-transaction --no-owner --no-acl \
     --username="$user" --dbname="$new"; then
     sql -c "DROP DATABASE IF EXISTS \"$new\" WITH (FORCE)"
     echo "devflow: the dump did not load; the database $db is as it was" >&2

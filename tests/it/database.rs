@@ -12,7 +12,18 @@ use crate::lifecycle::Lab;
 use crate::support::Expect;
 use crate::test_name;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Debian's PostgreSQL programs: the newest version installed (bookworm's is 15).
+fn pg_bin() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("pg_ctl").is_file())
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
 
 /// A PostgreSQL server of its own in a temporary folder, as the official image sets it up:
 /// superuser and database `airflow`, local (socket) connections trusted, TCP ones by password
@@ -20,28 +31,29 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// `host all all all scram-sha-256`). Stopped and removed when dropped.
 pub struct Postgres {
     pub port: u16,
+    bin: PathBuf,
     dir: tempfile::TempDir,
 }
 
-/// Debian's PostgreSQL 15 (scripts/test.sh installs it): absent, the test fails under CI=true
-/// and says loudly that it was skipped elsewhere.
-fn pg_available(test: &str) -> bool {
-    if Path::new(PG_BIN).join("pg_ctl").is_file() {
-        return true;
+/// Debian's PostgreSQL (scripts/test.sh installs it): absent, the test fails under CI=true and
+/// says loudly that it was skipped elsewhere.
+fn pg_available(test: &str) -> Option<PathBuf> {
+    if let Some(bin) = pg_bin() {
+        return Some(bin);
     }
-    let why = format!("{test}: no PostgreSQL at {PG_BIN} (scripts/test.sh installs postgresql)");
+    let why = format!("{test}: no PostgreSQL in /usr/lib/postgresql/*/bin (scripts/test.sh installs postgresql)");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}");
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-    false
+    None
 }
 
 /// A command of PostgreSQL's run as the `postgres` user when the tests run as root (initdb and
 /// the server refuse to run as root).
-fn as_postgres(program: &str) -> Command {
-    let path = Path::new(PG_BIN).join(program);
+fn as_postgres(bin: &Path, program: &str) -> Command {
+    let path = bin.join(program);
     if running_as_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(path);
@@ -58,9 +70,7 @@ fn running_as_root() -> bool {
 
 impl Postgres {
     pub fn start(test: &str) -> Option<Postgres> {
-        if !pg_available(test) {
-            return None;
-        }
+        let bin = pg_available(test)?;
         let dir = tempfile::Builder::new().prefix("devflow-pg-").tempdir().unwrap();
         let owner = Command::new("id").args(["-u", "postgres"]).output().unwrap();
         let uid: u32 = String::from_utf8_lossy(&owner.stdout).trim().parse().unwrap_or(0);
@@ -70,7 +80,7 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
         }
         let data = dir.path().join("data");
-        let init = as_postgres("initdb")
+        let init = as_postgres(&bin, "initdb")
             .args(["-D", data.to_str().unwrap(), "-U", "airflow", "--auth-local=trust", "--auth-host=scram-sha-256"])
             .output()
             .unwrap();
@@ -78,14 +88,14 @@ impl Postgres {
         let port = crate::lifecycle::free_port();
         let options = format!("-c listen_addresses=127.0.0.1 -p {port} -k {}", dir.path().display());
         let log = dir.path().join("log");
-        let started = as_postgres("pg_ctl")
+        let started = as_postgres(&bin, "pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(started.success(), "pg_ctl start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-        let postgres = Postgres { port, dir };
+        let postgres = Postgres { port, bin, dir };
         postgres.psql("postgres", "CREATE DATABASE airflow");
         Some(postgres)
     }
@@ -93,7 +103,7 @@ impl Postgres {
     /// The environment a pod's command gets: PostgreSQL's programs and the server's socket.
     pub fn env(&self, extra_path: &[&Path]) -> serde_json::Map<String, serde_json::Value> {
         let mut path: Vec<String> = extra_path.iter().map(|p| p.display().to_string()).collect();
-        path.extend([PG_BIN.to_string(), "/usr/bin".into(), "/bin".into()]);
+        path.extend([self.bin.display().to_string(), "/usr/bin".into(), "/bin".into()]);
         let mut env = serde_json::Map::new();
         env.insert("PATH".into(), json!(path.join(":")));
         env.insert("PGHOST".into(), json!(self.dir.path().display().to_string()));
@@ -104,7 +114,7 @@ impl Postgres {
 
     /// Runs SQL in a database as `airflow`; what it printed (unaligned, tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(Path::new(PG_BIN).join("psql"))
+        let out = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "airflow", "-d", db, "-c", sql])
             .env("PGHOST", self.dir.path())
             .env("PGPORT", self.port.to_string())
@@ -118,7 +128,7 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let _ = as_postgres("pg_ctl")
+        let _ = as_postgres(&self.bin, "pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -267,4 +277,220 @@ fn bad_names_and_files_are_input_errors_and_no_password_shows() {
 /// The key of the generated database password in the state folder's secrets.
 fn devflow_password_key() -> &'static str {
     "data.metadataConnection.pass"
+}
+
+/// One Airflow version's programs against the test's PostgreSQL, as the chart's pods have them:
+/// its `airflow` and `python` first on PATH, the metadata connection in the environment.
+struct AirflowOn<'a> {
+    venv: PathBuf,
+    postgres: &'a Postgres,
+    /// The database it uses.
+    db: &'a str,
+    home: PathBuf,
+    dags: PathBuf,
+}
+
+impl AirflowOn<'_> {
+    /// The environment of a pod's command (scenario `exec` `{"host": …}`).
+    fn env(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut env = self.postgres.env(&[&self.venv.join("bin")]);
+        let url = format!(
+            "postgresql+psycopg2://airflow@/{}?host={}&port={}",
+            self.db,
+            env["PGHOST"].as_str().unwrap(),
+            self.postgres.port
+        );
+        for (key, value) in [
+            ("AIRFLOW_HOME", self.home.display().to_string()),
+            ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", url),
+            ("AIRFLOW__CORE__DAGS_FOLDER", self.dags.display().to_string()),
+            ("AIRFLOW__CORE__LOAD_EXAMPLES", "False".into()),
+            ("AIRFLOW__CORE__FERNET_KEY", "N6aVR8Y2GQ7Ot2iN3ymlrzKqkU9mKSmP0sCGVUfkD_s=".into()),
+        ] {
+            env.insert(key.into(), json!(value));
+        }
+        env
+    }
+
+    /// `airflow ARGS` with that environment; its output, and how long it took.
+    fn airflow(&self, args: &[&str]) -> (std::process::Output, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let out = Command::new(self.venv.join("bin/airflow"))
+            .args(args)
+            .env_clear()
+            .envs(self.env().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())))
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> std::time::Duration {
+        let (out, took) = self.airflow(args);
+        let tail = |b: &[u8]| String::from_utf8_lossy(b).lines().rev().take(15).collect::<Vec<_>>().join("\n");
+        assert!(out.status.success(), "airflow {}: {}\n{}", args.join(" "), tail(&out.stdout), tail(&out.stderr));
+        took
+    }
+}
+
+const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+
+/// What one rehearsal measured.
+struct Figures {
+    runs: u64,
+    seed_seconds: f64,
+    dump_bytes: u64,
+    dump_seconds: f64,
+    migrate_empty: std::time::Duration,
+    migrate_up: std::time::Duration,
+    /// The whole `devflow db restore`: components stopped, the dump loaded, components Ready.
+    restore_total: std::time::Duration,
+}
+
+/// The upgrade a team rehearses, on real PostgreSQL and two real Airflow versions: 3.2.2
+/// migrates the database, devflow seeds `runs` runs (in the scheduler's pod) and snapshots it (in
+/// the PostgreSQL pod), 3.3.2 migrates it (timed), devflow restores the snapshot, and 3.2.2 finds
+/// its own schema and every run again. None when a venv or PostgreSQL is missing (said loudly).
+fn rehearse(test: &str, runs: u64) -> Option<Figures> {
+    let (old, new) = (crate::real_airflow::venv_of(test, "3.2.2")?, crate::real_airflow::venv_of(test, "3.3.2")?);
+    let postgres = Postgres::start(test)?;
+    let lab = Lab::with_project(test, "provider = \"kind\"", "", |t| t.file("dags/two.py", TWO_DAGS))?;
+    let home = tempfile::tempdir().unwrap();
+    let dags = lab.test().dir().join("dags");
+    let on = |venv: &PathBuf| AirflowOn {
+        venv: venv.clone(),
+        postgres: &postgres,
+        db: "airflow",
+        home: home.path().into(),
+        dags: dags.clone(),
+    };
+    let (before, after) = (on(&old), on(&new));
+    let migrate_empty = before.ok(&["db", "migrate"]);
+    before.ok(&["dags", "reserialize"]);
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    lab.world.scenario(json!({"exec": {
+        "devflow-postgres": {"host": postgres.env(&[])},
+        "scheduler": {"host": before.env()},
+    }}));
+
+    let seeded = lab.devflow(&["db", "seed", "--runs", &runs.to_string(), "--json"]).status(0).run().json();
+    assert_eq!(seeded["runs"], runs, "{seeded}");
+    // Half the runs are etl's (2 tasks), half report's (1 task).
+    assert_eq!(seeded["task_instances"], runs.div_ceil(2) * 2 + runs / 2, "{seeded}");
+    assert_eq!(seeded["dags"], json!(["etl", "report"]));
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM dag_run"), runs.to_string());
+    let schema_old = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
+
+    let taken = lab.devflow(&["db", "snapshot", "before-3.3", "--json"]).status(0).run().json();
+    let migrate_up = after.ok(&["db", "migrate"]);
+    let schema_new = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
+    assert_ne!(schema_old, schema_new, "3.3.2 migrated the schema");
+
+    let started = std::time::Instant::now();
+    let restored = lab.devflow(&["db", "restore", "before-3.3"]).status(0).run();
+    let restore_total = started.elapsed();
+    assert!(restored.stderr.contains("Restored snapshot before-3.3"), "{}", restored.stderr);
+    assert_eq!(postgres.psql("airflow", "SELECT version_num FROM alembic_version"), schema_old);
+    before.ok(&["db", "check-migrations", "--migration-wait-timeout", "1"]);
+    let (listed, _) = before.airflow(&["dags", "list-runs", "etl", "-o", "json"]);
+    // Airflow logs on standard output too: the JSON is its last line that starts as one.
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let listed: serde_json::Value =
+        text.lines().rev().find(|l| l.starts_with('[')).and_then(|l| serde_json::from_str(l).ok()).unwrap_or(json!([]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(runs.div_ceil(2) as usize), "3.2.2 reads its runs again");
+    Some(Figures {
+        runs,
+        seed_seconds: seeded["seconds"].as_f64().unwrap(),
+        dump_bytes: taken["bytes"].as_u64().unwrap(),
+        dump_seconds: taken["seconds"].as_f64().unwrap(),
+        migrate_empty,
+        migrate_up,
+        restore_total,
+    })
+}
+
+#[test]
+fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_it() {
+    rehearse(test_name!(), 300);
+}
+
+/// `scripts/bench-db.sh`: the rehearsal at a larger size (`DEVFLOW_BENCH_RUNS`, default 3000),
+/// printed as a Markdown table.
+#[test]
+#[ignore = "a benchmark: scripts/bench-db.sh"]
+fn bench_db() {
+    let runs = std::env::var("DEVFLOW_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(3000);
+    let Some(f) = rehearse(test_name!(), runs) else { return };
+    println!("| what | figure |\n|---|---|");
+    println!("| `airflow db migrate`, 3.2.2, empty database | {:.1} s |", f.migrate_empty.as_secs_f64());
+    println!(
+        "| `devflow db seed --runs {}` | {:.1} s ({:.0} runs/s) |",
+        f.runs,
+        f.seed_seconds,
+        f.runs as f64 / f.seed_seconds
+    );
+    println!(
+        "| `devflow db snapshot`: dump size, pg_dump time | {:.2} MB, {:.2} s |",
+        f.dump_bytes as f64 / 1e6,
+        f.dump_seconds
+    );
+    println!("| `airflow db migrate`, 3.2.2 → 3.3.2, {} runs | {:.1} s |", f.runs, f.migrate_up.as_secs_f64());
+    println!("| `devflow db restore` (stop, load, start) | {:.1} s |", f.restore_total.as_secs_f64());
+}
+
+const TWO_DAGS_AIRFLOW2: &str = "from airflow import DAG\nfrom airflow.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+
+/// The seed script's runs on the two other versions it supports (3.2.2 is the rehearsal's), run as
+/// devflow runs it in the scheduler's pod (`python -c SCRIPT N`), twice: a second seed goes on
+/// after the first one's runs.
+#[test]
+fn the_seed_script_makes_runs_on_airflow_2_11_and_3_3() {
+    let test = test_name!();
+    let (Some(v2), Some(v3)) =
+        (crate::real_airflow::venv_of(test, "2.11.2"), crate::real_airflow::venv_of(test, "3.3.2"))
+    else {
+        return;
+    };
+    let Some(postgres) = Postgres::start(test) else { return };
+    for (venv, db, dags_text) in [(&v2, "airflow2", TWO_DAGS_AIRFLOW2), (&v3, "airflow3", TWO_DAGS)] {
+        postgres.psql("postgres", &format!("CREATE DATABASE {db}"));
+        let home = tempfile::tempdir().unwrap();
+        let dags = home.path().join("dags");
+        std::fs::create_dir(&dags).unwrap();
+        std::fs::write(dags.join("two.py"), dags_text).unwrap();
+        let airflow = AirflowOn { venv: venv.clone(), postgres: &postgres, db, home: home.path().into(), dags };
+        airflow.ok(&["db", "migrate"]);
+        airflow.ok(&["dags", "reserialize"]);
+        for round in 1..=2 {
+            let out = Command::new(venv.join("bin/python"))
+                .args(["-c", SEED, "7"])
+                .env_clear()
+                .envs(airflow.env().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{db}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+            let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+            assert_eq!((last["runs"].as_u64(), last["task_instances"].as_u64()), (Some(7), Some(11)), "{db}: {last}");
+            let counts = postgres.psql(db, "SELECT count(*), count(DISTINCT state) FROM task_instance");
+            assert_eq!(counts, format!("{}|1", 11 * round), "{db}: every task instance succeeded");
+        }
+        assert_eq!(postgres.psql(db, "SELECT count(*) FROM dag_run WHERE state = 'success'"), "14");
+    }
+}
+
+const SEED: &str = include_str!("../../src/database/seed.py");
+
+#[test]
+fn reset_swaps_in_an_empty_database_and_upgrades_the_release_again_to_migrate_it() {
+    let Some((lab, postgres)) = up_with_postgres(test_name!()) else { return };
+    lab.devflow(&["db", "reset"]).status(2).stderr_contains("add --yes to do it").run();
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM runs"), "2", "nothing changed without --yes");
+    let upgrades = lab.calls("helm", &["upgrade"]).len();
+    let reset = lab.devflow(&["db", "reset", "--yes"]).status(0).stderr_contains("Emptied the database").run();
+    assert!(reset.stderr.contains("Stopped") && reset.stderr.contains("Airflow is ready"), "{}", reset.stderr);
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0");
+    assert_eq!(lab.calls("helm", &["upgrade"]).len(), upgrades + 1, "the release ran its migration job again");
+    assert!(!lab.state_dir().join("stopped-components.json").exists());
+    lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("unchanged").run();
 }

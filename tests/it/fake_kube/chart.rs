@@ -172,7 +172,7 @@ fn job_failed(ctx: &Ctx, job: &ChartJob) -> bool {
 
 /// The chart's jobs of a release that a client has not deleted since it last rolled.
 fn live_jobs(state: &State, r: &ReleaseView) -> Vec<ChartJob> {
-    let deleted = |j: &ChartJob| state.deleted_jobs.contains(&format!("{}/{}@{}", r.ns, j.name, r.rolled_at));
+    let deleted = |j: &ChartJob| state.deleted_jobs.contains(&format!("{}/{}@{}", r.ns, j.name, r.jobs_at));
     release_jobs(r).into_iter().filter(|j| !deleted(j)).collect()
 }
 
@@ -240,14 +240,14 @@ fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan
         ]);
         labels.insert("controller-uid".into(), uid(&format!("{}/{}", r.ns, job.name)));
         let pod = PodPlan {
-            name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.rolled_at), 5)),
+            name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.jobs_at), 5)),
             labels,
             containers: vec![(job.container.to_string(), image.clone())],
             ns: r.ns.clone(),
             keys: vec![job.component.to_string(), job.name.clone()],
             job: Some(run),
             owner: Some(Owner::new("batch/v1", "Job", &job.name)),
-            ..PodPlan::simple("", Vec::new(), r.rolled_at, r.node.clone())
+            ..PodPlan::simple("", Vec::new(), r.jobs_at, r.node.clone())
         };
         if migrating {
             migrations_done = pod.job_outcome(ctx).map(|(at, f)| if f { f64::INFINITY } else { at }).unwrap_or(0.0);
@@ -360,11 +360,12 @@ fn workload_pods(ctx: &Ctx, state: &State, r: &ReleaseView, w: Workload, image: 
     }
 }
 
-/// The replicas a client scaled a workload to since the release last rolled: a `helm upgrade`
+/// The replicas a client scaled a workload to since Helm last upgraded the release: a `helm upgrade`
 /// puts the chart's replicas back (Helm 3 patches the live object towards the new manifest, a
-/// three-way merge: helm v3.19 pkg/kube/client.go `createPatch`).
+/// three-way merge: helm v3 pkg/kube/client.go `createPatch` calls
+/// `strategicpatch.CreateThreeWayMergePatch(original, target, current)`).
 fn scaled(state: &State, r: &ReleaseView, workload: &str) -> Option<(f64, i32)> {
-    state.scaled.get(&(r.ns.clone(), workload.to_string())).copied().filter(|(at, _)| *at >= r.rolled_at)
+    state.scaled.get(&(r.ns.clone(), workload.to_string())).copied().filter(|(at, _)| *at >= r.updated)
 }
 
 /// The replicas of one of the chart's workloads now (1, the laptop's, unless a client scaled it),
@@ -435,7 +436,7 @@ pub(super) fn job_objects(ctx: &Ctx, state: &State) -> Vec<Value> {
             let (done_at, failed) = pod.job_outcome(ctx).unwrap_or((f64::INFINITY, false));
             let retrying = pod.retrying(ctx);
             let mut metadata =
-                chart_meta(r, &job.name, job.component, &format!("{}/{}/{}", r.ns, job.name, r.rolled_at));
+                chart_meta(r, &job.name, job.component, &format!("{}/{}/{}", r.ns, job.name, r.jobs_at));
             let controller_uid = uid(&format!("{}/{}", r.ns, job.name));
             let template_labels =
                 labels([("tier", "airflow"), ("component", job.component), ("release", r.name.as_str())]);
@@ -459,7 +460,7 @@ pub(super) fn job_objects(ctx: &Ctx, state: &State) -> Vec<Value> {
                 ),
                 ..Default::default()
             };
-            let mut status = job_status(ctx, r.rolled_at, done_at, failed);
+            let mut status = job_status(ctx, r.jobs_at, done_at, failed);
             if retrying {
                 // restartPolicy OnFailure: the pod restarts in place, still active, none failed.
                 status.active = Some(1);

@@ -82,7 +82,7 @@ struct State {
     /// The chart's workloads a client scaled (a merge patch of `spec.replicas`, as `db restore`
     /// sends): (namespace, workload) -> (when, replicas).
     scaled: HashMap<(String, String), (f64, i32)>,
-    /// Synthesised jobs deleted by a client: "ns/name@rolled_at".
+    /// Synthesised jobs deleted by a client: "ns/name@jobs_at".
     deleted_jobs: HashSet<String>,
     /// Namespaces being deleted: name -> when the namespace controller has removed the last of
     /// their contents and the namespace itself goes.

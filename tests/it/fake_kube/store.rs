@@ -478,7 +478,7 @@ fn delete_synthesised(ctx: &Ctx, state: &mut State, route: &Route, name: &str) -
             let r =
                 ctx.releases.iter().find(|r| r.ns == ns && chart::release_jobs(r).iter().any(|j| j.name == name))?;
             let out = find(ctx, state, route, name).unwrap_or(json!({}));
-            state.deleted_jobs.insert(format!("{ns}/{name}@{}", r.rolled_at));
+            state.deleted_jobs.insert(format!("{ns}/{name}@{}", r.jobs_at));
             out
         }
         _ => return None,

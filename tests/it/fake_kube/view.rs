@@ -132,6 +132,11 @@ pub(super) struct ReleaseView {
     /// The values Helm got, its values files merged.
     pub(super) values: Value,
     pub(super) rolled_at: f64,
+    /// When the chart's jobs were last made (the fake helm's `jobs_at`): an upgrade with the same
+    /// values makes the jobs devflow deleted again, without rolling the pods.
+    pub(super) jobs_at: f64,
+    /// When Helm last upgraded the release: its three-way merge puts scaled replicas back.
+    pub(super) updated: f64,
     /// When the pods rolled before that (the fake helm's `rolled_before`), for a rollout.
     pub(super) rolled_before: Option<f64>,
     pub(super) chart_version: String,
@@ -315,6 +320,8 @@ fn release_views(c: &ClusterView, releases_json: &Value) -> Vec<ReleaseView> {
                 name: name.to_string(),
                 values,
                 rolled_at: rec["rolled_at"].as_f64().unwrap_or(updated),
+                jobs_at: rec["jobs_at"].as_f64().or(rec["rolled_at"].as_f64()).unwrap_or(updated),
+                updated,
                 rolled_before: rec["rolled_before"].as_f64(),
                 chart_version: rec["version"].as_str().unwrap_or("1.22.0").to_string(),
                 cluster_started: c.started,
