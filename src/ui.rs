@@ -12,6 +12,7 @@ use crate::env::Env;
 use crate::redact::Secrets;
 
 mod json;
+pub use json::refused_command_line;
 
 pub struct Printer {
     out: Box<dyn Write + Send>,

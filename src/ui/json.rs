@@ -91,6 +91,23 @@ impl Printer {
     }
 }
 
+/// A command line clap refused. With `--json` anywhere in it: the contract's `error` object
+/// (an input error, exit 2); otherwise clap's own message and exit code, help and version too.
+pub fn refused_command_line(error: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind as Refusal;
+    let shown = matches!(
+        error.kind(),
+        Refusal::DisplayHelp | Refusal::DisplayVersion | Refusal::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shown || !std::env::args_os().any(|arg| arg == "--json") {
+        error.exit()
+    }
+    let text = error.render().to_string();
+    let object = error_object(&anyhow::Error::msg(text.trim_start_matches("error: ").to_string()), ErrorKind::Input);
+    let _ = writeln!(io::stderr(), "{object}");
+    std::process::ExitCode::from(ErrorKind::Input.exit_code())
+}
+
 /// The name of a kind in the contract.
 fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {

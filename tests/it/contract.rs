@@ -33,7 +33,7 @@ impl Contract {
     }
 
     #[track_caller]
-    fn assert_valid(&self, name: &str, instance: &Value, what: &str) {
+    pub fn assert_valid(&self, name: &str, instance: &Value, what: &str) {
         let errors = self.errors(name, instance);
         assert!(errors.is_empty(), "{what} breaks the contract's `{name}`:\n{}\n{instance:#}", errors.join("\n"));
     }
@@ -137,6 +137,10 @@ fn commands_without_a_cluster_print_the_contracts_json() {
 
     let bad = test.devflow(&["render", "--json", "--ui-port", "0"]).status(2).stdout("").run();
     contract.error("render", &bad, "input");
+    // A flag clap refuses is an input error too, and says how to go on.
+    let unknown = test.devflow(&["status", "--json", "--colour"]).status(2).stdout("").run();
+    let error = contract.error("status", &unknown, "input");
+    assert_eq!(error["error"], "unexpected argument '--colour' found", "{error}");
     // Before `up` there is nothing to read logs of: an environment error, exit 1.
     contract.error("logs", &test.devflow(&["logs", "--json"]).status(1).stdout("").run(), "environment");
 }
