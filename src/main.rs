@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dagrun;
+mod database;
 mod docker;
 mod env;
 mod error;
@@ -56,7 +57,10 @@ fn main() -> ExitCode {
     };
     let mut printer = ui::Printer::terminal(&env);
     printer.set_mode(mode);
-    match commands::run(&cli.command, &env, &mut printer) {
+    printer.set_verbose(cli.verbose);
+    let result = commands::run(&cli.command, &env, &mut printer);
+    printer.show_records();
+    match result {
         Ok(commands::Exit(code)) => ExitCode::from(code),
         Err(error) => {
             let kind = kind(&error);
@@ -96,6 +100,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         sync::Error,
         airflow::Error,
         airflow::incluster::Error,
+        database::Error,
         watch::Error,
         commands::Error,
         commands::down::Error,

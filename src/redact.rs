@@ -180,6 +180,26 @@ fn secret_key(place: Where, parents: &[String], key: &str) -> bool {
     }
 }
 
+/// A command line fit to show (`--verbose`): the value of every argument whose name says it is a
+/// secret redacted, given as the flag's next argument (`--password X`) or after `=`
+/// (`--set auth.token=X`, `--token=X`, `API_SECRET_KEY=X`).
+pub fn command_line(argv: &[&str]) -> String {
+    let mut shown = Vec::with_capacity(argv.len());
+    let mut value_is_secret = false;
+    for arg in argv {
+        shown.push(if value_is_secret { REDACTED.to_string() } else { redact_assignment(arg) });
+        value_is_secret = arg.starts_with('-') && !arg.contains('=') && secret_words(arg.trim_start_matches('-'));
+    }
+    shown.join(" ")
+}
+
+fn redact_assignment(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((key, _)) if secret_words(key.trim_start_matches('-')) => format!("{key}={REDACTED}"),
+        _ => arg.to_string(),
+    }
+}
+
 /// `smtp_password`, `AIRFLOW__CORE__FERNET_KEY`, `apiToken` are secrets; `remote_log_conn_id`,
 /// `secretName`, a taint's `key` are not.
 pub fn secret_words(key: &str) -> bool {
@@ -311,6 +331,23 @@ fn slack_webhooks(text: &str, found: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_command_line_shows_no_secret_value_of_a_flag_or_an_assignment() {
+        let argv = ["helm", "upgrade", "--set", "auth.token=t0k3n", "--password", "hunter22", "--name", "x"];
+        assert_eq!(
+            super::command_line(&argv),
+            "helm upgrade --set auth.token=<redacted> --password <redacted> --name x"
+        );
+        assert_eq!(
+            super::command_line(&["kind", "--api-key=abc", "AIRFLOW__API__SECRET_KEY=s"]),
+            "kind --api-key=<redacted> AIRFLOW__API__SECRET_KEY=<redacted>"
+        );
+        assert_eq!(
+            super::command_line(&["kind", "create", "cluster", "--name", "dev", "--config", "-"]),
+            "kind create cluster --name dev --config -"
+        );
+    }
+
     use serde_json::json;
 
     use super::*;

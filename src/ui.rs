@@ -1,12 +1,13 @@
 //! Everything devflow shows a person goes through one `Printer`: results on standard output,
 //! notes and errors on standard error, colour only on a terminal and never with NO_COLOR.
+//! Terminal detection, width, styling and redrawing are `console`'s.
 
 use std::future::Future;
 use std::io::{self, IsTerminal, Write};
-use std::sync::Arc;
-#[cfg(test)]
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use console::{Style, Term};
 
 use crate::env::Env;
 use crate::redact::Secrets;
@@ -18,13 +19,15 @@ pub struct Printer {
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
     color: bool,
-    /// Standard error is a terminal: live lines are redrawn in place rather than appended.
-    live: bool,
+    /// Standard error, when it is a terminal: live lines are redrawn in place rather than appended.
+    live: Option<Term>,
     /// Live lines drawn last (on a terminal) or printed already (otherwise).
     shown: Vec<String>,
     mode: Mode,
     /// The user's secret values: nothing printed shows them.
     secrets: Arc<Secrets>,
+    /// `--verbose`: every external command devflow ran is listed.
+    verbose: bool,
 }
 
 /// How a command prints its results.
@@ -74,25 +77,61 @@ impl Write for Shared {
     }
 }
 
-const RED_BOLD: &str = "\x1b[1;31m";
-const YELLOW: &str = "\x1b[33m";
-const GREEN: &str = "\x1b[32m";
-const RESET: &str = "\x1b[0m";
+/// What the programs devflow runs say while it waits for them (their progress lines), and the
+/// record of each run (for `--verbose`): filled by `tool` wherever it runs, shown by the printer.
+/// One for the process, as a logger is: a program runs deep below the code that holds the printer.
+static FEED: Mutex<Feed> = Mutex::new(Feed { lines: Vec::new(), records: Vec::new() });
+
+struct Feed {
+    lines: Vec<String>,
+    records: Vec<String>,
+}
+
+fn feed() -> std::sync::MutexGuard<'static, Feed> {
+    // A panic while the lock was held leaves only lines of text behind: still fit to show.
+    FEED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A progress line of a program devflow runs: the detail of the step's live line.
+pub fn progress_line(line: &str) {
+    let line = console::strip_ansi_codes(line).trim().to_string();
+    if !line.is_empty() {
+        feed().lines.push(line);
+    }
+}
+
+/// The record of one program run (its command line, time and exit status), shown with `--verbose`.
+pub fn record_run(record: String) {
+    feed().records.push(record);
+}
+
+fn red_bold() -> Style {
+    Style::new().red().bold()
+}
+
+fn yellow() -> Style {
+    Style::new().yellow()
+}
+
+fn green() -> Style {
+    Style::new().green()
+}
 
 impl Printer {
     /// Standard output and standard error; colour and live lines only on a terminal, never with
     /// NO_COLOR.
     pub fn terminal(env: &Env) -> Self {
-        let live = io::stderr().is_terminal();
-        let color = live && !env.no_color;
+        let term = Term::stderr();
+        let live = term.is_term().then_some(term);
         Printer {
             out: Box::new(io::stdout()),
-            err: Box::new(io::stderr()),
-            color,
+            err: Box::new(Term::stderr()),
+            color: live.is_some() && !env.no_color,
             live,
             shown: Vec::new(),
             mode: Mode::Text,
             secrets: Arc::default(),
+            verbose: false,
         }
     }
 
@@ -104,10 +143,11 @@ impl Printer {
             out: Box::new(Shared(captured.out.clone())),
             err: Box::new(Shared(captured.err.clone())),
             color: false,
-            live: false,
+            live: None,
             shown: Vec::new(),
             mode: Mode::Text,
             secrets: Arc::default(),
+            verbose: false,
         };
         (printer, captured)
     }
@@ -116,15 +156,21 @@ impl Printer {
     /// watch): everything on standard error, as this one would write it.
     pub fn progress(&self) -> Self {
         Printer {
-            out: Box::new(io::stderr()),
-            err: Box::new(io::stderr()),
+            out: Box::new(Term::stderr()),
+            err: Box::new(Term::stderr()),
             color: self.color,
-            live: self.live,
+            live: self.live.clone(),
             shown: Vec::new(),
             // Under `--json` the work beside the result reports as JSON events too.
             mode: if self.mode == Mode::Json { Mode::Json } else { Mode::Text },
             secrets: self.secrets.clone(),
+            verbose: self.verbose,
         }
+    }
+
+    /// `--verbose`: list every external command devflow runs.
+    pub fn set_verbose(&mut self, verbose: bool) {
+        self.verbose = verbose;
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
@@ -146,8 +192,11 @@ impl Printer {
 
     /// A prefix in one of a few colours, picked by index, on a terminal; plain otherwise.
     pub fn tag(&self, text: &str, index: usize) -> String {
-        const COLOURS: [&str; 6] = ["\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[33m", "\x1b[34m", "\x1b[31m"];
-        self.paint(COLOURS[index % COLOURS.len()], text)
+        const COLOURS: [console::Color; 6] = {
+            use console::Color::*;
+            [Cyan, Green, Magenta, Yellow, Blue, Red]
+        };
+        self.paint(&Style::new().fg(COLOURS[index % COLOURS.len()]), text)
     }
 
     /// Lines that describe work in progress (one per component, a spinner). On a terminal they
@@ -157,13 +206,17 @@ impl Printer {
         if self.mode == Mode::Json {
             return;
         }
-        if self.live {
+        if let Some(term) = &self.live {
+            // A line wider than the terminal wraps, and the redraw would erase too few rows.
+            let width = usize::from(term.size().1).saturating_sub(1).max(20);
+            let fitted: Vec<String> = lines.iter().map(|l| console::truncate_str(l, width, "…").into_owned()).collect();
             self.erase_live();
-            for line in lines {
+            for line in &fitted {
                 self.err_line(line);
             }
-            self.shown = lines.to_vec();
+            self.shown = fitted;
         } else {
+            self.show_records();
             for line in lines {
                 if !self.shown.contains(line) {
                     self.err_line(&format!("  {line}"));
@@ -176,16 +229,29 @@ impl Printer {
 
     /// Whether live lines are redrawn in place (a spinner is worth drawing).
     pub fn is_live(&self) -> bool {
-        self.live
+        self.live.is_some()
     }
 
+    /// Erases the live lines from a terminal, and prints the records of the programs run since
+    /// the last time (`--verbose`), so that they stand above what comes next.
     fn erase_live(&mut self) {
-        if self.live {
-            for _ in 0..self.shown.len() {
-                let _ = write!(self.err, "\x1b[1A\x1b[2K");
-            }
+        if let Some(term) = &self.live {
+            let _ = term.clear_last_lines(self.shown.len());
         }
         self.shown.clear();
+        self.show_records();
+    }
+
+    /// Prints the records of the programs run since the last time with `--verbose`; forgets them
+    /// otherwise.
+    pub fn show_records(&mut self) {
+        let records = std::mem::take(&mut feed().records);
+        if self.verbose {
+            for record in records {
+                let shown = self.paint(&Style::new().dim(), &format!("$ {record}"));
+                self.err_line(&shown);
+            }
+        }
     }
 
     /// Something that went wrong but did not stop the command.
@@ -194,7 +260,7 @@ impl Printer {
             return self.event("warning", text);
         }
         self.erase_live();
-        let mark = self.paint(YELLOW, "!");
+        let mark = self.paint(&yellow(), "!");
         self.err_line(&format!("{mark} {text}"));
     }
 
@@ -223,12 +289,13 @@ impl Printer {
         let _ = writeln!(self.err, "{}", self.secrets.hide(text));
     }
 
-    fn paint(&self, style: &str, text: &str) -> String {
-        if self.color { format!("{style}{text}{RESET}") } else { text.to_string() }
+    fn paint(&self, style: &Style, text: &str) -> String {
+        style.apply_to(text).force_styling(self.color).to_string()
     }
 
     /// A result: what the command was asked to print.
     pub fn out(&mut self, text: &str) -> io::Result<()> {
+        self.show_records();
         let text = self.secrets.hide(text);
         self.out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -240,7 +307,7 @@ impl Printer {
     /// A result printed while live lines are shown (a task's log under its live line): on a
     /// terminal the live lines are erased, the text written, and the live lines drawn again below it.
     pub fn out_above_live(&mut self, text: &str) -> io::Result<()> {
-        if !self.live {
+        if self.live.is_none() {
             return self.out(text);
         }
         let lines = self.shown.clone();
@@ -256,7 +323,7 @@ impl Printer {
             return self.event("done", text);
         }
         self.erase_live();
-        let mark = self.paint(GREEN, "✓");
+        let mark = self.paint(&green(), "✓");
         self.err_line(&format!("{mark} {text}"));
     }
 
@@ -265,12 +332,13 @@ impl Printer {
             return self.event("note", text);
         }
         self.erase_live();
-        let label = self.paint(YELLOW, "note:");
+        let label = self.paint(&yellow(), "note:");
         self.err_line(&format!("{label} {text}"));
     }
 
-    /// Runs slow work under a progress line (a spinner with the time on a terminal), then prints
-    /// `✓ <done>  <time>` when it succeeds.
+    /// Runs slow work under a progress line (a spinner with the time on a terminal), with the
+    /// latest progress line of the program the work runs as its detail; then prints
+    /// `✓ <done>  <time>` when it succeeds, or `✗ <doing>  <time>` above the error when it fails.
     pub async fn step<T, E>(
         &mut self,
         doing: &str,
@@ -281,40 +349,75 @@ impl Printer {
             return self.json_step(doing, work, done).await;
         }
         let started = Instant::now();
+        // Lines from a program run before this step are not this step's.
+        feed().lines.clear();
+        let mut detail = None;
         tokio::pin!(work);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let result = loop {
             tokio::select! {
                 result = &mut work => break result,
-                _ = tick.tick() => {
-                    let line = self.working(doing, started);
-                    self.live(&[line]);
-                }
+                _ = tick.tick() => self.show_progress(Some(self.working(doing, started)), &mut detail),
             }
         };
-        self.live(&[]);
-        if let Ok(value) = &result {
-            self.done(&format!("{}  {}", done(value), seconds(started.elapsed())));
+        self.show_progress(None, &mut detail);
+        match &result {
+            Ok(value) => self.done(&format!("{}  {}", done(value), seconds(started.elapsed()))),
+            Err(_) => self.failed(&format!("{doing}  {}", seconds(started.elapsed()))),
         }
         result
+    }
+
+    /// Shows a step's live line (none once it ended) with what its program said since the last
+    /// time: on a terminal the latest line, as the live line's detail; otherwise each line printed
+    /// once, as it came, then the records of the programs that ended.
+    fn show_progress(&mut self, working: Option<String>, detail: &mut Option<String>) {
+        let lines = std::mem::take(&mut feed().lines);
+        if self.live.is_some() {
+            *detail = lines.into_iter().last().or(detail.take());
+            let mut shown = Vec::new();
+            if let Some(working) = working {
+                shown.push(working);
+                shown.extend(detail.iter().map(|d| format!("  {d}")));
+            }
+            return self.live(&shown);
+        }
+        if let Some(working) = working {
+            self.live(&[working]);
+        }
+        for line in lines {
+            self.err_line(&format!("    {line}"));
+        }
+        self.show_records();
+    }
+
+    /// A step that failed: its line stays, marked, above the error that says why.
+    fn failed(&mut self, text: &str) {
+        self.erase_live();
+        let mark = self.paint(&red_bold(), "✗");
+        self.err_line(&format!("{mark} {text}"));
     }
 
     /// The live line of work under way since `started`: a spinner and the time on a terminal,
     /// `doing …` once otherwise.
     pub fn working(&self, doing: &str, started: Instant) -> String {
         let elapsed = started.elapsed();
-        if self.live { format!("{} {doing}  {}", spinner(elapsed), seconds(elapsed)) } else { format!("{doing} …") }
+        if self.is_live() {
+            format!("{} {doing}  {}", spinner(elapsed), seconds(elapsed))
+        } else {
+            format!("{doing} …")
+        }
     }
 
     /// A spinner frame and a space on a terminal, nothing otherwise: the mark of a live line.
     pub fn spin(&self, started: Instant) -> String {
-        if self.live { format!("{} ", spinner(started.elapsed())) } else { String::new() }
+        if self.is_live() { format!("{} ", spinner(started.elapsed())) } else { String::new() }
     }
 
     /// The one error message of a failed command: the error, then each cause on its own line.
     pub fn error(&mut self, error: &anyhow::Error) {
         self.erase_live();
-        let label = self.paint(RED_BOLD, "error:");
+        let label = self.paint(&red_bold(), "error:");
         self.err_line(&format!("{label} {error}"));
         for cause in error.chain().skip(1) {
             self.err_line(&format!("  caused by: {cause}"));
@@ -340,53 +443,16 @@ pub fn spinner(elapsed: Duration) -> char {
     FRAMES[(elapsed.as_millis() / 100) as usize % FRAMES.len()]
 }
 
-/// The terminal on standard input, in raw mode while this lives: keys go to the remote shell as
-/// they are typed, and only the remote terminal echoes them.
-pub struct RawTerminal {
-    original: libc::termios,
-}
-
-impl RawTerminal {
-    /// None when standard input is not a terminal.
-    pub fn enable() -> Option<RawTerminal> {
-        // SAFETY: tcgetattr/tcsetattr only read and write the termios given, for fd 0.
-        unsafe {
-            let mut termios: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut termios) != 0 {
-                return None;
-            }
-            let original = termios;
-            libc::cfmakeraw(&mut termios);
-            (libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) == 0).then_some(RawTerminal { original })
-        }
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        // SAFETY: restores the settings read in `enable`.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.original);
-        }
-    }
-}
-
-/// The size of the terminal on standard output: (columns, rows).
-pub fn terminal_size() -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ fills the winsize given.
-    unsafe {
-        let mut size: libc::winsize = std::mem::zeroed();
-        (libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0)
-            .then_some((size.ws_col, size.ws_row))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The feed of program lines is the process's: steps under test take turns.
+    static ONE_STEP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn a_step_says_once_what_it_does_then_what_it_did() {
+        let _turn = ONE_STEP_AT_A_TIME.lock().await;
         let (mut printer, captured) = Printer::capture();
         let work = async {
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -397,6 +463,35 @@ mod tests {
         assert!(err.starts_with("  Counting …\n✓ Counted 3  0."), "{err}");
         assert_eq!(err.matches("Counting …").count(), 1, "{err}");
         assert_eq!(captured.out(), "");
+    }
+
+    #[tokio::test]
+    async fn a_step_shows_its_programs_lines_and_a_failed_step_keeps_its_line_marked() {
+        let _turn = ONE_STEP_AT_A_TIME.lock().await;
+        let (mut printer, captured) = Printer::capture();
+        printer.set_verbose(true);
+        let work = async {
+            progress_line(" • Ensuring node image (kindest/node:v1.34.0) 🖼  ...\n");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            progress_line("\x1b[32m ✓ Preparing nodes 📦\x1b[0m\n");
+            record_run("kind create cluster --name dev  (0.3s, exit 1)".into());
+            Err::<(), _>("no")
+        };
+        assert_eq!(printer.step("Creating the cluster", work, |_| "Created".into()).await, Err("no"));
+        let err = captured.err();
+        let expected = [
+            "  Creating the cluster …",
+            "    • Ensuring node image (kindest/node:v1.34.0) 🖼  ...",
+            "    ✓ Preparing nodes 📦",
+            "$ kind create cluster --name dev  (0.3s, exit 1)",
+            "✗ Creating the cluster  0.",
+        ];
+        let mut rest = err.as_str();
+        for line in expected {
+            let at = rest.find(line).unwrap_or_else(|| panic!("`{line}` in order in:\n{err}"));
+            rest = &rest[at + line.len()..];
+        }
+        assert!(!err.contains("Created"), "{err}");
     }
 
     #[test]

@@ -14,11 +14,23 @@ use crate::state::Store;
 use crate::ui::Printer;
 
 pub async fn run(args: &DownArgs, env: &Env, printer: &mut Printer) -> Result<()> {
+    let removal = Removal { yes: args.yes, keep_cluster: args.keep_cluster };
     let session = match (&args.project, &args.path) {
-        (None, None) => Session::open(env, &Flags::default(), Follow::Made, printer)?,
+        (None, None) => {
+            let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
+            if let Some(earlier) = super::moved::down_instead(&session, removal, printer).await? {
+                return removed(&earlier, printer);
+            }
+            session
+        }
         (name, path) => named(env, name.as_deref(), path.as_deref())?,
     };
-    Backend::of(&session).down(Removal { yes: args.yes, keep_cluster: args.keep_cluster }, printer).await?;
+    Backend::of(&session).down(removal, printer).await?;
+    removed(&session, printer)
+}
+
+/// What `down --json` prints once the environment is gone.
+fn removed(session: &Session, printer: &mut Printer) -> Result<()> {
     let plan = &session.plan;
     let removed = !session.store.dir().exists();
     printer.json_result(&Removed {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::io::AsyncWriteExt;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::Exit;
 use crate::airflow::incluster::{self, Settings, TestReport};
@@ -15,7 +16,7 @@ use crate::kube;
 use crate::provider::Backend;
 use crate::session::Session;
 use crate::tool;
-use crate::ui::{self, Printer};
+use crate::ui::Printer;
 
 /// The component whose pod runs `test` and `settings import`: it has the project's image, the
 /// DAGs and the database.
@@ -41,11 +42,16 @@ async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Pri
     let kube = kube::ApiClient::connect(env, &plan.context).await?;
     let (pod, container) = running_pod(&kube, &target, component).await?;
     let interactive = std::io::stdin().is_terminal();
-    let size =
-        ui::terminal_size().filter(|_| interactive).map(|(width, height)| ::kube::api::TerminalSize { width, height });
+    // Listening before the remote terminal opens: a resize between the two is not missed.
+    let window_changes = interactive.then(|| signal(SignalKind::window_change()).ok()).flatten();
+    let size = interactive
+        .then(|| crossterm::terminal::size().ok())
+        .flatten()
+        .map(|(width, height)| ::kube::api::TerminalSize { width, height });
     let attached = kube.attach(&plan.namespace, &pod, container.as_deref(), argv, size).await?;
-    let raw = if interactive { ui::RawTerminal::enable() } else { None };
-    let kube::Attached { mut stdin, mut stdout, stderr, exit } = attached;
+    let raw = if interactive { RawMode::enable() } else { None };
+    let kube::Attached { mut stdin, mut stdout, stderr, resize, exit } = attached;
+    let resizing = resize.zip(window_changes).map(|(resize, changes)| tokio::spawn(follow_resizes(resize, changes)));
     // Standard input is read on a thread of its own: a read blocked on the terminal must not
     // keep devflow from exiting when the command ends.
     let (keys, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
@@ -84,8 +90,40 @@ async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Pri
         })
         .await;
     feeding.abort();
+    if let Some(resizing) = resizing {
+        resizing.abort();
+    }
     drop(raw);
     Ok(Exit(u8::try_from(code?).unwrap_or(1)))
+}
+
+/// Gives the remote terminal the local one's size each time the window changes (SIGWINCH),
+/// until the command ends.
+async fn follow_resizes(mut resize: kube::Resize, mut changes: Signal) {
+    while changes.recv().await.is_some() {
+        if let Ok((width, height)) = crossterm::terminal::size()
+            && !resize.to(width, height)
+        {
+            return;
+        }
+    }
+}
+
+/// The terminal on standard input in raw mode while this lives: keys go to the remote shell as
+/// they are typed, and only the remote terminal echoes them.
+struct RawMode;
+
+impl RawMode {
+    /// None when the terminal cannot be put in raw mode.
+    fn enable() -> Option<RawMode> {
+        crossterm::terminal::enable_raw_mode().ok().map(|()| RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
 }
 
 /// Runs one of `incluster`'s scripts with `python -c` in the scheduler's pod, under a progress

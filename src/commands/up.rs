@@ -24,6 +24,7 @@ pub fn run(args: &UpArgs, env: &Env, printer: &mut Printer) -> Result<()> {
         return printer.result(&steps, |_| plan.steps_text()).context("cannot write to standard output");
     }
     stand_in_values_ready(&session)?;
+    super::block_on("up", super::moved::before_up(&session, args.yes, printer))?;
     let pushers = super::block_on("up", executor::run(&session, &options, printer))?;
     if args.no_watch {
         return Ok(());

@@ -4,6 +4,7 @@
 
 pub mod forward;
 mod policy;
+mod scale;
 pub mod wait;
 mod workloads;
 
@@ -15,6 +16,7 @@ use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogP
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 
+pub use scale::Scaled;
 pub use workloads::{ComponentStatus, Failure, NodeStatus, Seen, Workloads, pod_ready, pod_running};
 
 use crate::env::Env;
@@ -61,6 +63,14 @@ pub enum NamespaceOwner {
     Annotated(String),
 }
 
+/// The container a command runs in: a pod's, by name, and which of its containers (else its first).
+#[derive(Debug, Clone, Copy)]
+pub struct ExecTarget<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub container: Option<&'a str>,
+}
+
 /// What a command run in a pod wrote, and how it ended.
 #[derive(Debug)]
 pub struct ExecOutput {
@@ -74,7 +84,21 @@ pub struct Attached {
     pub stdin: Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
     pub stdout: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
     pub stderr: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    /// With a terminal: where each new size of the local terminal goes, for the remote one.
+    pub resize: Option<Resize>,
     pub exit: Exit,
+}
+
+/// The remote terminal's size, changed as the local one's is: kube-rs sends each size on the
+/// exec's channel 4 as `{"Width","Height"}` (kube-client 5.0.0 `src/api/remote_command.rs`,
+/// `AttachedProcess::terminal_size`, `RESIZE_CHANNEL`).
+pub struct Resize(Box<dyn FnMut(kube::api::TerminalSize) -> bool + Send>);
+
+impl Resize {
+    /// Sends the terminal's new size; false once the command has ended.
+    pub fn to(&mut self, width: u16, height: u16) -> bool {
+        (self.0)(kube::api::TerminalSize { width, height })
+    }
 }
 
 /// How an attached command ends.
@@ -451,6 +475,54 @@ impl ApiClient {
         Ok(ExecOutput { code, stdout, stderr })
     }
 
+    /// Runs a command in a pod's container with its standard input read from `input` and its
+    /// standard output copied into `output` as it comes, so that a database dump of any size is
+    /// never held in memory; what it wrote on standard error (its `stdout` is empty) and its exit
+    /// code.
+    pub async fn exec_streaming(
+        &self,
+        target: &ExecTarget<'_>,
+        argv: &[String],
+        input: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)>,
+        output: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<ExecOutput, Error> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let command = argv.join(" ");
+        let pod = target.pod;
+        let failed = |message: String| Error::Exec { command: command.clone(), pod: pod.to_string(), message };
+        let mut params = AttachParams::default().stdin(input.is_some()).stdout(true).stderr(true);
+        params.container = target.container.map(str::to_string);
+        params.max_stdin_buf_size = Some(1 << 20);
+        let mut process = self
+            .pod_streams(target.namespace)
+            .exec(pod, argv.to_vec(), &params)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let writer = process.stdin();
+        let mut out = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
+        let mut err = process.stderr().ok_or_else(|| failed("no standard error".into()))?;
+        let write = async {
+            if let (Some(mut writer), Some(input)) = (writer, input) {
+                tokio::io::copy(input, &mut writer).await?;
+                writer.shutdown().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let read = async {
+            tokio::io::copy(&mut out, output).await?;
+            output.flush().await
+        };
+        let mut stderr = Vec::new();
+        let copies = async { tokio::join!(write, read, err.read_to_end(&mut stderr)) };
+        let (status, (written, read_out, read_err)) = finish(process, copies).await.map_err(failed)?;
+        read_out.map_err(|e| failed(format!("cannot write what it printed: {e}")))?;
+        read_err.map_err(|e| failed(e.to_string()))?;
+        let code = exit_code(status).map_err(|message| {
+            failed(format!("{message}{}", written.err().map(|e| format!(" ({e})")).unwrap_or_default()))
+        })?;
+        Ok(ExecOutput { code, stdout: Vec::new(), stderr })
+    }
+
     /// Starts a command in a pod with its standard streams handed to the caller; `terminal` asks
     /// for a terminal of that size (stderr then comes through stdout).
     pub async fn attach(
@@ -471,14 +543,17 @@ impl ApiClient {
         let stdin = process.stdin().ok_or_else(|| failed("no standard input".into()))?;
         let stdout = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
         let stderr = process.stderr().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        if let (Some(mut resize), Some(size)) = (process.terminal_size(), terminal) {
-            // The remote terminal starts at the local one's size (a later resize is not followed).
-            let _ = resize.try_send(size);
-        }
+        let resize = process.terminal_size().zip(terminal).map(|(mut sender, size)| {
+            // The remote terminal starts at the local one's size; kube-rs queues up to 10 sizes,
+            // and a size that finds the queue full is dropped: the next one replaces it anyway.
+            let _ = sender.try_send(size);
+            Resize(Box::new(move |size| !matches!(sender.try_send(size), Err(e) if e.is_disconnected())))
+        });
         Ok(Attached {
             stdin: Box::new(stdin),
             stdout: Box::new(stdout),
             stderr,
+            resize,
             exit: Exit { process, command, pod: pod.to_string() },
         })
     }

@@ -88,6 +88,17 @@ impl<'a> NodeCluster<'a> {
         self.program().await?.run(&command.args(), stdin, timeout).await
     }
 
+    /// Runs a command whose output says how a step goes (create, load, start): each line the
+    /// tool prints is the step's progress as it comes.
+    async fn run_showing(
+        &mut self,
+        command: &Command,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<String, tool::Error> {
+        self.program().await?.run_showing(&command.args(), stdin, timeout).await
+    }
+
     /// Docker with the memory the profile needs, the tool (installed when the user agrees), and
     /// the ownership marker the nodes mount.
     pub async fn preflight(&mut self, yes: bool, printer: &mut Printer) -> Result<()> {
@@ -184,7 +195,7 @@ impl<'a> NodeCluster<'a> {
         let config = command.stdin.map(|_| crate::values::to_yaml(&self.session.plan.cluster));
         let target = merge_target(&self.session.env.kubeconfig).map(Path::to_path_buf);
         let users = target.as_deref().and_then(current_context).filter(|c| c != &self.session.plan.context);
-        let created = self.run(command, config.as_deref().map(str::as_bytes), timeout).await;
+        let created = self.run_showing(command, config.as_deref().map(str::as_bytes), timeout).await;
         if let (Some(path), Some(theirs)) = (&target, &users)
             && current_context(path).as_deref() == Some(self.session.plan.context.as_str())
         {
@@ -202,7 +213,7 @@ impl<'a> NodeCluster<'a> {
 
     /// Runs the plan's load command for a built image.
     pub async fn load_image(&mut self, command: &Command) -> Result<(), tool::Error> {
-        self.run(command, None, Duration::from_secs(600)).await?;
+        self.run_showing(command, None, Duration::from_secs(600)).await?;
         Ok(())
     }
 
@@ -210,7 +221,7 @@ impl<'a> NodeCluster<'a> {
     pub async fn start(&mut self) -> Result<()> {
         match commands::pause(self.tool, self.name(), false) {
             Some(start) => {
-                self.run(&start, None, Duration::from_secs(300)).await?;
+                self.run_showing(&start, None, Duration::from_secs(300)).await?;
             }
             None => {
                 let (mut containers, _) = self.look().await?;
@@ -470,7 +481,12 @@ pub fn ownership(containers: &[Container], marker: &Path) -> Ownership {
 /// Docker's memory against the profile's needs: the one rule of `up` (which warns and goes on:
 /// a profile's figure has a margin, and pods may still fit) and `doctor` (a warning, not a block).
 fn memory_check(machine: &Machine, plan: &crate::plan::Plan) -> Check {
-    let detail = format!("{:.1} GiB for Docker; the profile `{}` needs {} GiB", machine.memory_gib(), plan.profile, plan.needs.memory_gib);
+    let detail = format!(
+        "{:.1} GiB for Docker; the profile `{}` needs {} GiB",
+        machine.memory_gib(),
+        plan.profile,
+        plan.needs.memory_gib
+    );
     // Docker Desktop reports a little less than the memory it was given.
     if machine.memory_gib() + 0.25 >= f64::from(plan.needs.memory_gib) {
         Check::pass("memory", detail)
@@ -479,7 +495,8 @@ fn memory_check(machine: &Machine, plan: &crate::plan::Plan) -> Check {
             "memory",
             false,
             format!("{detail}: pods may not fit"),
-            "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into(),
+            "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`"
+                .into(),
         )
     }
 }

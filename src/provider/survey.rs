@@ -111,6 +111,66 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     }
 }
 
+/// How a project's earlier environment lost its way to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// Made for a project of the same name in a folder that is gone: the project moved here.
+    Moved { from: PathBuf },
+    /// Made in this very folder when the project had another name.
+    Renamed { was: String },
+}
+
+/// An environment devflow made for this project before it moved or was renamed.
+pub struct Predecessor {
+    pub store: Store,
+    pub state: State,
+    pub how: Move,
+}
+
+impl Predecessor {
+    /// Whether it stands in the way of the project's own: a cluster of the same name (kind and
+    /// k3d name a cluster after its project), or the same namespace of the same cluster.
+    pub fn blocks(&self, plan: &crate::plan::Plan) -> bool {
+        self.state.cluster_name == plan.cluster_name && self.state.context == plan.context
+    }
+
+    pub fn describe(&self) -> String {
+        let made = match self.state.provider.unwrap_or_default().cluster_tool() {
+            Some(_) => format!("the {} cluster {}", self.state.provider.unwrap_or_default(), self.state.cluster_name),
+            None => format!("an environment in the cluster {}", self.state.context),
+        };
+        match &self.how {
+            Move::Moved { from } => format!(
+                "devflow made {made} for this project in {}, which is gone (the project moved here)",
+                from.display()
+            ),
+            Move::Renamed { was } => format!("devflow made {made} for this folder when its project was named `{was}`"),
+        }
+    }
+}
+
+/// The environments made for `project` before its folder moved or its name changed: a state
+/// folder of the same name whose project folder is gone, or one recorded for this folder under
+/// another name. Its own state folder is not among them.
+pub fn predecessors(env: &Env, project: &config::Project) -> Result<Vec<Predecessor>, crate::state::Error> {
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let found = Store::all(&env.state_base())?.into_iter().filter_map(|(store, state)| {
+        if store.dir() == project.state_dir.dir() {
+            return None;
+        }
+        let name = StateDir::at(store.dir().to_path_buf()).project_name();
+        let how = if name == project.name && !state.project_root.is_dir() {
+            Move::Moved { from: state.project_root.clone() }
+        } else if name != project.name && (state.project_root == project.root || state.project_root == root) {
+            Move::Renamed { was: name }
+        } else {
+            return None;
+        };
+        Some(Predecessor { store, state, how })
+    });
+    Ok(found.collect())
+}
+
 /// Running, stopped or absent, as `status` judges it: a cluster of that name without this
 /// environment's marker is not this environment's.
 fn cluster_standing(tool: ClusterTool, name: &str, marker: &Path, nodes: &[Container]) -> Standing {

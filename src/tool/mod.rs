@@ -221,7 +221,49 @@ impl Program {
     /// error; at the timeout, or when the returned future is dropped (Ctrl-C), the tool and its
     /// children are stopped (see [`Group`]).
     pub async fn run(&self, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String, Error> {
+        self.run_reporting(args, stdin, timeout, Output::Kept).await
+    }
+
+    /// Like [`Program::run`], each line the tool prints becoming, as it comes, the detail of the
+    /// step that waits for it (kind's "Ensuring node image", k3d's INFO lines, Helm's output).
+    pub async fn run_showing(&self, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Result<String, Error> {
+        self.run_reporting(args, stdin, timeout, Output::Shown).await
+    }
+
+    /// Runs the tool and records the run (command line, time, exit status; never its input) for
+    /// `--verbose`.
+    async fn run_reporting(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+        output: Output,
+    ) -> Result<String, Error> {
+        let started = std::time::Instant::now();
+        let result = self.run_to_end(args, stdin, timeout, output).await;
+        let argv: Vec<&str> = std::iter::once(self.name).chain(args.iter().copied()).collect();
+        let input = if stdin.is_some() { " < input" } else { "" };
+        let ended = match &result {
+            Ok(_) => "exit 0".to_string(),
+            Err(Error::Failed { code: Some(code), .. }) => format!("exit {code}"),
+            Err(Error::Failed { code: None, .. }) => "killed by a signal".to_string(),
+            Err(Error::TimedOut { .. }) => "stopped at its timeout".to_string(),
+            Err(_) => "did not start".to_string(),
+        };
+        let took = crate::ui::seconds(started.elapsed());
+        crate::ui::record_run(format!("{}{input}  ({took}, {ended})", crate::redact::command_line(&argv)));
+        result
+    }
+
+    async fn run_to_end(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+        output: Output,
+    ) -> Result<String, Error> {
         let command = std::iter::once(self.name).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let spawn_error = |io| Error::Spawn { path: self.path.display().to_string(), io };
         let mut child = Command::new(&self.path)
             .args(args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -231,25 +273,54 @@ impl Program {
             // the tool with its children (kind's `docker` calls) as one.
             .process_group(0)
             .spawn()
-            .map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?;
+            .map_err(spawn_error)?;
         let mut group = Group::of(&child);
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A tool that exits without reading its input is reported by its exit status, not here.
             let _ = pipe.write_all(input).await;
         }
-        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(result) => result.map_err(|io| Error::Spawn { path: self.path.display().to_string(), io })?,
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        let ended = async {
+            let (stdout, stderr, status) = tokio::join!(read_lines(out, output), read_lines(err, output), child.wait());
+            status.map(|status| (status, stdout, stderr))
+        };
+        let (status, stdout, stderr) = match tokio::time::timeout(timeout, ended).await {
+            Ok(result) => result.map_err(spawn_error)?,
             Err(_) => return Err(Error::TimedOut { command, after: timeout }),
         };
         group.ended = true;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        if status.success() {
+            Ok(String::from_utf8_lossy(&stdout).into_owned())
         } else {
-            let mut stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            let mut stderr = String::from_utf8_lossy(&stderr).into_owned();
             if stderr.trim().is_empty() {
-                stderr = String::from_utf8_lossy(&output.stdout).into_owned();
+                stderr = String::from_utf8_lossy(&stdout).into_owned();
             }
-            Err(Error::Failed { command, code: output.status.code(), stderr })
+            Err(Error::Failed { command, code: status.code(), stderr })
+        }
+    }
+}
+
+/// What becomes of a tool's output besides being kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Kept,
+    /// Each line is also a progress line of the step under way.
+    Shown,
+}
+
+/// All a tool writes on one of its pipes, line by line as it comes.
+async fn read_lines(pipe: Option<impl tokio::io::AsyncRead + Unpin>, output: Output) -> Vec<u8> {
+    use tokio::io::AsyncBufReadExt;
+    let mut all = Vec::new();
+    let Some(pipe) = pipe else { return all };
+    let mut reader = tokio::io::BufReader::new(pipe);
+    loop {
+        let from = all.len();
+        match reader.read_until(b'\n', &mut all).await {
+            Ok(0) | Err(_) => return all,
+            Ok(_) if output == Output::Shown => crate::ui::progress_line(&String::from_utf8_lossy(&all[from..])),
+            Ok(_) => {}
         }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::render::{PROFILES, PROVIDERS, production_for};
 use crate::support::{Expect, Test};
 
-const SCHEMAS: [&str; 3] = ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
+const SCHEMAS: [&str; 3] =
+    ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
 
 fn vendored(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name)
@@ -30,11 +31,17 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str)
 fn the_vendored_schemas_are_the_shared_ones() {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas");
     if !shared.is_dir() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{} is missing: CI keeps ../shared beside the repository", shared.display());
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{} is missing: CI keeps ../shared beside the repository",
+            shared.display()
+        );
         // Written to the process's stderr directly: the harness captures `eprintln!`, and a skip
         // must not be silent.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED the_vendored_schemas_are_the_shared_ones: no {}", shared.display());
+        let _ =
+            writeln!(std::io::stderr(), "SKIPPED the_vendored_schemas_are_the_shared_ones: no {}", shared.display());
         return;
     }
     for name in SCHEMAS {
