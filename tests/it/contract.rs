@@ -184,13 +184,14 @@ fn every_command_on_a_cluster_prints_the_contracts_json() {
     assert_eq!(down.json()["removed"], true, "{}", down.stdout);
 }
 
-/// A first `up --json`: each step it takes is a `started` then `done` event on standard error,
-/// and its result the `ready` line; `down --json` then removes it all.
+/// A first `up --json --verbose`: each step it takes is a `started` then `done` event on standard
+/// error, each program it ran a `command` event, and its result the `ready` line; `down --json`
+/// then removes it all.
 #[test]
 fn a_first_up_reports_each_step_as_json_events() {
     let Some(lab) = crate::lifecycle::Lab::new(test_name!(), "kind") else { return };
     let contract = Contract::load();
-    let up = lab.devflow(&["up", "--no-watch", "--json"]).status(0).run();
+    let up = lab.devflow(&["up", "--no-watch", "--json", "--verbose"]).status(0).run();
     let ready = contract.lines("up", &up);
     assert_eq!(
         (ready.len(), &ready[0]["event"], &ready[0]["changed"]),
@@ -207,6 +208,8 @@ fn a_first_up_reports_each_step_as_json_events() {
     let done: Vec<&Value> =
         events.iter().filter(|e| e["event"] == "done" && e.get("step").is_some()).map(|e| &e["step"]).collect();
     assert!(!started.is_empty() && started == done, "every step started is done:\n{}", up.stderr);
+    let commands: Vec<&Value> = events.iter().filter(|e| e["event"] == "command").map(|e| &e["message"]).collect();
+    assert!(commands.iter().any(|c| c.as_str().unwrap().contains("kind create cluster")), "{}", up.stderr);
     let down = lab.devflow(&["down", "--yes", "--json"]).status(0).run();
     contract.document("down", &down);
     assert_eq!(down.json()["removed"], true, "{}", down.stdout);
