@@ -40,7 +40,10 @@ use clap::Parser;
 use error::{ErrorKind, Kind};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(refused) => return ui::refused_command_line(refused),
+    };
     // Under `--json` everything the command says is JSON, from its first word to its error.
     let mode = if cli.command.json() { ui::Mode::Json } else { ui::Mode::Text };
     let env = match env::Env::read() {

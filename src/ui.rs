@@ -13,6 +13,7 @@ use crate::env::Env;
 use crate::redact::Secrets;
 
 mod json;
+pub use json::refused_command_line;
 
 pub struct Printer {
     out: Box<dyn Write + Send>,
@@ -245,6 +246,9 @@ impl Printer {
     /// otherwise.
     pub fn show_records(&mut self) {
         let records = std::mem::take(&mut feed().records);
+        if self.verbose && self.mode == Mode::Json {
+            return records.iter().for_each(|record| self.event("command", record));
+        }
         if self.verbose {
             for record in records {
                 let shown = self.paint(&Style::new().dim(), &format!("$ {record}"));

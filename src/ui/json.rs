@@ -1,17 +1,17 @@
 //! The `--json` side of the [`Printer`]: the contract `schemas/devflow-output.schema.json`
 //! writes down. Standard output carries the command's result (one document, or one object a line
 //! for a stream); standard error carries one JSON object a line: the progress events (`started`,
-//! `done`, `failed`, `note`, `warning`) and, when the command fails, one `error` object. Every
+//! `progress`, `done`, `failed`, `note`, `warning`, and with `--verbose` `command`) and, when the command fails, one `error` object. Every
 //! string goes through the printer's secrets before it is written.
 
 use std::future::Future;
 use std::io::{self, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Mode, Printer};
+use super::{Mode, Printer, feed};
 use crate::error::ErrorKind;
 
 impl Printer {
@@ -32,7 +32,17 @@ impl Printer {
         let started = Instant::now();
         let step = self.secrets.hide(doing);
         self.err_json(&json!({"event": "started", "step": step}));
-        let result = work.await;
+        // Lines from a program run before this step are not this step's.
+        feed().lines.clear();
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = tick.tick() => self.json_progress(&step),
+            }
+        };
+        self.json_progress(&step);
         let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         let event = match &result {
             Ok(value) => {
@@ -42,6 +52,16 @@ impl Printer {
         };
         self.err_json(&event);
         result
+    }
+
+    /// What the step's program said since the last time, a `progress` event a line, then the
+    /// records of the programs that ended (`--verbose`: `command` events).
+    fn json_progress(&mut self, step: &str) {
+        let lines = std::mem::take(&mut feed().lines);
+        for line in lines {
+            self.err_json(&json!({"event": "progress", "step": step, "message": line}));
+        }
+        self.show_records();
     }
 
     /// One object of a streamed result (a log line, a watch report) on its own line of standard
@@ -89,6 +109,23 @@ impl Printer {
             other => other,
         }
     }
+}
+
+/// A command line clap refused. With `--json` anywhere in it: the contract's `error` object
+/// (an input error, exit 2); otherwise clap's own message and exit code, help and version too.
+pub fn refused_command_line(error: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind as Refusal;
+    let shown = matches!(
+        error.kind(),
+        Refusal::DisplayHelp | Refusal::DisplayVersion | Refusal::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shown || !std::env::args_os().any(|arg| arg == "--json") {
+        error.exit()
+    }
+    let text = error.render().to_string();
+    let object = error_object(&anyhow::Error::msg(text.trim_start_matches("error: ").to_string()), ErrorKind::Input);
+    let _ = writeln!(io::stderr(), "{object}");
+    std::process::ExitCode::from(ErrorKind::Input.exit_code())
 }
 
 /// The name of a kind in the contract.

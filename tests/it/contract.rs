@@ -33,7 +33,7 @@ impl Contract {
     }
 
     #[track_caller]
-    fn assert_valid(&self, name: &str, instance: &Value, what: &str) {
+    pub fn assert_valid(&self, name: &str, instance: &Value, what: &str) {
         let errors = self.errors(name, instance);
         assert!(errors.is_empty(), "{what} breaks the contract's `{name}`:\n{}\n{instance:#}", errors.join("\n"));
     }
@@ -137,6 +137,10 @@ fn commands_without_a_cluster_print_the_contracts_json() {
 
     let bad = test.devflow(&["render", "--json", "--ui-port", "0"]).status(2).stdout("").run();
     contract.error("render", &bad, "input");
+    // A flag clap refuses is an input error too, and says how to go on.
+    let unknown = test.devflow(&["status", "--json", "--colour"]).status(2).stdout("").run();
+    let error = contract.error("status", &unknown, "input");
+    assert_eq!(error["error"], "unexpected argument '--colour' found", "{error}");
     // Before `up` there is nothing to read logs of: an environment error, exit 1.
     contract.error("logs", &test.devflow(&["logs", "--json"]).status(1).stdout("").run(), "environment");
 }
@@ -175,6 +179,37 @@ fn every_command_on_a_cluster_prints_the_contracts_json() {
     contract.document("start", &lab.devflow(&["start", "--json"]).status(0).run());
     // No question is asked of a script: without --yes, `down` refuses, as an input error.
     contract.error("down", &lab.devflow(&["down", "--json"]).status(2).stdout("").run(), "input");
+    let down = lab.devflow(&["down", "--yes", "--json"]).status(0).run();
+    contract.document("down", &down);
+    assert_eq!(down.json()["removed"], true, "{}", down.stdout);
+}
+
+/// A first `up --json --verbose`: each step it takes is a `started` then `done` event on standard
+/// error, each program it ran a `command` event, and its result the `ready` line; `down --json`
+/// then removes it all.
+#[test]
+fn a_first_up_reports_each_step_as_json_events() {
+    let Some(lab) = crate::lifecycle::Lab::new(test_name!(), "kind") else { return };
+    let contract = Contract::load();
+    let up = lab.devflow(&["up", "--no-watch", "--json", "--verbose"]).status(0).run();
+    let ready = contract.lines("up", &up);
+    assert_eq!(
+        (ready.len(), &ready[0]["event"], &ready[0]["changed"]),
+        (1, &json!("ready"), &json!(true)),
+        "{}",
+        up.stdout
+    );
+    assert_eq!(
+        ready[0]["cluster"],
+        json!({"name": lab.name, "provider": "kind", "context": format!("kind-{}", lab.name)})
+    );
+    let events: Vec<Value> = up.stderr.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let started: Vec<&Value> = events.iter().filter(|e| e["event"] == "started").map(|e| &e["step"]).collect();
+    let done: Vec<&Value> =
+        events.iter().filter(|e| e["event"] == "done" && e.get("step").is_some()).map(|e| &e["step"]).collect();
+    assert!(!started.is_empty() && started == done, "every step started is done:\n{}", up.stderr);
+    let commands: Vec<&Value> = events.iter().filter(|e| e["event"] == "command").map(|e| &e["message"]).collect();
+    assert!(commands.iter().any(|c| c.as_str().unwrap().contains("kind create cluster")), "{}", up.stderr);
     let down = lab.devflow(&["down", "--yes", "--json"]).status(0).run();
     contract.document("down", &down);
     assert_eq!(down.json()["removed"], true, "{}", down.stdout);

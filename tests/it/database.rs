@@ -176,7 +176,10 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn a_snapshot_is_restored_with_the_components_stopped_around_it() {
     let Some((lab, postgres)) = up_with_postgres(test_name!()) else { return };
-    let taken = lab.devflow(&["db", "snapshot", "before", "--json"]).status(0).run().json();
+    let contract = crate::contract::Contract::load();
+    let taken = lab.devflow(&["db", "snapshot", "before", "--json"]).status(0).run();
+    contract.document("db_snapshot", &taken);
+    let taken = taken.json();
     assert_eq!(taken["name"], "before");
     let file = PathBuf::from(taken["file"].as_str().unwrap());
     assert!(taken["bytes"].as_u64().unwrap() > 0 && std::fs::read(&file).unwrap().starts_with(b"PGDMP"));
@@ -206,7 +209,9 @@ fn a_snapshot_is_restored_with_the_components_stopped_around_it() {
     assert_eq!(down_sorted, up_sorted, "the same workloads go down and come back: {steps:?}");
     assert!(!lab.state_dir().join("stopped-components.json").exists());
 
-    let listed = lab.devflow(&["db", "list", "--json"]).status(0).run().json();
+    let listed = lab.devflow(&["db", "list", "--json"]).status(0).run();
+    contract.document("db_list", &listed);
+    let listed = listed.json();
     assert_eq!(listed[0]["name"], "before", "{listed}");
     lab.devflow(&["db", "list"]).status(0).stdout_contains("before").run();
 }

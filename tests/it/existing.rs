@@ -232,14 +232,14 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
     let pushed = shared.devflow(&["push", "--json"]).status(0).run().json();
     // This `push` is a new process: it lists the volume first, then sends what differs.
     let unchanged = files(&shared.dags()).len() - 4;
-    assert_eq!(pushed[0]["full"], true, "{pushed}");
-    assert_eq!(pushed[0]["uploaded"].as_u64(), Some(3 + unchanged as u64), "a listing has no hashes: {pushed}");
+    assert_eq!(pushed["pushed"][0]["full"], true, "{pushed}");
+    assert_eq!(pushed["pushed"][0]["uploaded"].as_u64(), Some(3 + unchanged as u64), "a listing has no hashes: {pushed}");
     let mut expected = files(&shared.dags());
     expected.retain(|(name, _)| name != "scratch_notes.py");
     assert_eq!(files(&shared.volume), expected);
     std::fs::remove_file(shared.dags().join("etl/load.py")).unwrap();
     let pushed = shared.devflow(&["push", "--json"]).status(0).run().json();
-    assert_eq!(pushed[0]["deleted"], 1, "{pushed}");
+    assert_eq!(pushed["pushed"][0]["deleted"], 1, "{pushed}");
     assert!(!shared.volume.join("etl").exists(), "a folder emptied by deletes is removed");
     std::fs::rename(shared.dags().join("hello.py"), shared.dags().join("greeting.py")).unwrap();
     shared.devflow(&["push"]).status(0).run();

@@ -263,6 +263,8 @@ impl Drop for Airflow {
 pub struct Watch {
     child: Child,
     lines: mpsc::Receiver<Value>,
+    /// Every line is held to the `watch` definition of the JSON contract.
+    contract: crate::contract::Contract,
 }
 
 impl Watch {
@@ -289,20 +291,25 @@ impl Watch {
         });
         // The watcher is in place once devflow has read Airflow's first snapshot.
         std::thread::sleep(Duration::from_secs(2));
-        Watch { child, lines }
+        Watch { child, lines, contract: crate::contract::Contract::load() }
     }
 
     /// The next report, which must be about `file`.
     pub fn next(&self, file: &str, within: Duration) -> Value {
         let report =
             self.lines.recv_timeout(within).unwrap_or_else(|_| panic!("no report for {file} within {within:?}"));
+        self.contract.assert_valid("watch", &report, "a line of `watch --json`");
         assert_eq!(report["file"], file, "{report}");
         report
     }
 
     /// The next report, whatever its file (None when none comes within this time).
     pub fn any(&self, within: Duration) -> Option<Value> {
-        self.lines.recv_timeout(within).ok()
+        let report = self.lines.recv_timeout(within).ok();
+        if let Some(report) = &report {
+            self.contract.assert_valid("watch", report, "a line of `watch --json`");
+        }
+        report
     }
 
     /// Every report that arrives within this time.

@@ -104,9 +104,11 @@ pub fn wait_for_dags(airflow: &Airflow, ids: &[&str]) {
     }
 }
 
-/// The `--json` events of a run's standard output.
-fn events_of(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+/// The `--json` events of a run's standard output, each held to the contract (as its standard
+/// error is).
+#[track_caller]
+fn events_of(out: &crate::support::Output) -> Vec<Value> {
+    crate::contract::Contract::load().lines("run", out)
 }
 
 /// What a task printed (`print()` goes to the logger `task.stdout`), as `--json` streamed it.
@@ -137,7 +139,7 @@ fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
         .status(0)
         .stderr_contains("`pipeline` was paused (every new DAG is): devflow unpaused it")
         .run();
-    let events = events_of(&out.stdout);
+    let events = events_of(&out);
     assert_eq!(
         (events[0]["event"].clone(), events[0]["unpaused"].clone()),
         ("triggered".into(), true.into()),
@@ -171,7 +173,7 @@ fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
 
     // --task: only that task of a new run runs; the others are marked without running.
     let out = run(&["pipeline", "--task", "load", "--json"]).status(0).run();
-    let events = events_of(&out.stdout);
+    let events = events_of(&out);
     assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
     assert!(log_lines(&events, "extract").is_empty() && log_lines(&events, "transform").is_empty(), "{}", out.stdout);
     let end = events.last().unwrap();
