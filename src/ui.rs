@@ -474,6 +474,35 @@ mod tests {
         assert!(!err.contains("Created"), "{err}");
     }
 
+    #[tokio::test]
+    async fn on_a_terminal_the_live_line_carries_the_latest_program_line_cut_to_the_width() {
+        use std::io::{Read, Seek};
+        let _turn = ONE_STEP_AT_A_TIME.lock().await;
+        let mut screen = tempfile::tempfile().unwrap();
+        let term = Term::read_write_pair(screen.try_clone().unwrap(), screen.try_clone().unwrap());
+        let (mut printer, _) = Printer::capture();
+        (printer.live, printer.err) = (Some(term.clone()), Box::new(term));
+        let long = "x".repeat(200);
+        let work = async {
+            progress_line(" • Ensuring node image (kindest/node:v1.34.0) 🖼  ...");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            progress_line(&long);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok::<_, ()>(())
+        };
+        printer.step("Creating the cluster", work, |_| "Created the cluster".into()).await.unwrap();
+        let mut shown = String::new();
+        screen.rewind().unwrap();
+        screen.read_to_string(&mut shown).unwrap();
+        assert!(shown.contains("  • Ensuring node image (kindest/node:v1.34.0) 🖼  ..."), "{shown:?}");
+        // The line and its detail are erased (two rows up, each cleared) before each redraw.
+        assert!(shown.contains("\x1b[2A\r\x1b[2K"), "the live lines are redrawn in place: {shown:?}");
+        let cut = shown.lines().find(|l| l.contains("xxxx")).unwrap();
+        // A file has no size: console's default width, 80 columns, less the last.
+        assert!(console::measure_text_width(cut) < 80 && cut.ends_with('…'), "{cut:?}");
+        assert!(shown.contains("✓ Created the cluster"), "{shown:?}");
+    }
+
     #[test]
     fn a_result_is_json_in_json_mode_and_text_otherwise() {
         let (mut printer, captured) = Printer::capture();

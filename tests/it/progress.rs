@@ -58,6 +58,24 @@ fn the_cluster_step_shows_kinds_own_lines_and_verbose_lists_each_command_without
 }
 
 #[test]
+fn the_k3d_cluster_step_shows_k3ds_own_info_lines() {
+    let Some(lab) = Lab::new(test_name!(), "k3d") else { return };
+    let up = lab.devflow(&["up", "--no-watch"]).status(0).run();
+    in_order(
+        &up.stderr,
+        &[
+            "  Creating the k3d cluster",
+            "    INFO[",
+            "] Prep: Network",
+            "] Starting servers...",
+            "✓ Created cluster k3d-",
+        ],
+    );
+    assert!(!up.stderr.contains("\x1b["), "k3d's colours are not passed on:\n{}", up.stderr);
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
+#[test]
 fn a_failed_step_keeps_its_line_marked_above_the_error() {
     let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let failure = "ERROR: failed to create cluster: failed to pull image \"kindest/node\"";
