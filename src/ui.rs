@@ -372,7 +372,7 @@ impl Printer {
     }
 
     /// A step that failed: its line stays, marked, above the error that says why.
-    fn failed(&mut self, text: &str) {
+    pub fn failed(&mut self, text: &str) {
         self.erase_live();
         let mark = self.paint(&red_bold(), "✗");
         self.err_line(&format!("{mark} {text}"));

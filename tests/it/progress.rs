@@ -87,6 +87,19 @@ fn a_failed_step_keeps_its_line_marked_above_the_error() {
     lab.devflow(&["down", "--yes"]).status(0).run();
 }
 
+#[test]
+fn a_component_that_fails_keeps_its_line_marked_above_the_error() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.world.scenario(json!({"pods": {"scheduler": {"pull_error": crate::transient::MISSING_IMAGE}}}));
+    let up = lab.devflow(&["up", "--no-watch", "--timeout", "120s"]).status(1).run();
+    in_order(
+        &up.stderr,
+        &["✓ Installed the Airflow chart", "✗ scheduler      ErrImagePull  ", "\nerror: scheduler failed"],
+    );
+    lab.world.scenario(json!({}));
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
 /// What a terminal has shown so far, read on a thread of its own.
 fn screen(mut reader: Box<dyn Read + Send>) -> Arc<Mutex<String>> {
     let shown = Arc::new(Mutex::new(String::new()));
