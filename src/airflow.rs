@@ -84,6 +84,13 @@ pub struct ImportError {
 pub struct Snapshot {
     pub dags: Vec<Dag>,
     pub errors: Vec<ImportError>,
+    /// Airflow's DAG warnings, each as `(dag_id, "type: message")`.
+    pub warnings: Vec<(String, String)>,
+}
+
+/// A scoped thread's answer; a thread that panicked is a bug in devflow, so its panic goes on.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +106,8 @@ pub struct Client {
     api: Api,
     user: String,
     password: String,
-    token: Option<String>,
+    /// Behind a lock so that the questions of one poll can go out together, each able to renew it.
+    token: std::sync::Mutex<Option<String>>,
     agent: ureq::Agent,
     pub version: String,
 }
@@ -120,7 +128,7 @@ impl Client {
             api: Api::V2,
             user: user.to_string(),
             password: password.to_string(),
-            token: None,
+            token: std::sync::Mutex::new(None),
             agent,
             version: String::new(),
         };
@@ -187,7 +195,7 @@ impl Client {
         }
     }
 
-    fn login(&mut self) -> Result<(), Error> {
+    fn login(&self) -> Result<(), Error> {
         let url = format!("{}/auth/token", self.base);
         let body = serde_json::json!({"username": self.user, "password": self.password});
         let mut response = self
@@ -208,7 +216,8 @@ impl Client {
         }
         let token: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::Body { what: "POST /auth/token".into(), message: e.to_string() })?;
-        self.token = token["access_token"].as_str().map(str::to_string);
+        *self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            token["access_token"].as_str().map(str::to_string);
         Ok(())
     }
 
@@ -228,7 +237,8 @@ impl Client {
 
     /// The Authorization header: the bearer token on Airflow 3, basic auth on Airflow 2.
     fn authorization(&self, authorised: bool) -> Option<String> {
-        match (authorised, self.api, &self.token) {
+        let token = self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        match (authorised, self.api, token) {
             (false, _, _) => None,
             (true, Api::V2, Some(token)) => Some(format!("Bearer {token}")),
             (true, _, _) => Some(format!("Basic {}", basic(&self.user, &self.password))),
@@ -240,7 +250,7 @@ impl Client {
     }
 
     /// A GET with the login; a token that expired is renewed once.
-    fn get_json<T: serde::de::DeserializeOwned>(&mut self, path: &str) -> Result<T, Error> {
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let (mut status, mut body) = self.raw_get(path, true)?;
         // A token Airflow no longer takes (expired, or an api-server restarted with another
         // `[api_auth] jwt_secret` answers 403): log in again, once.
@@ -264,34 +274,53 @@ impl Client {
         }
     }
 
-    /// Every DAG and every import error, page by page.
-    pub fn snapshot(&mut self) -> Result<Snapshot, Error> {
+    /// Every DAG, every import error and every DAG warning. The three questions (and the pages
+    /// after each first one) go out together: asked one after another, their answers' times add
+    /// up to the lag between Airflow recording a parse and the watch reporting it. The DAG
+    /// warnings are left empty when Airflow cannot say.
+    pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let prefix = self.prefix();
-        Ok(Snapshot {
-            dags: self.all(&format!("{prefix}/dags"), "dags")?,
-            errors: self.all(&format!("{prefix}/importErrors"), "import_errors")?,
+        std::thread::scope(|scope| {
+            let dags = scope.spawn(|| self.all(&format!("{prefix}/dags"), "dags"));
+            let errors = scope.spawn(|| self.all(&format!("{prefix}/importErrors"), "import_errors"));
+            let warnings = self.dag_warnings().unwrap_or_default();
+            Ok(Snapshot { dags: joined(dags)?, errors: joined(errors)?, warnings })
         })
     }
 
-    /// Every item of a paged collection (`{"<key>": [...], "total_entries": N}`).
-    fn all<T: serde::de::DeserializeOwned>(&mut self, path: &str, key: &str) -> Result<Vec<T>, Error> {
-        let mut items = Vec::new();
-        loop {
-            let mut page: serde_json::Value = self.get_json(&format!("{path}?limit={PAGE}&offset={}", items.len()))?;
-            let body = |message: String| Error::Body { what: format!("GET {path}"), message };
-            let total = page["total_entries"].as_u64().ok_or_else(|| body("no total_entries".into()))? as usize;
-            let batch: Vec<T> = serde_json::from_value(page[key].take()).map_err(|e| body(e.to_string()))?;
-            let done = batch.is_empty() || items.len() + batch.len() >= total;
-            items.extend(batch);
-            if done {
-                return Ok(items);
-            }
+    /// Every item of a paged collection (`{"<key>": [...], "total_entries": N}`): the first page
+    /// says how many there are, the others are asked for together.
+    fn all<T: serde::de::DeserializeOwned + Send>(&self, path: &str, key: &str) -> Result<Vec<T>, Error> {
+        let (mut items, total) = self.page(path, key, 0)?;
+        if items.is_empty() || items.len() >= total {
+            return Ok(items);
         }
+        let offsets: Vec<usize> = (items.len()..total).step_by(items.len()).collect();
+        let rest: Vec<Vec<T>> = std::thread::scope(|scope| {
+            let pages: Vec<_> = offsets.iter().map(|&at| scope.spawn(move || self.page(path, key, at))).collect();
+            pages.into_iter().map(|page| joined(page).map(|(items, _)| items)).collect::<Result<_, _>>()
+        })?;
+        items.extend(rest.into_iter().flatten());
+        Ok(items)
+    }
+
+    /// One page of a collection from `offset`, and the collection's total.
+    fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        offset: usize,
+    ) -> Result<(Vec<T>, usize), Error> {
+        let mut page: serde_json::Value = self.get_json(&format!("{path}?limit={PAGE}&offset={offset}"))?;
+        let body = |message: String| Error::Body { what: format!("GET {path}"), message };
+        let total = page["total_entries"].as_u64().ok_or_else(|| body("no total_entries".into()))? as usize;
+        let items = serde_json::from_value(page[key].take()).map_err(|e| body(e.to_string()))?;
+        Ok((items, total))
     }
 
     /// Airflow's DAG warnings (a non-existent pool, an asset conflict, a value that varies at
     /// runtime), each as `(dag_id, "type: message")`.
-    pub fn dag_warnings(&mut self) -> Result<Vec<(String, String)>, Error> {
+    fn dag_warnings(&self) -> Result<Vec<(String, String)>, Error> {
         let warnings: Vec<serde_json::Value> = self.all(&format!("{}/dagWarnings", self.prefix()), "dag_warnings")?;
         Ok(warnings
             .iter()

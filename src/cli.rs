@@ -37,7 +37,7 @@ pub enum Command {
     /// Remove everything devflow created for this project (cluster or namespace, state), and nothing else.
     Down(DownArgs),
     /// Pause the cluster to free memory, keeping its database.
-    Stop,
+    Stop(JsonFlag),
     /// Resume a stopped cluster and wait until Airflow is ready.
     Start(StartArgs),
     /// Show the cluster, each Airflow component, the URL and the DAG mount.
@@ -69,6 +69,10 @@ pub enum Command {
     /// Load connections, variables and pools from a YAML file into Airflow.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Snapshots of Airflow's metadata database: take, list, restore, delete; import a dump
+    /// taken elsewhere.
+    #[command(subcommand, after_help = DB_HELP)]
+    Db(DbCommand),
     /// Import every DAG in the cluster's own image and report import errors and DAG problems;
     /// exits 1 when there is one (for CI).
     Test(JsonFlag),
@@ -80,6 +84,34 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the user asked for JSON (`--json`): the result, progress events and the error as
+    /// the contract in schemas/devflow-output.schema.json says. The commands that hand the
+    /// terminal to what they run, or print a script, have no JSON.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Init(args) => args.output.json,
+            Command::Render(args) => args.json,
+            Command::Up(args) => args.output.json,
+            Command::Down(args) => args.output.json,
+            Command::Start(args) => args.output.json,
+            Command::Stop(flag)
+            | Command::Status(flag)
+            | Command::List(flag)
+            | Command::Push(flag)
+            | Command::Test(flag)
+            | Command::Creds(flag) => flag.json,
+            Command::Doctor(args) => args.json,
+            Command::Watch(args) => args.json,
+            Command::Run(args) => args.json,
+            Command::Logs(args) => args.output.json,
+            Command::Settings(SettingsCommand::Import(args)) => args.json,
+            Command::Db(DbCommand::Snapshot(args)) => args.json,
+            Command::Db(DbCommand::List(flag)) => flag.json,
+            Command::Db(_) => false,
+            Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
+        }
+    }
+
     /// The name a user typed, for messages about a command.
     pub fn name(&self) -> &'static str {
         match self {
@@ -87,7 +119,7 @@ impl Command {
             Command::Render(_) => "render",
             Command::Up(_) => "up",
             Command::Down(_) => "down",
-            Command::Stop => "stop",
+            Command::Stop(_) => "stop",
             Command::Start(_) => "start",
             Command::Status(_) => "status",
             Command::List(_) => "list",
@@ -99,6 +131,7 @@ impl Command {
             Command::Shell(_) => "shell",
             Command::Open(_) => "open",
             Command::Settings(_) => "settings",
+            Command::Db(_) => "db",
             Command::Push(_) => "push",
             Command::Test(_) => "test",
             Command::Creds(_) => "creds",
@@ -146,13 +179,17 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_watch: bool,
 
-    /// Answer yes: install missing kind/k3d/helm (pinned, checksum-verified) without asking
+    /// Answer yes: install missing kind/k3d/helm (pinned, checksum-verified) and carry over the
+    /// environment of a project that moved or was renamed, without asking
     #[arg(long, short = 'y')]
     pub yes: bool,
 
     /// Give up waiting for the cluster and Airflow after this long (e.g. 90s, 15m)
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 const WATCH_HELP: &str = "Each saved .py file gets one line as soon as Airflow has parsed it:
@@ -259,6 +296,9 @@ pub struct LogsArgs {
     /// How many of the last lines of each pod to show first
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub tail: i64,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +319,9 @@ pub struct DownArgs {
     /// Remove the environment made for the project in this folder, from any folder
     #[arg(long, value_name = "FOLDER")]
     pub path: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +329,9 @@ pub struct StartArgs {
     /// Give up waiting for Airflow after this long (e.g. 90s, 15m)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -298,9 +344,10 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct JsonFlag {
-    /// Print JSON, for scripts
+    /// Print JSON, for scripts: the result on standard output, progress and errors as one JSON
+    /// object a line on standard error (the README's "JSON output")
     #[arg(long)]
     pub json: bool,
 }
@@ -349,6 +396,50 @@ pub struct OpenArgs {
     /// Print the URL instead of opening a browser
     #[arg(long)]
     pub print: bool,
+}
+
+const DB_HELP: &str = "Snapshots are pg_dump archives (custom format) in devflow's state folder for the project,
+readable only by you; `devflow down` removes them with the rest of the state.
+  devflow db snapshot before-upgrade     take one (a name is made from the time if you give none)
+  devflow db list                        what there is, with size and Airflow version
+  devflow db restore before-upgrade      Airflow's components stop, the database is replaced, they start again
+  devflow db import prod-sanitised.dump  the same with a dump taken elsewhere (`pg_dump -Fc`)";
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Dump the database into a snapshot (prints its size and the time it took).
+    Snapshot(DbSnapshotArgs),
+    /// Replace the database with a snapshot; Airflow's components are stopped meanwhile.
+    Restore(DbNameArgs),
+    /// List the snapshots.
+    List(JsonFlag),
+    /// Delete a snapshot.
+    Delete(DbNameArgs),
+    /// Replace the database with a dump taken elsewhere (`pg_dump --format=custom`), e.g. a
+    /// sanitised copy of production's.
+    Import(DbImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbSnapshotArgs {
+    /// The snapshot's name [default: snap-<UTC date>-<time>]
+    pub name: Option<String>,
+
+    /// Print the snapshot as JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbNameArgs {
+    /// The snapshot's name (`devflow db list` shows them)
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DbImportArgs {
+    /// The dump file (`pg_dump --format=custom`)
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +518,7 @@ impl ProjectFlags {
             profile: self.profile.clone(),
             values: self.values.clone(),
             set: set.to_vec(),
+            ..config::Flags::default()
         }
     }
 }
@@ -444,6 +536,9 @@ pub struct InitArgs {
     /// Overwrite an existing devflow.toml (dags/ is never touched when it exists)
     #[arg(long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 #[derive(Debug, Args)]

@@ -89,8 +89,18 @@ impl Env {
 
     /// Where devflow keeps the tools it installs: `$XDG_CACHE_HOME/devflow/bin`, else `~/.cache/…`.
     pub fn tool_cache(&self) -> PathBuf {
+        self.cache().join("bin")
+    }
+
+    /// Where devflow keeps the values schema of each chart version it has pulled:
+    /// `$XDG_CACHE_HOME/devflow/charts`.
+    pub fn chart_cache(&self) -> PathBuf {
+        self.cache().join("charts")
+    }
+
+    fn cache(&self) -> PathBuf {
         let base = self.cache_home.clone().or_else(|| self.home.as_ref().map(|home| home.join(".cache")));
-        base.unwrap_or_else(|| PathBuf::from(".cache")).join("devflow").join("bin")
+        base.unwrap_or_else(|| PathBuf::from(".cache")).join("devflow")
     }
 }
 

@@ -537,8 +537,52 @@ impl<'a> Run<'a> {
         if !self.changed {
             printer.note("nothing changed: no cluster was created and no Helm upgrade ran");
         }
-        let summary = summary(self.plan, &self.timings, self.started.elapsed());
+        let total = self.started.elapsed();
+        if printer.mode() == ui::Mode::Json {
+            let ready = Ready::of(self.plan, self.changed, &self.timings, total);
+            return printer.line(&ready).context("cannot write to standard output");
+        }
+        let summary = summary(self.plan, &self.timings, total);
         printer.out(&summary).context("cannot write to standard output")
+    }
+}
+
+/// `up --json`'s result, the first line on standard output (the watch's reports follow).
+#[derive(serde::Serialize)]
+struct Ready<'a> {
+    event: &'static str,
+    project: &'a str,
+    cluster: plan::ClusterRef,
+    namespace: &'a str,
+    url: &'a str,
+    user: &'a str,
+    delivery: Delivery,
+    dags_folder: &'a std::path::Path,
+    dags_mount: &'a str,
+    /// Whether anything was created or upgraded (false: a second `up` found it all as it is).
+    changed: bool,
+    /// Seconds each phase took, and all of them.
+    timings: std::collections::BTreeMap<&'static str, f64>,
+    seconds: f64,
+}
+
+impl<'a> Ready<'a> {
+    fn of(plan: &'a Plan, changed: bool, timings: &[(&'static str, Duration)], total: Duration) -> Ready<'a> {
+        let tenths = |d: Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
+        Ready {
+            event: "ready",
+            project: &plan.project,
+            cluster: plan.cluster_ref(),
+            namespace: &plan.namespace,
+            url: &plan.url,
+            user: plan.admin_user,
+            delivery: plan.delivery,
+            dags_folder: &plan.dags_folder,
+            dags_mount: &plan.dags_mount,
+            changed,
+            timings: timings.iter().map(|(phase, d)| (*phase, tenths(*d))).collect(),
+            seconds: tenths(total),
+        }
     }
 }
 

@@ -13,6 +13,10 @@ pub enum Error {
     Tool(#[from] tool::Error),
     #[error("cannot read `helm list`'s output: {0}")]
     Output(String),
+    #[error("cannot keep the chart {version}'s values schema in {}: {io}", dir.display())]
+    Cache { version: String, dir: std::path::PathBuf, io: std::io::Error },
+    #[error("the Airflow chart {version}'s package has no values.schema.json")]
+    NoSchema { version: String },
 }
 
 crate::error::one_kind!(Error, Environment);
@@ -94,6 +98,37 @@ impl Helm {
             Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Pulls a chart version's package and keeps its values.schema.json in `cache` (as
+    /// `schemas::cached_chart_file` names it). `helm show values` prints values.yaml only (helm
+    /// `pkg/action/show.go`, `Show.Run`: the chart's metadata, `chrt.Values`, the README and CRDs,
+    /// never `chrt.Schema`); `helm pull --untar` unpacks the whole package into
+    /// `<untardir>/<chart name>/` (`pkg/action/pull.go`, `Pull.Run`: `chartutil.ExpandFile`), and
+    /// refuses a folder that is there already ("failed to untar: a file or directory with the
+    /// name … already exists"): each pull gets a fresh one.
+    pub async fn pull_schema(&self, chart: Option<&str>, version: &str, cache: &std::path::Path) -> Result<(), Error> {
+        let broken = |io| Error::Cache { version: version.to_string(), dir: cache.to_path_buf(), io };
+        std::fs::create_dir_all(cache).map_err(broken)?;
+        let unpacked = cache.join(format!(".pull-{version}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&unpacked);
+        let into = unpacked.display().to_string();
+        let mut args = match chart {
+            Some(oci) => vec!["pull", oci],
+            None => vec!["pull", CHART_NAME, "--repo", crate::plan::CHART_REPO],
+        };
+        args.extend(["--version", version, "--untar", "--untardir", &into]);
+        let pulled = self.tool.run(&args, None, Duration::from_secs(300)).await;
+        let schema = unpacked.join(CHART_NAME).join("values.schema.json");
+        let kept = pulled.map_err(Error::from).and_then(|_| {
+            if !schema.is_file() {
+                return Err(Error::NoSchema { version: version.to_string() });
+            }
+            // Renamed into place: a pull stopped half-way leaves no half schema behind.
+            std::fs::rename(&schema, crate::schemas::cached_chart_file(cache, version)).map_err(broken)
+        });
+        let _ = std::fs::remove_dir_all(&unpacked);
+        kept
     }
 
     /// Rolls the release back to a revision (a new revision with that one's chart and values).

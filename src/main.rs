@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dagrun;
+mod database;
 mod docker;
 mod env;
 mod error;
@@ -40,22 +41,28 @@ use error::{ErrorKind, Kind};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // Under `--json` everything the command says is JSON, from its first word to its error.
+    let mode = if cli.command.json() { ui::Mode::Json } else { ui::Mode::Text };
     let env = match env::Env::read() {
         Ok(env) => env,
         Err(error) => {
-            ui::Printer::terminal(&env::Env::default()).error(&error);
+            let mut printer = ui::Printer::terminal(&env::Env::default());
+            printer.set_mode(mode);
+            printer.failure(&error, ErrorKind::Environment);
             return ExitCode::from(ErrorKind::Environment.exit_code());
         }
     };
     let mut printer = ui::Printer::terminal(&env);
+    printer.set_mode(mode);
     printer.set_verbose(cli.verbose);
     let result = commands::run(&cli.command, &env, &mut printer);
     printer.show_records();
     match result {
         Ok(commands::Exit(code)) => ExitCode::from(code),
         Err(error) => {
-            printer.error(&error);
-            ExitCode::from(kind(&error).exit_code())
+            let kind = kind(&error);
+            printer.failure(&error, kind);
+            ExitCode::from(kind.exit_code())
         }
     }
 }
@@ -90,6 +97,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         sync::Error,
         airflow::Error,
         airflow::incluster::Error,
+        database::Error,
         watch::Error,
         commands::Error,
         commands::down::Error,

@@ -70,6 +70,30 @@ pub struct Needs {
     pub cpus: u32,
 }
 
+/// What the profile's watch says of a parse (the profile's `watch:`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFile {
+    pub slow_parse_seconds: f64,
+}
+
+/// When the watch flags a parse as slow: over the profile's threshold, and how far from Airflow's
+/// hard limit, `[core] dagbag_import_timeout` (30 s by default, Airflow's
+/// `config_templates/config.yml`), after which Airflow gives up on the file.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SlowParse {
+    pub seconds: f64,
+    pub import_timeout: f64,
+}
+
+impl Default for SlowParse {
+    /// Against an Airflow that is not the project's (`--airflow-url`): the built-in profiles' 2 s
+    /// and Airflow's default limit.
+    fn default() -> SlowParse {
+        SlowParse { seconds: 2.0, import_timeout: 30.0 }
+    }
+}
+
 /// A profile with its `extends:` chain applied.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -77,6 +101,8 @@ pub struct Profile {
     pub chain: Vec<String>,
     pub description: String,
     pub needs: Needs,
+    /// A parse slower than this many seconds is flagged by the watch.
+    pub slow_parse_seconds: f64,
     /// Chart values that decide behaviour (executor, Airflow version): production values win over them.
     pub defaults: Value,
     /// Chart values that size Airflow for a laptop: they win over production values.
@@ -103,6 +129,7 @@ struct ProfileFile {
     description: Option<String>,
     extends: Option<String>,
     needs: Option<Needs>,
+    watch: Option<WatchFile>,
     #[serde(default)]
     defaults: Value,
     #[serde(default)]
@@ -142,6 +169,7 @@ pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
         chain: seen.iter().map(ProfileRef::label).collect(),
         description: String::new(),
         needs: Needs { memory_gib: 4, cpus: 2 },
+        slow_parse_seconds: SlowParse::default().seconds,
         defaults: Value::Object(values::Map::new()),
         laptop: Value::Object(values::Map::new()),
     };
@@ -151,6 +179,9 @@ pub fn load(reference: &ProfileRef) -> Result<Profile, Error> {
         }
         if let Some(needs) = file.needs {
             profile.needs = needs;
+        }
+        if let Some(watch) = file.watch {
+            profile.slow_parse_seconds = watch.slow_parse_seconds;
         }
         values::merge(&mut profile.defaults, &file.defaults);
         values::merge(&mut profile.laptop, &file.laptop);
@@ -186,7 +217,7 @@ fn read(reference: &ProfileRef) -> Result<ProfileFile, Error> {
         Error::Invalid {
             origin: located(&origin, line.map(|l| (l, 1))),
             message: format!(
-                "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), defaults and laptop (chart values)",
+                "{}\n  a profile has the keys description, extends, needs (memory_gib, cpus), watch (slow_parse_seconds), defaults and laptop (chart values)",
                 crate::words::describe_serde_error(&path, &e.inner().to_string())
             ),
         }

@@ -1,7 +1,11 @@
 //! The JSON schemas devflow checks its own output (and the user's production values) against,
-//! compiled once per process.
+//! compiled once per process. The chart's: 1.22.0's is embedded (the offline fast path); another
+//! chart version's is the one in that chart's package, which `helm::Helm::pull_schema` keeps in
+//! devflow's cache, one file per version.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use jsonschema::Validator;
 
@@ -19,14 +23,68 @@ macro_rules! embedded {
 }
 
 fn compile(text: &str) -> Schema {
-    let document: Value = serde_json::from_str(text).expect("the embedded schemas are JSON");
-    let validator = jsonschema::draft7::new(&document).expect("the embedded schemas are valid draft-07");
-    Schema { document, validator }
+    compile_checked(text).expect("the embedded schemas are valid draft-07 JSON")
 }
+
+fn compile_checked(text: &str) -> Result<Schema, String> {
+    let document: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let validator = jsonschema::draft7::new(&document).map_err(|e| format!("not a draft-07 schema: {e}"))?;
+    Ok(Schema { document, validator })
+}
+
+/// The chart version whose values schema is in the binary.
+pub const EMBEDDED_CHART: &str = "1.22.0";
 
 pub fn chart() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| compile(embedded!("airflow-chart-1.22.0.values.schema.json")))
+}
+
+/// One chart version's values schema, as the project's values are checked against it.
+#[derive(Clone, Copy)]
+pub struct ChartSchema {
+    pub version: &'static str,
+    pub schema: &'static Schema,
+}
+
+impl std::fmt::Debug for ChartSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChartSchema({})", self.version)
+    }
+}
+
+impl ChartSchema {
+    pub fn embedded() -> ChartSchema {
+        ChartSchema { version: EMBEDDED_CHART, schema: chart() }
+    }
+}
+
+/// Where the schema of a chart version is kept in devflow's cache.
+pub fn cached_chart_file(cache: &Path, version: &str) -> PathBuf {
+    cache.join(format!("airflow-{version}.values.schema.json"))
+}
+
+/// The schema of a chart version: the embedded one, or the one cached from its package; None
+/// when it is not cached yet. Each version is compiled once per process (and kept for it).
+pub fn chart_for(version: &str, cache: &Path) -> Result<Option<ChartSchema>, String> {
+    if version == EMBEDDED_CHART {
+        return Ok(Some(ChartSchema::embedded()));
+    }
+    static LOADED: OnceLock<Mutex<BTreeMap<String, ChartSchema>>> = OnceLock::new();
+    let mut loaded = LOADED.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(schema) = loaded.get(version) {
+        return Ok(Some(*schema));
+    }
+    let file = cached_chart_file(cache, version);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+    };
+    let schema = compile_checked(&text).map_err(|why| format!("{} is {why}", file.display()))?;
+    let schema = ChartSchema { version: Box::leak(version.into()), schema: Box::leak(Box::new(schema)) };
+    loaded.insert(version.to_string(), schema);
+    Ok(Some(schema))
 }
 
 /// The chart's defaults as a values tree, read from its values.schema.json at build time (the

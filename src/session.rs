@@ -2,10 +2,13 @@
 //! devflow.toml, the environment and the files they name), then what devflow has made for it read
 //! from its state folder, then one plan. Every command that acts on a project starts here.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use crate::config::{self, Flags, Project};
 use crate::env::Env;
+use crate::helm::Helm;
 use crate::plan::{self, Plan};
 use crate::state::{State, Store};
 use crate::ui::Printer;
@@ -54,7 +57,11 @@ impl Session {
     /// recorded.
     pub fn recorded(env: &Env, store: Store, state: State) -> Result<Session> {
         let there = Env { cwd: state.project_root.clone(), ..env.clone() };
-        let resolved = state.project_root.is_dir().then(|| config::load(&there, &Flags::default(), &mut Vec::new()).ok()).flatten();
+        let resolved = state
+            .project_root
+            .is_dir()
+            .then(|| config::load(&there, &Flags::default(), &mut Vec::new()).ok())
+            .flatten();
         let provider = state.provider.unwrap_or_default();
         let mut project = match resolved.filter(|p| p.state_dir.dir() == store.dir()) {
             Some(project) => project,
@@ -106,7 +113,12 @@ impl Session {
 /// when there is no devflow.toml).
 pub fn resolve(env: &Env, flags: &Flags, printer: &mut Printer) -> Result<Project> {
     let mut notes = Vec::new();
-    let project = config::load(env, flags, &mut notes);
+    let mut project = config::load(env, flags, &mut notes);
+    if let Err(config::Error::ChartSchemaMissing { version, oci, cache }) = &project {
+        pull_chart_schema(env, oci.as_deref(), version, cache, printer)?;
+        notes.clear();
+        project = config::load(env, flags, &mut notes);
+    }
     if let Ok(project) = &project {
         printer.hide(project.secrets());
     }
@@ -114,4 +126,19 @@ pub fn resolve(env: &Env, flags: &Flags, printer: &mut Printer) -> Result<Projec
         printer.note(note);
     }
     Ok(project?)
+}
+
+/// Pulls the chart version's package for its values schema, once per version (devflow's cache
+/// keeps it). On a thread of its own, with a runtime of its own: a session may be opened from
+/// async work.
+fn pull_chart_schema(env: &Env, oci: Option<&str>, version: &str, cache: &Path, printer: &mut Printer) -> Result<()> {
+    let helm = Helm { tool: crate::tool::locate(crate::tool::Tool::Helm, env)? };
+    printer.note(&format!("pulling the Airflow chart {version} for its values schema (kept in {})", cache.display()));
+    let pull = || -> Result<()> {
+        let runtime = crate::runtime::new()?;
+        runtime
+            .block_on(helm.pull_schema(oci, version, cache))
+            .with_context(|| format!("cannot check your values against the Airflow chart {version}"))
+    };
+    std::thread::scope(|scope| scope.spawn(pull).join().unwrap_or_else(|_| anyhow::bail!("the chart pull panicked")))
 }

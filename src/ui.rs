@@ -12,6 +12,8 @@ use console::{Style, Term};
 use crate::env::Env;
 use crate::redact::Secrets;
 
+mod json;
+
 pub struct Printer {
     out: Box<dyn Write + Send>,
     err: Box<dyn Write + Send>,
@@ -91,9 +93,15 @@ fn feed() -> std::sync::MutexGuard<'static, Feed> {
 
 /// A progress line of a program devflow runs: the detail of the step's live line.
 pub fn progress_line(line: &str) {
+    /// Lines no step took (a `--json` run shows none) are kept no longer than this.
+    const KEPT: usize = 100;
     let line = console::strip_ansi_codes(line).trim().to_string();
     if !line.is_empty() {
-        feed().lines.push(line);
+        let lines = &mut feed().lines;
+        if lines.len() >= KEPT {
+            lines.remove(0);
+        }
+        lines.push(line);
     }
 }
 
@@ -158,7 +166,8 @@ impl Printer {
             color: self.color,
             live: self.live.clone(),
             shown: Vec::new(),
-            mode: Mode::Text,
+            // Under `--json` the work beside the result reports as JSON events too.
+            mode: if self.mode == Mode::Json { Mode::Json } else { Mode::Text },
             secrets: self.secrets.clone(),
             verbose: self.verbose,
         }
@@ -199,6 +208,9 @@ impl Printer {
     /// replace the previous live lines; otherwise each line is printed once, when it first appears,
     /// so a log shows every change and no repetition.
     pub fn live(&mut self, lines: &[String]) {
+        if self.mode == Mode::Json {
+            return;
+        }
         if let Some(term) = &self.live {
             // A line wider than the terminal wraps, and the redraw would erase too few rows.
             let width = usize::from(term.size().1).saturating_sub(1).max(20);
@@ -239,8 +251,14 @@ impl Printer {
     /// otherwise.
     pub fn show_records(&mut self) {
         let records = std::mem::take(&mut feed().records);
-        if self.verbose {
-            for record in records {
+        if !self.verbose {
+            return;
+        }
+        for record in records {
+            if self.mode == Mode::Json {
+                // The contract's events have no kind for it: a note says it.
+                self.event("note", &format!("$ {record}"));
+            } else {
                 let shown = self.paint(&Style::new().dim(), &format!("$ {record}"));
                 self.err_line(&shown);
             }
@@ -249,6 +267,9 @@ impl Printer {
 
     /// Something that went wrong but did not stop the command.
     pub fn warn(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("warning", text);
+        }
         self.erase_live();
         let mark = self.paint(&yellow(), "!");
         self.err_line(&format!("{mark} {text}"));
@@ -256,7 +277,8 @@ impl Printer {
 
     /// Asks a yes/no question on the terminal: None when there is no terminal to ask on.
     pub fn confirm(&mut self, question: &str) -> Option<bool> {
-        if !io::stdin().is_terminal() {
+        // A script reading JSON answers no question: it says `--yes`.
+        if !io::stdin().is_terminal() || self.mode == Mode::Json {
             return None;
         }
         self.erase_live();
@@ -308,12 +330,18 @@ impl Printer {
 
     /// Something done, on standard error so that standard output stays the result.
     pub fn done(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("done", text);
+        }
         self.erase_live();
         let mark = self.paint(&green(), "✓");
         self.err_line(&format!("{mark} {text}"));
     }
 
     pub fn note(&mut self, text: &str) {
+        if self.mode == Mode::Json {
+            return self.event("note", text);
+        }
         self.erase_live();
         let label = self.paint(&yellow(), "note:");
         self.err_line(&format!("{label} {text}"));
@@ -328,6 +356,9 @@ impl Printer {
         work: impl Future<Output = Result<T, E>>,
         done: impl FnOnce(&T) -> String,
     ) -> Result<T, E> {
+        if self.mode == Mode::Json {
+            return self.json_step(doing, work, done).await;
+        }
         let started = Instant::now();
         // Lines from a program run before this step are not this step's.
         feed().lines.clear();
@@ -343,7 +374,7 @@ impl Printer {
         self.show_progress(None, &mut detail);
         match &result {
             Ok(value) => self.done(&format!("{}  {}", done(value), seconds(started.elapsed()))),
-            Err(_) => self.failed(&format!("{doing}  {}", seconds(started.elapsed()))),
+            Err(_) => self.failed(doing, started.elapsed()),
         }
         result
     }
@@ -371,11 +402,16 @@ impl Printer {
         self.show_records();
     }
 
-    /// A step that failed: its line stays, marked, above the error that says why.
-    pub fn failed(&mut self, text: &str) {
+    /// A step that failed after `took`: its line stays, marked, above the error that says why
+    /// (under `--json`, a `failed` event).
+    pub fn failed(&mut self, step: &str, took: Duration) {
+        if self.mode == Mode::Json {
+            let seconds = json::tenths(took);
+            return self.err_json(&serde_json::json!({"event": "failed", "step": step, "seconds": seconds}));
+        }
         self.erase_live();
         let mark = self.paint(&red_bold(), "✗");
-        self.err_line(&format!("{mark} {text}"));
+        self.err_line(&format!("{mark} {step}  {}", seconds(took)));
     }
 
     /// The live line of work under way since `started`: a spinner and the time on a terminal,

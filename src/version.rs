@@ -2,6 +2,9 @@
 
 pub type Version = (u32, u32, u32);
 
+/// The first chart release for Airflow 3 (webserver → apiServer; FACTS.md).
+pub const FIRST_AIRFLOW3_CHART: Version = (1, 19, 0);
+
 /// `3.2.2` → (3, 2, 2); anything but three numbers is None.
 pub fn parse(version: &str) -> Option<Version> {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::airflow::{self, Snapshot};
+use crate::profile::SlowParse;
 use crate::ui::{Mode, Printer};
 
 /// Quiet time that ends a batch: an editor's rename-save and a `git checkout` of hundreds of files
@@ -185,9 +186,6 @@ impl Report {
     }
 }
 
-/// A parse slower than this is flagged: top-level code runs at every parse of the file.
-pub const SLOW_PARSE: f64 = 2.0;
-
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -220,7 +218,7 @@ pub fn dags_of(snapshot: &Snapshot, file: &str) -> Vec<String> {
 }
 
 /// The report for a pending file if the snapshot shows Airflow has dealt with it since the save.
-pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime) -> Option<Report> {
+pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime, slow: SlowParse) -> Option<Report> {
     let after_save = |t: &Option<String>| t.as_deref().and_then(parsed_at).is_some_and(|t| t >= pending.saved);
     let report = |status, dags, error: Option<(String, Option<u32>)>| Report {
         dags,
@@ -258,9 +256,10 @@ pub fn resolve(pending: &Pending, snapshot: &Snapshot, now: SystemTime) -> Optio
             .fold(None, |longest: Option<f64>, d| Some(longest.map_or(d, |l| l.max(d))));
         let mut report = report(Status::Parsed, fresh, None);
         report.parse_seconds = parse.map(|p| (p * 100.0).round() / 100.0);
-        if let Some(parse) = parse.filter(|p| *p > SLOW_PARSE) {
+        if let Some(parse) = parse.filter(|p| *p > slow.seconds) {
             report.warnings.push(format!(
-                "slow: the parse took {parse:.1} s (over {SLOW_PARSE:.0} s): top-level code runs at every parse; Airflow gives up at [core] dagbag_import_timeout (30 s by default)"
+                "slow: the parse took {parse:.1} s (over the profile's {} s): top-level code runs at every parse; Airflow gives up on the file at {} s ([core] dagbag_import_timeout)",
+                slow.seconds, slow.import_timeout
             ));
         }
         report
@@ -352,6 +351,8 @@ pub struct Settings {
     /// folder (push delivery): before changed files are followed, and every few seconds so that
     /// a restarted receiver is filled again.
     pub push: Option<Action>,
+    /// When a parse is flagged as slow (the profile's threshold, Airflow's limit).
+    pub slow_parse: SlowParse,
 }
 
 /// How often the push runs when nothing changed, to notice a receiver that restarted.
@@ -535,10 +536,9 @@ impl Loop {
         }
         let now = SystemTime::now();
         let mut processor = None;
-        let mut dag_warnings = None;
         let mut still = Vec::new();
         for pending in self.waiting.drain(..) {
-            let report = resolve(&pending, &snapshot, now).or_else(|| {
+            let report = resolve(&pending, &snapshot, now, settings.slow_parse).or_else(|| {
                 let elapsed = now.duration_since(pending.saved).unwrap_or_default();
                 (elapsed >= GIVE_UP).then(|| {
                     let healthy = *processor.get_or_insert_with(|| self.client.processor_healthy());
@@ -549,8 +549,7 @@ impl Loop {
                 Some(mut report) => {
                     if report.status == Status::Parsed {
                         report.warnings.extend(duplicates(&report, &pending, &settings.dags, &settings.shown_root));
-                        let all = dag_warnings.get_or_insert_with(|| self.client.dag_warnings().unwrap_or_default());
-                        report.warnings.extend(warnings_for(all, &report.dags));
+                        report.warnings.extend(warnings_for(&snapshot.warnings, &report.dags));
                     }
                     emit(settings, printer, &report);
                     self.batch.push(report);
@@ -787,9 +786,13 @@ mod tests {
     #[test]
     fn a_file_is_resolved_only_by_what_airflow_did_after_the_save() {
         let now = SystemTime::from("2026-11-24T10:00:01.2Z".parse::<jiff::Timestamp>().unwrap());
-        let old = Snapshot { dags: vec![dag("etl_daily", "etl.py", "2026-11-24T09:59:00Z")], errors: vec![] };
+        let old = Snapshot { dags: vec![dag("etl_daily", "etl.py", "2026-11-24T09:59:00Z")], ..Snapshot::default() };
         let pending = saved("etl.py", false, &["etl_daily"]);
-        assert_eq!(resolve(&pending, &old, now), None, "a parse from before the save says nothing");
+        assert_eq!(
+            resolve(&pending, &old, now, SlowParse::default()),
+            None,
+            "a parse from before the save says nothing"
+        );
 
         let new = Snapshot {
             dags: vec![
@@ -797,9 +800,9 @@ mod tests {
                 dag("etl_hourly", "etl.py", "2026-11-24T10:00:00.9Z"),
                 dag("other", "x/etl.py.bak", "2026-11-24T10:00:00.9Z"),
             ],
-            errors: vec![],
+            ..Snapshot::default()
         };
-        let report = resolve(&pending, &new, now).unwrap();
+        let report = resolve(&pending, &new, now, SlowParse::default()).unwrap();
         assert_eq!(
             (report.status, report.dags.clone(), report.seconds_after_save),
             (Status::Parsed, vec!["etl_daily".to_string(), "etl_hourly".to_string()], 1.2)
@@ -813,24 +816,25 @@ mod tests {
                 timestamp: "2026-11-24T10:00:00.5Z".into(),
                 stack_trace: "  File \"/opt/airflow/dags/etl.py\", line 3, in <module>\nModuleNotFoundError: No module named 'foo'\n".into(),
             }],
+            ..Snapshot::default()
         };
-        let report = resolve(&pending, &broken, now).unwrap();
+        let report = resolve(&pending, &broken, now, SlowParse::default()).unwrap();
         assert_eq!(
             line(&report, "dags/"),
             "✗ dags/etl.py  ModuleNotFoundError: No module named 'foo' (line 3)  1.2 s after save"
         );
 
         let gone = saved("etl.py", true, &["etl_daily", "etl_hourly"]);
-        assert_eq!(resolve(&gone, &new, now), None, "its DAGs are still listed");
-        let report = resolve(&gone, &Snapshot::default(), now).unwrap();
+        assert_eq!(resolve(&gone, &new, now, SlowParse::default()), None, "its DAGs are still listed");
+        let report = resolve(&gone, &Snapshot::default(), now, SlowParse::default()).unwrap();
         assert_eq!(line(&report, "dags/"), "- dags/etl.py  removed: etl_daily, etl_hourly gone");
 
         // Airflow 2 lists where it sees the file.
         let v1 = Snapshot {
             dags: vec![dag("etl_daily", "/opt/airflow/dags/etl.py", "2026-11-24T10:00:01Z")],
-            errors: vec![],
+            ..Snapshot::default()
         };
-        assert_eq!(resolve(&pending, &v1, now).unwrap().status, Status::Parsed);
+        assert_eq!(resolve(&pending, &v1, now, SlowParse::default()).unwrap().status, Status::Parsed);
     }
 
     #[test]
@@ -848,15 +852,24 @@ mod tests {
         let now = SystemTime::from("2026-11-24T10:00:03Z".parse::<jiff::Timestamp>().unwrap());
         let mut parsed = dag("etl_daily", "etl.py", "2026-11-24T10:00:02Z");
         parsed.last_parse_duration = Some(2.54);
-        let snapshot = Snapshot { dags: vec![parsed], errors: vec![] };
-        let report = resolve(&saved("etl.py", false, &[]), &snapshot, now).unwrap();
+        let snapshot = Snapshot { dags: vec![parsed], ..Snapshot::default() };
+        let report = resolve(&saved("etl.py", false, &[]), &snapshot, now, SlowParse::default()).unwrap();
         assert_eq!(report.parse_seconds, Some(2.54));
         assert_eq!(report.warnings.len(), 1);
-        assert!(report.warnings[0].starts_with("slow: the parse took 2.5 s (over 2 s)"), "{:?}", report.warnings);
+        assert_eq!(
+            report.warnings[0],
+            "slow: the parse took 2.5 s (over the profile's 2 s): top-level code runs at every parse; Airflow gives up on the file at 30 s ([core] dagbag_import_timeout)"
+        );
         assert_eq!(
             line(&report, "dags/").lines().next().unwrap(),
             "✓ dags/etl.py  etl_daily  parse 2.5 s, 3.0 s after save"
         );
+        // The profile's threshold and the values' limit, not fixed ones.
+        let lenient = SlowParse { seconds: 5.0, import_timeout: 60.0 };
+        assert!(resolve(&saved("etl.py", false, &[]), &snapshot, now, lenient).unwrap().warnings.is_empty());
+        let strict = SlowParse { seconds: 0.5, import_timeout: 12.5 };
+        let report = resolve(&saved("etl.py", false, &[]), &snapshot, now, strict).unwrap();
+        assert!(report.warnings[0].contains("over the profile's 0.5 s") && report.warnings[0].contains("at 12.5 s"));
     }
 
     #[test]
@@ -883,7 +896,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut elsewhere = dag("etl", "/opt/airflow/dags/team/etl.py", "2026-11-24T10:00:00Z");
         elsewhere.relative_fileloc = Some("team/etl.py".into());
-        let snapshot = Snapshot { dags: vec![elsewhere], errors: vec![] };
+        let snapshot = Snapshot { dags: vec![elsewhere], ..Snapshot::default() };
         assert_eq!(wrong_folder(&snapshot, dir.path()).as_deref(), Some("/opt/airflow/dags"));
         std::fs::create_dir(dir.path().join("team")).unwrap();
         std::fs::write(dir.path().join("team/etl.py"), "x").unwrap();

@@ -17,11 +17,9 @@ pub fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()> {
         );
     };
     let user = target.plan.admin_user;
-    let text = if args.json {
-        serde_json::json!({"url": target.plan.url, "username": user, "password": password}).to_string()
-    } else {
-        format!("url       {}\nusername  {user}\npassword  {password}", target.plan.url)
-    };
-    printer.out(&text)?;
+    // The one output of devflow's that shows a secret: printing it is this command's job.
+    let creds = serde_json::json!({"project": target.plan.project, "url": target.plan.url, "username": user, "password": password});
+    printer.set_mode(super::json_mode(args.json));
+    printer.result(&creds, |_| format!("url       {}\nusername  {user}\npassword  {password}", target.plan.url))?;
     Ok(())
 }

@@ -90,8 +90,23 @@ pub fn run(args: &InitArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     if !scaffolded.is_empty() {
         printer.done(&format!("created {} (each only where it was missing)", scaffolded.join(", ")));
     }
-    printer.out("next: `devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create")?;
+    let mut created = vec![config::FILE_NAME.to_string()];
+    created.extend(created_dags.then(|| format!("dags/{EXAMPLE_DAG}")));
+    created.extend(scaffolded);
+    let result = Initialised { project: name, profile: profile_name, created, next: NEXT };
+    printer.result(&result, |result| format!("next: {}", result.next))?;
     Ok(())
+}
+
+const NEXT: &str = "`devflow up` starts Airflow; `devflow doctor` checks this machine first, `devflow render` shows what `up` will create";
+
+/// `init --json`: the project written, and every file and folder made for it.
+#[derive(serde::Serialize)]
+struct Initialised {
+    project: String,
+    profile: String,
+    created: Vec<String>,
+    next: &'static str,
 }
 
 /// What an Astro project has beside its DAGs, written only where missing, never over a file:
@@ -118,7 +133,8 @@ fn scaffold(root: &Path, created_dags: bool) -> Result<Vec<String>> {
     }
     let gitignore = root.join(".gitignore");
     let existing = fs::read_to_string(&gitignore).unwrap_or_default();
-    let missing: Vec<&str> = GITIGNORED.iter().copied().filter(|line| !existing.lines().any(|l| l.trim() == *line)).collect();
+    let missing: Vec<&str> =
+        GITIGNORED.iter().copied().filter(|line| !existing.lines().any(|l| l.trim() == *line)).collect();
     if !missing.is_empty() {
         let mut text = existing.clone();
         if !text.is_empty() && !text.ends_with('\n') {
@@ -127,17 +143,27 @@ fn scaffold(root: &Path, created_dags: bool) -> Result<Vec<String>> {
         text.push_str("# devflow's local files: stand-in secrets and environment\n");
         text.extend(missing.iter().map(|line| format!("{line}\n")));
         fs::write(&gitignore, text).with_context(|| format!("cannot write {}", gitignore.display()))?;
-        created.push(if existing.is_empty() { ".gitignore".to_string() } else { format!(".gitignore ({} line(s) added)", missing.len()) });
+        created.push(if existing.is_empty() {
+            ".gitignore".to_string()
+        } else {
+            format!(".gitignore ({} line(s) added)", missing.len())
+        });
     }
     Ok(created)
 }
 
 /// Paths relative to the project; a trailing `/` is a folder.
 const SCAFFOLD: [(&str, &str); 6] = [
-    ("requirements.txt", "# Python packages for the Airflow image, one per line as pip reads them, e.g.\n# apache-airflow-providers-postgres\n# devflow builds the image once a line here names one (Airflow itself stays the profile's).\n"),
+    (
+        "requirements.txt",
+        "# Python packages for the Airflow image, one per line as pip reads them, e.g.\n# apache-airflow-providers-postgres\n# devflow builds the image once a line here names one (Airflow itself stays the profile's).\n",
+    ),
     ("packages.txt", ""),
     ("plugins/", ""),
-    ("dags/.airflowignore", "# Files in dags/ that Airflow does not parse, one pattern per line (.gitignore's syntax), e.g.\n# helpers/\n"),
+    (
+        "dags/.airflowignore",
+        "# Files in dags/ that Airflow does not parse, one pattern per line (.gitignore's syntax), e.g.\n# helpers/\n",
+    ),
     ("tests/test_dag_imports.py", DAG_IMPORT_TEST),
     (".github/workflows/devflow.yml.example", CI_EXAMPLE),
 ];

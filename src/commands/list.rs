@@ -26,7 +26,8 @@ fn table(found: &[Environment]) -> String {
         })
         .collect();
     let header = ["PROJECT", "PROVIDER", "CLUSTER", "STATE", "FOLDER"].map(String::from);
-    let widths: Vec<usize> = (0..4).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..4).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let line = |r: &[String; 5]| {
         let cells: Vec<String> = (0..4).map(|i| format!("{:<w$}", r[i], w = widths[i])).collect();
         format!("{}  {}", cells.join("  "), r[4])

@@ -8,7 +8,7 @@ use crate::cli::LogsArgs;
 use crate::env::Env;
 use crate::kube;
 use crate::session::Session;
-use crate::ui::Printer;
+use crate::ui::{Mode, Printer};
 
 /// One pod's log to show, and the prefix its lines get.
 struct Source {
@@ -53,39 +53,37 @@ pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()
         since_seconds: args.since.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
         ..LogParams::default()
     };
+    let tags: Vec<String> =
+        sources.iter().enumerate().map(|(index, s)| printer.tag(&format!("{:<width$} |", s.prefix), index)).collect();
     if !args.follow {
         for (index, source) in sources.iter().enumerate() {
-            let tag = printer.tag(&format!("{:<width$} |", source.prefix), index);
             let mut lines = Vec::new();
             kube.stream_logs(&plan.namespace, &source.pod, params(source), |line| {
-                lines.push(format!("{tag} {line}"));
+                lines.push(line);
                 true
             })
             .await?;
-            if !lines.is_empty() {
-                printer.out(&lines.join("\n"))?;
-            }
+            show(printer, source, &tags[index], &lines)?;
         }
         return Ok(());
     }
     // Every pod's stream at once, lines printed as they come, until Ctrl-C.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
     for (index, source) in sources.iter().enumerate() {
         let (kube, tx, params, namespace) = (kube.clone(), tx.clone(), params(source), plan.namespace.clone());
-        let (pod, tag) = (source.pod.clone(), printer.tag(&format!("{:<width$} |", source.prefix), index));
+        let pod = source.pod.clone();
         tokio::spawn(async move {
-            let result =
-                kube.stream_logs(&namespace, &pod, params, |line| tx.send(format!("{tag} {line}")).is_ok()).await;
+            let result = kube.stream_logs(&namespace, &pod, params, |line| tx.send((index, line)).is_ok()).await;
             if let Err(e) = result {
-                let _ = tx.send(format!("{tag} (the log stream ended: {e})"));
+                let _ = tx.send((index, format!("(the log stream ended: {e})")));
             }
         });
     }
     drop(tx);
     tokio::select! {
         _ = async {
-            while let Some(line) = rx.recv().await {
-                if printer.out(&line).is_err() {
+            while let Some((index, line)) = rx.recv().await {
+                if show(printer, &sources[index], &tags[index], &[line]).is_err() {
                     break;
                 }
             }
@@ -94,4 +92,27 @@ pub async fn run(args: &LogsArgs, env: &Env, printer: &mut Printer) -> Result<()
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+/// Lines of one pod's log: under its tag, or (`--json`) one object a line.
+fn show(printer: &mut Printer, source: &Source, tag: &str, lines: &[String]) -> std::io::Result<()> {
+    if printer.mode() == Mode::Json {
+        for line in lines {
+            printer.line(&LogLine { component: &source.prefix, pod: &source.pod, line })?;
+        }
+        return Ok(());
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    printer.out(&lines.iter().map(|line| format!("{tag} {line}")).collect::<Vec<_>>().join("\n"))
+}
+
+/// `logs --json`: one line of a pod's log.
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    /// The component, numbered when it has several pods (`worker-1`), as the text's prefix.
+    component: &'a str,
+    pod: &'a str,
+    line: &'a str,
 }

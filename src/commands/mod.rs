@@ -7,12 +7,14 @@
 
 pub mod completions;
 pub mod creds;
+mod db;
 pub mod doctor;
 pub mod down;
 pub mod init;
 mod inside;
 pub mod list;
 pub mod logs;
+mod moved;
 pub mod pause;
 mod push;
 pub mod render;
@@ -44,6 +46,10 @@ pub enum Error {
         missing.join("\n  ")
     )]
     StandInValues { what: String, file: &'static str, missing: Vec<String>, hint: String },
+    #[error(
+        "{what}, and it is in the way: this project's cluster would have the same name\n  run `devflow up --yes` to carry it over (devflow removes it and makes this project's in its place), or `devflow down --path {folder}` to remove it first"
+    )]
+    InTheWay { what: String, folder: String },
 }
 
 impl crate::error::Kind for Error {
@@ -52,6 +58,7 @@ impl crate::error::Kind for Error {
             Error::AlreadyInitialised { .. } => ErrorKind::Input,
             Error::Interrupted { .. } => ErrorKind::Interrupted,
             Error::StandInValues { .. } => ErrorKind::Input,
+            Error::InTheWay { .. } => ErrorKind::Input,
         }
     }
 }
@@ -76,7 +83,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Completions(args) => done(completions::run(args, printer)),
         Command::Up(args) => done(up::run(args, env, printer)),
         Command::Down(args) => done(block_on(name, down::run(args, env, printer))),
-        Command::Stop => done(block_on(name, pause::stop(env, printer))),
+        Command::Stop(_) => done(block_on(name, pause::stop(env, printer))),
         Command::Start(args) => done(block_on(name, pause::start(args, env, printer))),
         Command::Status(args) => done(block_on(name, status::run(args, env, printer))),
         Command::List(args) => done(block_on(name, list::run(args, env, printer))),
@@ -89,6 +96,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Open(args) => done(block_on(name, inside::open(args, env, printer))),
         Command::Test(args) => block_on(name, inside::test(args, env, printer)),
         Command::Push(args) => done(block_on(name, push::run(args, env, printer))),
+        Command::Db(command) => done(block_on(name, db::run(command, env, printer))),
         Command::Settings(SettingsCommand::Import(args)) => {
             done(block_on(name, inside::settings_import(args, env, printer)))
         }

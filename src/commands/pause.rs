@@ -20,7 +20,26 @@ pub async fn stop(env: &Env, printer: &mut Printer) -> Result<()> {
     backend.pausable("`devflow stop`")?;
     session.require_made()?;
     backend.pause(printer).await?;
-    session.record(|state| state.stopped = true)
+    session.record(|state| state.stopped = true)?;
+    let plan = &session.plan;
+    printer.json_result(&Paused {
+        project: &plan.project,
+        cluster: plan.cluster_ref(),
+        state: "stopped",
+        url: None,
+    })?;
+    Ok(())
+}
+
+/// `stop --json` and `start --json`: the environment and its state now.
+#[derive(serde::Serialize)]
+struct Paused<'a> {
+    project: &'a str,
+    cluster: crate::plan::ClusterRef,
+    state: &'static str,
+    /// Where Airflow answers again, after `start`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
 }
 
 pub async fn start(args: &StartArgs, env: &Env, printer: &mut Printer) -> Result<()> {
@@ -35,6 +54,8 @@ pub async fn start(args: &StartArgs, env: &Env, printer: &mut Printer) -> Result
     // The API serves the pods' status from before the stop until the kubelet restarts them.
     kube::wait::workloads_restarted(&kube, &plan.namespace, &plan.expectations(), deadline, resumed, printer).await?;
     session.record(|state| state.stopped = false)?;
-    printer.out(&format!("Airflow is up: {}", plan.url))?;
+    let started =
+        Paused { project: &plan.project, cluster: plan.cluster_ref(), state: "running", url: Some(&plan.url) };
+    printer.result(&started, |_| format!("Airflow is up: {}", plan.url))?;
     Ok(())
 }

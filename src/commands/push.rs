@@ -18,6 +18,11 @@ pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()
             "the project `{}` mounts its folders into the cluster: every save is there already (`dag_delivery = \"push\"` in [cluster] pushes instead)",
             session.plan.project
         ));
+        printer.json_result(&Pushes {
+            project: &session.plan.project,
+            delivery: session.plan.delivery,
+            pushed: Vec::new(),
+        })?;
         return Ok(());
     };
     let kube = ApiClient::connect(env, &session.plan.context).await?;
@@ -26,6 +31,15 @@ pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()
         done.push(pusher.push(&kube, printer).await?);
     }
     printer.set_mode(super::json_mode(args.json));
-    printer.result(&done, |done| done.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    let pushes = Pushes { project: &session.plan.project, delivery: session.plan.delivery, pushed: done };
+    printer.result(&pushes, |p| p.pushed.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
     Ok(())
+}
+
+/// `push --json`: what each push sent (none when the folders are mounted).
+#[derive(serde::Serialize)]
+struct Pushes<'a> {
+    project: &'a str,
+    delivery: crate::config::Delivery,
+    pushed: Vec<crate::sync::push::Pushed>,
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use crate::cli::{RenderArgs, RenderPart};
 use crate::config::Delivery;
 use crate::env::Env;
-use crate::plan::{Change, Plan};
+use crate::plan::{Change, ClusterRef, Plan};
 use crate::ui::Printer;
 use crate::values::{self, Value};
 
@@ -22,16 +22,48 @@ pub fn run(args: &RenderArgs, env: &Env, printer: &mut Printer) -> Result<()> {
 
     let text = match (args.explain, args.only, args.json) {
         (true, _, false) => explain_text(&plan, &env.cwd),
-        (true, _, true) => json(
-            &serde_json::json!({"production_files": plan.production_files, "changes": plan.parity, "fenced": plan.fenced}),
-        ),
+        (true, _, true) => json(&serde_json::json!({
+            "project": plan.project,
+            "production_files": plan.production_files,
+            "parity": plan.parity,
+            "fenced": plan.fenced
+        })),
         (false, Some(part), true) => json(&part_value(&plan, part)),
         (false, Some(part), false) => part_text(&plan, part),
-        (false, None, true) => json(&plan),
+        (false, None, true) => json(&Rendered::of(&plan)),
         (false, None, false) => everything(&plan),
     };
     printer.out(&text).context("cannot write to standard output")?;
     Ok(())
+}
+
+/// `render --json`: the plan in the vocabulary of every command's JSON, the cluster an object
+/// and each component one as `status` shows it (nothing is running yet, so its counts are null).
+#[derive(serde::Serialize)]
+struct Rendered<'a> {
+    cluster: ClusterRef,
+    components: Vec<Planned>,
+    #[serde(flatten)]
+    plan: &'a Plan,
+}
+
+#[derive(serde::Serialize)]
+struct Planned {
+    name: &'static str,
+    ready: Option<usize>,
+    restarts: Option<i32>,
+    age: Option<i64>,
+}
+
+impl Rendered<'_> {
+    fn of(plan: &Plan) -> Rendered<'_> {
+        let planned = |name| Planned { name, ready: None, restarts: None, age: None };
+        Rendered {
+            cluster: plan.cluster_ref(),
+            components: plan.components.iter().copied().map(planned).collect(),
+            plan,
+        }
+    }
 }
 
 fn json(value: &impl serde::Serialize) -> String {

@@ -7,6 +7,7 @@ use crate::cli::JsonFlag;
 use crate::config::{Delivery, Flags};
 use crate::env::Env;
 use crate::kube::{self, ComponentStatus, NodeStatus};
+use crate::plan::ClusterRef;
 use crate::provider::{Backend, Presence};
 use crate::session::{Follow, Session};
 use crate::ui::Printer;
@@ -14,12 +15,10 @@ use crate::ui::Printer;
 #[derive(Debug, Serialize)]
 struct Status {
     project: String,
-    provider: crate::config::Provider,
-    cluster: String,
-    context: String,
+    cluster: ClusterRef,
     namespace: String,
     /// How the DAG folder reaches the pods: mount or push.
-    dag_delivery: Delivery,
+    delivery: Delivery,
     /// running, stopped, absent, or foreign (a cluster of that name that devflow did not make).
     state: Presence,
     url: String,
@@ -48,11 +47,9 @@ pub async fn run(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<()
     let presence = backend.presence().await?;
     let mut status = Status {
         project: plan.project.clone(),
-        provider: plan.provider,
-        cluster: plan.cluster_name.clone(),
-        context: plan.context.clone(),
+        cluster: plan.cluster_ref(),
         namespace: plan.namespace.clone(),
-        dag_delivery: plan.delivery,
+        delivery: plan.delivery,
         state: presence,
         url: plan.url.clone(),
         profile: plan.profile.clone(),
@@ -104,7 +101,7 @@ fn text(s: &Status) -> String {
         if s.forwarded { "  (while `devflow watch` or `devflow open` forwards it)" } else { "" },
         s.dags_folder,
         s.dags_mount,
-        s.dag_delivery.described()
+        s.delivery.described()
     );
     if let Some(problem) = &s.problem {
         out.push_str(&format!("problem   {problem}\n"));

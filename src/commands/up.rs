@@ -14,15 +14,32 @@ pub fn run(args: &UpArgs, env: &Env, printer: &mut Printer) -> Result<()> {
     let options = Options { flags: args.project.settings(&args.set), yes: args.yes, timeout: args.timeout };
     let session = Session::open(env, &options.flags, Follow::Settings, printer)?;
     if args.dry_run {
-        return printer.out(&session.plan.steps_text()).context("cannot write to standard output");
+        let plan = &session.plan;
+        let steps = DryRun {
+            project: &plan.project,
+            cluster: plan.cluster_ref(),
+            namespace: &plan.namespace,
+            steps: &plan.steps,
+        };
+        return printer.result(&steps, |_| plan.steps_text()).context("cannot write to standard output");
     }
     stand_in_values_ready(&session)?;
+    super::block_on("up", super::moved::before_up(&session, args.yes, printer))?;
     let pushers = super::block_on("up", executor::run(&session, &options, printer))?;
     if args.no_watch {
         return Ok(());
     }
     let watching = super::watch::for_session(&session, pushers, options, printer)?;
     super::watch::until_ctrl_c(watching, printer)
+}
+
+/// `up --dry-run --json`: the steps `up` would take, each as the plan holds it.
+#[derive(serde::Serialize)]
+struct DryRun<'a> {
+    project: &'a str,
+    cluster: crate::plan::ClusterRef,
+    namespace: &'a str,
+    steps: &'a [crate::plan::Step],
 }
 
 /// Every value the stand-ins need is in `.devflow/secrets.env`, before anything starts. When the

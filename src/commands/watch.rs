@@ -72,6 +72,7 @@ pub fn for_session(session: &Session, pushers: Option<Pushers>, up: Options, pri
     let (env, plan) = (&session.env, &session.plan);
     let ProjectAirflow { url, user, password, forward } = project_airflow(session, "watch", printer)?;
     let mut settings = settings(&env.cwd, url, user, password, &plan.dags_folder)?;
+    settings.slow_parse = plan.slow_parse;
     let (dags, plugins) = match pushers.or_else(|| Pushers::new(plan, session.project.plugins.as_deref())) {
         Some(pushers) => (Some(pushers.dags), pushers.plugins),
         None => (None, None),
@@ -186,6 +187,7 @@ fn settings(cwd: &Path, url: String, user: &str, password: String, dags: &Path) 
         dags,
         hooks: Vec::new(),
         push: None,
+        slow_parse: crate::profile::SlowParse::default(),
     })
 }
 

@@ -136,10 +136,27 @@ pub fn check_airflow_version(version: &str) -> Result<(), String> {
     match version::parse(version) {
         Some(_) if version::supported_airflow_major(version).is_some() => Ok(()),
         Some(_) => Err(format!(
-            "`version` = {version:?} is not supported\n  the Airflow chart 1.22 runs Airflow 2.11 and later: use 2.11.x or 3.x"
+            "`version` = {version:?} is not supported\n  the Airflow chart runs Airflow 2.11 and later: use 2.11.x or 3.x"
         )),
         None => Err(format!(
             "`version` = {version:?} is not an Airflow version\n  expected MAJOR.MINOR.PATCH, e.g. \"3.2.2\""
+        )),
+    }
+}
+
+/// A chart version is one of the 1.x releases from 1.19.0, the first for Airflow 3, to the newest
+/// (whose schema devflow pulls). Chart 2.0 moves parts of the values to Kustomize overlays
+/// (FACTS.md): its values are not the ones devflow writes.
+pub fn check_chart_version(version: &str) -> Result<(), String> {
+    match version::parse(version) {
+        Some((1, minor, _)) if minor >= version::FIRST_AIRFLOW3_CHART.1 => Ok(()),
+        Some(_) => Err(format!(
+            "chart_version {version:?} is not supported\n  devflow runs the Airflow chart 1.19.0 (the first for Airflow 3) to the newest 1.x, e.g. \"{}\"",
+            crate::schemas::EMBEDDED_CHART
+        )),
+        None => Err(format!(
+            "chart_version {version:?} is not a chart version\n  expected MAJOR.MINOR.PATCH, e.g. \"{}\"",
+            crate::schemas::EMBEDDED_CHART
         )),
     }
 }

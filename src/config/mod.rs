@@ -18,8 +18,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use checks::{
-    check_airflow_version, check_executor, check_image, check_k3d_mount_source, check_namespace, default_namespace,
-    parse_set_flag,
+    check_airflow_version, check_chart_version, check_executor, check_image, check_k3d_mount_source, check_namespace,
+    default_namespace, parse_set_flag,
 };
 pub use checks::{check_cluster_name, name_from_folder};
 use file::{AirflowTable, ClusterTable, ProjectFile, Source};
@@ -37,6 +37,8 @@ pub const MAX_NAME_LEN: usize = 32;
 pub const DEFAULT_UI_PORT: u16 = 8080;
 pub const DEFAULT_PROFILE: &str = "local";
 pub const MAX_WORKERS: u8 = 8;
+/// Said once by every command whose profile runs Airflow 2 (FACTS.md: end of life 2026-04-22).
+pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --rehearse` rehearses the move to Airflow 3 on this project's database";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +130,14 @@ pub enum Error {
     Read { path: String, io: std::io::Error },
     #[error(transparent)]
     Profile(#[from] profile::Error),
+    /// The chart version's values schema is not in devflow's cache yet: the command edge pulls
+    /// the chart (`session::resolve`) and resolves again.
+    #[error("the values schema of the Airflow chart {version} is not in devflow's cache ({})", cache.display())]
+    ChartSchemaMissing { version: String, oci: Option<String>, cache: PathBuf },
+    #[error(
+        "the values schema of the Airflow chart in devflow's cache is broken: {why}\n  remove the file; devflow pulls the chart again"
+    )]
+    ChartSchemaBroken { why: String },
 }
 
 impl crate::error::Kind for Error {
@@ -135,6 +145,7 @@ impl crate::error::Kind for Error {
         match self {
             Error::Read { .. } => crate::error::ErrorKind::Environment,
             Error::Profile(e) => e.kind(),
+            Error::ChartSchemaMissing { .. } | Error::ChartSchemaBroken { .. } => crate::error::ErrorKind::Environment,
             _ => crate::error::ErrorKind::Input,
         }
     }
@@ -155,6 +166,9 @@ pub struct Flags {
     pub values: Vec<PathBuf>,
     /// `--set KEY=VALUE`, applied last.
     pub set: Vec<String>,
+    /// `upgrade --airflow`, `--chart`: the versions to plan for, winning over devflow.toml's.
+    pub airflow_version: Option<String>,
+    pub chart_version: Option<String>,
 }
 
 /// The project: devflow.toml (or the defaults) merged with the command-line flags, checked, with
@@ -179,7 +193,10 @@ pub struct Project {
     pub workers: u8,
     pub ui_port: u16,
     pub profile: Profile,
-    pub chart_version: Option<String>,
+    /// The chart version to install (devflow.toml's `chart_version`, `upgrade --chart`, else the
+    /// embedded schema's), and its values schema.
+    pub chart_version: String,
+    pub chart_schema: crate::schemas::ChartSchema,
     /// Where the chart comes from: None for the Apache Airflow repository; else a local chart
     /// (folder or .tgz, made absolute) or an `oci://` reference.
     pub chart: Option<String>,
@@ -262,7 +279,9 @@ impl ImageFiles {
         // built once they name something.
         let listing = |path: &PathBuf| {
             let text = std::fs::read_to_string(path).ok()?;
-            text.lines().any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#')).then(|| path.clone())
+            text.lines()
+                .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+                .then(|| path.clone())
         };
         let [requirements, packages, dockerfile] = project;
         ImageFiles {
@@ -293,6 +312,9 @@ pub enum StateFile {
     K3dConfig,
     /// The ownership marker every node container mounts.
     OwnerMarker,
+    /// The chart's workloads `db restore` scaled to 0, with their replicas, until it starts them
+    /// again (so that an interrupted restore is finished by the next one).
+    StoppedComponents,
 }
 
 impl StateFile {
@@ -303,6 +325,7 @@ impl StateFile {
             StateFile::Values => "values.yaml",
             StateFile::K3dConfig => "k3d.yaml",
             StateFile::OwnerMarker => "owner",
+            StateFile::StoppedComponents => "stopped-components.json",
         }
     }
 }
@@ -379,7 +402,12 @@ pub fn load_recorded(env: &Env, root: &Path, name: &str, provider: Provider, con
     }
     let source = Source { name: format!("the state of project `{name}`"), text: &text };
     let env = Env { cwd: root.to_path_buf(), ..env.clone() };
-    Resolve { env: &env, root, src: &source, origin: Origin::Recorded }.project(source.parse()?, &Flags::default(), None, &mut Vec::new())
+    Resolve { env: &env, root, src: &source, origin: Origin::Recorded }.project(
+        source.parse()?,
+        &Flags::default(),
+        None,
+        &mut Vec::new(),
+    )
 }
 
 /// Where a resolution's settings come from.
@@ -407,6 +435,7 @@ struct AirflowSettings {
     values_files: Vec<PathBuf>,
     overrides: Vec<Override>,
     airflow_version: Option<String>,
+    chart_version: Option<String>,
     image: Option<String>,
     executor: Option<String>,
     profile: ProfileRef,
@@ -449,7 +478,11 @@ impl Resolve<'_> {
             ));
         }
         let profile = profile::load(&airflow.profile)?;
-        let production = production::load(&airflow.values_files, &self.env.cwd)?;
+        if profile.airflow_major() == 2 {
+            notes.push(AIRFLOW2_END_OF_LIFE.to_string());
+        }
+        let chart_schema = self.chart_schema(airflow.chart_version.as_deref(), airflow.chart.as_deref())?;
+        let production = production::load(&airflow.values_files, &self.env.cwd, chart_schema)?;
         let stand_in_values = standin_values::read(self.root)?;
         let mut project = Project {
             stand_in_values,
@@ -469,7 +502,8 @@ impl Resolve<'_> {
             workers: cluster.workers,
             ui_port: cluster.ui_port,
             profile,
-            chart_version: pf.airflow.chart_version,
+            chart_version: chart_schema.version.to_string(),
+            chart_schema,
             chart: airflow.chart,
             airflow_version: airflow.airflow_version,
             image: airflow.image,
@@ -593,7 +627,21 @@ impl Resolve<'_> {
                 .map(|s| check(s.get_ref()).map(|()| s.get_ref().clone()).map_err(|why| self.src.at(s.span(), why)))
                 .transpose()
         };
-        let airflow_version = checked(&table.version, check_airflow_version)?;
+        let airflow_version = match &flags.airflow_version {
+            Some(version) => {
+                check_airflow_version(version)
+                    .map_err(|why| Error::Setting { message: format!("--airflow: {why}") })?;
+                Some(version.clone())
+            }
+            None => checked(&table.version, check_airflow_version)?,
+        };
+        let chart_version = match &flags.chart_version {
+            Some(version) => Some(version.clone()),
+            None => table.chart_version.clone(),
+        };
+        if let Some(version) = &chart_version {
+            check_chart_version(version).map_err(|message| Error::Setting { message })?;
+        }
         let image = checked(&table.image, check_image)?;
         let executor = checked(&table.executor, check_executor)?;
         // A profile file named on the command line is relative to where the user stands; one
@@ -603,7 +651,24 @@ impl Resolve<'_> {
             (None, Some(file)) => ProfileRef::new(file, self.root),
             (None, None) => ProfileRef::new(DEFAULT_PROFILE, self.root),
         };
-        Ok(AirflowSettings { chart, values_files, overrides, airflow_version, image, executor, profile })
+        Ok(AirflowSettings { chart, values_files, overrides, airflow_version, chart_version, image, executor, profile })
+    }
+
+    /// The values schema of the chart version asked for: the embedded one (also for a local
+    /// chart, whose version is its own), else the one cached from that version's package.
+    fn chart_schema(&self, version: Option<&str>, chart: Option<&str>) -> Result<crate::schemas::ChartSchema, Error> {
+        let local = chart.is_some_and(|c| !c.starts_with("oci://"));
+        let Some(version) = version.filter(|v| *v != crate::schemas::EMBEDDED_CHART && !local) else {
+            return Ok(crate::schemas::ChartSchema::embedded());
+        };
+        let cache = self.env.chart_cache();
+        match crate::schemas::chart_for(version, &cache) {
+            Ok(Some(schema)) => Ok(schema),
+            Ok(None) => {
+                Err(Error::ChartSchemaMissing { version: version.to_string(), oci: chart.map(str::to_string), cache })
+            }
+            Err(why) => Err(Error::ChartSchemaBroken { why }),
+        }
     }
 
     fn chart(&self, setting: Option<&Spanned<String>>) -> Result<Option<String>, Error> {
@@ -686,7 +751,9 @@ impl Resolve<'_> {
 /// `--context` and `--namespace` name an existing cluster's: with kind or k3d they are a mistake.
 pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Error> {
     if flags.ui_port == Some(0) {
-        return Err(Error::Setting { message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into() });
+        return Err(Error::Setting {
+            message: "--ui-port cannot be 0\n  expected a port from 1 to 65535 on 127.0.0.1, e.g. 8080".into(),
+        });
     }
     if provider == Provider::Existing {
         if let Some(ns) = &flags.namespace {
@@ -697,7 +764,9 @@ pub fn check_cluster_flags(flags: &Flags, provider: Provider) -> Result<(), Erro
     let misplaced = [("--context", flags.context.is_some()), ("--namespace", flags.namespace.is_some())];
     match misplaced.into_iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(Error::Setting {
-            message: format!("{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"),
+            message: format!(
+                "{flag} is for an existing cluster: devflow makes the {provider} cluster and its context itself\n  add `--provider existing`, or drop {flag}"
+            ),
         }),
         None => Ok(()),
     }
@@ -713,11 +782,17 @@ enum SharedFlags {
 }
 
 impl SharedFlags {
-    fn check(flags: &Flags, table: &ClusterTable, provider: Provider, notes: &mut Vec<String>) -> Result<SharedFlags, Error> {
+    fn check(
+        flags: &Flags,
+        table: &ClusterTable,
+        provider: Provider,
+        notes: &mut Vec<String>,
+    ) -> Result<SharedFlags, Error> {
         // Only a file that names its provider is for another one; without `provider`, its
         // [cluster] settings are for whichever the flag picks.
         let Some(file) = table.provider else { return Ok(SharedFlags::FromFile) };
-        let flag_differs = flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
+        let flag_differs =
+            flags.provider.is_some_and(|flag| (flag == Provider::Existing) != (file == Provider::Existing));
         if !flag_differs {
             return Ok(SharedFlags::FromFile);
         }
@@ -751,7 +826,10 @@ fn shared(
     // on an existing cluster: no conflict.
     let for_laptops = [
         ("workers", table.workers.as_ref().filter(|w| *w.get_ref() != 0).map(Spanned::span)),
-        ("kubernetes", table.kubernetes.as_ref().filter(|k| k.get_ref() != crate::pins::DEFAULT_KUBERNETES).map(Spanned::span)),
+        (
+            "kubernetes",
+            table.kubernetes.as_ref().filter(|k| k.get_ref() != crate::pins::DEFAULT_KUBERNETES).map(Spanned::span),
+        ),
     ];
     if let Some((key, Some(span))) = for_laptops.into_iter().find(|(_, s)| s.is_some()) {
         return Err(src.at(
@@ -761,7 +839,11 @@ fn shared(
     }
     let context = match (&flags.context, &table.context) {
         (Some(flag), _) if flag.trim().is_empty() => {
-            return Err(Error::Setting { message: "--context is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)".into() });
+            return Err(Error::Setting {
+                message:
+                    "--context is empty\n  give the name of a kube context (`kubectl config get-contexts` lists them)"
+                        .into(),
+            });
         }
         (Some(flag), _) => flag.clone(),
         (None, Some(context)) if context.get_ref().trim().is_empty() => {

@@ -5,18 +5,19 @@
 use std::path::{Path, PathBuf};
 
 use super::Error;
+use crate::schemas::ChartSchema;
 use crate::values::{self, Value};
-use crate::{schemas, words};
+use crate::words;
 
-pub fn load(files: &[PathBuf], cwd: &Path) -> Result<Value, Error> {
+pub fn load(files: &[PathBuf], cwd: &Path, chart: ChartSchema) -> Result<Value, Error> {
     let mut merged = Value::Object(values::Map::new());
     for file in files {
-        values::merge(&mut merged, &load_one(file, cwd)?);
+        values::merge(&mut merged, &load_one(file, cwd, chart)?);
     }
     Ok(merged)
 }
 
-fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
+fn load_one(file: &Path, cwd: &Path, chart: ChartSchema) -> Result<Value, Error> {
     let shown = file.strip_prefix(cwd).unwrap_or(file).display().to_string();
     let at = |line: Option<usize>, message: String| Error::Setting {
         message: match line {
@@ -53,14 +54,15 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
         }
     };
 
-    let chart = schemas::chart();
+    let version = chart.version;
+    let chart = chart.schema;
     if let Some((path, known)) = chart.unknown_key(&value) {
         let key = path.join(".");
         let near = words::did_you_mean(path.last().expect("a key"), known.iter().map(String::as_str));
         return Err(at(
             values::line_of(&text, &path),
             format!(
-                "`{key}` is not a value the Airflow chart 1.22.0 knows{near}\n  {}; fix the key or remove it",
+                "`{key}` is not a value the Airflow chart {version} knows{near}\n  {}; fix the key or remove it",
                 if path.len() == 1 { "Helm would ignore it silently" } else { "Helm would refuse these values" }
             ),
         ));
@@ -71,7 +73,7 @@ fn load_one(file: &Path, cwd: &Path) -> Result<Value, Error> {
     if !problems.is_empty() {
         return Err(at(
             None,
-            format!("these values do not fit the Airflow chart 1.22.0's schema:\n  {}", problems.join("\n  ")),
+            format!("these values do not fit the Airflow chart {version}'s schema:\n  {}", problems.join("\n  ")),
         ));
     }
     Ok(value)

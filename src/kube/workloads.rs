@@ -72,7 +72,8 @@ pub struct ComponentStatus {
     pub ready: usize,
     pub total: usize,
     pub restarts: i32,
-    /// Seconds since the oldest of its current pods was created.
+    /// Seconds since the oldest of its current pods was created (`age` in every `--json`).
+    #[serde(rename = "age")]
     pub age_seconds: Option<i64>,
     /// Ready, Complete, or what it is waiting on (Pending, ContainerCreating, …).
     pub phase: String,

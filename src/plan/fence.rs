@@ -90,20 +90,32 @@ fn fence_env(layers: &mut Layers, kept: &dyn Fn(&str) -> bool, fenced: &mut Vec<
     // A string the chart cannot read as a list is the chart's error to give, not the fence's.
     let Ok(entries) = serde_norway::from_str::<Vec<Value>>(&text) else { return };
     if let Some((stay, why)) = fence_entries(entries, kept, fenced) {
-        let text = if stay.is_empty() { String::new() } else { serde_norway::to_string(&stay).expect("env entries serialise") };
+        let text = if stay.is_empty() {
+            String::new()
+        } else {
+            serde_norway::to_string(&stay).expect("env entries serialise")
+        };
         layers.set(&extra, Value::String(text), why);
     }
 }
 
 /// The entries that stay and the report's reason, when any entry is fenced off.
-fn fence_entries(entries: Vec<Value>, kept: &dyn Fn(&str) -> bool, fenced: &mut Vec<String>) -> Option<(Vec<Value>, String)> {
+fn fence_entries(
+    entries: Vec<Value>,
+    kept: &dyn Fn(&str) -> bool,
+    fenced: &mut Vec<String>,
+) -> Option<(Vec<Value>, String)> {
     let (out, stay): (Vec<Value>, Vec<Value>) = entries.into_iter().partition(|entry| {
         let name = entry["name"].as_str().unwrap_or_default();
         !kept(name) && reaches_production(name, entry["value"].as_str().unwrap_or_default())
     });
     let names: Vec<String> = out.iter().filter_map(|e| e["name"].as_str().map(str::to_string)).collect();
     let first = names.first()?;
-    let why = format!("fenced off: {} would reach production from the laptop; {}", names.join(", "), KEEP_HINT.replace("NAME", first));
+    let why = format!(
+        "fenced off: {} would reach production from the laptop; {}",
+        names.join(", "),
+        KEEP_HINT.replace("NAME", first)
+    );
     fenced.extend(names);
     Some((stay, why))
 }

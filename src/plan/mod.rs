@@ -26,6 +26,7 @@ use crate::error::ErrorKind;
 use crate::pins;
 use crate::profile;
 use crate::redact::{self, Secrets};
+use crate::schemas::ChartSchema;
 use crate::values::{self, Path, Value};
 
 pub use crate::redact::GENERATED;
@@ -34,8 +35,6 @@ pub const NAMESPACE: &str = "airflow";
 pub const RELEASE: &str = "airflow";
 pub const CHART_REPO: &str = "https://airflow.apache.org";
 pub const CHART_NAME: &str = "airflow";
-/// The chart versions whose values devflow knows (and whose schema it carries).
-pub const CHART_VERSIONS: [&str; 1] = ["1.22.0"];
 /// The `component` pod labels of the chart's two jobs (its Helm hooks, as devflow runs them).
 pub const MIGRATIONS_JOB: &str = "run-airflow-migrations";
 pub const CREATE_USER_JOB: &str = "create-user-job";
@@ -65,20 +64,31 @@ impl crate::error::Kind for Error {
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub project: String,
+    /// In `--json`, inside `cluster` ([`Plan::cluster_ref`]), as are `cluster_name` and `context`.
+    #[serde(skip)]
     pub provider: Provider,
     pub profile: String,
     pub profile_description: String,
     pub needs: profile::Needs,
+    /// When the watch flags a parse as slow, and Airflow's own limit for one.
+    pub slow_parse: profile::SlowParse,
     pub kubernetes: &'static str,
     pub chart_version: String,
+    /// Its values schema, which the values are checked against.
+    #[serde(skip)]
+    pub chart_schema: ChartSchema,
     /// A local chart or an `oci://` reference; None: the Apache Airflow repository.
     pub chart: Option<String>,
     pub airflow_version: String,
     pub executor: String,
-    /// The chart components `up` waits for (their `component` pod label).
+    /// The chart components `up` waits for (their `component` pod label); in `--json` objects,
+    /// as `status` shows them.
+    #[serde(skip)]
     pub components: Vec<&'static str>,
     /// kind's or k3d's cluster name; for an existing cluster, its context.
+    #[serde(skip)]
     pub cluster_name: String,
+    #[serde(skip)]
     pub context: String,
     pub namespace: String,
     /// The value of the namespace's ownership annotation: this project's state folder.
@@ -95,6 +105,7 @@ pub struct Plan {
     pub state_dir: StateDir,
     pub production_files: Vec<PathBuf>,
     /// The kind or k3d config file (null for an existing cluster).
+    #[serde(rename = "cluster_config")]
     pub cluster: Value,
     /// The Helm values, with generated secrets shown as `<generated>`. Shown (and serialised)
     /// with the user's secrets redacted: the values Helm reads are written by `up` alone.
@@ -123,6 +134,15 @@ pub struct Plan {
     /// The project's environment variables (their secret ones fill devflow's env Secret); never shown.
     #[serde(skip)]
     pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// The cluster as every command's `--json` names it: kind's or k3d's cluster name (for an
+/// existing cluster, its context), where it runs and its kube context.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterRef {
+    pub name: String,
+    pub provider: Provider,
+    pub context: String,
 }
 
 /// What `up` and `start` wait for: a long-running component (its pods) or a job that must complete.
@@ -157,7 +177,6 @@ pub struct Change {
 
 /// The plan of a resolved project. Pure: it reads no file and no environment variable.
 pub fn build(project: &Project) -> Result<Plan, Error> {
-    let chart_version = chart_version(project)?;
     let images = pins::node_images(project.kubernetes.as_deref().unwrap_or(pins::DEFAULT_KUBERNETES))
         .map_err(|message| Error::Input { message })?;
     let (context, namespace, cluster_name) = match (&project.shared, project.provider.cluster_tool()) {
@@ -197,8 +216,10 @@ pub fn build(project: &Project) -> Result<Plan, Error> {
         profile: profile.name().to_string(),
         profile_description: profile.description.clone(),
         needs: profile.needs,
+        slow_parse: slow_parse(profile, &values),
         kubernetes: if project.provider == Provider::Existing { "of the existing cluster" } else { images.minor },
-        chart_version,
+        chart_version: project.chart_version.clone(),
+        chart_schema: project.chart_schema,
         chart: project.chart.clone(),
         airflow_version: text("airflowVersion"),
         executor: text("executor"),
@@ -243,21 +264,6 @@ fn private_image(project: &Project, values: &Value, own: &Option<image::ImageBui
     (project.provider.makes_cluster() && own.is_none() && image::private_registry(&base)).then_some(base)
 }
 
-/// The chart version asked for, which must be one devflow knows.
-fn chart_version(project: &Project) -> Result<String, Error> {
-    let chart_version = project.chart_version.clone().unwrap_or_else(|| CHART_VERSIONS[0].to_string());
-    if !CHART_VERSIONS.contains(&chart_version.as_str()) {
-        return Err(Error::Input {
-            message: format!(
-                "chart_version {chart_version:?} is not supported\n  this devflow knows the Airflow chart {}; set `chart_version = \"{}\"` in [airflow] or remove the line",
-                CHART_VERSIONS.join(", "),
-                CHART_VERSIONS[0]
-            ),
-        });
-    }
-    Ok(chart_version)
-}
-
 /// How the project's folders become volumes: mounted from the nodes, or claims devflow pushes to.
 fn volumes<'a>(project: &'a Project, receiver_image: &'a str) -> manifests::Volumes<'a> {
     match (project.delivery, project.provider) {
@@ -268,6 +274,17 @@ fn volumes<'a>(project: &'a Project, receiver_image: &'a str) -> manifests::Volu
             access_mode: if provider == Provider::Existing { "ReadWriteMany" } else { "ReadWriteOnce" },
             receiver_image,
         },
+    }
+}
+
+/// The profile's threshold for a slow parse, and Airflow's hard limit as the values set it
+/// (`config.core.dagbag_import_timeout`, a number or its text; Airflow's default otherwise).
+fn slow_parse(profile: &profile::Profile, values: &Value) -> profile::SlowParse {
+    let limit = values::get(values, &Path::from_keys(["config", "core", "dagbag_import_timeout"]));
+    let import_timeout = limit.and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())));
+    profile::SlowParse {
+        seconds: profile.slow_parse_seconds,
+        import_timeout: import_timeout.unwrap_or(profile::SlowParse::default().import_timeout),
     }
 }
 
@@ -430,6 +447,10 @@ impl Plan {
     }
 
     /// The steps, numbered, one line each: what `up --dry-run` prints.
+    pub fn cluster_ref(&self) -> ClusterRef {
+        ClusterRef { name: self.cluster_name.clone(), provider: self.provider, context: self.context.clone() }
+    }
+
     pub fn steps_text(&self) -> String {
         steps::text(&self.steps)
     }
@@ -514,7 +535,7 @@ fn stand_in_change(stand_in: &standins::StandIn) -> Change {
 /// overrides is the user's to fix; anything else is devflow's bug.
 fn validate(plan: &Plan, release: &release::ReleaseValues) -> Result<(), Error> {
     check_cluster(plan.provider, &plan.cluster)?;
-    check_values(&plan.values, &release.before_overrides)
+    check_values(&plan.values, &release.before_overrides, plan.chart_schema)
 }
 
 fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
@@ -528,8 +549,8 @@ fn check_cluster(provider: Provider, cluster: &Value) -> Result<(), Error> {
 }
 
 /// `values` are the final values; `before_overrides` what devflow produced before the user's own.
-fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
-    let chart = crate::schemas::chart();
+fn check_values(values: &Value, before_overrides: &Value, schema: ChartSchema) -> Result<(), Error> {
+    let (chart, version) = (schema.schema, schema.version);
     let known: Vec<&str> = chart.top_level_keys().collect();
     let unknown_keys = |v: &Value| -> Vec<String> {
         v.as_object().into_iter().flat_map(|m| m.keys()).filter(|k| !known.contains(&k.as_str())).cloned().collect()
@@ -542,17 +563,17 @@ fn check_values(values: &Value, before_overrides: &Value) -> Result<(), Error> {
     if !chart.problems(before_overrides, 1).is_empty() || !unknown_keys(before_overrides).is_empty() {
         let mut problems = problems;
         problems.extend(unknown.iter().map(|k| format!("{k}: not a value of the chart")));
-        return Err(Error::Bug { what: "Helm values", schema: "the Airflow chart 1.22.0's values schema", problems });
+        return Err(Error::Bug { what: "Helm values", schema: "the Airflow chart's values schema", problems });
     }
     let message = match unknown.first() {
         Some(key) => {
             let near = crate::words::did_you_mean(key, known.iter().copied());
             format!(
-                "your overrides set `{key}`, which is not a value the Airflow chart 1.22.0 knows{near}\n  fix the key in [airflow.set] or --set"
+                "your overrides set `{key}`, which is not a value the Airflow chart {version} knows{near}\n  fix the key in [airflow.set] or --set"
             )
         }
         None => format!(
-            "your overrides make the Helm values invalid for the Airflow chart 1.22.0:\n  {}\n  fix the value in [airflow.set], [airflow.config] or --set",
+            "your overrides make the Helm values invalid for the Airflow chart {version}:\n  {}\n  fix the value in [airflow.set], [airflow.config] or --set",
             problems.join("\n  ")
         ),
     };
@@ -589,7 +610,8 @@ mod tests {
             workers: 0,
             ui_port: 8080,
             profile: profile::load(&ProfileRef::BuiltIn("local".into())).unwrap(),
-            chart_version: None,
+            chart_version: crate::schemas::EMBEDDED_CHART.to_string(),
+            chart_schema: ChartSchema::embedded(),
             chart: None,
             airflow_version: None,
             image: None,
@@ -634,12 +656,18 @@ mod tests {
     #[test]
     fn invalid_values_are_a_bug_unless_the_users_overrides_made_them_so() {
         let devflow_broke_it = json!({"workers": {"replicas": "one"}});
-        assert!(check_values(&devflow_broke_it, &devflow_broke_it).unwrap_err().kind() == ErrorKind::Bug);
-        assert!(check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}})).unwrap_err().kind() == ErrorKind::Bug);
+        assert!(
+            check_values(&devflow_broke_it, &devflow_broke_it, ChartSchema::embedded()).unwrap_err().kind()
+                == ErrorKind::Bug
+        );
+        assert!(
+            check_values(&json!({"wrokers": {}}), &json!({"wrokers": {}}), ChartSchema::embedded()).unwrap_err().kind()
+                == ErrorKind::Bug
+        );
 
         let fine = json!({"workers": {"replicas": 1}});
-        let error = check_values(&devflow_broke_it, &fine).unwrap_err();
+        let error = check_values(&devflow_broke_it, &fine, ChartSchema::embedded()).unwrap_err();
         assert!(error.kind() == ErrorKind::Input && error.to_string().contains("your overrides"), "{error}");
-        assert!(check_values(&fine, &fine).is_ok());
+        assert!(check_values(&fine, &fine, ChartSchema::embedded()).is_ok());
     }
 }

@@ -100,7 +100,7 @@ fn check_airflow_version(project: &Project, profile: &Profile, layers: &Layers) 
     let Some(major) = supported_airflow_major(&version) else {
         return Err(Error::Input {
             message: format!(
-                "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart 1.22.0 runs Airflow 2.11 and later: use 2.11.x or 3.x"
+                "airflowVersion {version:?} (from {origin}) is not supported\n  the Airflow chart runs Airflow 2.11 and later: use 2.11.x or 3.x"
             ),
         });
     };
@@ -183,6 +183,10 @@ fn wire_folders(project: &Project, layers: &mut Layers) -> Mounts {
 
 /// airflow.cfg settings sized for a fleet, brought down to what the profile's CPUs can run: only
 /// those set above it (Airflow's own defaults already fit: parallelism 32, worker_concurrency 16).
+/// The DAG-parsing processes are also set when nothing sets them, so that a branch switch's files
+/// are parsed as many at a time as the profile has CPUs (Airflow's default is 2 whatever the CPUs:
+/// `[dag_processor] parsing_processes` in Airflow 3's `config_templates/config.yml`, moved there
+/// from `[scheduler]`, where Airflow 2.11 has it; the chart 1.22.0's values set neither).
 fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
     let cpus = u64::from(cpus.max(1));
     let parsing =
@@ -202,6 +206,13 @@ fn size_config(layers: &mut Layers, cpus: u32, major: u32) {
             );
             layers.set(&key, json!(cap), why);
         }
+    }
+    let parsing = path(parsing);
+    if layers.get(&parsing).is_none() {
+        let why = format!(
+            "one DAG-parsing process for each of the profile's {cpus} CPUs: a branch switch is parsed at the laptop's speed"
+        );
+        layers.set(&parsing, json!(cpus), why);
     }
 }
 
@@ -317,12 +328,12 @@ fn wire_database(layers: &mut Layers, namespace: &str) {
     layers.set(
         &path("data.metadataConnection"),
         json!({
-            "user": "airflow",
+            "user": super::names::POSTGRES_USER,
             "pass": GENERATED,
             "protocol": "postgresql",
             "host": format!("{POSTGRES}.{namespace}"),
             "port": 5432,
-            "db": "airflow",
+            "db": super::names::POSTGRES_DB,
             "sslmode": "disable",
         }),
         "devflow's PostgreSQL in the cluster (its password is generated and kept in devflow's state folder)",

@@ -481,7 +481,12 @@ pub fn ownership(containers: &[Container], marker: &Path) -> Ownership {
 /// Docker's memory against the profile's needs: the one rule of `up` (which warns and goes on:
 /// a profile's figure has a margin, and pods may still fit) and `doctor` (a warning, not a block).
 fn memory_check(machine: &Machine, plan: &crate::plan::Plan) -> Check {
-    let detail = format!("{:.1} GiB for Docker; the profile `{}` needs {} GiB", machine.memory_gib(), plan.profile, plan.needs.memory_gib);
+    let detail = format!(
+        "{:.1} GiB for Docker; the profile `{}` needs {} GiB",
+        machine.memory_gib(),
+        plan.profile,
+        plan.needs.memory_gib
+    );
     // Docker Desktop reports a little less than the memory it was given.
     if machine.memory_gib() + 0.25 >= f64::from(plan.needs.memory_gib) {
         Check::pass("memory", detail)
@@ -490,7 +495,8 @@ fn memory_check(machine: &Machine, plan: &crate::plan::Plan) -> Check {
             "memory",
             false,
             format!("{detail}: pods may not fit"),
-            "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`".into(),
+            "give Docker more memory (Docker Desktop: Settings → Resources), or use a smaller profile such as `local`"
+                .into(),
         )
     }
 }

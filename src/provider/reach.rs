@@ -29,7 +29,12 @@ pub fn checks(plan: &Plan, env: &Env) -> Vec<Check> {
             .zip(probes)
             .map(|(source, probe)| match probe.join().unwrap_or_else(|_| Err("the probe failed".into())) {
                 Ok(()) => Check::pass(source.name, format!("{} answers ({})", source.url, source.what)),
-                Err(why) => Check::fail(source.name, false, format!("{} cannot be reached ({}): {why}", source.url, source.what), source.fix.clone()),
+                Err(why) => Check::fail(
+                    source.name,
+                    false,
+                    format!("{} cannot be reached ({}): {why}", source.url, source.what),
+                    source.fix.clone(),
+                ),
             })
             .collect()
     })
@@ -65,7 +70,11 @@ fn sources(plan: &Plan, env: &Env) -> Vec<Source> {
             name: "downloads",
             what: format!("the {} release files: {} is not installed", tool.name(), tool.name()),
             url: install::url(pin, env.download_mirror.as_deref()),
-            fix: format!("set {MIRROR_ENV} to a mirror of the release files, or install {} yourself ({})", tool.name(), install::docs_url(tool)),
+            fix: format!(
+                "set {MIRROR_ENV} to a mirror of the release files, or install {} yourself ({})",
+                tool.name(),
+                install::docs_url(tool)
+            ),
         });
     }
     sources

@@ -12,6 +12,7 @@ use super::nodes::ownership;
 use crate::config::{self, ClusterTool, Provider, StateDir, StateFile};
 use crate::docker::{Container, Daemon};
 use crate::env::Env;
+use crate::plan::ClusterRef;
 use crate::plan::cluster::{NODE_OWNER_MARKER, context, delete, node_label};
 use crate::state::{State, Store};
 
@@ -30,12 +31,6 @@ pub struct Environment {
     /// Its state folder, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_folder: Option<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClusterRef {
-    pub name: String,
-    pub context: String,
 }
 
 /// What `list` says of an environment.
@@ -93,9 +88,14 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
     let dir = StateDir::at(store.dir().to_path_buf());
     let provider = state.provider.unwrap_or_default();
     let (mut standing, mut reason) = match (provider.cluster_tool(), nodes) {
-        (None, _) => (Standing::Unchecked, Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context))),
+        (None, _) => (
+            Standing::Unchecked,
+            Some(format!("a namespace of `{}`: `devflow status` in its folder asks the cluster", state.context)),
+        ),
         (Some(_), Err(why)) => (Standing::Unchecked, Some(format!("Docker cannot be asked: {why}"))),
-        (Some(tool), Ok(nodes)) => (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None),
+        (Some(tool), Ok(nodes)) => {
+            (cluster_standing(tool, &state.cluster_name, &dir.file(StateFile::OwnerMarker), nodes), None)
+        }
     };
     if let Some(why) = folder_problem(env, &state.project_root, &dir) {
         (standing, reason) = (Standing::Orphaned, Some(why));
@@ -104,11 +104,71 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
         project: dir.project_name(),
         folder: state.project_root.clone(),
         provider,
-        cluster: ClusterRef { name: state.cluster_name.clone(), context: state.context.clone() },
+        cluster: ClusterRef { name: state.cluster_name.clone(), provider, context: state.context.clone() },
         state: standing,
         reason,
         state_folder: Some(store.dir().to_path_buf()),
     }
+}
+
+/// How a project's earlier environment lost its way to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// Made for a project of the same name in a folder that is gone: the project moved here.
+    Moved { from: PathBuf },
+    /// Made in this very folder when the project had another name.
+    Renamed { was: String },
+}
+
+/// An environment devflow made for this project before it moved or was renamed.
+pub struct Predecessor {
+    pub store: Store,
+    pub state: State,
+    pub how: Move,
+}
+
+impl Predecessor {
+    /// Whether it stands in the way of the project's own: a cluster of the same name (kind and
+    /// k3d name a cluster after its project), or the same namespace of the same cluster.
+    pub fn blocks(&self, plan: &crate::plan::Plan) -> bool {
+        self.state.cluster_name == plan.cluster_name && self.state.context == plan.context
+    }
+
+    pub fn describe(&self) -> String {
+        let made = match self.state.provider.unwrap_or_default().cluster_tool() {
+            Some(_) => format!("the {} cluster {}", self.state.provider.unwrap_or_default(), self.state.cluster_name),
+            None => format!("an environment in the cluster {}", self.state.context),
+        };
+        match &self.how {
+            Move::Moved { from } => format!(
+                "devflow made {made} for this project in {}, which is gone (the project moved here)",
+                from.display()
+            ),
+            Move::Renamed { was } => format!("devflow made {made} for this folder when its project was named `{was}`"),
+        }
+    }
+}
+
+/// The environments made for `project` before its folder moved or its name changed: a state
+/// folder of the same name whose project folder is gone, or one recorded for this folder under
+/// another name. Its own state folder is not among them.
+pub fn predecessors(env: &Env, project: &config::Project) -> Result<Vec<Predecessor>, crate::state::Error> {
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    let found = Store::all(&env.state_base())?.into_iter().filter_map(|(store, state)| {
+        if store.dir() == project.state_dir.dir() {
+            return None;
+        }
+        let name = StateDir::at(store.dir().to_path_buf()).project_name();
+        let how = if name == project.name && !state.project_root.is_dir() {
+            Move::Moved { from: state.project_root.clone() }
+        } else if name != project.name && (state.project_root == project.root || state.project_root == root) {
+            Move::Renamed { was: name }
+        } else {
+            return None;
+        };
+        Some(Predecessor { store, state, how })
+    });
+    Ok(found.collect())
 }
 
 /// Running, stopped or absent, as `status` judges it: a cluster of that name without this
@@ -116,7 +176,8 @@ fn recorded(env: &Env, store: &Store, state: &State, nodes: &Result<Vec<Containe
 fn cluster_standing(tool: ClusterTool, name: &str, marker: &Path, nodes: &[Container]) -> Standing {
     let label = node_label(tool, name);
     let (key, value) = label.split_once('=').unwrap_or((&label, ""));
-    let cluster: Vec<Container> = nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
+    let cluster: Vec<Container> =
+        nodes.iter().filter(|c| c.labels.get(key).is_some_and(|v| v == value)).cloned().collect();
     match super::nodes::presence(&cluster, &ownership(&cluster, marker)) {
         Presence::Running => Standing::Running,
         Presence::Stopped => Standing::Stopped,
@@ -132,9 +193,8 @@ fn folder_problem(env: &Env, root: &Path, dir: &StateDir) -> Option<String> {
     }
     let there = Env { cwd: root.to_path_buf(), ..env.clone() };
     let project = config::load(&there, &config::Flags::default(), &mut Vec::new()).ok()?;
-    (project.root != root || project.state_dir.dir() != dir.dir()).then(|| {
-        format!("the project in {} is now `{}`", root.display(), project.name)
-    })
+    (project.root != root || project.state_dir.dir() != dir.dir())
+        .then(|| format!("the project in {} is now `{}`", root.display(), project.name))
 }
 
 /// Clusters whose nodes mount a marker from a state folder under `base` that is gone.
@@ -156,21 +216,24 @@ fn markers_without_state(base: &Path, known: &[&Path], nodes: &[Container]) -> V
     }
     clusters
         .into_iter()
-        .map(|(context, (tool, name, folder))| Environment {
-            project: StateDir::at(folder.clone()).project_name(),
-            folder: PathBuf::new(),
-            provider: match tool {
+        .map(|(context, (tool, name, folder))| {
+            let provider = match tool {
                 ClusterTool::Kind => Provider::Kind,
                 ClusterTool::K3d => Provider::K3d,
-            },
-            reason: Some(format!(
-                "its state folder {} is gone: `{}` removes the cluster",
-                folder.display(),
-                delete(tool, &name).argv.join(" ")
-            )),
-            cluster: ClusterRef { name, context },
-            state: Standing::Orphaned,
-            state_folder: None,
+            };
+            Environment {
+                project: StateDir::at(folder.clone()).project_name(),
+                folder: PathBuf::new(),
+                provider,
+                reason: Some(format!(
+                    "its state folder {} is gone: `{}` removes the cluster",
+                    folder.display(),
+                    delete(tool, &name).argv.join(" ")
+                )),
+                cluster: ClusterRef { name, provider, context },
+                state: Standing::Orphaned,
+                state_folder: None,
+            }
         })
         .collect()
 }

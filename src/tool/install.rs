@@ -206,11 +206,8 @@ pub fn url(pin: &Pin, mirror: Option<&str>) -> String {
 /// Whether `url`'s host answers HTTPS within `timeout` (any HTTP status counts: a registry's
 /// 401 is an answer), through the proxy the environment names, as a download would go. Blocking.
 pub fn probe(url: &str, timeout: std::time::Duration) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
     agent.head(url).call().map(drop).map_err(|e| e.to_string())
 }
 

@@ -243,12 +243,12 @@ fn bench_sync() {
         }
         // SAFETY: sync(2) takes no arguments and only flushes.
         unsafe { libc::sync() };
-        let pushed = shared.devflow(&["push", "--json"]).status(0).run().json()[0].clone();
+        let pushed = shared.devflow(&["push", "--json"]).status(0).run().json()["pushed"][0].clone();
         assert_eq!(pushed["uploaded"].as_u64(), Some(files as u64 + others), "{pushed}");
         prepared.push(millis(&pushed, "prepared"));
         total.push(millis(&pushed, "took"));
     }
-    let bytes = shared.devflow(&["push", "--json"]).status(0).run().json()[0]["bytes"].as_u64().unwrap();
+    let bytes = shared.devflow(&["push", "--json"]).status(0).run().json()["pushed"][0]["bytes"].as_u64().unwrap();
     let mut rows = vec![format!(
         "| initial sync, {files} files / {:.0} MB | {} | {} |",
         (files * size) as f64 / 1e6,

@@ -11,8 +11,24 @@ use crate::support::{Expect, Test};
 fn help_lists_every_command_the_product_will_have() {
     let out = Test::new().args(["--help"]).status(0).run();
     for command in [
-        "init", "render", "up", "down", "stop", "start", "status", "doctor", "watch", "logs", "airflow", "shell",
-        "open", "push", "settings", "test", "creds", "completions",
+        "init",
+        "render",
+        "up",
+        "down",
+        "stop",
+        "start",
+        "status",
+        "doctor",
+        "watch",
+        "logs",
+        "airflow",
+        "shell",
+        "open",
+        "push",
+        "settings",
+        "test",
+        "creds",
+        "completions",
     ] {
         assert!(out.stdout.contains(&format!("\n  {command} ")), "`{command}` missing from --help:\n{}", out.stdout);
     }
@@ -21,7 +37,9 @@ fn help_lists_every_command_the_product_will_have() {
 #[test]
 fn completions_are_generated_for_each_shell_with_every_command_and_flag() {
     // Each shell's own mark of a completion script, and what it must complete.
-    for (shell, mark) in [("bash", "complete -F _devflow"), ("zsh", "#compdef devflow"), ("fish", "complete -c devflow")] {
+    for (shell, mark) in
+        [("bash", "complete -F _devflow"), ("zsh", "#compdef devflow"), ("fish", "complete -c devflow")]
+    {
         let out = Test::new().args(["completions", shell]).status(0).stderr("").stdout_contains(mark).run();
         // Flags without their dashes: fish spells them `-l values`.
         for word in ["watch", "render", "values", "no-watch"] {
@@ -36,17 +54,21 @@ fn a_flag_wins_over_what_init_wrote_and_a_flag_error_names_the_flag() {
     let test = Test::empty();
     test.devflow(&["init"]).status(0).run();
     // init wrote kind's settings (`workers = 0`, `kubernetes`): `--provider existing` leaves them aside.
-    let plan = test.devflow(&["render", "--json", "--provider", "existing", "--context", "dev"])
+    let plan = test
+        .devflow(&["render", "--json", "--provider", "existing", "--context", "dev"])
         .status(0)
         .stderr_contains("--provider existing: devflow.toml's [cluster] settings for provider `kind` are left aside")
         .run()
         .json();
-    assert_eq!((plan["context"].as_str(), plan["delivery"].as_str()), (Some("dev"), Some("push")));
+    assert_eq!((plan["cluster"]["context"].as_str(), plan["delivery"].as_str()), (Some("dev"), Some("push")));
     test.devflow(&["render", "--provider", "existing"])
         .status(2)
         .stderr_contains("error: --provider existing needs the kube context of the cluster\n  add `--context NAME`")
         .run();
-    test.devflow(&["render", "--namespace", "team-a"]).status(2).stderr_contains("error: --namespace is for an existing cluster").run();
+    test.devflow(&["render", "--namespace", "team-a"])
+        .status(2)
+        .stderr_contains("error: --namespace is for an existing cluster")
+        .run();
     test.devflow(&["render", "--provider", "existing", "--context", "dev", "--namespace", "Team_A"])
         .status(2)
         .stderr_contains("error: --namespace ")
@@ -56,14 +78,21 @@ fn a_flag_wins_over_what_init_wrote_and_a_flag_error_names_the_flag() {
     assert_eq!(plan["url"], "http://127.0.0.1:9090");
     // The same defaults in a file that says `provider = "existing"` are no conflict either.
     let toml = std::fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
-    std::fs::write(test.dir().join("devflow.toml"), toml.replace("provider = \"kind\"", "provider = \"existing\"\ncontext = \"dev\"")).unwrap();
+    std::fs::write(
+        test.dir().join("devflow.toml"),
+        toml.replace("provider = \"kind\"", "provider = \"existing\"\ncontext = \"dev\""),
+    )
+    .unwrap();
     test.devflow(&["render", "--only", "plan"]).status(0).run();
 }
 
 #[test]
 fn init_writes_the_cluster_flags_down_and_refuses_misplaced_ones_before_writing() {
     let test = Test::empty();
-    test.devflow(&["init", "--namespace", "team-a"]).status(2).stderr_contains("error: --namespace is for an existing cluster").run();
+    test.devflow(&["init", "--namespace", "team-a"])
+        .status(2)
+        .stderr_contains("error: --namespace is for an existing cluster")
+        .run();
     assert!(!test.dir().join("devflow.toml").exists(), "nothing is written");
     test.devflow(&["init", "--provider", "existing", "--context", "dev", "--namespace", "team-a", "--ui-port", "9191"])
         .status(0)
@@ -71,7 +100,7 @@ fn init_writes_the_cluster_flags_down_and_refuses_misplaced_ones_before_writing(
         .run();
     let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(
-        (plan["context"].as_str(), plan["namespace"].as_str(), plan["url"].as_str()),
+        (plan["cluster"]["context"].as_str(), plan["namespace"].as_str(), plan["url"].as_str()),
         (Some("dev"), Some("team-a"), Some("http://127.0.0.1:9191"))
     );
 }
@@ -120,7 +149,7 @@ fn init_for_a_shared_cluster_names_the_current_kube_context_and_a_namespace_of_o
     assert!(toml.contains("provider = \"existing\"") && toml.contains("context = \"shared-dev\""), "{toml}");
     let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(
-        (plan["namespace"].as_str(), plan["context"].as_str()),
+        (plan["namespace"].as_str(), plan["cluster"]["context"].as_str()),
         (Some("devflow-alice-acme-pipelines"), Some("shared-dev"))
     );
     assert_eq!(plan["delivery"], "push");
@@ -134,11 +163,17 @@ fn init_in_an_empty_folder_writes_the_project_file_and_an_example_dag() {
         .stderr("✓ wrote devflow.toml (project `acme-pipelines`, profile `local`)\n✓ created dags/example_dag.py\n✓ created requirements.txt, packages.txt, plugins/, dags/.airflowignore, tests/test_dag_imports.py, .github/workflows/devflow.yml.example, .gitignore (each only where it was missing)\n");
     test.run();
     assert!(test.dir().join("plugins").is_dir());
-    assert_eq!(fs::read_to_string(test.dir().join(".gitignore")).unwrap(), "# devflow's local files: stand-in secrets and environment\n.devflow/\n.env\n__pycache__/\n");
+    assert_eq!(
+        fs::read_to_string(test.dir().join(".gitignore")).unwrap(),
+        "# devflow's local files: stand-in secrets and environment\n.devflow/\n.env\n__pycache__/\n"
+    );
     // The scaffolded requirements.txt and packages.txt name nothing yet: no image to build.
     let plan = test.devflow(&["render", "--json"]).status(0).run().json();
     assert_eq!(plan["image"], Value::Null, "{plan}");
-    assert!(!plan["steps"].as_array().unwrap().iter().any(|s| s["title"].as_str().unwrap_or("").contains("image")), "{plan}");
+    assert!(
+        !plan["steps"].as_array().unwrap().iter().any(|s| s["title"].as_str().unwrap_or("").contains("image")),
+        "{plan}"
+    );
     let toml = fs::read_to_string(test.dir().join("devflow.toml")).unwrap();
     assert!(toml.contains("name = \"acme-pipelines\""), "{toml}");
     assert!(toml.contains("provider = \"kind\""), "{toml}");
@@ -177,8 +212,15 @@ fn init_refuses_to_overwrite_without_force_and_leaves_existing_dags_alone() {
         .stderr_contains("note: dags/ exists: left as it is")
         .stderr_contains("✓ created packages.txt, plugins/, tests/test_dag_imports.py, .github/workflows/devflow.yml.example, .gitignore (2 line(s) added) (each only where it was missing)")
         .run();
-    assert_eq!(fs::read_to_string(test.dir().join("requirements.txt")).unwrap(), "pandas==2.2.3\n", "never overwritten");
-    assert_eq!(fs::read_to_string(test.dir().join(".gitignore")).unwrap(), "*.log\n.env\n# devflow's local files: stand-in secrets and environment\n.devflow/\n__pycache__/\n");
+    assert_eq!(
+        fs::read_to_string(test.dir().join("requirements.txt")).unwrap(),
+        "pandas==2.2.3\n",
+        "never overwritten"
+    );
+    assert_eq!(
+        fs::read_to_string(test.dir().join(".gitignore")).unwrap(),
+        "*.log\n.env\n# devflow's local files: stand-in secrets and environment\n.devflow/\n__pycache__/\n"
+    );
     assert!(fs::read_to_string(test.dir().join("devflow.toml")).unwrap().contains("profile = \"celery\""));
     assert_eq!(fs::read_to_string(test.dir().join("dags/etl.py")).unwrap(), "from airflow.sdk import dag\n");
     assert!(!test.dir().join("dags/example_dag.py").exists());

@@ -271,7 +271,7 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
 
     let status = shared.devflow(&["status", "--json"]).status(0).run().json();
     assert_eq!((status["state"].as_str(), status["namespace"].as_str()), (Some("running"), Some(ns.as_str())));
-    assert_eq!(status["dag_delivery"], "push");
+    assert_eq!(status["delivery"], "push");
     assert!(status["components"].as_array().unwrap().iter().any(|c| c["name"] == "dag receiver"), "{status}");
 
     shared.devflow(&["down", "--yes"]).status(0).stderr_contains(format!("Deleted the namespace {ns}")).run();

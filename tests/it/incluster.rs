@@ -164,12 +164,21 @@ fn the_dag_import_test_init_writes_runs_on_real_airflow() {
             .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let (passed, output) = run();
     assert!(passed && output.contains("passed"), "{output}");
-    std::fs::write(project.dir().join("dags/broken.py"), "from airflow.sdk import dag\nimport not_installed\n").unwrap();
+    std::fs::write(project.dir().join("dags/broken.py"), "from airflow.sdk import dag\nimport not_installed\n")
+        .unwrap();
     let (passed, output) = run();
     assert!(!passed, "{output}");
-    assert!(output.contains("AssertionError") && output.contains("dags/broken.py") && output.contains("No module named 'not_installed'"), "{output}");
+    assert!(
+        output.contains("AssertionError")
+            && output.contains("dags/broken.py")
+            && output.contains("No module named 'not_installed'"),
+        "{output}"
+    );
 }

@@ -682,10 +682,18 @@ fn doctor_says_whether_what_up_downloads_can_be_reached() {
     };
     let answering = format!("http://127.0.0.1:{}", answering_server());
     let checks = doctor(answering.clone());
-    let named = |checks: &[Value], name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_else(|| panic!("no {name} check: {checks:?}"));
+    let named = |checks: &[Value], name: &str| {
+        checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_else(|| panic!("no {name} check: {checks:?}"))
+    };
     let downloads = named(&checks, "downloads");
     assert_eq!(downloads["ok"], true, "{downloads}");
-    assert!(downloads["detail"].as_str().unwrap().starts_with(&format!("{answering}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")), "{downloads}");
+    assert!(
+        downloads["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{answering}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")),
+        "{downloads}"
+    );
     // Docker Hub and the chart repository are asked too; whether they answer depends on the
     // network here, but a miss never blocks `up` and always says the way around it.
     for (name, fix) in [("registry", "Docker Hub"), ("chart", "set `chart = \"airflow-1.22.0.tgz\"`")] {
@@ -696,8 +704,17 @@ fn doctor_says_whether_what_up_downloads_can_be_reached() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let downloads = named(&doctor(closed.clone()), "downloads");
     assert_eq!((downloads["ok"].as_bool(), downloads["blocking"].as_bool()), (Some(false), Some(false)), "{downloads}");
-    assert!(downloads["detail"].as_str().unwrap().starts_with(&format!("{closed}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")), "{downloads}");
-    assert!(downloads["fix"].as_str().unwrap().starts_with("set DEVFLOW_DOWNLOAD_MIRROR to a mirror of the release files"), "{downloads}");
+    assert!(
+        downloads["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{closed}/kubernetes-sigs/kind/releases/download/v0.33.0/kind-")),
+        "{downloads}"
+    );
+    assert!(
+        downloads["fix"].as_str().unwrap().starts_with("set DEVFLOW_DOWNLOAD_MIRROR to a mirror of the release files"),
+        "{downloads}"
+    );
 }
 
 /// A PATH with helm, python3 and docker but no kind, so `up` must install kind.

@@ -2,7 +2,10 @@
 
 mod bad_input;
 mod bench;
+mod charts;
 mod cli;
+mod contract;
+mod database;
 mod day2;
 mod environments;
 mod existing;

@@ -20,7 +20,7 @@ fn report_and_fence(fixture: &str, profile: &str) -> (Vec<Value>, Value, Vec<Str
     assert_eq!(explain["production_files"].as_array().unwrap().len(), 1);
     let plan = test.devflow(&render).status(0).run().json();
     let fenced = explain["fenced"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
-    (explain["changes"].as_array().unwrap().clone(), plan["values"].clone(), fenced)
+    (explain["parity"].as_array().unwrap().clone(), plan["values"].clone(), fenced)
 }
 
 /// Each `(key, production, laptop)` is a line of the report, with a reason; `None` for a laptop
@@ -359,7 +359,7 @@ fn chart_default(key: &str) -> Option<Value> {
 #[test]
 fn the_report_lists_only_values_that_differ_from_the_charts_defaults() {
     let test = Test::new();
-    let changes = test.devflow(&["render", "--explain", "--json"]).status(0).run().json()["changes"].clone();
+    let changes = test.devflow(&["render", "--explain", "--json"]).status(0).run().json()["parity"].clone();
     let changes = changes.as_array().unwrap();
     let keys: Vec<&str> = changes.iter().map(|c| c["key"].as_str().unwrap()).collect();
     for same in ["airflowVersion", "createUserJob.enabled", "createUserJob.defaultUser.username", "pgbouncer.enabled"] {

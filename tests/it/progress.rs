@@ -100,6 +100,29 @@ fn a_component_that_fails_keeps_its_line_marked_above_the_error() {
     lab.devflow(&["down", "--yes"]).status(0).run();
 }
 
+#[test]
+fn under_json_a_failed_line_and_verbose_records_are_events_of_the_contract() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    let contract = crate::contract::Contract::load();
+    lab.world.scenario(json!({"pods": {"scheduler": {"pull_error": crate::transient::MISSING_IMAGE}}}));
+    let failing = lab.devflow(&["up", "--no-watch", "--json", "--timeout", "120s"]).status(1).run();
+    contract.error("up", &failing, "environment");
+    let failed: Vec<serde_json::Value> = failing
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "failed")
+        .collect();
+    assert!(failed.iter().any(|e| e["step"].as_str().unwrap().starts_with("scheduler ")), "{}", failing.stderr);
+
+    lab.world.scenario(json!({}));
+    let up = lab.devflow(&["up", "--no-watch", "--json", "--verbose"]).status(0).run();
+    contract.lines("up", &up);
+    // Nothing changed, so no create and no upgrade ran; the version checks did.
+    assert!(up.stderr.contains(r#""message":"$ helm version --short  ("#), "{}", up.stderr);
+    lab.devflow(&["down", "--yes"]).status(0).run();
+}
+
 /// What a terminal has shown so far, read on a thread of its own.
 fn screen(mut reader: Box<dyn Read + Send>) -> Arc<Mutex<String>> {
     let shown = Arc::new(Mutex::new(String::new()));

@@ -195,7 +195,8 @@ impl Airflow {
             airflow(&["scheduler"]).spawn().unwrap(),
             airflow(&["webserver", "--port", &port.to_string(), "--hostname", "127.0.0.1"]).spawn().unwrap(),
         ];
-        let started = Airflow { url: format!("http://127.0.0.1:{port}"), dags, password: password.to_string(), home, processes };
+        let started =
+            Airflow { url: format!("http://127.0.0.1:{port}"), dags, password: password.to_string(), home, processes };
         let deadline = Instant::now() + Duration::from_secs(180);
         while ureq::get(&format!("{}/health", started.url)).call().is_err() {
             assert!(Instant::now() < deadline, "Airflow 2 did not answer at {} within 180 s", started.url);

@@ -72,7 +72,7 @@ fn each_part_alone_is_exactly_that_part_of_the_whole() {
     let test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "");
     let render = ["render", "--json", "--values", "deploy/eks-celery.yaml"];
     let whole = test.devflow(&render).status(0).run().json();
-    for (part, key) in [("cluster", "cluster"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
+    for (part, key) in [("cluster", "cluster_config"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
         let only = [&render[..], &["--only", part]].concat();
         assert_eq!(test.devflow(&only).status(0).run().json(), whole[key], "--only {part}");
     }
@@ -135,8 +135,51 @@ parallelism = 8
     assert_eq!(values["workers"]["replicas"], 2, "--set comes after [airflow.set]");
     assert_eq!(values["workers"]["serviceAccount"]["annotations"]["acme.io/team"], "data");
     assert_eq!(values["config"]["core"]["parallelism"], 8);
-    let nodes = out["cluster"]["nodes"].as_array().unwrap();
+    let nodes = out["cluster_config"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     assert_eq!(nodes[0]["extraPortMappings"][0]["hostPort"], 9090);
     assert_eq!(out["url"], "http://127.0.0.1:9090");
+}
+
+/// Issue 12, item 4: the dag-processor parses as many files at once as the profile has CPUs
+/// (Airflow 3's `[dag_processor] parsing_processes`, Airflow 2's `[scheduler]` one; Airflow's own
+/// default is 2 whatever the machine).
+#[test]
+fn the_dag_processor_parses_with_one_process_per_profile_cpu() {
+    let four = "extends: local\nneeds: {memory_gib: 6, cpus: 4}\n";
+    let values =
+        Test::new().file("profiles/big.yaml", four).args(["render", "--json", "--profile", "profiles/big.yaml"]);
+    let values = values.status(0).run().json()["values"].clone();
+    assert_eq!(values["config"]["dag_processor"]["parsing_processes"], 4, "{}", values["config"]);
+    let airflow2 =
+        Test::new().args(["render", "--json", "--profile", "airflow2"]).status(0).run().json()["values"].clone();
+    assert_eq!(airflow2["config"]["scheduler"]["parsing_processes"], 2, "{}", airflow2["config"]);
+    assert!(airflow2["config"].get("dag_processor").is_none_or(|s| s.get("parsing_processes").is_none()));
+    let explain = Test::new().args(["render", "--explain"]).status(0).run().stdout;
+    assert!(
+        explain
+            .lines()
+            .any(|l| l.starts_with("config.dag_processor.parsing_processes")
+                && l.contains("each of the profile's 2 CPUs")),
+        "{explain}"
+    );
+}
+
+/// Issue 12, item 2: the watch's slow-parse threshold is the profile's, and the hard limit it
+/// names is Airflow's `[core] dagbag_import_timeout` as the values set it.
+#[test]
+fn the_slow_parse_threshold_is_the_profiles_and_the_limit_airflows() {
+    let built_in = Test::new().args(["render", "--json"]).status(0).run().json();
+    assert_eq!(built_in["slow_parse"], serde_json::json!({"seconds": 2.0, "import_timeout": 30.0}));
+    let out = Test::new()
+        .file("profiles/patient.yaml", "extends: local\nwatch: {slow_parse_seconds: 5}\n")
+        .file(
+            "devflow.toml",
+            "[airflow]\nprofile = \"profiles/patient.yaml\"\n\n[airflow.config.core]\ndagbag_import_timeout = 45\n",
+        )
+        .args(["render", "--json"])
+        .status(0)
+        .run()
+        .json();
+    assert_eq!(out["slow_parse"], serde_json::json!({"seconds": 5.0, "import_timeout": 45.0}));
 }

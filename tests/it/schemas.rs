@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::render::{PROFILES, PROVIDERS, production_for};
 use crate::support::{Expect, Test};
 
-const SCHEMAS: [&str; 3] = ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
+const SCHEMAS: [&str; 3] =
+    ["airflow-chart-1.22.0.values.schema.json", "kind-v1alpha4.schema.json", "k3d-v1alpha5.schema.json"];
 
 fn vendored(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name)
@@ -30,11 +31,17 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str)
 fn the_vendored_schemas_are_the_shared_ones() {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas");
     if !shared.is_dir() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{} is missing: CI keeps ../shared beside the repository", shared.display());
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{} is missing: CI keeps ../shared beside the repository",
+            shared.display()
+        );
         // Written to the process's stderr directly: the harness captures `eprintln!`, and a skip
         // must not be silent.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED the_vendored_schemas_are_the_shared_ones: no {}", shared.display());
+        let _ =
+            writeln!(std::io::stderr(), "SKIPPED the_vendored_schemas_are_the_shared_ones: no {}", shared.display());
         return;
     }
     for name in SCHEMAS {
@@ -70,9 +77,9 @@ fn every_profile_provider_and_production_values_validate() {
                 let plan = test.args(args).status(0).run().json();
                 let what = format!("{profile} on {provider} with {production:?}");
                 match provider {
-                    "existing" => assert!(plan["cluster"].is_null(), "{what}: devflow makes no cluster"),
-                    "kind" => assert_valid(&kind, &plan["cluster"], &format!("the cluster config of {what}")),
-                    _ => assert_valid(&k3d, &plan["cluster"], &format!("the cluster config of {what}")),
+                    "existing" => assert!(plan["cluster_config"].is_null(), "{what}: devflow makes no cluster"),
+                    "kind" => assert_valid(&kind, &plan["cluster_config"], &format!("the cluster config of {what}")),
+                    _ => assert_valid(&k3d, &plan["cluster_config"], &format!("the cluster config of {what}")),
                 }
                 assert_valid(&chart, &plan["values"], &format!("the values of {what}"));
                 for key in plan["values"].as_object().unwrap().keys() {
@@ -96,7 +103,7 @@ fn mounts_are_read_only_and_ports_listen_on_loopback() {
             .status(0)
             .run()
             .json();
-        let cluster = &plan["cluster"];
+        let cluster = &plan["cluster_config"];
         if provider == "kind" {
             assert_eq!(cluster["networking"]["apiServerAddress"], "127.0.0.1");
             for node in cluster["nodes"].as_array().unwrap() {
