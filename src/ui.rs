@@ -94,9 +94,15 @@ fn feed() -> std::sync::MutexGuard<'static, Feed> {
 
 /// A progress line of a program devflow runs: the detail of the step's live line.
 pub fn progress_line(line: &str) {
+    /// Lines no step took (a `--json` run shows none) are kept no longer than this.
+    const KEPT: usize = 100;
     let line = console::strip_ansi_codes(line).trim().to_string();
     if !line.is_empty() {
-        feed().lines.push(line);
+        let lines = &mut feed().lines;
+        if lines.len() >= KEPT {
+            lines.remove(0);
+        }
+        lines.push(line);
     }
 }
 
@@ -366,7 +372,7 @@ impl Printer {
         self.show_progress(None, &mut detail);
         match &result {
             Ok(value) => self.done(&format!("{}  {}", done(value), seconds(started.elapsed()))),
-            Err(_) => self.failed(&format!("{doing}  {}", seconds(started.elapsed()))),
+            Err(_) => self.failed(doing, started.elapsed()),
         }
         result
     }
@@ -394,11 +400,16 @@ impl Printer {
         self.show_records();
     }
 
-    /// A step that failed: its line stays, marked, above the error that says why.
-    fn failed(&mut self, text: &str) {
+    /// A step that failed after `took`: its line stays, marked, above the error that says why
+    /// (under `--json`, a `failed` event).
+    pub fn failed(&mut self, step: &str, took: Duration) {
+        if self.mode == Mode::Json {
+            let seconds = json::tenths(took);
+            return self.err_json(&serde_json::json!({"event": "failed", "step": step, "seconds": seconds}));
+        }
         self.erase_live();
         let mark = self.paint(&red_bold(), "✗");
-        self.err_line(&format!("{mark} {text}"));
+        self.err_line(&format!("{mark} {step}  {}", seconds(took)));
     }
 
     /// The live line of work under way since `started`: a spinner and the time on a terminal,
@@ -495,6 +506,35 @@ mod tests {
             rest = &rest[at + line.len()..];
         }
         assert!(!err.contains("Created"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn on_a_terminal_the_live_line_carries_the_latest_program_line_cut_to_the_width() {
+        use std::io::{Read, Seek};
+        let _turn = ONE_STEP_AT_A_TIME.lock().await;
+        let mut screen = tempfile::tempfile().unwrap();
+        let term = Term::read_write_pair(screen.try_clone().unwrap(), screen.try_clone().unwrap());
+        let (mut printer, _) = Printer::capture();
+        (printer.live, printer.err) = (Some(term.clone()), Box::new(term));
+        let long = "x".repeat(200);
+        let work = async {
+            progress_line(" • Ensuring node image (kindest/node:v1.34.0) 🖼  ...");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            progress_line(&long);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok::<_, ()>(())
+        };
+        printer.step("Creating the cluster", work, |_| "Created the cluster".into()).await.unwrap();
+        let mut shown = String::new();
+        screen.rewind().unwrap();
+        screen.read_to_string(&mut shown).unwrap();
+        assert!(shown.contains("  • Ensuring node image (kindest/node:v1.34.0) 🖼  ..."), "{shown:?}");
+        // The line and its detail are erased (two rows up, each cleared) before each redraw.
+        assert!(shown.contains("\x1b[2A\r\x1b[2K"), "the live lines are redrawn in place: {shown:?}");
+        let cut = shown.lines().find(|l| l.contains("xxxx")).unwrap();
+        // A file has no size: console's default width, 80 columns, less the last.
+        assert!(console::measure_text_width(cut) < 80 && cut.ends_with('…'), "{cut:?}");
+        assert!(shown.contains("✓ Created the cluster"), "{shown:?}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub async fn nodes(kube: &ApiClient, expected: usize, deadline: Instant, printer
             return Ok(());
         }
         if Instant::now() >= deadline {
+            printer.failed(&line, started.elapsed());
             return Err(Error::TimedOut {
                 what: "the cluster's nodes".into(),
                 after: started.elapsed(),
@@ -90,7 +91,7 @@ async fn judged_until_ready(
         }
         if let Some(status) = statuses.iter().find(|s| s.failure.is_some()) {
             let (failure, container) = status.failure.clone().expect("found above");
-            printer.live(&[]);
+            printer.failed(&format!("{:<14} {}", status.name, status.phase), started.elapsed());
             let failure = kube.with_logs(namespace, failure, container).await;
             return Err(Error::Failed(Box::new(failure)));
         }
@@ -113,6 +114,7 @@ async fn judged_until_ready(
         }
         if Instant::now() >= deadline {
             let waiting = statuses.iter().filter(|s| !s.done).map(|s| format!("{}: {}", s.name, s.phase)).collect();
+            printer.failed("Waiting for Airflow", started.elapsed());
             return Err(Error::TimedOut { what: "Airflow".into(), after: started.elapsed(), waiting });
         }
         let lines: Vec<String> = statuses.iter().map(|s| component_line(s, printer, started)).collect();

@@ -43,7 +43,7 @@ impl Printer {
             }
         };
         self.json_progress(&step);
-        let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        let seconds = tenths(started.elapsed());
         let event = match &result {
             Ok(value) => {
                 json!({"event": "done", "step": step, "message": self.secrets.hide(&done(value)), "seconds": seconds})
@@ -93,7 +93,7 @@ impl Printer {
         self.err_json(&object);
     }
 
-    fn err_json(&mut self, value: &Value) {
+    pub(super) fn err_json(&mut self, value: &Value) {
         let hidden = self.hidden(value.clone());
         let _ = writeln!(self.err, "{hidden}");
         let _ = self.err.flush();
@@ -153,6 +153,11 @@ fn error_object(error: &anyhow::Error, kind: ErrorKind) -> Value {
     let causes: Vec<String> = firsts.collect();
     let hint = if hints.is_empty() { Value::Null } else { Value::String(hints.join("\n")) };
     json!({"error": message, "kind": kind_name(kind), "hint": hint, "causes": causes})
+}
+
+/// The seconds a step took, as its events carry them: in tenths.
+pub(super) fn tenths(took: std::time::Duration) -> f64 {
+    (took.as_secs_f64() * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

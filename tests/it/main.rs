@@ -19,6 +19,7 @@ mod lifecycle;
 mod namespaces;
 mod parity;
 mod plan_is_program;
+mod progress;
 mod real_airflow;
 mod recorded;
 mod redaction;

@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{ChildStdin, Command};
 
+use super::Shared;
 use super::api::{Query, bad_request};
 use super::identity::fnv;
 use super::logs::container_of;
 use super::server::{Body, response};
 use super::view::Ctx;
-use super::ws::{self, CH_CLOSE, CH_STATUS, CH_STDERR, CH_STDIN, CH_STDOUT, Channels, Session};
+use super::ws::{self, CH_CLOSE, CH_RESIZE, CH_STATUS, CH_STDERR, CH_STDIN, CH_STDOUT, Channels, Session};
 
 /// The streams an exec asked for.
 #[derive(Clone, Copy)]
@@ -105,7 +106,14 @@ async fn docker_running(container: &str) -> bool {
 }
 
 /// The API server's checks, then the upgrade.
-pub(super) async fn start(ctx: Ctx, mut req: Request<Incoming>, pod: &Value, name: &str, q: &Query) -> Response<Body> {
+pub(super) async fn start(
+    ctx: Ctx,
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    pod: &Value,
+    name: &str,
+    q: &Query,
+) -> Response<Body> {
     let argv = q.all("command");
     let io = Streams {
         stdin: q.truthy("stdin"),
@@ -143,10 +151,11 @@ pub(super) async fn start(ctx: Ctx, mut req: Request<Incoming>, pod: &Value, nam
     };
     let drop_after = ctx.scenario["drop_exec_after_s"].as_f64().map(Duration::from_secs_f64);
     let (answer, on_upgrade) = ws::accept(&mut req, Some(protocol));
+    let resizes = Resizes { shared, pod: name.to_string(), tty: io.tty };
     tokio::spawn(async move {
         let Some(session) = Session::open(on_upgrade).await else { return };
         match target {
-            Some(target) => run(session, &target, &argv, io, drop_after).await,
+            Some(target) => run(session, &target, &argv, io, drop_after, resizes).await,
             None => not_running(session, &container).await,
         }
     });
@@ -164,10 +173,28 @@ async fn not_running(session: Session, container: &str) {
     ws::hang_up(writer, reader).await;
 }
 
-/// Client → the process's stdin, until the client closes stdin (v5) or the connection.
-async fn stdin_pump(mut incoming: ws::ClientMessages, mut pipe: Option<ChildStdin>) {
+/// Where the terminal sizes a client sends go: FakeKube's record, as the kubelet decodes them.
+struct Resizes {
+    shared: Arc<Shared>,
+    pod: String,
+    tty: bool,
+}
+
+impl Resizes {
+    fn record(&self, message: &[u8]) {
+        let Ok(Value::Object(size)) = serde_json::from_slice::<Value>(message) else { return };
+        let mut seen = json!({"pod": self.pod, "tty": self.tty});
+        seen.as_object_mut().unwrap().extend(size);
+        self.shared.resizes.lock().unwrap().push(seen);
+    }
+}
+
+/// Client → the process's stdin, until the client closes stdin (v5) or the connection; the
+/// terminal sizes on the resize channel are recorded.
+async fn stdin_pump(mut incoming: ws::ClientMessages, mut pipe: Option<ChildStdin>, resizes: Resizes) {
     while let Some(m) = ws::next_data(&mut incoming).await {
         match m.first() {
+            Some(&CH_RESIZE) => resizes.record(&m[1..]),
             Some(&CH_STDIN) => {
                 if let Some(p) = pipe.as_mut()
                     && p.write_all(&m[1..]).await.is_err()
@@ -216,10 +243,17 @@ async fn output_pump(
 /// `pkg/kubelet/apis/config/v1beta1/defaults.go`). Scenario `drop_exec_after_s` cuts the
 /// connection after that long without a Status or a close frame, as a node that restarts, a
 /// laptop that sleeps or a proxy that gives up does; the command is stopped.
-async fn run(session: Session, target: &Target, argv: &[String], io: Streams, drop_after: Option<Duration>) {
+async fn run(
+    session: Session,
+    target: &Target,
+    argv: &[String],
+    io: Streams,
+    drop_after: Option<Duration>,
+    resizes: Resizes,
+) {
     let (writer, reader) = (session.writer.abort_handle(), Arc::new(Mutex::new(None::<tokio::task::AbortHandle>)));
     let seen = reader.clone();
-    let session_ends = serve(session, target, argv, io, move |handle| *seen.lock().unwrap() = Some(handle));
+    let session_ends = serve(session, target, argv, io, resizes, move |handle| *seen.lock().unwrap() = Some(handle));
     let Some(after) = drop_after else { return session_ends.await };
     if tokio::time::timeout(after, session_ends).await.is_err() {
         // The session's future is dropped (its process killed on drop); its tasks hold the socket.
@@ -235,6 +269,7 @@ async fn serve(
     target: &Target,
     argv: &[String],
     io: Streams,
+    resizes: Resizes,
     reader_is: impl FnOnce(tokio::task::AbortHandle),
 ) {
     let Session { incoming, channels, writer } = session;
@@ -265,7 +300,7 @@ async fn serve(
             return;
         }
     };
-    let mut reader = tokio::spawn(stdin_pump(incoming, child.stdin.take()));
+    let mut reader = tokio::spawn(stdin_pump(incoming, child.stdin.take(), resizes));
     reader_is(reader.abort_handle());
     let oci_error = Arc::new(Mutex::new(None::<String>));
     let mut pumps = tokio::task::JoinSet::new();

@@ -70,6 +70,8 @@ struct Shared {
     state: Mutex<State>,
     requests: Mutex<Vec<String>>,
     docker: Mutex<view::DockerCache>,
+    /// Every terminal size a client sent on an exec's resize channel, as the kubelet read it.
+    resizes: Mutex<Vec<Value>>,
 }
 
 /// What clients did to the API.
@@ -108,6 +110,7 @@ impl FakeKube {
             state: Mutex::new(State::default()),
             requests: Mutex::new(Vec::new()),
             docker: Mutex::new(view::DockerCache::default()),
+            resizes: Mutex::new(Vec::new()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let sh = shared.clone();
@@ -126,6 +129,11 @@ impl FakeKube {
     /// "METHOD /path?query" of every request so far.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// `{"pod", "tty", "Width", "Height"}` of every resize an exec's client sent, in order.
+    pub fn resizes(&self) -> Vec<Value> {
+        self.shared.resizes.lock().unwrap().clone()
     }
 
     /// The objects applied/created so far (stored ones only, not the synthesised ones), by path.

@@ -30,6 +30,10 @@ pub(super) const CH_STDIN: u8 = 0;
 pub(super) const CH_STDOUT: u8 = 1;
 pub(super) const CH_STDERR: u8 = 2;
 pub(super) const CH_STATUS: u8 = 3;
+/// The client's terminal size, JSON `{"Width","Height"}` (kubernetes v1.34.0
+/// `staging/src/k8s.io/kubelet/pkg/cri/streaming/remotecommand/websocket.go`: `resizeChannel`,
+/// the fifth; `httpstream.go` `handleResizeEvents` decodes each `TerminalSize` from it).
+pub(super) const CH_RESIZE: u8 = 4;
 /// v5.channel.k8s.io: the client closed one of its streams (the next byte says which).
 pub(super) const CH_CLOSE: u8 = 255;
 
@@ -42,6 +46,7 @@ pub(super) async fn upgrade(sh: Arc<Shared>, req: Request<Incoming>) -> Response
     }
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query().unwrap_or(""));
+    let shared = sh.clone();
     let prepared = blocking(move || {
         let ctx = sh.ctx();
         if !ctx.api_up {
@@ -66,7 +71,7 @@ pub(super) async fn upgrade(sh: Arc<Shared>, req: Request<Incoming>) -> Response
     match prepared {
         Err(reply) => response(reply),
         Ok((ctx, route, pod, name)) if route.sub.as_deref() == Some("exec") => {
-            super::exec::start(ctx, req, &pod, &name, &query).await
+            super::exec::start(ctx, shared, req, &pod, &name, &query).await
         }
         Ok((ctx, _, pod, name)) => super::portforward::start(&ctx, req, &pod, &name, &query),
     }
