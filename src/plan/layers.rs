@@ -176,7 +176,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         pattern: "**.persistence",
         action: Some(Action::Disable),
-        reason: "no production-sized volumes on a laptop: logs and Redis data live with their pods",
+        reason: "no production-sized volumes on a laptop: Redis data lives with its pod, logs on devflow's own claim",
     },
     Rule {
         pattern: "**.resources",

@@ -8,7 +8,7 @@ use super::GENERATED;
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, OWNER_LABEL};
 use crate::values::Value;
 
-use super::names::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES, POSTGRES_DB, POSTGRES_USER};
+use super::names::{DAGS_CLAIM, LOGS_CLAIM, PLUGINS_CLAIM, POSTGRES, POSTGRES_DB, POSTGRES_USER};
 /// The official image (the chart's Bitnami subchart images no longer pull), a version Airflow supports.
 pub const POSTGRES_IMAGE: &str = "postgres:17.6";
 /// The pod devflow pushes the project's folders into: it mounts their volumes read-write.
@@ -62,9 +62,17 @@ pub fn build(o: &Objects<'_>) -> Vec<Value> {
             for (claim, node_path, _) in &folders {
                 objects.extend(folder_volume(o.namespace, claim, node_path, &labels));
             }
+            // The task logs on the cluster's default StorageClass (kind's `standard`, k3d's
+            // `local-path`): rancher/local-path-provisioner makes the folder `mkdir -m 0777`
+            // (`deploy/local-path-storage.yaml`), which Airflow's uid 50000 can write, where a
+            // hostPath folder the kubelet makes is 0755 root's. It takes ReadWriteOnce only
+            // ("NodePath only supports ReadWriteOnce and ReadWriteOncePod", `provisioner.go`):
+            // a node, not a pod, so every pod on that node shares it; on a cluster with workers
+            // the pods that mount it follow the volume to its node.
+            objects.push(pushed_claim(o.namespace, LOGS_CLAIM, None, "ReadWriteOnce", &labels));
         }
         Volumes::Pushed { storage_class, access_mode, receiver_image } => {
-            for (claim, _, _) in &folders {
+            for claim in folders.iter().map(|(claim, _, _)| *claim).chain([LOGS_CLAIM]) {
                 objects.push(pushed_claim(o.namespace, claim, *storage_class, access_mode, &labels));
             }
             let mounts: Vec<(&str, &str)> = folders.iter().map(|(claim, _, at)| (*claim, *at)).collect();
@@ -118,7 +126,8 @@ fn folder_volume(namespace: &str, name: &str, node_path: &str, labels: &Value) -
     ]
 }
 
-/// A claim of the cluster's own storage; the receiver writes it, every Airflow pod reads it.
+/// A claim of the cluster's own storage: a pushed folder (the receiver writes it, every Airflow
+/// pod reads it) or the task logs (every Airflow pod writes them).
 fn pushed_claim(namespace: &str, name: &str, storage_class: Option<&str>, access_mode: &str, labels: &Value) -> Value {
     let mut claim = json!({
         "apiVersion": "v1",

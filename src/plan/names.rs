@@ -4,6 +4,8 @@
 /// The claims of the DAG (and plugins) volume.
 pub const DAGS_CLAIM: &str = "devflow-dags";
 pub const PLUGINS_CLAIM: &str = "devflow-plugins";
+/// The claim of the task logs, which outlive the pods that wrote them.
+pub const LOGS_CLAIM: &str = "devflow-logs";
 /// devflow's PostgreSQL: its StatefulSet, Service and Secret.
 pub const POSTGRES: &str = "devflow-postgres";
 /// devflow's Secret for the project's secret environment variables.

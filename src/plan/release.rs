@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, UI_NODE_PORT};
 use super::layers::{Layers, rule_reason};
-use super::names::{DAGS_CLAIM, ENV_SECRET, PLUGINS_CLAIM, POSTGRES};
+use super::names::{DAGS_CLAIM, ENV_SECRET, LOGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
 use super::{Error, GENERATED};
 use crate::config::{Delivery, Project};
 use crate::profile::Profile;
@@ -58,6 +58,7 @@ pub fn build(project: &Project, namespace: &str) -> Result<ReleaseValues, Error>
     size_config(&mut layers, profile.needs.cpus, airflow_major);
     let mounts = wire_folders(project, &mut layers);
     wire_parsing(&mut layers, airflow_major);
+    wire_logs(&mut layers);
     wire_api_auth(&mut layers, airflow_major);
     if project.provider.makes_cluster() {
         wire_ui(&mut layers, airflow_major);
@@ -270,6 +271,22 @@ fn append_by(layers: &mut Layers, key: &str, item: Value, field: &str, reason: &
         None => reason.to_string(),
     };
     layers.set(&key, Value::Array(list), reason);
+}
+
+/// Task logs on devflow's claim (which the manifests make), so that they stay readable in the UI
+/// and by `devflow run` after a KubernetesExecutor task pod is deleted. With
+/// `logs.persistence.enabled` and an `existingClaim`, the chart 1.22.0 makes no claim of its own
+/// (`templates/logs-persistent-volume-claim.yaml`) and mounts this one as `logs` at
+/// `{airflowHome}/logs` in the scheduler, dag-processor, triggerer, api-server (webserver),
+/// workers (`templates/*/*-deployment.yaml`, `airflow_logs_volume_claim` in `_helpers.yaml`) and
+/// the KubernetesExecutor's pod template (`files/pod-template-file.kubernetes-helm-yaml`). The
+/// chart's own claim asks for ReadWriteMany, which the kind and k3d local-path provisioner refuses.
+fn wire_logs(layers: &mut Layers) {
+    let reason = format!(
+        "task logs on devflow's claim {LOGS_CLAIM}: every Airflow pod and the task pods' template mount it, so a task's log stays after its pod is gone"
+    );
+    layers.set(&path("logs.persistence.enabled"), json!(true), &reason);
+    layers.set(&path("logs.persistence.existingClaim"), json!(LOGS_CLAIM), reason);
 }
 
 /// Airflow lists a DAG folder every five minutes by default: a new file would take that long to appear.

@@ -154,7 +154,7 @@ fn up_creates_the_cluster_installs_airflow_and_a_second_up_changes_nothing() {
         .stdout_contains("user      admin  (the password: `devflow creds`)")
         .stderr_contains("✓ Created cluster kind-")
         .stderr_contains("✓ 1 node(s) Ready")
-        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Applied 7 objects")
         .stderr_contains("✓ Installed the Airflow chart 1.22.0")
         .stderr_contains("✓ Airflow is ready (7 components)")
         .run();
@@ -217,7 +217,7 @@ fn a_cluster_deleted_behind_devflows_back_is_made_again_in_full() {
     assert!(deleted.status.success());
     lab.devflow(&["up", "--no-watch"])
         .status(0)
-        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Applied 7 objects")
         .stderr_contains("✓ Installed the Airflow chart")
         .run();
     assert_eq!((lab.calls("kind", &["create"]).len(), lab.calls("helm", &["upgrade"]).len()), (2, 2));
@@ -942,4 +942,29 @@ fn up_does_not_use_an_old_kind_on_path() {
     assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
     lab.devflow(&["down", "--yes"]).env("PATH", &path).status(0).run();
     assert!(!ran.exists(), "the old kind ran: {:?}", std::fs::read_to_string(&ran));
+}
+
+/// Issue 12, item 5: with the kubernetes profile, `up` makes the claim the task logs live on
+/// before the chart's pods need it (the fake scheduler leaves a pod whose claim is missing
+/// Pending, as kube-scheduler does), and the release's values mount it in every Airflow pod and
+/// the task pods' template (`logs.persistence.existingClaim`, read by the chart's templates).
+#[test]
+fn up_makes_the_claim_the_task_logs_outlive_their_pods_on() {
+    let Some(lab) = Lab::with_project(test_name!(), "provider = \"kind\"", "profile = \"kubernetes\"", |t| t) else {
+        return;
+    };
+    lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("✓ Airflow is ready").run();
+    let stored = lab.world.kube().stored();
+    let claim = stored
+        .iter()
+        .find(|(path, _)| path.ends_with("/namespaces/airflow/persistentvolumeclaims/devflow-logs"))
+        .map(|(_, claim)| claim.clone())
+        .expect("up applies the logs claim");
+    assert_eq!(claim["spec"]["accessModes"], serde_json::json!(["ReadWriteOnce"]), "{claim}");
+    let values = std::fs::read_to_string(lab.state_dir().join("values.yaml")).unwrap();
+    assert!(
+        values.contains("\nlogs:\n  persistence:\n    enabled: true\n    existingClaim: devflow-logs\n"),
+        "{values}"
+    );
+    lab.devflow(&["down", "--yes"]).status(0).run();
 }

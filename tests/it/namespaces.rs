@@ -32,7 +32,7 @@ fn down_keep_cluster_waits_for_the_namespace_and_an_up_at_once_ends_ready() {
     assert_eq!(namespace_status(&lab), 404, "the namespace is gone when `down` says so");
     lab.devflow(&["up", "--no-watch"])
         .status(0)
-        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Applied 7 objects")
         .stdout_contains("Airflow is up")
         .run();
 }
@@ -48,7 +48,7 @@ fn up_meeting_a_terminating_namespace_waits_for_it() {
     lab.devflow(&["up", "--no-watch", "--timeout", "90s"])
         .status(0)
         .stderr_contains("✓ The namespace airflow is gone: devflow makes it again")
-        .stderr_contains("✓ Applied 6 objects")
+        .stderr_contains("✓ Applied 7 objects")
         .stdout_contains("Airflow is up")
         .run();
 }

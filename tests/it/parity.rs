@@ -143,7 +143,7 @@ fn aks_with_key_vault_csi_azure_files_and_an_acr_pull_secret() {
         &changes,
         &[
             ("registry.secretName", Some(json!("acr-pull")), None),
-            ("logs.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("logs.persistence.existingClaim", None, Some(json!("devflow-logs"))),
             ("fernetKey", Some(json!("<redacted>")), Some(json!("<generated>"))),
             ("data.metadataConnection.pass", Some(json!("<redacted>")), Some(json!("<generated>"))),
             ("apiServer.service.type", Some(json!("LoadBalancer")), Some(json!("NodePort"))),
@@ -240,7 +240,7 @@ fn gke_with_kubernetes_executor_workload_identity_and_git_sync() {
         &changes,
         &[
             ("dags.gitSync.enabled", Some(json!(true)), Some(json!(false))),
-            ("logs.persistence.enabled", Some(json!(true)), Some(json!(false))),
+            ("logs.persistence.existingClaim", None, Some(json!("devflow-logs"))),
             ("apiServer.hpa.enabled", Some(json!(true)), Some(json!(false))),
             ("scheduler.priorityClassName", Some(json!("data-platform-critical")), None),
             (

@@ -50,6 +50,11 @@ fn found(test: &str, venv: PathBuf) -> Option<PathBuf> {
     None
 }
 
+/// devflow's airflow2 wiring of `[api] auth_backends` (`plan::AIRFLOW2_AUTH_BACKENDS`): basic auth
+/// on `/api/v1`, the session backend for the UI.
+pub const AIRFLOW2_AUTH_BACKENDS: &str =
+    "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
+
 pub struct Airflow {
     pub url: String,
     pub dags: PathBuf,
@@ -83,6 +88,13 @@ impl Airflow {
     /// create` after `airflow db migrate`, as the chart's create-user and migration jobs do.
     pub fn start_fab(venv: &Path, settings: &[(&str, &str)], password: &str) -> Airflow {
         Airflow::launch(venv, settings, None, crate::lifecycle::free_port(), password, &["dag-processor"], true)
+    }
+
+    /// Airflow 3 as the chart configures it (the FAB auth manager, as [`Airflow::start_fab`]) that
+    /// runs DAGs too: its scheduler with the LocalExecutor.
+    pub fn start_fab_running_dags(venv: &Path, settings: &[(&str, &str)], password: &str) -> Airflow {
+        let port = crate::lifecycle::free_port();
+        Airflow::launch(venv, settings, None, port, password, &["dag-processor", "scheduler"], true)
     }
 
     /// Airflow that runs DAGs too: its scheduler with the LocalExecutor (the local profile's),
@@ -178,6 +190,10 @@ impl Airflow {
         let home = tempfile::Builder::new().prefix("devflow-airflow2").tempdir().unwrap();
         let dags = home.path().join("dags");
         std::fs::create_dir(&dags).unwrap();
+        let log_port = crate::lifecycle::free_port();
+        let mut search_path = venv.join("bin").into_os_string();
+        search_path.push(":");
+        search_path.push(std::env::var_os("PATH").unwrap_or_default());
         let airflow = |args: &[&str]| {
             let mut command = Command::new(venv.join("bin/airflow"));
             command
@@ -186,6 +202,11 @@ impl Airflow {
                 .env("AIRFLOW__CORE__DAGS_FOLDER", &dags)
                 .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
                 .env("AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL", "1")
+                // The scheduler serves task logs on 8793 by default: one port per test.
+                .env("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", log_port.to_string())
+                // Airflow 2's SequentialExecutor runs each task as `airflow tasks run …`, found on
+                // PATH (`executors/sequential_executor.py`, `subprocess.check_call`).
+                .env("PATH", &search_path)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0);

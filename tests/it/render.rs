@@ -2,6 +2,7 @@
 //! team's production values: snapshots, reviewed once and then held still.
 
 use crate::support::{Expect, Test};
+use serde_json::json;
 
 pub const PROFILES: [&str; 4] = ["local", "celery", "kubernetes", "airflow2"];
 pub const PROVIDERS: [&str; 2] = ["kind", "k3d"];
@@ -182,4 +183,55 @@ fn the_slow_parse_threshold_is_the_profiles_and_the_limit_airflows() {
         .run()
         .json();
     assert_eq!(out["slow_parse"], serde_json::json!({"seconds": 5.0, "import_timeout": 45.0}));
+}
+
+/// Issue 12, item 5: task logs outlive a KubernetesExecutor task pod. Every profile on every
+/// provider keeps them on devflow's claim: with `logs.persistence.enabled` and an `existingClaim`,
+/// the chart 1.22.0 mounts that claim as `logs` in every Airflow pod (`templates/*/*-deployment.yaml`,
+/// `airflow_logs_volume_claim` in `_helpers.yaml`) and in the KubernetesExecutor's pod template
+/// (`files/pod-template-file.kubernetes-helm-yaml`), and makes no claim of its own
+/// (`templates/logs-persistent-volume-claim.yaml`), so the values and the claim devflow applies
+/// are the whole of it. A production value that names another claim does not win.
+#[test]
+fn every_airflow_pod_and_the_task_pods_keep_their_logs_on_one_claim() {
+    let claims_of = |plan: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        let manifests = plan["manifests"].as_array().unwrap();
+        let claims = manifests.iter().filter(|m| m["kind"] == "PersistentVolumeClaim");
+        claims.map(|c| (c["metadata"]["name"].as_str().unwrap().to_string(), c["spec"].clone())).collect()
+    };
+    for profile in PROFILES {
+        for provider in PROVIDERS {
+            let production = format!("deploy/{}", production_for(profile));
+            let test = Test::new().production(production_for(profile));
+            for values in [None, Some(production.as_str())] {
+                let mut args = vec!["render", "--json", "--profile", profile, "--provider", provider];
+                args.extend(values.map(|v| ["--values", v]).into_iter().flatten());
+                let plan = test.devflow(&args).status(0).run().json();
+                let logs = &plan["values"]["logs"]["persistence"];
+                assert_eq!(
+                    (&logs["enabled"], &logs["existingClaim"]),
+                    (&json!(true), &json!("devflow-logs")),
+                    "{profile} {provider} {values:?}"
+                );
+                for (key, component) in plan["values"].as_object().unwrap() {
+                    let extra = component["extraVolumes"].as_array().into_iter().flatten();
+                    assert!(extra.clone().all(|v| v["name"] != "logs"), "{key} mounts another `logs` volume");
+                }
+                let claims = claims_of(&plan);
+                let (_, spec) =
+                    claims.iter().find(|(name, _)| name == "devflow-logs").expect("devflow applies the logs claim");
+                // kind's `standard` and k3d's `local-path` (rancher/local-path-provisioner) take
+                // ReadWriteOnce only; the cluster's default class, so no storageClassName.
+                assert_eq!((&spec["accessModes"], spec.get("storageClassName")), (&json!(["ReadWriteOnce"]), None));
+            }
+        }
+    }
+    // An existing cluster: the logs claim on the storage the project names, like its folders'.
+    let toml =
+        "[cluster]\nprovider = \"existing\"\ncontext = \"dev\"\nnamespace = \"team-a\"\nstorage_class = \"efs-sc\"\n";
+    let plan = Test::new().file("devflow.toml", toml).args(["render", "--json"]).status(0).run().json();
+    let claims = claims_of(&plan);
+    let (_, logs) = claims.iter().find(|(name, _)| name == "devflow-logs").expect("the logs claim");
+    let (_, dags) = claims.iter().find(|(name, _)| name == "devflow-dags").expect("the DAG claim");
+    assert_eq!((&logs["storageClassName"], &logs["accessModes"]), (&json!("efs-sc"), &dags["accessModes"]));
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::lifecycle::Lab;
-use crate::real_airflow::{Airflow, PASSWORD, venv};
+use crate::real_airflow::{AIRFLOW2_AUTH_BACKENDS, Airflow, PASSWORD, venv};
 use crate::support::{Expect, Test};
 use crate::test_name;
 use crate::watch::DEV_SETTINGS;
@@ -341,4 +341,97 @@ fn percentile(values: &[Duration], p: f64) -> Duration {
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+/// [`PIPELINE`] and [`BROKEN`] in Airflow 2's words (`airflow.decorators`; Airflow 2 has no
+/// `airflow.sdk`).
+fn for_airflow2(dag: &str) -> String {
+    dag.replace("from airflow.sdk import dag, task", "from airflow.decorators import dag, task")
+}
+
+/// Waits until Airflow 2's API lists every DAG (its scheduler has parsed their files).
+fn wait_for_dags_v1(airflow: &Airflow, ids: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let basic = format!("Basic {}", base64_of(&format!("admin:{}", airflow.password)));
+    for id in ids {
+        let url = format!("{}/api/v1/dags/{id}", airflow.url);
+        while ureq::get(&url).header("Authorization", &basic).call().is_err() {
+            assert!(Instant::now() < deadline, "Airflow 2 did not parse the DAG {id} within 180 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// `run` on Airflow 2.11 as the chart 1.22.0 runs it (the scheduler and the webserver, the FAB
+/// admin made by `airflow users create`) with devflow's airflow2 wiring (basic auth on `/api/v1`):
+/// a run whose tasks succeed, its conf read by a task and every task's log seen (Airflow 2's log
+/// is text), and one whose second task fails (exit 1, its traceback's last lines shown).
+#[test]
+fn run_follows_airflow2_runs_through_api_v1_with_basic_auth() {
+    let name = test_name!();
+    let Some(venv) = crate::real_airflow::venv_airflow2(name) else { return };
+    let airflow = Airflow::start_airflow2(&venv, Some(AIRFLOW2_AUTH_BACKENDS), PASSWORD);
+    for (file, text) in [("pipeline.py", PIPELINE), ("broken.py", BROKEN)] {
+        std::fs::write(airflow.dags.join(file), for_airflow2(text)).unwrap();
+    }
+    wait_for_dags_v1(&airflow, &["pipeline", "broken"]);
+    let test = Test::empty();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend(args);
+        all.extend(["--airflow-url", &airflow.url]);
+        test.devflow(&all).env("AIRFLOW_PASSWORD", PASSWORD)
+    };
+    let out = run(&["pipeline", "--conf", r#"{"day": "2025-01-01"}"#])
+        .status(0)
+        .stderr_contains("`pipeline` was paused (every new DAG is): devflow unpaused it")
+        .stdout_contains("✓ pipeline  manual__")
+        .run();
+    // Airflow 2's log is its text, each line as its handler wrote it: `[time] {file:line} LEVEL -
+    // message` (a `print()` through `logging_mixin.py`).
+    for (task, printed) in
+        [("extract", "extract: 3 rows"), ("transform", "transform: day=2025-01-01"), ("load", "load: 3 rows written")]
+    {
+        let shown = out
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{task} | ")) && l.ends_with(&format!("INFO - {printed}")));
+        assert!(shown, "{task}'s print is not in its streamed log: {}", out.stdout);
+    }
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
+    let out = run(&["broken"]).status(1).stdout_contains("✗ broken  manual__").run();
+    let summary =
+        out.stdout.split("transform's last log lines (try 1):").nth(1).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(summary.contains("ValueError: no rows to transform"), "{summary}");
+    assert!(out.stdout.contains("upstream_failed"), "{}", out.stdout);
+}
+
+/// `run` on Airflow 3 with the FAB auth manager, the chart's (its admin made by `airflow users
+/// create`, as the chart's create-user job does): the token comes from FAB's `/auth/token`.
+#[test]
+fn run_follows_a_run_on_airflow3_with_the_fab_auth_manager() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let airflow = Airflow::start_fab_running_dags(&venv, &DEV_SETTINGS, PASSWORD);
+    std::fs::write(airflow.dags.join("pipeline.py"), PIPELINE).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let test = Test::empty();
+    let list = ["run", "pipeline", "--airflow-url", &airflow.url, "--conf", r#"{"day": "2025-03-04"}"#, "--json"];
+    // FAB's token: wait for the DAG through devflow itself (api_get logs in as the simple auth
+    // manager does, with the same endpoint).
+    while api_get(&airflow, "/api/v2/dags/pipeline").is_none() {
+        assert!(Instant::now() < deadline, "Airflow did not parse the DAG within 180 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = test.devflow(&list).env("AIRFLOW_PASSWORD", PASSWORD).status(0).run();
+    let events = events_of(&out.stdout);
+    assert_eq!(log_lines(&events, "extract"), ["extract: 3 rows"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "transform"), ["transform: day=2025-03-04"], "{}", out.stdout);
+    assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
+    let end = events.last().unwrap();
+    assert_eq!((end["event"].clone(), end["state"].clone()), ("run".into(), "success".into()), "{end}");
 }

@@ -261,8 +261,7 @@ fn airflow2_as_the_chart_configures_it_and_as_devflow_wires_it() {
     assert!(stderr.contains("refused the login of `admin` (403): the user or password is wrong"), "{stderr}");
     drop(chart);
 
-    let backends = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session";
-    let wired = Airflow::start_airflow2(&venv, Some(backends), PASSWORD);
+    let wired = Airflow::start_airflow2(&venv, Some(crate::real_airflow::AIRFLOW2_AUTH_BACKENDS), PASSWORD);
     let watch = Watch::start(&wired, wired.home());
     std::fs::write(
         wired.dags.join("hello.py"),
