@@ -428,7 +428,7 @@ fn run_follows_a_run_on_airflow3_with_the_fab_auth_manager() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let out = test.devflow(&list).env("AIRFLOW_PASSWORD", PASSWORD).status(0).run();
-    let events = events_of(&out.stdout);
+    let events = events_of(&out);
     assert_eq!(log_lines(&events, "extract"), ["extract: 3 rows"], "{}", out.stdout);
     assert_eq!(log_lines(&events, "transform"), ["transform: day=2025-03-04"], "{}", out.stdout);
     assert_eq!(log_lines(&events, "load"), ["load: 3 rows written"], "{}", out.stdout);
