@@ -517,7 +517,9 @@ fn a_hanging_tool_is_stopped_at_the_timeout() {
     let Some(lab) = Lab::new(test_name!(), "kind") else { return };
     let before = lab.project_files();
     lab.world.scenario(json!({"hang": ["kind create"]}));
-    lab.devflow(&["up", "--no-watch", "--timeout", "3s"])
+    // Enough for the preflight's version checks on a loaded machine (`--verbose` showed them
+    // taking 3.7 s of a 3 s budget at a load of 11 on 2 cores), so that kind starts and hangs.
+    lab.devflow(&["up", "--no-watch", "--timeout", "15s"])
         .status(1)
         .stderr_contains("`kind create cluster --name")
         .stderr_contains("s: devflow stopped it")
