@@ -181,6 +181,24 @@ fn wait_within(lines: &std::sync::mpsc::Receiver<String>, text: &str, each: Dura
     }
 }
 
+/// The first line with each of `texts`, in whichever order they come, waiting at most `each` for
+/// each line.
+fn wait_for_each<const N: usize>(
+    lines: &std::sync::mpsc::Receiver<String>,
+    texts: [&str; N],
+    each: Duration,
+) -> [String; N] {
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    while found.iter().any(Option::is_none) {
+        let missing: Vec<&str> = texts.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| *t).collect();
+        let line = lines.recv_timeout(each).unwrap_or_else(|_| panic!("no line with {missing:?}"));
+        if let Some(slot) = texts.iter().zip(found.iter_mut()).find(|(t, f)| f.is_none() && line.contains(**t)).map(|(_, f)| f) {
+            *slot = Some(line);
+        }
+    }
+    found.map(Option::unwrap_or_default)
+}
+
 fn read_lines(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -317,11 +335,12 @@ fn an_airflow_that_stops_answering_is_said_once_and_again_when_it_is_back() {
     assert!(during.is_empty(), "nothing more is said while Airflow is away: {during:?}");
 
     let _back = Airflow::start_with(&venv, &DEV_SETTINGS, Some(&dags), port, PASSWORD);
-    let line = wait_for(&lines, "answers again");
-    assert!(line.starts_with(&format!("✓ Airflow at http://127.0.0.1:{port} answers again (after ")), "{line}");
-    // A fresh Airflow's dag-processor takes its time to start on a busy machine.
-    let line = wait_within(&lines, "dags/hello.py", Duration::from_secs(180));
-    assert!(line.starts_with("✓ dags/hello.py  hello  "), "{line}");
+    // The two lines come on two streams (progress on stderr, the report on stdout), read by two
+    // threads: on a busy machine either may reach the test first. A fresh Airflow's dag-processor
+    // takes its time to start.
+    let [back, report] = wait_for_each(&lines, ["answers again", "dags/hello.py"], Duration::from_secs(180));
+    assert!(back.starts_with(&format!("✓ Airflow at http://127.0.0.1:{port} answers again (after ")), "{back}");
+    assert!(report.starts_with("✓ dags/hello.py  hello  "), "{report}");
     let mut watch = stop.0.take().unwrap();
     // SAFETY: sends SIGINT, as Ctrl-C on a terminal does, to the devflow this test started.
     assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGINT) }, 0);
