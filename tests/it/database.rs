@@ -494,3 +494,19 @@ fn reset_swaps_in_an_empty_database_and_upgrades_the_release_again_to_migrate_it
     assert!(!lab.state_dir().join("stopped-components.json").exists());
     lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("unchanged").run();
 }
+
+#[test]
+fn values_that_point_at_another_database_are_refused_with_a_clear_message() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let toml = lab.test().dir().join("devflow.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[airflow.set]\n\"data.metadataConnection.host\" = \"prod-db.example.com\"\n");
+    std::fs::write(&toml, text).unwrap();
+    for args in [&["db", "snapshot", "x"][..], &["db", "seed", "--runs", "1"], &["db", "reset", "--yes"]] {
+        let out = lab.devflow(args).run();
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let said = ["another database (host prod-db.example.com)", "need devflow's own PostgreSQL"];
+        assert!(said.iter().all(|s| out.stderr.contains(s)), "{args:?}: {}", out.stderr);
+    }
+}
