@@ -107,6 +107,7 @@ impl Command {
             Command::Settings(SettingsCommand::Import(args)) => args.json,
             Command::Db(DbCommand::Snapshot(args)) => args.json,
             Command::Db(DbCommand::List(flag)) => flag.json,
+            Command::Db(DbCommand::Seed(args)) => args.json,
             Command::Db(_) => false,
             Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
         }

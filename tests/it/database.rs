@@ -379,6 +379,7 @@ fn rehearse(test: &str, runs: u64) -> Option<Figures> {
     }}));
 
     let seeded = lab.devflow(&["db", "seed", "--runs", &runs.to_string(), "--json"]).status(0).run().json();
+    crate::contract::Contract::load().document("db_seed", &seeded);
     assert_eq!(seeded["runs"], runs, "{seeded}");
     // Half the runs are etl's (2 tasks), half report's (1 task).
     assert_eq!(seeded["task_instances"], runs.div_ceil(2) * 2 + runs / 2, "{seeded}");
@@ -498,4 +499,50 @@ fn reset_swaps_in_an_empty_database_and_upgrades_the_release_again_to_migrate_it
     assert_eq!(lab.calls("helm", &["upgrade"]).len(), upgrades + 1, "the release ran its migration job again");
     assert!(!lab.state_dir().join("stopped-components.json").exists());
     lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("unchanged").run();
+}
+
+#[test]
+fn values_that_point_at_another_database_are_refused_with_a_clear_message() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let toml = lab.test().dir().join("devflow.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str("\n[airflow.set]\n\"data.metadataConnection.host\" = \"prod-db.example.com\"\n");
+    std::fs::write(&toml, text).unwrap();
+    for args in [&["db", "snapshot", "x"][..], &["db", "seed", "--runs", "1"], &["db", "reset", "--yes"]] {
+        let out = lab.devflow(args).run();
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let said = ["another database (host prod-db.example.com)", "need devflow's own PostgreSQL"];
+        assert!(said.iter().all(|s| out.stderr.contains(s)), "{args:?}: {}", out.stderr);
+    }
+}
+
+/// Ctrl-C while the dump streams in: devflow ends with 130 and leaves no file of it, not even
+/// the partial one. The pod's `pg_dump` here writes the archive's first bytes and then hangs.
+#[test]
+fn an_interrupted_snapshot_leaves_no_file() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let bin = lab.world.temp().join("hanging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("pg_dump"), "#!/bin/sh\nprintf PGDMP\nexec sleep 60\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("pg_dump"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    lab.world.scenario(json!({"exec": {"devflow-postgres": {"host": {"PATH": path}}}}));
+    let child = lab.devflow(&["db", "snapshot", "cut"]).command().stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let child = child.unwrap();
+    let partial = lab.state_dir().join("snapshots/.cut.dump.partial");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while partial.metadata().map_or(true, |m| m.len() == 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(partial.exists(), "the dump was being written");
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let left: Vec<_> =
+        std::fs::read_dir(lab.state_dir().join("snapshots")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

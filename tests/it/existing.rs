@@ -415,3 +415,22 @@ fn open_forwards_the_ui_through_the_api_until_ctrl_c() {
     assert_eq!(unsafe { libc::kill(open.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(open.wait().unwrap().code(), Some(0));
 }
+
+/// On a shared cluster `db snapshot` and `db restore` go through the namespace's devflow
+/// PostgreSQL, as on kind: a real PostgreSQL behind the pod's exec.
+#[test]
+fn db_snapshot_and_restore_use_the_namespaces_postgres() {
+    let Some(shared) = Shared::new(test_name!()) else { return };
+    let Some(postgres) = crate::database::Postgres::start(test_name!()) else { return };
+    shared.devflow(&["up", "--no-watch"]).status(0).run();
+    let mut exec = exec_map(&shared.receiver);
+    exec["devflow-postgres"] = json!({"host": postgres.env(&[])});
+    shared.lab.world.scenario(json!({"exec": exec}));
+    postgres.psql("airflow", "CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    shared.devflow(&["db", "snapshot", "shared"]).status(0).run();
+    postgres.psql("airflow", "INSERT INTO t VALUES (2)");
+    shared.devflow(&["db", "restore", "shared"]).status(0).stderr_contains("Restored snapshot shared").run();
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM t"), "1");
+    let exec_path = format!("/namespaces/{}/pods/devflow-postgres-0/exec", namespace(&shared.lab));
+    assert!(shared.lab.world.kube().requests().iter().any(|r| r.contains(&exec_path)), "exec in {exec_path}");
+}
