@@ -64,6 +64,10 @@ pub enum Command {
     /// Load connections, variables and pools from a YAML file into Airflow.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Snapshots of Airflow's metadata database: take, list, restore, delete; import a dump
+    /// taken elsewhere.
+    #[command(subcommand, after_help = DB_HELP)]
+    Db(DbCommand),
     /// Import every DAG in the cluster's own image and report import errors and DAG problems;
     /// exits 1 when there is one (for CI).
     Test(JsonFlag),
@@ -94,6 +98,7 @@ impl Command {
             Command::Shell(_) => "shell",
             Command::Open(_) => "open",
             Command::Settings(_) => "settings",
+            Command::Db(_) => "db",
             Command::Push(_) => "push",
             Command::Test(_) => "test",
             Command::Creds(_) => "creds",
@@ -344,6 +349,50 @@ pub struct OpenArgs {
     /// Print the URL instead of opening a browser
     #[arg(long)]
     pub print: bool,
+}
+
+const DB_HELP: &str = "Snapshots are pg_dump archives (custom format) in devflow's state folder for the project,
+readable only by you; `devflow down` removes them with the rest of the state.
+  devflow db snapshot before-upgrade     take one (a name is made from the time if you give none)
+  devflow db list                        what there is, with size and Airflow version
+  devflow db restore before-upgrade      Airflow's components stop, the database is replaced, they start again
+  devflow db import prod-sanitised.dump  the same with a dump taken elsewhere (`pg_dump -Fc`)";
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Dump the database into a snapshot (prints its size and the time it took).
+    Snapshot(DbSnapshotArgs),
+    /// Replace the database with a snapshot; Airflow's components are stopped meanwhile.
+    Restore(DbNameArgs),
+    /// List the snapshots.
+    List(JsonFlag),
+    /// Delete a snapshot.
+    Delete(DbNameArgs),
+    /// Replace the database with a dump taken elsewhere (`pg_dump --format=custom`), e.g. a
+    /// sanitised copy of production's.
+    Import(DbImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbSnapshotArgs {
+    /// The snapshot's name [default: snap-<UTC date>-<time>]
+    pub name: Option<String>,
+
+    /// Print the snapshot as JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbNameArgs {
+    /// The snapshot's name (`devflow db list` shows them)
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DbImportArgs {
+    /// The dump file (`pg_dump --format=custom`)
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dagrun;
+mod database;
 mod docker;
 mod env;
 mod error;
@@ -87,6 +88,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         sync::Error,
         airflow::Error,
         airflow::incluster::Error,
+        database::Error,
         watch::Error,
         commands::Error,
         commands::down::Error,

@@ -136,7 +136,7 @@ impl Store {
         self.read_json(StateFile::State)
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(&self, file: StateFile) -> Result<Option<T>, Error> {
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, file: StateFile) -> Result<Option<T>, Error> {
         let path = self.path(file);
         let Some(text) = read_optional(&path)? else { return Ok(None) };
         serde_json::from_str(&text)
@@ -191,6 +191,17 @@ impl Store {
     /// The secrets generated so far, if any; never generates one.
     pub fn read_secrets(&self) -> Result<Option<Secrets>, Error> {
         self.read_json(StateFile::Secrets)
+    }
+
+    /// Removes one file of the folder; one already gone is not an error.
+    pub fn remove_file(&self, file: StateFile) -> Result<(), Error> {
+        let path = self.path(file);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Write { path: path.display().to_string(), io: e })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn remove(&self) -> Result<(), Error> {

@@ -7,6 +7,7 @@
 
 pub mod completions;
 pub mod creds;
+mod db;
 pub mod doctor;
 pub mod down;
 pub mod init;
@@ -89,6 +90,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Open(args) => done(block_on(name, inside::open(args, env, printer))),
         Command::Test(args) => block_on(name, inside::test(args, env, printer)),
         Command::Push(args) => done(block_on(name, push::run(args, env, printer))),
+        Command::Db(command) => done(block_on(name, db::run(command, env, printer))),
         Command::Settings(SettingsCommand::Import(args)) => {
             done(block_on(name, inside::settings_import(args, env, printer)))
         }

@@ -312,6 +312,9 @@ pub enum StateFile {
     K3dConfig,
     /// The ownership marker every node container mounts.
     OwnerMarker,
+    /// The chart's workloads `db restore` scaled to 0, with their replicas, until it starts them
+    /// again (so that an interrupted restore is finished by the next one).
+    StoppedComponents,
 }
 
 impl StateFile {
@@ -322,6 +325,7 @@ impl StateFile {
             StateFile::Values => "values.yaml",
             StateFile::K3dConfig => "k3d.yaml",
             StateFile::OwnerMarker => "owner",
+            StateFile::StoppedComponents => "stopped-components.json",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod forward;
 mod policy;
+mod scale;
 pub mod wait;
 mod workloads;
 
@@ -15,6 +16,7 @@ use kube::api::{Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogP
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 
+pub use scale::Scaled;
 pub use workloads::{ComponentStatus, Failure, NodeStatus, Seen, Workloads, pod_ready, pod_running};
 
 use crate::env::Env;
@@ -59,6 +61,14 @@ pub enum NamespaceOwner {
     /// It exists without devflow's annotation: someone else's.
     Unannotated,
     Annotated(String),
+}
+
+/// The container a command runs in: a pod's, by name, and which of its containers (else its first).
+#[derive(Debug, Clone, Copy)]
+pub struct ExecTarget<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub container: Option<&'a str>,
 }
 
 /// What a command run in a pod wrote, and how it ended.
@@ -449,6 +459,54 @@ impl ApiClient {
             failed(format!("{message}{}", written.err().map(|e| format!(" ({e})")).unwrap_or_default()))
         })?;
         Ok(ExecOutput { code, stdout, stderr })
+    }
+
+    /// Runs a command in a pod's container with its standard input read from `input` and its
+    /// standard output copied into `output` as it comes, so that a database dump of any size is
+    /// never held in memory; what it wrote on standard error (its `stdout` is empty) and its exit
+    /// code.
+    pub async fn exec_streaming(
+        &self,
+        target: &ExecTarget<'_>,
+        argv: &[String],
+        input: Option<&mut (dyn tokio::io::AsyncRead + Unpin + Send)>,
+        output: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<ExecOutput, Error> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let command = argv.join(" ");
+        let pod = target.pod;
+        let failed = |message: String| Error::Exec { command: command.clone(), pod: pod.to_string(), message };
+        let mut params = AttachParams::default().stdin(input.is_some()).stdout(true).stderr(true);
+        params.container = target.container.map(str::to_string);
+        params.max_stdin_buf_size = Some(1 << 20);
+        let mut process = self
+            .pod_streams(target.namespace)
+            .exec(pod, argv.to_vec(), &params)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let writer = process.stdin();
+        let mut out = process.stdout().ok_or_else(|| failed("no standard output".into()))?;
+        let mut err = process.stderr().ok_or_else(|| failed("no standard error".into()))?;
+        let write = async {
+            if let (Some(mut writer), Some(input)) = (writer, input) {
+                tokio::io::copy(input, &mut writer).await?;
+                writer.shutdown().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let read = async {
+            tokio::io::copy(&mut out, output).await?;
+            output.flush().await
+        };
+        let mut stderr = Vec::new();
+        let copies = async { tokio::join!(write, read, err.read_to_end(&mut stderr)) };
+        let (status, (written, read_out, read_err)) = finish(process, copies).await.map_err(failed)?;
+        read_out.map_err(|e| failed(format!("cannot write what it printed: {e}")))?;
+        read_err.map_err(|e| failed(e.to_string()))?;
+        let code = exit_code(status).map_err(|message| {
+            failed(format!("{message}{}", written.err().map(|e| format!(" ({e})")).unwrap_or_default()))
+        })?;
+        Ok(ExecOutput { code, stdout: Vec::new(), stderr })
     }
 
     /// Starts a command in a pod with its standard streams handed to the caller; `terminal` asks

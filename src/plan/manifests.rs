@@ -8,7 +8,7 @@ use super::GENERATED;
 use super::cluster::{NODE_DAGS, NODE_PLUGINS, OWNER_LABEL};
 use crate::values::Value;
 
-use super::names::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES};
+use super::names::{DAGS_CLAIM, PLUGINS_CLAIM, POSTGRES, POSTGRES_DB, POSTGRES_USER};
 /// The official image (the chart's Bitnami subchart images no longer pull), a version Airflow supports.
 pub const POSTGRES_IMAGE: &str = "postgres:17.6";
 /// The pod devflow pushes the project's folders into: it mounts their volumes read-write.
@@ -202,13 +202,13 @@ fn postgres(namespace: &str, labels: &Value) -> [Value; 3] {
                             "name": "postgres",
                             "image": POSTGRES_IMAGE,
                             "env": [
-                                {"name": "POSTGRES_USER", "value": "airflow"},
-                                {"name": "POSTGRES_DB", "value": "airflow"},
+                                {"name": "POSTGRES_USER", "value": POSTGRES_USER},
+                                {"name": "POSTGRES_DB", "value": POSTGRES_DB},
                                 {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": POSTGRES, "key": "password"}}},
                                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
                             ],
                             "ports": [{"name": "postgres", "containerPort": 5432}],
-                            "readinessProbe": {"exec": {"command": ["pg_isready", "-U", "airflow", "-d", "airflow"]}, "periodSeconds": 2},
+                            "readinessProbe": {"exec": {"command": ["pg_isready", "-U", POSTGRES_USER, "-d", POSTGRES_DB]}, "periodSeconds": 2},
                             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                             "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
                         }],

@@ -8,3 +8,6 @@ pub const PLUGINS_CLAIM: &str = "devflow-plugins";
 pub const POSTGRES: &str = "devflow-postgres";
 /// devflow's Secret for the project's secret environment variables.
 pub const ENV_SECRET: &str = "devflow-env";
+/// The user and database devflow's PostgreSQL makes at its first start, which Airflow connects as.
+pub const POSTGRES_USER: &str = "airflow";
+pub const POSTGRES_DB: &str = "airflow";

@@ -317,12 +317,12 @@ fn wire_database(layers: &mut Layers, namespace: &str) {
     layers.set(
         &path("data.metadataConnection"),
         json!({
-            "user": "airflow",
+            "user": super::names::POSTGRES_USER,
             "pass": GENERATED,
             "protocol": "postgresql",
             "host": format!("{POSTGRES}.{namespace}"),
             "port": 5432,
-            "db": "airflow",
+            "db": super::names::POSTGRES_DB,
             "sslmode": "disable",
         }),
         "devflow's PostgreSQL in the cluster (its password is generated and kept in devflow's state folder)",

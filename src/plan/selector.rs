@@ -18,6 +18,11 @@ pub fn components(components: &[&str]) -> String {
     format!("release={RELEASE},component in ({}),{NOT_A_TASK}", components.join(","))
 }
 
+/// Every workload of the chart's release (Deployments and StatefulSets carry the label too).
+pub fn release() -> String {
+    format!("release={RELEASE}")
+}
+
 const NOT_A_TASK: &str = "kubernetes_executor!=True";
 
 /// The pods of one of devflow's own objects (PostgreSQL, the DAG receiver).

@@ -4,6 +4,7 @@ mod bad_input;
 mod bench;
 mod charts;
 mod cli;
+mod database;
 mod day2;
 mod environments;
 mod existing;

@@ -56,7 +56,9 @@
 //!   longest pod-name prefix, then `*`. A pod without a mapping, not Running yet, or whose Docker
 //!   container is not running answers like a container that is not running: the WebSocket opens,
 //!   then an `InternalError` Status (code 500, `unable to upgrade connection: container not found
-//!   ("<container>")`) on the status channel.
+//!   ("<container>")`) on the status channel. An entry `{"host": {"PATH": "...", ...}}` runs the
+//!   command on this machine instead, with only that environment (fake_kube/exec.rs says why).
+//! - `scale_down_s` (default 0.3): how long a pod of the chart's workload scaled to 0 terminates
 //! - `forward`: `{"<pod port>": "127.0.0.1:<port>"}`: where `pods/portforward` connects. A port
 //!   without an entry, or whose address refuses, gets the kubelet's error text on the port's
 //!   error channel (`error forwarding port 8080 to pod <sandbox>, uid : ... connect: connection

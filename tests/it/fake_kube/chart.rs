@@ -323,6 +323,17 @@ fn workload_pods(ctx: &Ctx, state: &State, r: &ReleaseView, w: Workload, image: 
         }
         p
     };
+    if let Some((at, 0)) = scaled(state, r, &format!("{}-{}", r.name, w.component)) {
+        // Scaled to 0: the controller deletes the pod, which terminates for its grace period
+        // (scenario `scale_down_s`, default 0.3) and is gone (kubernetes v1.34.0
+        // pkg/controller/replicaset/replica_set.go `manageReplicas` and
+        // pkg/controller/statefulset/stateful_set_control.go delete the surplus pods).
+        let pod = with_migrations(workload_pod(state, r, &w, image, r.rolled_at, since));
+        return match ctx.now < at + scenario_f64(&ctx.scenario, "scale_down_s", 0.3) {
+            true => vec![PodPlan { deleting: Some(at), ..pod }],
+            false => Vec::new(),
+        };
+    }
     let terminate = scenario_f64(&ctx.scenario, "rollout_terminate_s", 0.0);
     let mut pod = with_migrations(workload_pod(state, r, &w, image, r.rolled_at, since));
     let Some(prev) = r.rolled_before.filter(|_| terminate > 0.0 && since == r.rolled_at.max(restarted)) else {
@@ -347,6 +358,22 @@ fn workload_pods(ctx: &Ctx, state: &State, r: &ReleaseView, w: Workload, image: 
         t if t < replaced_at + terminate => vec![PodPlan { deleting: Some(replaced_at), ..old }, pod],
         _ => vec![pod],
     }
+}
+
+/// The replicas a client scaled a workload to since the release last rolled: a `helm upgrade`
+/// puts the chart's replicas back (Helm 3 patches the live object towards the new manifest, a
+/// three-way merge: helm v3.19 pkg/kube/client.go `createPatch`).
+fn scaled(state: &State, r: &ReleaseView, workload: &str) -> Option<(f64, i32)> {
+    state.scaled.get(&(r.ns.clone(), workload.to_string())).copied().filter(|(at, _)| *at >= r.rolled_at)
+}
+
+/// The replicas of one of the chart's workloads now (1, the laptop's, unless a client scaled it),
+/// or None when no release has a workload of that name.
+pub(super) fn replicas(ctx: &Ctx, state: &State, ns: &str, workload: &str) -> Option<i32> {
+    let r = ctx.releases.iter().find(|r| {
+        r.ns == ns && release_workloads(r).iter().any(|w| format!("{}-{}", r.name, w.component) == workload)
+    })?;
+    Some(scaled(state, r, workload).map_or(1, |(_, n)| n))
 }
 
 /// The pod, and beside it an evicted one when the scenario has it (Deployments only).
@@ -459,6 +486,7 @@ pub(super) fn workload_objects(ctx: &Ctx, state: &State, want: &str) -> Vec<Valu
                     conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
                 })
                 .count() as i32;
+            let replicas = scaled(state, r, &name).map_or(1, |(_, n)| n);
             let mut metadata = chart_meta(r, &name, &w.component, &format!("{}/{name}", r.ns));
             metadata.generation = Some(1);
             let selector = LabelSelector {
@@ -472,19 +500,19 @@ pub(super) fn workload_objects(ctx: &Ctx, state: &State, want: &str) -> Vec<Valu
             let template =
                 pod_template(w.labels.clone(), PodSpec { containers: containers(&w.containers), ..Default::default() });
             let object = if want == "Deployment" {
-                let status = deployment_status(1, ready, 1, &name);
+                let status = deployment_status(replicas, ready, 1, &name);
                 metadata.resource_version = Some(resource_version(&to_json(&status)));
                 to_json(Deployment {
                     metadata,
-                    spec: Some(DeploymentSpec { replicas: Some(1), selector, template, ..Default::default() }),
+                    spec: Some(DeploymentSpec { replicas: Some(replicas), selector, template, ..Default::default() }),
                     status: Some(status),
                 })
             } else {
-                let status = stateful_set_status(1, ready, 1, &name);
+                let status = stateful_set_status(replicas, ready, 1, &name);
                 metadata.resource_version = Some(resource_version(&to_json(&status)));
                 to_json(StatefulSet {
                     metadata,
-                    spec: Some(StatefulSetSpec { replicas: Some(1), selector, template, ..Default::default() }),
+                    spec: Some(StatefulSetSpec { replicas: Some(replicas), selector, template, ..Default::default() }),
                     status: Some(status),
                 })
             };

@@ -1,6 +1,7 @@
 //! `pods/exec`: the command runs in the Docker container the scenario's `exec` maps the pod to
-//! (`docker exec [-i] CONTAINER ARGV…`), its streams on the channels of v5.channel.k8s.io (or v4),
-//! its end as the Status the kubelet writes on channel 3.
+//! (`docker exec [-i] CONTAINER ARGV…`), or on this machine (`{"host": {ENV}}`), its streams on
+//! the channels of v5.channel.k8s.io (or v4), its end as the Status the kubelet writes on
+//! channel 3.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -52,9 +53,31 @@ fn status_internal(message: &str) -> Value {
     })
 }
 
-/// The Docker container that runs a pod's container for exec: scenario `exec`, by the pod's
-/// component label, the container name, the pod name, the longest pod-name prefix, then `*`.
-fn exec_target(ctx: &Ctx, pod: &Value, pod_name: &str, container: &str) -> Option<String> {
+/// Where a pod's command runs.
+#[derive(Clone)]
+enum Target {
+    /// `docker exec` in that container.
+    Docker(String),
+    /// A process of this machine with only that environment (scenario `{"host": {ENV}}`). Why:
+    /// no image can be pulled here, so a pod whose tools are PostgreSQL's or Airflow's cannot be
+    /// a container; run on the host with PATH at Debian's PostgreSQL and an Airflow venv (and
+    /// PGHOST at the test's server), the argv devflow sends to the pod is the very command that
+    /// dumps, restores and seeds a real database.
+    Host(Vec<(String, String)>),
+}
+
+/// What runs a pod's container for exec: scenario `exec`, by the pod's component label, the
+/// container name, the pod name, the longest pod-name prefix, then `*`.
+fn exec_target(ctx: &Ctx, pod: &Value, pod_name: &str, container: &str) -> Option<Target> {
+    let hit = exec_entry(ctx, pod, pod_name, container)?;
+    if let Some(env) = hit["host"].as_object() {
+        let env = env.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+        return Some(Target::Host(env));
+    }
+    hit.as_str().map(|c| Target::Docker(c.to_string()))
+}
+
+fn exec_entry<'a>(ctx: &'a Ctx, pod: &Value, pod_name: &str, container: &str) -> Option<&'a Value> {
     let map = ctx.scenario["exec"].as_object()?;
     let labels = &pod["metadata"]["labels"];
     let exact = [
@@ -70,7 +93,7 @@ fn exec_target(ctx: &Ctx, pod: &Value, pod_name: &str, container: &str) -> Optio
             .max_by_key(|(k, _)| k.len())
             .map(|(_, v)| v)
     });
-    hit.or_else(|| map.get("*")).and_then(Value::as_str).map(String::from)
+    hit.or_else(|| map.get("*"))
 }
 
 async fn docker_running(container: &str) -> bool {
@@ -114,7 +137,8 @@ pub(super) async fn start(ctx: Ctx, mut req: Request<Incoming>, pod: &Value, nam
         .flatten()
         .any(|c| c["name"] == container.as_str() && c["state"]["running"].is_object());
     let target = match exec_target(&ctx, pod, name, &container) {
-        Some(t) if running && docker_running(&t).await => Some(t),
+        Some(Target::Docker(t)) if running && docker_running(&t).await => Some(Target::Docker(t)),
+        Some(Target::Host(env)) if running => Some(Target::Host(env)),
         _ => None,
     };
     let drop_after = ctx.scenario["drop_exec_after_s"].as_f64().map(Duration::from_secs_f64);
@@ -192,7 +216,7 @@ async fn output_pump(
 /// `pkg/kubelet/apis/config/v1beta1/defaults.go`). Scenario `drop_exec_after_s` cuts the
 /// connection after that long without a Status or a close frame, as a node that restarts, a
 /// laptop that sleeps or a proxy that gives up does; the command is stopped.
-async fn run(session: Session, target: &str, argv: &[String], io: Streams, drop_after: Option<Duration>) {
+async fn run(session: Session, target: &Target, argv: &[String], io: Streams, drop_after: Option<Duration>) {
     let (writer, reader) = (session.writer.abort_handle(), Arc::new(Mutex::new(None::<tokio::task::AbortHandle>)));
     let seen = reader.clone();
     let session_ends = serve(session, target, argv, io, move |handle| *seen.lock().unwrap() = Some(handle));
@@ -208,18 +232,29 @@ async fn run(session: Session, target: &str, argv: &[String], io: Streams, drop_
 
 async fn serve(
     session: Session,
-    target: &str,
+    target: &Target,
     argv: &[String],
     io: Streams,
     reader_is: impl FnOnce(tokio::task::AbortHandle),
 ) {
     let Session { incoming, channels, writer } = session;
-    let mut command = Command::new("docker");
-    command.arg("exec");
-    if io.stdin {
-        command.arg("-i");
-    }
-    command.arg(target).args(argv).kill_on_drop(true);
+    let mut command = match target {
+        Target::Docker(container) => {
+            let mut command = Command::new("docker");
+            command.arg("exec");
+            if io.stdin {
+                command.arg("-i");
+            }
+            command.arg(container).args(argv);
+            command
+        }
+        Target::Host(env) => {
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+            command
+        }
+    };
+    command.kill_on_drop(true);
     command.stdin(if io.stdin { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = match command.spawn() {
         Ok(c) => c,
@@ -258,7 +293,10 @@ async fn serve(
         let status = match (code, oci) {
             (Ok(126 | 127), Some(oci)) => status_internal(&format!(
                 "error executing command in container: failed to exec in container: failed to start exec \"{:016x}{:016x}\": {oci}",
-                fnv(target),
+                fnv(match target {
+                    Target::Docker(c) => c,
+                    Target::Host(_) => "host",
+                }),
                 fnv(&argv.join(" "))
             )),
             (Ok(0), _) => status_ok(),

@@ -79,6 +79,9 @@ struct State {
     rv: u64,
     /// Synthesised pods deleted by a client: (namespace, owner) -> (time, count); they come back.
     restarts: HashMap<(String, String), (f64, u32)>,
+    /// The chart's workloads a client scaled (a merge patch of `spec.replicas`, as `db restore`
+    /// sends): (namespace, workload) -> (when, replicas).
+    scaled: HashMap<(String, String), (f64, i32)>,
     /// Synthesised jobs deleted by a client: "ns/name@rolled_at".
     deleted_jobs: HashSet<String>,
     /// Namespaces being deleted: name -> when the namespace controller has removed the last of

@@ -295,7 +295,9 @@ pub(super) fn patch(
     }
     let dry_run = q.dry_run();
     if !is_apply {
-        let Some(e) = existing else { return not_found(route, name) };
+        let Some(e) = existing else {
+            return scale_synthesised(ctx, state, route, name, &body).unwrap_or_else(|| not_found(route, name));
+        };
         let mut obj = e.obj;
         json_patch::merge(&mut obj, &body);
         let (out, _) = store(ctx, state, route, name, obj, Write { manager, operation: "Update", dry_run });
@@ -318,6 +320,28 @@ pub(super) fn patch(
     }
     let (out, created) = store(ctx, state, route, name, obj, Write { manager, operation: "Apply", dry_run });
     Reply::Json(if created { 201 } else { 200 }, out)
+}
+
+/// A merge patch of `spec.replicas` on one of the chart's Deployments or StatefulSets (what
+/// `kubectl scale` changes): recorded, and its pods follow (`chart::workload_pods`). Scaled up
+/// from 0, it gets a new pod.
+fn scale_synthesised(ctx: &Ctx, state: &mut State, route: &Route, name: &str, body: &Value) -> Option<Reply> {
+    if !matches!(route.resource.as_str(), "deployments" | "statefulsets") {
+        return None;
+    }
+    let ns = route.namespace.clone().unwrap_or_default();
+    let was = chart::replicas(ctx, state, &ns, name)?;
+    let Some(replicas) = body["spec"]["replicas"].as_i64() else {
+        return Some(bad_request("FakeKube scales the chart's workloads only by `spec.replicas`".into()));
+    };
+    let replicas = replicas as i32;
+    state.scaled.insert((ns.clone(), name.to_string()), (ctx.now, replicas));
+    if was == 0 && replicas > 0 {
+        let entry = state.restarts.entry((ns, name.to_string())).or_insert((0.0, 0));
+        *entry = (ctx.now, entry.1 + 1);
+    }
+    state.rv += 1;
+    Some(find(ctx, state, route, name).map_or_else(|| not_found(route, name), |o| Reply::Json(200, o)))
 }
 
 pub(super) fn create(ctx: &Ctx, state: &mut State, route: &Route, q: &Query, body: &[u8]) -> Reply {
@@ -411,6 +435,7 @@ pub(super) fn delete(sh: &Shared, ctx: &Ctx, state: &mut State, route: &Route, n
             let inner = format!("/namespaces/{name}/");
             state.objects.retain(|p, _| !p.contains(&inner));
             state.restarts.retain(|(ns, _), _| ns != name);
+            state.scaled.retain(|(ns, _), _| ns != name);
             sh.forget_releases_in(ctx, name);
             out["metadata"]["deletionTimestamp"] = json!(rfc3339(ctx.now));
             out["spec"] = json!({"finalizers": ["kubernetes"]});

@@ -1,0 +1,67 @@
+//! `devflow db …`: the database's snapshots taken, listed, restored and deleted, and a dump from
+//! elsewhere imported (the work is `database`'s).
+
+use anyhow::{Context, Result};
+
+use crate::cli::DbCommand;
+use crate::database::{self, Snapshots};
+use crate::env::Env;
+use crate::session::Session;
+use crate::ui::Printer;
+
+pub async fn run(command: &DbCommand, env: &Env, printer: &mut Printer) -> Result<()> {
+    match command {
+        DbCommand::Snapshot(args) => {
+            let session = Session::open_made(env, printer)?;
+            let info = database::snapshot(&session, args.name.as_deref(), printer)
+                .await
+                .context("cannot take a snapshot of the database")?;
+            printer.set_mode(super::json_mode(args.json));
+            printer.result(&info, database::described)?;
+        }
+        DbCommand::Restore(args) => {
+            let session = Session::open_made(env, printer)?;
+            let restored = database::restore(&session, &args.name, printer)
+                .await
+                .with_context(|| format!("cannot restore snapshot {}", args.name))?;
+            printer.done(&format!("Restored {} ({:.1}s to load)", restored.from, restored.seconds));
+        }
+        DbCommand::Import(args) => {
+            let session = Session::open_made(env, printer)?;
+            let restored = database::import(&session, &args.file, printer)
+                .await
+                .with_context(|| format!("cannot import {}", args.file.display()))?;
+            printer.done(&format!("Imported {} ({:.1}s to load)", restored.from, restored.seconds));
+        }
+        DbCommand::List(args) => {
+            let session = Session::open_made(env, printer)?;
+            let all = Snapshots::in_state_dir(session.store.dir()).list()?;
+            printer.set_mode(super::json_mode(args.json));
+            printer.result(&all, |all| list_text(all))?;
+        }
+        DbCommand::Delete(args) => {
+            let session = Session::open_made(env, printer)?;
+            let gone = Snapshots::in_state_dir(session.store.dir()).delete(&args.name)?;
+            printer.done(&format!("Deleted snapshot {} ({})", gone.name, database::files::size(gone.bytes)));
+        }
+    }
+    Ok(())
+}
+
+fn list_text(all: &[database::SnapshotInfo]) -> String {
+    if all.is_empty() {
+        return "no snapshots yet: `devflow db snapshot NAME` takes one".to_string();
+    }
+    let mut lines = vec![format!("{:<24} {:>9}  {:<20}  {:<8} {}", "NAME", "SIZE", "TAKEN", "AIRFLOW", "CHART")];
+    for s in all {
+        lines.push(format!(
+            "{:<24} {:>9}  {:<20}  {:<8} {}",
+            s.name,
+            database::files::size(s.bytes),
+            s.created,
+            s.airflow_version,
+            s.chart_version
+        ));
+    }
+    lines.join("\n")
+}
