@@ -5,6 +5,7 @@
 
 mod assignments;
 mod checks;
+pub mod edit;
 mod env_vars;
 mod file;
 pub mod production;
@@ -315,6 +316,8 @@ pub enum StateFile {
     /// The chart's workloads `db restore` scaled to 0, with their replicas, until it starts them
     /// again (so that an interrupted restore is finished by the next one).
     StoppedComponents,
+    /// The last `devflow upgrade`: where `--rollback` returns.
+    Upgrade,
 }
 
 impl StateFile {
@@ -326,6 +329,7 @@ impl StateFile {
             StateFile::K3dConfig => "k3d.yaml",
             StateFile::OwnerMarker => "owner",
             StateFile::StoppedComponents => "stopped-components.json",
+            StateFile::Upgrade => "upgrade.json",
         }
     }
 }

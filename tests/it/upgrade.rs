@@ -1,0 +1,167 @@
+//! `devflow upgrade` on the fake tier (issue 13, item 2): the steps in order (a snapshot before
+//! the upgrade), a rehearsal that leaves the release and the database as they were, a failed
+//! migration that puts them back, the new version kept in devflow.toml with --yes, `--rollback`.
+
+use serde_json::{Value, json};
+
+use crate::database::Postgres;
+use crate::day2::{answer, up_with_scheduler};
+use crate::lifecycle::Lab;
+use crate::support::Expect;
+use crate::test_name;
+
+/// What the scheduler's stand-in `python` answers for `devflow test`'s import: one DAG.
+const IMPORTED: &str = r#"{"dags": [{"dag_id": "etl", "file": "/opt/airflow/dags/etl.py", "tasks": 2}], "import_errors": [], "problems": [], "warnings": [], "seconds": 0.3}"#;
+
+/// A kind project that is up, its PostgreSQL pod's commands going to a real server (with a
+/// table of two rows) and its scheduler's to a container with stand-ins; `scenario` is added to
+/// the fake's scenario.
+fn up_for_upgrade(test: &str, scenario: Value) -> Option<(Lab, Postgres)> {
+    let postgres = Postgres::start(test)?;
+    let (lab, container) = up_with_scheduler(test)?;
+    let mut all = json!({"exec": {"scheduler": container, "devflow-postgres": {"host": postgres.env(&[])}}});
+    all.as_object_mut().unwrap().extend(scenario.as_object().unwrap().clone());
+    lab.world.scenario(all);
+    postgres.psql("airflow", "CREATE TABLE runs (id int); INSERT INTO runs VALUES (1), (2)");
+    answer(&container, IMPORTED);
+    Some((lab, postgres))
+}
+
+/// The release as the fake Helm keeps it.
+fn release(lab: &Lab) -> Value {
+    let releases = lab.world.releases();
+    let (_, by_key) = releases.as_object().unwrap().iter().next().expect("a context with releases");
+    by_key["airflow/airflow"].clone()
+}
+
+/// The Airflow version in the release's values and its revision.
+fn release_version(lab: &Lab) -> (String, u64) {
+    let release = release(lab);
+    (
+        release["config"]["airflowVersion"].as_str().unwrap_or_default().to_string(),
+        release["revision"].as_u64().unwrap(),
+    )
+}
+
+fn state_file(lab: &Lab) -> String {
+    std::fs::read_to_string(lab.state_dir().join("state.json")).unwrap()
+}
+
+fn helm_upgrades(lab: &Lab) -> usize {
+    lab.calls("helm", &["upgrade"]).len()
+}
+
+#[test]
+fn upgrade_plans_a_snapshot_first_and_keeps_nothing_without_yes() {
+    let Some(lab) = Lab::new(test_name!(), "kind") else { return };
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let upgrades = helm_upgrades(&lab);
+
+    let plan = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--dry-run"]).status(0).run().stdout;
+    let lines: Vec<&str> = plan.lines().collect();
+    assert!(lines[0].starts_with("1. snapshot the database as `before-3.2.2-to-3.3.2-"), "{plan}");
+    assert!(lines[1].starts_with("2. import every DAG on Airflow 3.2.2, before the upgrade"), "{plan}");
+    assert!(plan.contains("upgrade the release to Airflow 3.3.2 (chart 1.22.0)"), "{plan}");
+    assert!(lines.last().unwrap().contains("write version = \"3.3.2\" to devflow.toml"), "{plan}");
+    let rehearsal = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse", "--dry-run"]).status(0).run().stdout;
+    let tail: Vec<&str> = rehearsal.lines().rev().take(2).collect();
+    assert!(tail[1].contains("helm rollback to revision 1 (Airflow 3.2.2, chart 1.22.0)"), "{rehearsal}");
+    assert!(tail[0].contains("restore the snapshot `before-3.2.2-to-3.3.2-"), "{rehearsal}");
+
+    lab.devflow(&["upgrade", "--airflow", "3.3.2"])
+        .status(2)
+        .stderr_contains("there is no terminal to ask on\n  pass --yes to keep it, or --rehearse")
+        .run();
+    lab.devflow(&["upgrade", "--airflow", "3.2.2", "--yes"])
+        .status(2)
+        .stderr_contains("already runs Airflow 3.2.2 on the chart 1.22.0")
+        .run();
+    lab.devflow(&["upgrade", "--rollback"]).status(2).stderr_contains("no upgrade to roll back").run();
+    assert_eq!(helm_upgrades(&lab), upgrades, "nothing was upgraded");
+    assert!(!lab.state_dir().join("upgrade.json").exists());
+}
+
+#[test]
+fn a_rehearsal_leaves_the_release_and_the_database_as_they_were() {
+    let Some((lab, postgres)) = up_for_upgrade(test_name!(), json!({})) else { return };
+    let (before, revision) = release_version(&lab);
+    let values = release(&lab)["config"].clone();
+    let state = state_file(&lab);
+    let toml = std::fs::read_to_string(lab.test().dir().join("devflow.toml")).unwrap();
+
+    let out = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse"]).status(0).run();
+    assert!(
+        out.stdout.starts_with(
+            "Upgrade rehearsed from Airflow 3.2.2 (chart 1.22.0) to Airflow 3.3.2 (chart 1.22.0)\n  migration: "
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("every DAG that imported before imports now"), "{}", out.stdout);
+    assert!(out.stdout.contains("are back as they were"), "{}", out.stdout);
+    // The snapshot is taken before the release is upgraded; the restore comes after the rollback.
+    let at = |text: &str| out.stderr.find(text).unwrap_or_else(|| panic!("no {text:?} in:\n{}", out.stderr));
+    assert!(at("Dumped") < at("Installed the Airflow chart 1.22.0 (Airflow 3.3.2"));
+    assert!(at("Rolled the release back to revision") < at("Loaded snapshot before-3.2.2-to-3.3.2-"));
+
+    let (after, now) = release_version(&lab);
+    assert_eq!((before.as_str(), after.as_str()), ("3.2.2", "3.2.2"));
+    assert_eq!(now, revision + 2, "the upgrade and the rollback are Helm revisions of their own");
+    assert_eq!(release(&lab)["config"], values, "the release's values are the old ones");
+    assert_eq!(release(&lab)["status"], "deployed");
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM runs"), "2");
+    assert_eq!(state_file(&lab), state, "the state folder says what it said");
+    assert_eq!(std::fs::read_to_string(lab.test().dir().join("devflow.toml")).unwrap(), toml);
+
+    let json = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse", "--json"]).status(0).run().json();
+    assert_eq!(json["to"]["airflow"], "3.3.2");
+    assert_eq!(json["migration"]["succeeded"], true);
+    assert!(json["migration"]["seconds"].as_f64().unwrap() > 0.0, "{json}");
+    assert_eq!(json["restored"], true);
+}
+
+#[test]
+fn a_failed_migration_puts_the_old_release_and_the_database_back() {
+    let failing = json!({"jobs_on_image": {"apache/airflow:3.3.2": {"run-airflow-migrations": "failed"}}});
+    let Some((lab, postgres)) = up_for_upgrade(test_name!(), failing) else { return };
+    let toml = std::fs::read_to_string(lab.test().dir().join("devflow.toml")).unwrap();
+    let state = state_file(&lab);
+    let out = lab
+        .devflow(&["upgrade", "--airflow", "3.3.2", "--yes"])
+        .status(1)
+        .stderr_contains("the upgrade to Airflow 3.3.2 failed; the old release (Airflow 3.2.2) and the database (snapshot before-3.2.2-to-3.3.2-")
+        .run();
+    let at = |text: &str| out.stderr.find(text).unwrap_or_else(|| panic!("no {text:?} in:\n{}", out.stderr));
+    assert!(at("Rolled the release back") < at("Loaded snapshot"));
+    assert_eq!(release_version(&lab).0, "3.2.2");
+    assert_eq!(release(&lab)["status"], "deployed");
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM runs"), "2");
+    assert_eq!(state_file(&lab), state);
+    assert_eq!(std::fs::read_to_string(lab.test().dir().join("devflow.toml")).unwrap(), toml, "devflow.toml untouched");
+}
+
+#[test]
+fn a_kept_upgrade_is_written_to_devflow_toml_and_rolled_back() {
+    let Some((lab, postgres)) = up_for_upgrade(test_name!(), json!({})) else { return };
+    let toml = lab.test().dir().join("devflow.toml");
+    let out = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--yes"]).status(0).run();
+    assert!(out.stdout.starts_with("Upgrade done from Airflow 3.2.2"), "{}", out.stdout);
+    assert!(out.stdout.contains("`devflow upgrade --rollback` returns to it"), "{}", out.stdout);
+    assert!(std::fs::read_to_string(&toml).unwrap().contains("[airflow]\nversion = \"3.3.2\"\n"));
+    assert_eq!(release_version(&lab).0, "3.3.2");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.state_dir().join("upgrade.json")).unwrap()).unwrap();
+    assert_eq!(record["from"]["airflow"], "3.2.2");
+    // A second `up` keeps the new version: devflow.toml says it.
+    lab.devflow(&["up", "--no-watch"]).status(0).stderr_contains("unchanged").run();
+
+    postgres.psql("airflow", "INSERT INTO runs VALUES (3)");
+    lab.devflow(&["upgrade", "--rollback"])
+        .status(0)
+        .stdout_contains("Rolled back to Airflow 3.2.2 (chart 1.22.0)")
+        .run();
+    assert_eq!(release_version(&lab).0, "3.2.2");
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM runs"), "2", "the snapshot's rows");
+    assert!(std::fs::read_to_string(&toml).unwrap().contains("version = \"3.2.2\""));
+    assert!(!lab.state_dir().join("upgrade.json").exists());
+}
