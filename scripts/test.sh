@@ -3,8 +3,9 @@
 # and the whole suite. It is the README's test command, and CI's (.ci/run calls it).
 #   scripts/test.sh [ARGS...]     ARGS go to `cargo test` (a filter, `-- --nocapture`)
 # Needs: Rust, a running Docker, python3, and for what is missing either root or sudo (Debian or
-# Ubuntu: busybox-static for the test node image, PyYAML for the fake tools) and PyPI (uv and the
-# Airflow versions the watch, in-cluster and upgrade tests run against, in target/).
+# Ubuntu: busybox-static for the test node image, postgresql for the database tests, PyYAML for the
+# fake tools) and PyPI (uv and the Airflow versions the watch, in-cluster, database and upgrade
+# tests run against, in target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,9 @@ command -v python3 >/dev/null || apt_install python3 python3-yaml
 # The static busybox is the whole of the test image that stands in for a cluster node (no image
 # can be pulled, so the tests build one from scratch).
 [ -x /bin/busybox ] || apt_install busybox-static
+# Debian's PostgreSQL: the server the database tests start on 127.0.0.1 and dump, restore and
+# migrate (tests/it/database.rs; never the system's service).
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || apt_install postgresql
 # The fake kind/k3d/helm read YAML with PyYAML, in the python3 that `#!/usr/bin/env python3` finds:
 # Debian's (prefix /usr) gets Debian's package, any other (pyenv's, a venv's) gets it from PyPI.
 if ! python3 -c 'import yaml' 2>/dev/null; then
@@ -56,6 +60,8 @@ export DEVFLOW_AIRFLOW_VENV
 # first, where the tests look for it (DEVFLOW_VENVS/airflow-2.11.2).
 DEVFLOW_VENVS=$(dirname "$(scripts/airflow-venv.sh 2.11.2)")
 export DEVFLOW_VENVS
+# Real Airflow 3.2.2 beside them: the version the database tests migrate from to 3.3.2.
+scripts/airflow-venv.sh 3.2.2 >/dev/null
 
 cargo clippy --locked --all-targets --quiet -- -D warnings
 cargo test --locked "$@"

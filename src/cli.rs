@@ -409,7 +409,8 @@ readable only by you; `devflow down` removes them with the rest of the state.
   devflow db snapshot before-upgrade     take one (a name is made from the time if you give none)
   devflow db list                        what there is, with size and Airflow version
   devflow db restore before-upgrade      Airflow's components stop, the database is replaced, they start again
-  devflow db import prod-sanitised.dump  the same with a dump taken elsewhere (`pg_dump -Fc`)";
+  devflow db import prod-sanitised.dump  the same with a dump taken elsewhere (`pg_dump -Fc`)
+  devflow db seed --runs 5000            add DAG runs, to time a migration on a database of some size";
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -424,6 +425,20 @@ pub enum DbCommand {
     /// Replace the database with a dump taken elsewhere (`pg_dump --format=custom`), e.g. a
     /// sanitised copy of production's.
     Import(DbImportArgs),
+    /// Fill the database with DAG runs (and their task instances) of the project's DAGs, made
+    /// by Airflow's own models in the scheduler's pod: a migration timed on a realistic size.
+    Seed(DbSeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbSeedArgs {
+    /// How many DAG runs to make, spread over the DAGs Airflow has parsed
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub runs: u32,
+
+    /// Print what was made as JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

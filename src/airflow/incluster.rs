@@ -204,7 +204,7 @@ impl TestReport {
 }
 
 /// The scripts print their JSON last; Airflow may log lines before it.
-fn last_json_line<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<T, Error> {
+pub fn last_json_line<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<T, Error> {
     let text = String::from_utf8_lossy(stdout);
     let line = text.lines().rev().map(str::trim).find(|l| l.starts_with('{') || l.starts_with('['));
     let unreadable = |message: String| Error::Output {

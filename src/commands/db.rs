@@ -33,6 +33,12 @@ pub async fn run(command: &DbCommand, env: &Env, printer: &mut Printer) -> Resul
                 .with_context(|| format!("cannot import {}", args.file.display()))?;
             printer.done(&format!("Imported {} ({:.1}s to load)", restored.from, restored.seconds));
         }
+        DbCommand::Seed(args) => {
+            let session = Session::open_made(env, printer)?;
+            let seeded = database::seed(&session, args.runs, printer).await.context("cannot seed DAG runs")?;
+            printer.set_mode(super::json_mode(args.json));
+            printer.result(&seeded, seeded_text)?;
+        }
         DbCommand::List(args) => {
             let session = Session::open_made(env, printer)?;
             let all = Snapshots::in_state_dir(session.store.dir()).list()?;
@@ -63,5 +69,18 @@ fn list_text(all: &[database::SnapshotInfo]) -> String {
             s.chart_version
         ));
     }
+    lines.join("\n")
+}
+
+fn seeded_text(seeded: &database::Seeded) -> String {
+    let rate = if seeded.seconds > 0.0 { seeded.runs as f64 / seeded.seconds } else { 0.0 };
+    let mut lines = vec![format!(
+        "{} DAG runs, {} task instances of {} DAGs in {:.1}s ({rate:.0} runs/s)",
+        seeded.runs,
+        seeded.task_instances,
+        seeded.dags.len(),
+        seeded.seconds
+    )];
+    lines.extend(seeded.skipped.iter().map(|(dag, why)| format!("skipped {dag}: {why}")));
     lines.join("\n")
 }

@@ -22,6 +22,10 @@ pub use files::{SnapshotInfo, Snapshots};
 
 /// Loads the dump on standard input into a new database and swaps it in (see the script).
 const RESTORE: &str = include_str!("restore.sh");
+/// Argument: the number of runs. Prints JSON last.
+pub const SEED: &str = include_str!("seed.py");
+/// The component whose pod seeds runs: it has the project's image and the database.
+const SEEDER: &str = "scheduler";
 /// The first bytes of every pg_dump custom-format archive (PostgreSQL `pg_backup_archiver.c`,
 /// `WriteHead`: `AH->WriteBufPtr(AH, "PGDMP", 5)`).
 const ARCHIVE_MAGIC: &[u8] = b"PGDMP";
@@ -52,12 +56,16 @@ pub enum Error {
     NoDatabasePod { namespace: String },
     #[error("{what} failed in the pod {pod} (exit code {code}):\n    {stderr}")]
     Failed { what: String, pod: String, code: i32, stderr: String },
+    #[error("seeding runs did not work: {0}")]
+    Seed(String),
     #[error("cannot use {path}: {io}")]
     Files { path: String, io: std::io::Error },
     #[error(transparent)]
     Kube(#[from] kube::Error),
     #[error(transparent)]
     State(#[from] crate::state::Error),
+    #[error(transparent)]
+    Output(#[from] crate::airflow::incluster::Error),
 }
 
 fn known_line(known: &[String]) -> String {
@@ -77,9 +85,10 @@ impl crate::error::Kind for Error {
             | Error::SnapshotExists { .. }
             | Error::NotAnArchive { .. }
             | Error::ExternalDatabase { .. } => Input,
-            Error::NoDatabasePod { .. } | Error::Failed { .. } | Error::Files { .. } => Environment,
+            Error::NoDatabasePod { .. } | Error::Failed { .. } | Error::Seed(_) | Error::Files { .. } => Environment,
             Error::Kube(e) => crate::error::Kind::kind(e),
             Error::State(e) => crate::error::Kind::kind(e),
+            Error::Output(e) => crate::error::Kind::kind(e),
         }
     }
 }
@@ -134,7 +143,7 @@ impl Database {
     /// Dumps the database into `out`.
     async fn dump(&self, out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send)) -> Result<(), Error> {
         let ran = self.kube.exec_streaming(&self.target(), &dump_argv(), None, out).await?;
-        self.succeeded("pg_dump", &ran)
+        succeeded("pg_dump", &self.pod, &ran)
     }
 
     /// Replaces the database with the archive `input` reads; when it does not load, the old
@@ -143,22 +152,23 @@ impl Database {
         let mut sink = tokio::io::sink();
         let ran = self.kube.exec_streaming(&self.target(), &restore_argv(), Some(input), &mut sink).await?;
         let what = if ran.code == NOT_LOADED { "pg_restore (the database is as it was)" } else { "the restore" };
-        self.succeeded(what, &ran)
+        succeeded(what, &self.pod, &ran)
     }
+}
 
-    fn succeeded(&self, what: &str, ran: &kube::ExecOutput) -> Result<(), Error> {
-        if ran.code == 0 {
-            return Ok(());
-        }
-        let text = String::from_utf8_lossy(&ran.stderr);
-        let lines: Vec<&str> = text.trim().lines().collect();
-        Err(Error::Failed {
-            what: what.to_string(),
-            pod: self.pod.clone(),
-            code: ran.code,
-            stderr: lines[lines.len().saturating_sub(8)..].join("\n    "),
-        })
+/// An error with the end of its standard error when the command in the pod failed.
+fn succeeded(what: &str, pod: &str, ran: &kube::ExecOutput) -> Result<(), Error> {
+    if ran.code == 0 {
+        return Ok(());
     }
+    let text = String::from_utf8_lossy(&ran.stderr);
+    let lines: Vec<&str> = text.trim().lines().collect();
+    Err(Error::Failed {
+        what: what.to_string(),
+        pod: pod.to_string(),
+        code: ran.code,
+        stderr: lines[lines.len().saturating_sub(8)..].join("\n    "),
+    })
 }
 
 /// Whether Airflow's metadata connection is devflow's PostgreSQL (the values devflow wires it
@@ -271,4 +281,54 @@ pub fn described(info: &SnapshotInfo) -> String {
         ui::seconds(std::time::Duration::from_secs_f64(info.seconds)),
         info.file.display()
     )
+}
+
+/// The command that seeds `runs` DAG runs in the scheduler's pod.
+pub fn seed_argv(runs: u32) -> Vec<String> {
+    vec!["python".into(), "-c".into(), SEED.into(), runs.to_string()]
+}
+
+/// What seeding made.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Seeded {
+    pub runs: u64,
+    pub task_instances: u64,
+    /// The DAGs the runs were spread over.
+    pub dags: Vec<String>,
+    /// DAGs no run could be made for, with why (a param without a default, say).
+    #[serde(default)]
+    pub skipped: std::collections::BTreeMap<String, String>,
+    pub seconds: f64,
+}
+
+/// What the seed script says when it cannot start.
+#[derive(serde::Deserialize)]
+struct SeedRefused {
+    error: String,
+}
+
+/// Makes `runs` DAG runs of the project's DAGs, with their task instances, through Airflow's own
+/// models in the scheduler's pod, so that a migration is timed on a database of some size.
+pub async fn seed(session: &Session, runs: u32, printer: &mut Printer) -> anyhow::Result<Seeded> {
+    let plan = &session.plan;
+    uses_devflow_postgres(plan)?;
+    let kube = ApiClient::connect(&session.env, &plan.context).await?;
+    let (selector, container) = plan.component(SEEDER)?;
+    let running = kube.running_pod(&plan.namespace, &selector, container).await?;
+    let Some((pod, container)) = running else {
+        return Err(Error::Seed(format!(
+            "no pod of the {SEEDER} is running in {}: `devflow status` shows the components",
+            plan.namespace
+        ))
+        .into());
+    };
+    let doing = format!("Seeding {runs} DAG runs (pod {pod})");
+    let argv = seed_argv(runs);
+    let exec = kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, None);
+    let out = printer.step(&doing, exec, |_| format!("Seeded {runs} DAG runs")).await?;
+    if let Ok(refused) = crate::airflow::incluster::last_json_line::<SeedRefused>(&out.stdout) {
+        return Err(Error::Seed(refused.error).into());
+    }
+    succeeded("the seed script", &pod, &out)?;
+    Ok(crate::airflow::incluster::last_json_line::<Seeded>(&out.stdout).map_err(Error::from)?)
 }

@@ -12,7 +12,18 @@ use crate::lifecycle::Lab;
 use crate::support::Expect;
 use crate::test_name;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Debian's PostgreSQL programs: the newest version installed (bookworm's is 15).
+fn pg_bin() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("pg_ctl").is_file())
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
 
 /// A PostgreSQL server of its own in a temporary folder, as the official image sets it up:
 /// superuser and database `airflow`, local (socket) connections trusted, TCP ones by password
@@ -20,28 +31,29 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// `host all all all scram-sha-256`). Stopped and removed when dropped.
 pub struct Postgres {
     pub port: u16,
+    bin: PathBuf,
     dir: tempfile::TempDir,
 }
 
-/// Debian's PostgreSQL 15 (scripts/test.sh installs it): absent, the test fails under CI=true
-/// and says loudly that it was skipped elsewhere.
-fn pg_available(test: &str) -> bool {
-    if Path::new(PG_BIN).join("pg_ctl").is_file() {
-        return true;
+/// Debian's PostgreSQL (scripts/test.sh installs it): absent, the test fails under CI=true and
+/// says loudly that it was skipped elsewhere.
+fn pg_available(test: &str) -> Option<PathBuf> {
+    if let Some(bin) = pg_bin() {
+        return Some(bin);
     }
-    let why = format!("{test}: no PostgreSQL at {PG_BIN} (scripts/test.sh installs postgresql)");
+    let why = format!("{test}: no PostgreSQL in /usr/lib/postgresql/*/bin (scripts/test.sh installs postgresql)");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}");
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-    false
+    None
 }
 
 /// A command of PostgreSQL's run as the `postgres` user when the tests run as root (initdb and
 /// the server refuse to run as root).
-fn as_postgres(program: &str) -> Command {
-    let path = Path::new(PG_BIN).join(program);
+fn as_postgres(bin: &Path, program: &str) -> Command {
+    let path = bin.join(program);
     if running_as_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(path);
@@ -58,9 +70,7 @@ fn running_as_root() -> bool {
 
 impl Postgres {
     pub fn start(test: &str) -> Option<Postgres> {
-        if !pg_available(test) {
-            return None;
-        }
+        let bin = pg_available(test)?;
         let dir = tempfile::Builder::new().prefix("devflow-pg-").tempdir().unwrap();
         let owner = Command::new("id").args(["-u", "postgres"]).output().unwrap();
         let uid: u32 = String::from_utf8_lossy(&owner.stdout).trim().parse().unwrap_or(0);
@@ -70,7 +80,7 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
         }
         let data = dir.path().join("data");
-        let init = as_postgres("initdb")
+        let init = as_postgres(&bin, "initdb")
             .args(["-D", data.to_str().unwrap(), "-U", "airflow", "--auth-local=trust", "--auth-host=scram-sha-256"])
             .output()
             .unwrap();
@@ -78,14 +88,14 @@ impl Postgres {
         let port = crate::lifecycle::free_port();
         let options = format!("-c listen_addresses=127.0.0.1 -p {port} -k {}", dir.path().display());
         let log = dir.path().join("log");
-        let started = as_postgres("pg_ctl")
+        let started = as_postgres(&bin, "pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(started.success(), "pg_ctl start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-        let postgres = Postgres { port, dir };
+        let postgres = Postgres { port, bin, dir };
         postgres.psql("postgres", "CREATE DATABASE airflow");
         Some(postgres)
     }
@@ -93,7 +103,7 @@ impl Postgres {
     /// The environment a pod's command gets: PostgreSQL's programs and the server's socket.
     pub fn env(&self, extra_path: &[&Path]) -> serde_json::Map<String, serde_json::Value> {
         let mut path: Vec<String> = extra_path.iter().map(|p| p.display().to_string()).collect();
-        path.extend([PG_BIN.to_string(), "/usr/bin".into(), "/bin".into()]);
+        path.extend([self.bin.display().to_string(), "/usr/bin".into(), "/bin".into()]);
         let mut env = serde_json::Map::new();
         env.insert("PATH".into(), json!(path.join(":")));
         env.insert("PGHOST".into(), json!(self.dir.path().display().to_string()));
@@ -104,7 +114,7 @@ impl Postgres {
 
     /// Runs SQL in a database as `airflow`; what it printed (unaligned, tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(Path::new(PG_BIN).join("psql"))
+        let out = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "airflow", "-d", db, "-c", sql])
             .env("PGHOST", self.dir.path())
             .env("PGPORT", self.port.to_string())
@@ -118,7 +128,7 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let _ = as_postgres("pg_ctl")
+        let _ = as_postgres(&self.bin, "pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -267,4 +277,125 @@ fn bad_names_and_files_are_input_errors_and_no_password_shows() {
 /// The key of the generated database password in the state folder's secrets.
 fn devflow_password_key() -> &'static str {
     "data.metadataConnection.pass"
+}
+
+/// One Airflow version's programs against the test's PostgreSQL, as the chart's pods have them:
+/// its `airflow` and `python` first on PATH, the metadata connection in the environment.
+struct AirflowOn<'a> {
+    venv: PathBuf,
+    postgres: &'a Postgres,
+    home: PathBuf,
+    dags: PathBuf,
+}
+
+impl AirflowOn<'_> {
+    /// The environment of a pod's command (scenario `exec` `{"host": …}`).
+    fn env(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut env = self.postgres.env(&[&self.venv.join("bin")]);
+        let url = format!(
+            "postgresql+psycopg2://airflow@/airflow?host={}&port={}",
+            env["PGHOST"].as_str().unwrap(),
+            self.postgres.port
+        );
+        for (key, value) in [
+            ("AIRFLOW_HOME", self.home.display().to_string()),
+            ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", url),
+            ("AIRFLOW__CORE__DAGS_FOLDER", self.dags.display().to_string()),
+            ("AIRFLOW__CORE__LOAD_EXAMPLES", "False".into()),
+            ("AIRFLOW__CORE__FERNET_KEY", "N6aVR8Y2GQ7Ot2iN3ymlrzKqkU9mKSmP0sCGVUfkD_s=".into()),
+        ] {
+            env.insert(key.into(), json!(value));
+        }
+        env
+    }
+
+    /// `airflow ARGS` with that environment; its output, and how long it took.
+    fn airflow(&self, args: &[&str]) -> (std::process::Output, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let out = Command::new(self.venv.join("bin/airflow"))
+            .args(args)
+            .env_clear()
+            .envs(self.env().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())))
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> std::time::Duration {
+        let (out, took) = self.airflow(args);
+        let tail = |b: &[u8]| String::from_utf8_lossy(b).lines().rev().take(15).collect::<Vec<_>>().join("\n");
+        assert!(out.status.success(), "airflow {}: {}\n{}", args.join(" "), tail(&out.stdout), tail(&out.stderr));
+        took
+    }
+}
+
+const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+
+/// The upgrade a team rehearses, on real PostgreSQL and two real Airflow versions: 3.2.2
+/// migrates the database, devflow seeds runs (in the scheduler's pod) and snapshots it (in the
+/// PostgreSQL pod), 3.3.2 migrates it (timed), devflow restores the snapshot, and 3.2.2 finds its
+/// own schema and its runs again.
+#[test]
+fn a_snapshot_taken_on_3_2_is_restored_after_the_3_3_migration_and_3_2_runs_on_it() {
+    let test = test_name!();
+    let (Some(old), Some(new)) =
+        (crate::real_airflow::venv_of(test, "3.2.2"), crate::real_airflow::venv_of(test, "3.3.2"))
+    else {
+        return;
+    };
+    let Some(postgres) = Postgres::start(test) else { return };
+    let Some(lab) = Lab::with_project(test, "provider = \"kind\"", "", |t| t.file("dags/two.py", TWO_DAGS)) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let dags = lab.test().dir().join("dags");
+    let on = |venv: &PathBuf| AirflowOn {
+        venv: venv.clone(),
+        postgres: &postgres,
+        home: home.path().into(),
+        dags: dags.clone(),
+    };
+    let (before, after) = (on(&old), on(&new));
+    let migrate_old = before.ok(&["db", "migrate"]);
+    before.ok(&["dags", "reserialize"]);
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    lab.world.scenario(json!({"exec": {
+        "devflow-postgres": {"host": postgres.env(&[])},
+        "scheduler": {"host": before.env()},
+    }}));
+
+    let seeded = lab.devflow(&["db", "seed", "--runs", "300", "--json"]).status(0).run().json();
+    assert_eq!(seeded["runs"], 300, "{seeded}");
+    assert_eq!(seeded["task_instances"], 450, "150 runs of each DAG, 2 and 1 tasks: {seeded}");
+    assert_eq!(seeded["dags"], json!(["etl", "report"]));
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM dag_run"), "300");
+    let schema_old = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
+
+    let taken = lab.devflow(&["db", "snapshot", "before-3.3", "--json"]).status(0).run().json();
+    let migrate_new = after.ok(&["db", "migrate"]);
+    let schema_new = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
+    assert_ne!(schema_old, schema_new, "3.3.2 migrated the schema");
+
+    let restored = lab.devflow(&["db", "restore", "before-3.3"]).status(0).run();
+    assert!(restored.stderr.contains("Restored snapshot before-3.3"), "{}", restored.stderr);
+    assert_eq!(postgres.psql("airflow", "SELECT version_num FROM alembic_version"), schema_old);
+    before.ok(&["db", "check-migrations", "--migration-wait-timeout", "1"]);
+    let (listed, _) = before.airflow(&["dags", "list-runs", "etl", "-o", "json"]);
+    // Airflow logs on standard output too: the JSON is its last line that starts as one.
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let runs: serde_json::Value =
+        text.lines().rev().find(|l| l.starts_with('[')).and_then(|l| serde_json::from_str(l).ok()).unwrap_or(json!([]));
+    assert_eq!(runs.as_array().map(Vec::len), Some(150), "3.2.2 reads its runs again");
+    // The figures of the README's "Database snapshots" section.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "FIGURES: migrate 3.2.2 (empty) {:.1}s; seed 300 runs {}s; snapshot {} bytes in {:.2}s; migrate 3.2.2 -> 3.3.2 {:.1}s",
+        migrate_old.as_secs_f64(),
+        seeded["seconds"],
+        taken["bytes"],
+        taken["seconds"].as_f64().unwrap(),
+        migrate_new.as_secs_f64()
+    );
 }

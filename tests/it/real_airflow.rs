@@ -25,10 +25,16 @@ pub fn venv(test: &str) -> Option<PathBuf> {
 /// The venv with Airflow 2.11.2 (`scripts/airflow-venv.sh 2.11.2`): `DEVFLOW_VENVS/airflow-2.11.2`,
 /// else `target/airflow-2.11.2`.
 pub fn venv_airflow2(test: &str) -> Option<PathBuf> {
+    venv_of(test, "2.11.2")
+}
+
+/// The venv with that Airflow version (`scripts/airflow-venv.sh VERSION`):
+/// `DEVFLOW_VENVS/airflow-VERSION`, else `target/airflow-VERSION`.
+pub fn venv_of(test: &str, version: &str) -> Option<PathBuf> {
     let base = std::env::var_os("DEVFLOW_VENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    found(test, base.join("airflow-2.11.2"))
+    found(test, base.join(format!("airflow-{version}")))
 }
 
 fn found(test: &str, venv: PathBuf) -> Option<PathBuf> {
