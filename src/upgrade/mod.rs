@@ -143,6 +143,8 @@ pub fn back_to(release: &Release, snapshot: &str) -> Vec<Step> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Migration {
     pub seconds: f64,
+    /// The job has ended (completed or failed for good).
+    pub finished: bool,
     pub succeeded: bool,
     /// The job pod's log.
     pub log: Vec<String>,
@@ -213,7 +215,8 @@ impl Report {
         )];
         match &self.migration {
             Some(m) if m.succeeded => lines.push(format!("  migration: {:.1}s", m.seconds)),
-            Some(m) => lines.push(format!("  migration: FAILED after {:.1}s", m.seconds)),
+            Some(m) if m.finished => lines.push(format!("  migration: FAILED after {:.1}s", m.seconds)),
+            Some(m) => lines.push(format!("  migration: not finished after {:.1}s", m.seconds)),
             None => lines.push("  migration: not run".into()),
         }
         if self.broken.is_empty() {

@@ -134,7 +134,7 @@ async fn time_migration(session: &Session, printer: &mut Printer) -> Result<Opti
     let kube = ApiClient::connect(&session.env, &plan.context).await?;
     let name = format!("{}-{}", plan::RELEASE, plan::MIGRATIONS_JOB);
     let Some(job) = kube.job(&plan.namespace, &name).await? else { return Ok(None) };
-    let (seconds, succeeded) = job_outcome(&job);
+    let (seconds, finished, succeeded) = job_outcome(&job);
     let pods = kube.pods(&plan.namespace, &selector::component(plan::MIGRATIONS_JOB)).await?;
     let log = match pods.last().and_then(|p| p.metadata.name.clone()) {
         Some(pod) => kube.logs(&plan.namespace, &pod, Some(plan::MIGRATIONS_JOB), false).await,
@@ -144,15 +144,17 @@ async fn time_migration(session: &Session, printer: &mut Printer) -> Result<Opti
         printer.note(&format!("migration | {line}"));
     }
     let version = &plan.airflow_version;
-    match succeeded {
-        true => printer.done(&format!("The migration to Airflow {version} took {seconds:.1}s")),
-        false => printer.warn(&format!("The migration to Airflow {version} failed after {seconds:.1}s")),
+    match (finished, succeeded) {
+        (_, true) => printer.done(&format!("The migration to Airflow {version} took {seconds:.1}s")),
+        (true, false) => printer.warn(&format!("The migration to Airflow {version} failed after {seconds:.1}s")),
+        (false, _) => printer.warn(&format!("The migration to Airflow {version} had not finished after {seconds:.1}s")),
     }
-    Ok(Some(Migration { seconds, succeeded, log }))
+    Ok(Some(Migration { seconds, finished, succeeded, log }))
 }
 
-/// A finished job's seconds from start to end, and whether it succeeded; a running one's so far.
-fn job_outcome(job: &Job) -> (f64, bool) {
+/// A job's seconds from its start to its end (or to now, while it runs), whether it has ended,
+/// and whether it succeeded.
+fn job_outcome(job: &Job) -> (f64, bool, bool) {
     let status = job.status.clone().unwrap_or_default();
     let failed = status.conditions.iter().flatten().find(|c| c.type_ == "Failed" && c.status == "True");
     let end = match (&status.completion_time, failed) {
@@ -161,11 +163,11 @@ fn job_outcome(job: &Job) -> (f64, bool) {
         (None, None) => None,
     };
     let start = status.start_time.map(|t| t.0);
-    let seconds = match (start, end) {
-        (Some(start), Some(end)) => end.duration_since(start).as_secs_f64(),
-        _ => 0.0,
+    let seconds = match start {
+        Some(start) => end.unwrap_or_else(k8s_openapi::jiff::Timestamp::now).duration_since(start).as_secs_f64(),
+        None => 0.0,
     };
-    (seconds, status.completion_time.is_some() && failed.is_none())
+    (seconds, end.is_some(), status.completion_time.is_some() && failed.is_none())
 }
 
 /// The components of the new plan that are not ready, each with its phase.

@@ -281,16 +281,16 @@ fn devflow_password_key() -> &'static str {
 
 /// One Airflow version's programs against the test's PostgreSQL, as the chart's pods have them:
 /// its `airflow` and `python` first on PATH, the metadata connection in the environment.
-struct AirflowOn<'a> {
-    venv: PathBuf,
-    postgres: &'a Postgres,
-    home: PathBuf,
-    dags: PathBuf,
+pub struct AirflowOn<'a> {
+    pub venv: PathBuf,
+    pub postgres: &'a Postgres,
+    pub home: PathBuf,
+    pub dags: PathBuf,
 }
 
 impl AirflowOn<'_> {
     /// The environment of a pod's command (scenario `exec` `{"host": …}`).
-    fn env(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub fn env(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut env = self.postgres.env(&[&self.venv.join("bin")]);
         let url = format!(
             "postgresql+psycopg2://airflow@/airflow?host={}&port={}",
@@ -322,7 +322,7 @@ impl AirflowOn<'_> {
     }
 
     #[track_caller]
-    fn ok(&self, args: &[&str]) -> std::time::Duration {
+    pub fn ok(&self, args: &[&str]) -> std::time::Duration {
         let (out, took) = self.airflow(args);
         let tail = |b: &[u8]| String::from_utf8_lossy(b).lines().rev().take(15).collect::<Vec<_>>().join("\n");
         assert!(out.status.success(), "airflow {}: {}\n{}", args.join(" "), tail(&out.stdout), tail(&out.stderr));
@@ -330,7 +330,7 @@ impl AirflowOn<'_> {
     }
 }
 
-const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+pub const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
 
 /// The upgrade a team rehearses, on real PostgreSQL and two real Airflow versions: 3.2.2
 /// migrates the database, devflow seeds runs (in the scheduler's pod) and snapshots it (in the

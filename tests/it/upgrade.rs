@@ -165,3 +165,72 @@ fn a_kept_upgrade_is_written_to_devflow_toml_and_rolled_back() {
     assert!(std::fs::read_to_string(&toml).unwrap().contains("version = \"3.2.2\""));
     assert!(!lab.state_dir().join("upgrade.json").exists());
 }
+
+/// Issue 13's "Done when", on the fake tier with real PostgreSQL and real Airflow behind the exec:
+/// 3.2.2 migrates the database and devflow seeds runs; `upgrade --airflow 3.3.2 --rehearse`
+/// snapshots it, imports the DAGs with 3.2.2 (the scheduler's exec), runs the chart's migration
+/// job with 3.3.2 (`host_jobs`: `airflow db migrate`, timed), imports them with 3.3.2, rolls the
+/// release back and restores the snapshot; 3.2.2 then finds its schema and its runs again.
+/// (The rollback's own migration job is the fake's, not 3.2.2's: see the README.)
+#[test]
+fn a_rehearsal_on_real_postgres_times_the_3_3_migration_and_leaves_3_2_as_it_was() {
+    use crate::database::{AirflowOn, TWO_DAGS};
+    let test = test_name!();
+    let (Some(old), Some(new)) =
+        (crate::real_airflow::venv_of(test, "3.2.2"), crate::real_airflow::venv_of(test, "3.3.2"))
+    else {
+        return;
+    };
+    let Some(postgres) = Postgres::start(test) else { return };
+    let Some(lab) = Lab::with_project(test, "provider = \"kind\"", "", |t| t.file("dags/two.py", TWO_DAGS)) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let dags = lab.test().dir().join("dags");
+    let on = |venv: &std::path::PathBuf| AirflowOn {
+        venv: venv.clone(),
+        postgres: &postgres,
+        home: home.path().into(),
+        dags: dags.clone(),
+    };
+    let (before, after) = (on(&old), on(&new));
+    before.ok(&["db", "migrate"]);
+    before.ok(&["dags", "reserialize"]);
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let runs: usize = std::env::var("DEVFLOW_UPGRADE_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
+    lab.world.scenario(json!({
+        "exec": {
+            "devflow-postgres": {"host": postgres.env(&[])},
+            "scheduler": {
+                "host": before.env(),
+                "images": {"apache/airflow:3.3.2": after.env()},
+                "mounts": {"/opt/airflow/dags": dags.display().to_string()},
+            },
+        },
+        "host_jobs": {"apache/airflow:3.3.2": after.env()},
+        // The kubelet's back-off compressed 5 times, not 100: the chart's create-user job retries
+        // (backoffLimit 6) for as long as a real migration takes, as on a real cluster.
+        "crash_backoff_s": 2.0,
+    }));
+    lab.devflow(&["db", "seed", "--runs", &runs.to_string()]).status(0).run();
+    let schema = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
+    let (revision, values) = (release_version(&lab).1, release(&lab)["config"].clone());
+
+    let report = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse", "--json"]).status(0).run().json();
+    let migration = &report["migration"];
+    assert_eq!(migration["succeeded"], true, "{report}");
+    let seconds = migration["seconds"].as_f64().unwrap();
+    assert!(seconds > 1.0, "a real migration takes seconds: {report}");
+    assert!(migration["log"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().contains("igrat")), "{report}");
+    assert_eq!(report["broken"], json!([]), "{report}");
+    assert_eq!(report["not_up"], json!([]), "{report}");
+    assert_eq!(report["restored"], true);
+
+    assert_eq!(postgres.psql("airflow", "SELECT version_num FROM alembic_version"), schema, "3.2.2's schema again");
+    assert_eq!(postgres.psql("airflow", "SELECT count(*) FROM dag_run"), runs.to_string());
+    before.ok(&["db", "check-migrations", "--migration-wait-timeout", "1"]);
+    assert_eq!(release_version(&lab), ("3.2.2".to_string(), revision + 2));
+    assert_eq!(release(&lab)["config"], values);
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "FIGURES: {runs} runs: migration 3.2.2 -> 3.3.2 {seconds:.1}s");
+}

@@ -226,10 +226,18 @@ fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan
     let mut migrations_done = f64::NEG_INFINITY;
     let mut out = Vec::new();
     for job in live_jobs(state, r) {
-        let failed = job_failed(ctx, r, &job);
         let migrating = job.component == "run-airflow-migrations";
+        let pod_name = format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.rolled_at), 5));
+        let on_host = if migrating { super::hostjobs::migration(&ctx.scenario, &image, &pod_name) } else { None };
+        let (run, failed) = match on_host.map(|j| j.ended) {
+            // Still running: done some time after now.
+            Some(None) => (ctx.now - r.rolled_at + 3600.0, false),
+            Some(Some((ended, succeeded))) => ((ended - r.rolled_at).max(0.01), !succeeded),
+            None if migrating => (scenario_f64(&ctx.scenario, "migration_s", after), job_failed(ctx, r, &job)),
+            None => (after, job_failed(ctx, r, &job)),
+        };
         let run = JobRun {
-            run: if migrating { scenario_f64(&ctx.scenario, "migration_s", after) } else { after },
+            run,
             failed,
             retries: if migrating { 0 } else { ctx.scenario["create_user_fails"].as_u64().unwrap_or(0) as u32 },
             fails_until: if migrating { f64::NEG_INFINITY } else { migrations_done },
@@ -243,7 +251,7 @@ fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan
         ]);
         labels.insert("controller-uid".into(), uid(&format!("{}/{}", r.ns, job.name)));
         let pod = PodPlan {
-            name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.rolled_at), 5)),
+            name: pod_name,
             labels,
             containers: vec![(job.container.to_string(), image.clone())],
             ns: r.ns.clone(),
