@@ -270,6 +270,10 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "VERSION", conflicts_with = "rollback")]
     pub chart: Option<String>,
 
+    /// The profile to upgrade to (from Airflow 2: one for Airflow 3, e.g. local) [default: the project's]
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "rollback")]
+    pub profile: Option<String>,
+
     /// Restore the snapshot and the previous release afterwards, leaving everything as it was
     #[arg(long, conflicts_with = "rollback")]
     pub rehearse: bool,

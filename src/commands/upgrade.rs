@@ -52,7 +52,12 @@ pub async fn run(args: &UpgradeArgs, env: &Env, printer: &mut Printer) -> Result
         return rollback(args, env, printer).await;
     }
     let old = Session::open_made(env, printer)?;
-    let flags = Flags { airflow_version: args.airflow.clone(), chart_version: args.chart.clone(), ..Flags::default() };
+    let flags = Flags {
+        airflow_version: args.airflow.clone(),
+        chart_version: args.chart.clone(),
+        profile: args.profile.clone(),
+        ..Flags::default()
+    };
     let new = Session::open(env, &flags, Follow::Made, printer)?;
     let helm = Helm { tool: tool::usable(Tool::Helm, env).await? };
     let installed = helm.status(&old.plan).await.context("cannot ask Helm for the release that runs")?;
@@ -63,13 +68,16 @@ pub async fn run(args: &UpgradeArgs, env: &Env, printer: &mut Printer) -> Result
     };
     let to =
         Release { airflow: new.plan.airflow_version.clone(), chart: new.plan.chart_version.clone(), revision: None };
-    if (&from.airflow, &from.chart) == (&to.airflow, &to.chart) {
+    if (&from.airflow, &from.chart) == (&to.airflow, &to.chart) && args.profile.is_none() {
         return Err(UpgradeError::Same { airflow: to.airflow, chart: to.chart }.into());
     }
     let ending = if args.rehearse { Ending::Rehearse } else { Ending::Keep };
     let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let snapshot = upgrade::snapshot_name(&from, &to, at);
-    let steps = upgrade::steps(&from, &to, &snapshot, ending);
+    let mut steps = upgrade::steps(&from, &to, &snapshot, ending);
+    if let (Some(profile), Some(Step::WriteVersions { profile: written, .. })) = (&args.profile, steps.last_mut()) {
+        *written = Some(profile.clone());
+    }
     if args.dry_run {
         return print_steps(&steps, printer);
     }

@@ -39,7 +39,7 @@ pub const DEFAULT_UI_PORT: u16 = 8080;
 pub const DEFAULT_PROFILE: &str = "local";
 pub const MAX_WORKERS: u8 = 8;
 /// Said once by every command whose profile runs Airflow 2 (FACTS.md: end of life 2026-04-22).
-pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --rehearse` rehearses the move to Airflow 3 on this project's database";
+pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --profile local --rehearse` rehearses the move to Airflow 3 on this project's database";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

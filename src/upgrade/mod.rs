@@ -65,8 +65,9 @@ pub enum Step {
     Restore { snapshot: String },
     /// `helm rollback` to the revision that ran before.
     RollbackRelease { to: Release },
-    /// The new versions written to devflow.toml's [airflow] (the chart's when it changes).
-    WriteVersions { airflow: String, chart: Option<String> },
+    /// The new versions written to devflow.toml's [airflow] (the chart's when it changes, the
+    /// profile when one was given).
+    WriteVersions { airflow: String, chart: Option<String>, profile: Option<String> },
     /// The upgrade recorded in the state folder, for `--rollback`.
     Record,
 }
@@ -94,9 +95,10 @@ impl Step {
                 to.airflow,
                 to.chart
             ),
-            Step::WriteVersions { airflow, chart } => {
-                let chart = chart.as_ref().map(|c| format!(" and chart_version = \"{c}\"")).unwrap_or_default();
-                format!("write version = \"{airflow}\"{chart} to devflow.toml's [airflow]")
+            Step::WriteVersions { airflow, chart, profile } => {
+                let chart = chart.as_ref().map(|c| format!(", chart_version = \"{c}\"")).unwrap_or_default();
+                let profile = profile.as_ref().map(|p| format!(", profile = \"{p}\"")).unwrap_or_default();
+                format!("write version = \"{airflow}\"{chart}{profile} to devflow.toml's [airflow]")
             }
             Step::Record => "record the upgrade in the state folder (for `devflow upgrade --rollback`)".into(),
         }
@@ -127,7 +129,11 @@ pub fn steps(from: &Release, to: &Release, snapshot: &str, ending: Ending) -> Ve
 
 /// devflow.toml's versions moved from one release to another.
 pub fn write_versions(from: &Release, to: &Release) -> Step {
-    Step::WriteVersions { airflow: to.airflow.clone(), chart: (to.chart != from.chart).then(|| to.chart.clone()) }
+    Step::WriteVersions {
+        airflow: to.airflow.clone(),
+        chart: (to.chart != from.chart).then(|| to.chart.clone()),
+        profile: None,
+    }
 }
 
 /// The steps back to a release and its snapshot: a rehearsal's end, a failed migration's

@@ -88,7 +88,10 @@ async fn run_step(up: &Upgrade<'_>, step: &Step, found: &mut Found, printer: &mu
             restore(up.old, snapshot, &up.record, up.options.timeout, printer).await?;
             found.restored = true;
         }
-        Step::WriteVersions { airflow, chart } => write_versions(up.new, airflow, chart, printer)?,
+        Step::WriteVersions { airflow, chart, profile } => {
+            let keys = [("version", Some(airflow)), ("chart_version", chart.as_ref()), ("profile", profile.as_ref())];
+            write_keys(up.new, &keys, printer)?;
+        }
     }
     Ok(())
 }
@@ -218,19 +221,20 @@ async fn restore(
 }
 
 /// The new versions in devflow.toml's [airflow], so that the next `up` keeps them.
-fn write_versions(session: &Session, airflow: &str, chart: &Option<String>, printer: &mut Printer) -> Result<()> {
+fn write_keys(session: &Session, keys: &[(&str, Option<&String>)], printer: &mut Printer) -> Result<()> {
+    let set: Vec<(&str, &String)> = keys.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    let shown = set.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect::<Vec<_>>().join(", ");
     let Some(file) = &session.project.file else {
         printer.note(&format!(
-            "this project has no devflow.toml: `devflow init` writes one; set version = \"{airflow}\" in its [airflow]"
+            "this project has no devflow.toml: `devflow init` writes one; set {shown} in its [airflow]"
         ));
         return Ok(());
     };
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut text = crate::config::edit::set_airflow_key(&text, "version", airflow);
-    if let Some(chart) = chart {
-        text = crate::config::edit::set_airflow_key(&text, "chart_version", chart);
+    let mut text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    for (key, value) in &set {
+        text = crate::config::edit::set_airflow_key(&text, key, value);
     }
     std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
-    printer.done(&format!("Wrote version = \"{airflow}\" to {}", file.display()));
+    printer.done(&format!("Wrote {shown} to {}", file.display()));
     Ok(())
 }

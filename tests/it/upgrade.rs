@@ -63,6 +63,10 @@ fn upgrade_plans_a_snapshot_first_and_keeps_nothing_without_yes() {
     assert!(lines[1].starts_with("2. import every DAG on Airflow 3.2.2, before the upgrade"), "{plan}");
     assert!(plan.contains("upgrade the release to Airflow 3.3.2 (chart 1.22.0)"), "{plan}");
     assert!(lines.last().unwrap().contains("write version = \"3.3.2\" to devflow.toml"), "{plan}");
+    // From Airflow 2 the profile changes too (here: another Airflow 3 one), and devflow.toml says so.
+    let profile =
+        lab.devflow(&["upgrade", "--airflow", "3.3.2", "--profile", "celery", "--dry-run"]).status(0).run().stdout;
+    assert!(profile.lines().last().unwrap().contains("version = \"3.3.2\", profile = \"celery\""), "{profile}");
     let rehearsal = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse", "--dry-run"]).status(0).run().stdout;
     let tail: Vec<&str> = rehearsal.lines().rev().take(2).collect();
     assert!(tail[1].contains("helm rollback to revision 1 (Airflow 3.2.2, chart 1.22.0)"), "{rehearsal}");
@@ -208,9 +212,10 @@ fn a_rehearsal_on_real_postgres_times_the_3_3_migration_and_leaves_3_2_as_it_was
             },
         },
         "host_jobs": {"apache/airflow:3.3.2": after.env()},
-        // The kubelet's back-off compressed 5 times, not 100: the chart's create-user job retries
-        // (backoffLimit 6) for as long as a real migration takes, as on a real cluster.
-        "crash_backoff_s": 2.0,
+        // The kubelet's back-off compressed 5 times, not 100 (once for thousands of runs, which
+        // migrate for minutes): the chart's create-user job retries (backoffLimit 6) for as long
+        // as a real migration takes, as on a real cluster.
+        "crash_backoff_s": if runs > 1000 { 10.0 } else { 2.0 },
     }));
     lab.devflow(&["db", "seed", "--runs", &runs.to_string()]).status(0).run();
     let schema = postgres.psql("airflow", "SELECT version_num FROM alembic_version");
