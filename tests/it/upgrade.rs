@@ -239,3 +239,49 @@ fn a_rehearsal_on_real_postgres_times_the_3_3_migration_and_leaves_3_2_as_it_was
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "FIGURES: {runs} runs: migration 3.2.2 -> 3.3.2 {seconds:.1}s");
 }
+
+/// The report's findings: a DAG file that imported on the old version and fails on the new one
+/// (with its line), and a deprecation warning only the new one gives. The scheduler's stand-in
+/// answers the import before the upgrade with /tmp/answer1 and after it with /tmp/answer2.
+#[test]
+fn the_report_names_the_dags_broken_since_and_the_new_deprecations() {
+    let Some((lab, _postgres)) = up_for_upgrade(test_name!(), json!({})) else { return };
+    // The container with the stand-ins is the one the scenario's exec sends the scheduler to.
+    let scenario: Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.world.home().join("scenario.json")).unwrap()).unwrap();
+    let container = scenario["exec"]["scheduler"].as_str().unwrap().to_string();
+    let rotate = "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; cat /tmp/answer$n";
+    crate::day2::in_container(
+        &container,
+        &format!("printf '#!/bin/sh\\n{rotate}\\n' > /bin/python && chmod 755 /bin/python"),
+    );
+    let old = "/opt/airflow/dags/etl.py:2: DeprecationWarning: old";
+    let new = "/opt/airflow/dags/etl.py:5: RemovedInAirflow4Warning: `schedule_interval` is gone";
+    let before = json!({"dags": [{"dag_id": "etl", "file": "/opt/airflow/dags/etl.py", "tasks": 2}], "import_errors": [], "problems": [],
+        "warnings": [{"file": "/opt/airflow/dags/etl.py", "warning": old}], "seconds": 0.3});
+    let trace = "Traceback (most recent call last):\n  File \"/opt/airflow/dags/etl.py\", line 3, in <module>\n    from airflow.operators.bash import BashOperator\nModuleNotFoundError: No module named 'airflow.operators.bash'\n";
+    let after = json!({"dags": [], "import_errors": [{"file": "/opt/airflow/dags/etl.py", "error": trace}], "problems": [],
+        "warnings": [{"file": "/opt/airflow/dags/etl.py", "warning": old}, {"file": "/opt/airflow/dags/etl.py", "warning": new}], "seconds": 0.3});
+    for (n, answer) in [(1, before), (2, after)] {
+        let mut write = std::process::Command::new("docker")
+            .args(["exec", "-i", &container, "sh", "-c", &format!("cat > /tmp/answer{n}")])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        write.stdin.take().unwrap().write_all(answer.to_string().as_bytes()).unwrap();
+        assert!(write.wait().unwrap().success());
+    }
+    let out = lab.devflow(&["upgrade", "--airflow", "3.3.2", "--rehearse"]).status(0).run().stdout;
+    assert!(
+        out.contains(
+            "  ✗ etl.py:3  ModuleNotFoundError: No module named 'airflow.operators.bash' (imported before the upgrade)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ! new deprecation: etl.py:5: RemovedInAirflow4Warning: `schedule_interval` is gone"),
+        "{out}"
+    );
+    assert!(!out.contains("DeprecationWarning: old"), "a warning the old version gave too is not new: {out}");
+}
