@@ -3,6 +3,7 @@
 //! `/auth/token`; Airflow 2 speaks `/api/v1` with basic auth.
 
 pub mod incluster;
+pub mod pod;
 pub mod runs;
 
 use std::time::Duration;

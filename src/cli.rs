@@ -76,6 +76,10 @@ pub enum Command {
     /// Import every DAG in the cluster's own image and report import errors and DAG problems;
     /// exits 1 when there is one (for CI).
     Test(JsonFlag),
+    /// Upgrade Airflow (and the chart) on this project's database, or rehearse it: snapshot,
+    /// upgrade, the migration timed, every DAG imported before and after, a report.
+    #[command(after_help = UPGRADE_HELP)]
+    Upgrade(UpgradeArgs),
     /// Print the Airflow admin user name and password.
     Creds(JsonFlag),
     /// Print a completion script for your shell: `devflow completions bash > ~/.local/share/bash-completion/completions/devflow`.
@@ -109,6 +113,7 @@ impl Command {
             Command::Db(DbCommand::List(flag)) => flag.json,
             Command::Db(DbCommand::Seed(args)) => args.json,
             Command::Db(_) => false,
+            Command::Upgrade(args) => args.json,
             Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
         }
     }
@@ -135,6 +140,7 @@ impl Command {
             Command::Db(_) => "db",
             Command::Push(_) => "push",
             Command::Test(_) => "test",
+            Command::Upgrade(_) => "upgrade",
             Command::Creds(_) => "creds",
             Command::Completions(_) => "completions",
         }
@@ -278,6 +284,58 @@ pub struct RunArgs {
     /// One JSON object per line per event: {"event": "triggered"|"task"|"log"|"run", …}
     #[arg(long)]
     pub json: bool,
+}
+
+const UPGRADE_HELP: &str =
+    "What `upgrade` does, step by step (`devflow upgrade --airflow 3.3.2 --dry-run` prints them):
+  1. snapshot the database (`devflow db list` shows it)
+  2. import every DAG on the Airflow that runs now
+  3. build the project's image on the new Airflow (when it has requirements), upgrade the release
+  4. time the migration job and show its log; wait for every component
+  5. import every DAG on the new Airflow, and report: the migration's time, DAGs that imported
+     before and fail now (file and line), new deprecation warnings, components not up
+With --rehearse the snapshot and the previous release are restored afterwards. Without it the new
+version is kept and written to devflow.toml (asked on a terminal; --yes elsewhere). A failed
+migration restores the old release and database at once. `devflow upgrade --rollback` returns to
+the last upgrade's snapshot and release.";
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The Airflow version to upgrade to, e.g. 3.3.2
+    #[arg(long, value_name = "VERSION", required_unless_present = "rollback", conflicts_with = "rollback")]
+    pub airflow: Option<String>,
+
+    /// The chart version to upgrade to, 1.19.0 or later [default: the project's]
+    #[arg(long, value_name = "VERSION", conflicts_with = "rollback")]
+    pub chart: Option<String>,
+
+    /// The profile to upgrade to (from Airflow 2: one for Airflow 3, e.g. local) [default: the project's]
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "rollback")]
+    pub profile: Option<String>,
+
+    /// Restore the snapshot and the previous release afterwards, leaving everything as it was
+    #[arg(long, conflicts_with = "rollback")]
+    pub rehearse: bool,
+
+    /// Return to the snapshot and the release of the last upgrade
+    #[arg(long)]
+    pub rollback: bool,
+
+    /// Keep the new version and write it to devflow.toml without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the steps and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON, for CI
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up waiting for the upgraded Airflow after this long (e.g. 90s, 30m)
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

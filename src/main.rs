@@ -28,6 +28,7 @@ mod state;
 mod sync;
 mod tool;
 mod ui;
+mod upgrade;
 mod values;
 mod version;
 mod watch;
@@ -107,6 +108,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         commands::doctor::Blocked,
         commands::watch::WatchError,
         commands::run::RunError,
+        commands::upgrade::UpgradeError,
     );
     None
 }

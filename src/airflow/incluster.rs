@@ -160,7 +160,17 @@ pub struct TestReport {
     pub dags: Vec<TestedDag>,
     pub import_errors: Vec<ImportError>,
     pub problems: Vec<Problem>,
+    /// What importing each file warned of (an older script printed none).
+    #[serde(default)]
+    pub warnings: Vec<Warned>,
     pub seconds: f64,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+pub struct Warned {
+    pub file: String,
+    /// `file:line: Category: message`, as Airflow formats it.
+    pub warning: String,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

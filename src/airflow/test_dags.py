@@ -22,9 +22,14 @@ for dag_id, dag in sorted(bag.dags.items()):
         problems.append({"dag_id": dag_id, "file": dag.fileloc, "problem": "the DAG has no tasks"})
 for warning in getattr(bag, "dag_warnings", None) or ():
     problems.append({"dag_id": warning.dag_id, "file": "", "problem": warning.message})
+# What importing each file warned of, as "file:line: Category: message" (DagBag.captured_warnings,
+# Airflow 2.9 and later: dag_processing/dagbag.py), for `devflow upgrade` to find new deprecations.
+warned = [{"file": file, "warning": text}
+          for file, texts in sorted((getattr(bag, "captured_warnings", None) or {}).items()) for text in texts]
 print(json.dumps({
     "dags": dags,
     "import_errors": [{"file": file, "error": error} for file, error in sorted(bag.import_errors.items())],
     "problems": problems,
+    "warnings": warned,
     "seconds": round(time.monotonic() - started, 2),
 }))

@@ -4,12 +4,13 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::Exit;
 use crate::airflow::incluster::{self, Settings, TestReport};
+use crate::airflow::pod;
 use crate::cli::{AirflowArgs, JsonFlag, OpenArgs, SettingsImportArgs, ShellArgs};
 use crate::env::Env;
 use crate::kube;
@@ -17,10 +18,6 @@ use crate::provider::Backend;
 use crate::session::Session;
 use crate::tool;
 use crate::ui::Printer;
-
-/// The component whose pod runs `test` and `settings import`: it has the project's image, the
-/// DAGs and the database.
-const WORKHORSE: &str = "scheduler";
 
 pub async fn airflow(args: &AirflowArgs, env: &Env, printer: &mut Printer) -> Result<Exit> {
     let mut argv = vec!["airflow".to_string()];
@@ -40,7 +37,7 @@ async fn attached(component: &str, argv: &[String], env: &Env, printer: &mut Pri
     let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     let kube = kube::ApiClient::connect(env, &plan.context).await?;
-    let (pod, container) = running_pod(&kube, &target, component).await?;
+    let (pod, container) = pod::running(&kube, &target, component).await?;
     let interactive = std::io::stdin().is_terminal();
     // Listening before the remote terminal opens: a resize between the two is not missed.
     let window_changes = interactive.then(|| signal(SignalKind::window_change()).ok()).flatten();
@@ -126,38 +123,20 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs one of `incluster`'s scripts with `python -c` in the scheduler's pod, under a progress
-/// line; its standard output, or an error with the end of its standard error.
-async fn run_script(
-    session: &Session,
-    what: &str,
-    done: &str,
-    script: &str,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-    printer: &mut Printer,
-) -> Result<Vec<u8>> {
-    let plan = &session.plan;
-    let kube = kube::ApiClient::connect(&session.env, &plan.context).await?;
-    let (pod, container) = running_pod(&kube, session, WORKHORSE).await?;
-    let mut argv = vec!["python".to_string(), "-c".into(), script.into()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let doing = format!("{what} (pod {pod})");
-    let exec = kube.exec(&plan.namespace, &pod, container.as_deref(), &argv, stdin);
-    let out = printer.step(&doing, exec, |_| done.to_string()).await?;
-    if out.code != 0 {
-        bail!("{what} in the pod {pod} failed (exit code {}):\n    {}", out.code, last_lines(&out.stderr));
-    }
-    Ok(out.stdout)
-}
-
 pub async fn test(args: &JsonFlag, env: &Env, printer: &mut Printer) -> Result<Exit> {
     let target = Session::open_made(env, printer)?;
     let plan = &target.plan;
     let what = format!("Importing every DAG in {}", plan.dags_mount);
-    let stdout =
-        run_script(&target, &what, "Imported the DAG folder", incluster::TEST_DAGS, &[&plan.dags_mount], None, printer)
-            .await?;
+    let stdout = pod::run_script(
+        &target,
+        &what,
+        "Imported the DAG folder",
+        incluster::TEST_DAGS,
+        &[&plan.dags_mount],
+        None,
+        printer,
+    )
+    .await?;
     let report = TestReport::read(&stdout)?;
     printer.set_mode(super::json_mode(args.json));
     printer.result(&report, |report| test_text(report, &plan.dags_mount))?;
@@ -201,7 +180,7 @@ pub async fn settings_import(args: &SettingsImportArgs, env: &Env, printer: &mut
     let payload = serde_json::to_vec(&settings).context("cannot encode the settings")?;
     let what = format!("Importing {} into Airflow", args.file.display());
     let stdout =
-        run_script(&target, &what, "Imported", incluster::IMPORT_SETTINGS, &[], Some(&payload), printer).await?;
+        pod::run_script(&target, &what, "Imported", incluster::IMPORT_SETTINGS, &[], Some(&payload), printer).await?;
     let outcomes = incluster::outcomes(&stdout)?;
     printer.set_mode(super::json_mode(args.json));
     printer.result(&outcomes, |outcomes| {
@@ -212,26 +191,6 @@ pub async fn settings_import(args: &SettingsImportArgs, env: &Env, printer: &mut
         lines.join("\n")
     })?;
     Ok(())
-}
-
-/// A running pod of the component, and its main container.
-async fn running_pod(kube: &kube::ApiClient, session: &Session, component: &str) -> Result<(String, Option<String>)> {
-    let plan = &session.plan;
-    let (selector, container) = plan.component(component)?;
-    match kube.running_pod(&plan.namespace, &selector, container).await? {
-        Some(running) => Ok(running),
-        None => bail!(
-            "no pod of {component} is running in the namespace {}\n  `devflow status` shows the components; `devflow up` starts them",
-            plan.namespace
-        ),
-    }
-}
-
-/// The end of a failing script's standard error: the exception, not all of Airflow's logging.
-fn last_lines(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = text.trim().lines().collect();
-    lines[lines.len().saturating_sub(8)..].join("\n    ")
 }
 
 pub async fn open(args: &OpenArgs, env: &Env, printer: &mut Printer) -> Result<()> {

@@ -21,6 +21,7 @@ pub mod render;
 pub mod run;
 pub mod status;
 pub mod up;
+pub mod upgrade;
 pub mod watch;
 
 use std::sync::Arc;
@@ -95,6 +96,7 @@ pub fn run(command: &Command, env: &Env, printer: &mut Printer) -> Result<Exit> 
         Command::Shell(args) => block_on(name, inside::shell(args, env, printer)),
         Command::Open(args) => done(block_on(name, inside::open(args, env, printer))),
         Command::Test(args) => block_on(name, inside::test(args, env, printer)),
+        Command::Upgrade(args) => done(block_on(name, upgrade::run(args, env, printer))),
         Command::Push(args) => done(block_on(name, push::run(args, env, printer))),
         Command::Db(command) => done(block_on(name, db::run(command, env, printer))),
         Command::Settings(SettingsCommand::Import(args)) => {

@@ -5,6 +5,7 @@
 
 mod assignments;
 mod checks;
+pub mod edit;
 mod env_vars;
 mod file;
 pub mod production;
@@ -38,7 +39,7 @@ pub const DEFAULT_UI_PORT: u16 = 8080;
 pub const DEFAULT_PROFILE: &str = "local";
 pub const MAX_WORKERS: u8 = 8;
 /// Said once by every command whose profile runs Airflow 2 (FACTS.md: end of life 2026-04-22).
-pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --rehearse` rehearses the move to Airflow 3 on this project's database";
+pub const AIRFLOW2_END_OF_LIFE: &str = "Airflow 2 reached end of life in April 2026 (no more fixes, security ones included); `devflow upgrade --airflow 3.x --profile local --rehearse` rehearses the move to Airflow 3 on this project's database";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -315,6 +316,8 @@ pub enum StateFile {
     /// The chart's workloads `db restore` scaled to 0, with their replicas, until it starts them
     /// again (so that an interrupted restore is finished by the next one).
     StoppedComponents,
+    /// The last `devflow upgrade`: where `--rollback` returns.
+    Upgrade,
 }
 
 impl StateFile {
@@ -326,6 +329,7 @@ impl StateFile {
             StateFile::K3dConfig => "k3d.yaml",
             StateFile::OwnerMarker => "owner",
             StateFile::StoppedComponents => "stopped-components.json",
+            StateFile::Upgrade => "upgrade.json",
         }
     }
 }

@@ -294,6 +294,11 @@ impl ApiClient {
         Ok(())
     }
 
+    /// A job by name; None when there is none.
+    pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<Job>, Error> {
+        Api::<Job>::namespaced(self.client.clone(), namespace).get_opt(name).await.map_err(api("read a job"))
+    }
+
     /// Deletes the pods a label selector picks; their controllers make new ones.
     pub async fn delete_pods(&self, namespace: &str, selector: &str) -> Result<(), Error> {
         let pods = Api::<Pod>::namespaced(self.client.clone(), namespace);

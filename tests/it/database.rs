@@ -286,18 +286,18 @@ fn devflow_password_key() -> &'static str {
 
 /// One Airflow version's programs against the test's PostgreSQL, as the chart's pods have them:
 /// its `airflow` and `python` first on PATH, the metadata connection in the environment.
-struct AirflowOn<'a> {
-    venv: PathBuf,
-    postgres: &'a Postgres,
+pub struct AirflowOn<'a> {
+    pub venv: PathBuf,
+    pub postgres: &'a Postgres,
     /// The database it uses.
-    db: &'a str,
-    home: PathBuf,
-    dags: PathBuf,
+    pub db: &'a str,
+    pub home: PathBuf,
+    pub dags: PathBuf,
 }
 
 impl AirflowOn<'_> {
     /// The environment of a pod's command (scenario `exec` `{"host": …}`).
-    fn env(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub fn env(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut env = self.postgres.env(&[&self.venv.join("bin")]);
         let url = format!(
             "postgresql+psycopg2://airflow@/{}?host={}&port={}",
@@ -330,7 +330,7 @@ impl AirflowOn<'_> {
     }
 
     #[track_caller]
-    fn ok(&self, args: &[&str]) -> std::time::Duration {
+    pub fn ok(&self, args: &[&str]) -> std::time::Duration {
         let (out, took) = self.airflow(args);
         let tail = |b: &[u8]| String::from_utf8_lossy(b).lines().rev().take(15).collect::<Vec<_>>().join("\n");
         assert!(out.status.success(), "airflow {}: {}\n{}", args.join(" "), tail(&out.stdout), tail(&out.stderr));
@@ -338,7 +338,7 @@ impl AirflowOn<'_> {
     }
 }
 
-const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
+pub const TWO_DAGS: &str = "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.empty import EmptyOperator\nwith DAG(dag_id='etl', schedule=None):\n    EmptyOperator(task_id='extract') >> EmptyOperator(task_id='load')\nwith DAG(dag_id='report', schedule=None):\n    EmptyOperator(task_id='send')\n";
 
 /// What one rehearsal measured.
 struct Figures {
@@ -378,8 +378,9 @@ fn rehearse(test: &str, runs: u64) -> Option<Figures> {
         "scheduler": {"host": before.env()},
     }}));
 
-    let seeded = lab.devflow(&["db", "seed", "--runs", &runs.to_string(), "--json"]).status(0).run().json();
+    let seeded = lab.devflow(&["db", "seed", "--runs", &runs.to_string(), "--json"]).status(0).run();
     crate::contract::Contract::load().document("db_seed", &seeded);
+    let seeded = seeded.json();
     assert_eq!(seeded["runs"], runs, "{seeded}");
     // Half the runs are etl's (2 tasks), half report's (1 task).
     assert_eq!(seeded["task_instances"], runs.div_ceil(2) * 2 + runs / 2, "{seeded}");

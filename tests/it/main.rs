@@ -30,5 +30,6 @@ mod standins;
 mod streams;
 mod support;
 mod transient;
+mod upgrade;
 mod watch;
 mod world;

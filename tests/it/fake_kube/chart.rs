@@ -164,10 +164,13 @@ pub(super) fn release_jobs(r: &ReleaseView) -> Vec<ChartJob> {
     out
 }
 
-fn job_failed(ctx: &Ctx, job: &ChartJob) -> bool {
-    let jobs = &ctx.scenario["jobs"];
+/// Scenario `jobs` (`{"run-airflow-migrations": "failed"}`) fails a job of every release;
+/// `jobs_on_image` (`{"apache/airflow:3.3.2": {...}}`) only of a release that runs that image: an
+/// upgrade whose new version's migration fails, after the old one's succeeded.
+fn job_failed(ctx: &Ctx, r: &ReleaseView, job: &ChartJob) -> bool {
     let alias = if job.component == "create-user-job" { "create-user" } else { job.component };
-    [job.component, alias, &job.name].iter().any(|k| jobs[*k].as_str() == Some("failed"))
+    let fails = |jobs: &Value| [job.component, alias, &job.name].iter().any(|k| jobs[*k].as_str() == Some("failed"));
+    fails(&ctx.scenario["jobs"]) || fails(&ctx.scenario["jobs_on_image"][airflow_image(r)])
 }
 
 /// The chart's jobs of a release that a client has not deleted since it last rolled.
@@ -223,10 +226,18 @@ fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan
     let mut migrations_done = f64::NEG_INFINITY;
     let mut out = Vec::new();
     for job in live_jobs(state, r) {
-        let failed = job_failed(ctx, &job);
         let migrating = job.component == "run-airflow-migrations";
+        let pod_name = format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.jobs_at), 5));
+        let on_host = if migrating { super::hostjobs::migration(&ctx.scenario, &image, &pod_name) } else { None };
+        let (run, failed) = match on_host.map(|j| j.ended) {
+            // Still running: done some time after now.
+            Some(None) => (ctx.now - r.rolled_at + 3600.0, false),
+            Some(Some((ended, succeeded))) => ((ended - r.rolled_at).max(0.01), !succeeded),
+            None if migrating => (scenario_f64(&ctx.scenario, "migration_s", after), job_failed(ctx, r, &job)),
+            None => (after, job_failed(ctx, r, &job)),
+        };
         let run = JobRun {
-            run: if migrating { scenario_f64(&ctx.scenario, "migration_s", after) } else { after },
+            run,
             failed,
             retries: if migrating { 0 } else { ctx.scenario["create_user_fails"].as_u64().unwrap_or(0) as u32 },
             fails_until: if migrating { f64::NEG_INFINITY } else { migrations_done },
@@ -240,7 +251,7 @@ fn job_pods(ctx: &Ctx, state: &State, r: &ReleaseView) -> Vec<(ChartJob, PodPlan
         ]);
         labels.insert("controller-uid".into(), uid(&format!("{}/{}", r.ns, job.name)));
         let pod = PodPlan {
-            name: format!("{}-{}", job.name, suffix(&format!("{}/{}/{}", r.ns, job.name, r.jobs_at), 5)),
+            name: pod_name,
             labels,
             containers: vec![(job.container.to_string(), image.clone())],
             ns: r.ns.clone(),

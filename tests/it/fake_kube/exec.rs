@@ -64,7 +64,11 @@ enum Target {
     /// a container; run on the host with PATH at Debian's PostgreSQL and an Airflow venv (and
     /// PGHOST at the test's server), the argv devflow sends to the pod is the very command that
     /// dumps, restores and seeds a real database.
-    Host(Vec<(String, String)>),
+    /// `mounts` (`{"/opt/airflow/dags": DIR}`) map a path the pod has to the host folder a node
+    /// would mount there (the DAG folder's hostPath): arguments under it are rewritten.
+    /// `images` (`{"apache/airflow:3.3.2": {ENV}}`) give a pod of that image its own
+    /// environment: an upgraded scheduler runs the new version's venv.
+    Host(Vec<(String, String)>, Vec<(String, String)>),
 }
 
 /// What runs a pod's container for exec: scenario `exec`, by the pod's component label, the
@@ -72,8 +76,19 @@ enum Target {
 fn exec_target(ctx: &Ctx, pod: &Value, pod_name: &str, container: &str) -> Option<Target> {
     let hit = exec_entry(ctx, pod, pod_name, container)?;
     if let Some(env) = hit["host"].as_object() {
-        let env = env.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
-        return Some(Target::Host(env));
+        let image = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == container)
+            .and_then(|c| c["image"].as_str())
+            .unwrap_or_default();
+        let env = hit["images"][image].as_object().unwrap_or(env);
+        let pairs = |map: &serde_json::Map<String, Value>| -> Vec<(String, String)> {
+            map.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        };
+        let mounts = hit["mounts"].as_object().map(pairs).unwrap_or_default();
+        return Some(Target::Host(pairs(env), mounts));
     }
     hit.as_str().map(|c| Target::Docker(c.to_string()))
 }
@@ -146,7 +161,7 @@ pub(super) async fn start(
         .any(|c| c["name"] == container.as_str() && c["state"]["running"].is_object());
     let target = match exec_target(&ctx, pod, name, &container) {
         Some(Target::Docker(t)) if running && docker_running(&t).await => Some(Target::Docker(t)),
-        Some(Target::Host(env)) if running => Some(Target::Host(env)),
+        Some(Target::Host(env, mounts)) if running => Some(Target::Host(env, mounts)),
         _ => None,
     };
     let drop_after = ctx.scenario["drop_exec_after_s"].as_f64().map(Duration::from_secs_f64);
@@ -283,9 +298,15 @@ async fn serve(
             command.arg(container).args(argv);
             command
         }
-        Target::Host(env) => {
+        Target::Host(env, mounts) => {
+            let on_host = |arg: &String| {
+                mounts
+                    .iter()
+                    .find_map(|(path, dir)| arg.strip_prefix(path.as_str()).map(|rest| format!("{dir}{rest}")))
+                    .unwrap_or_else(|| arg.clone())
+            };
             let mut command = Command::new(&argv[0]);
-            command.args(&argv[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+            command.args(argv[1..].iter().map(on_host)).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
             command
         }
     };
@@ -330,7 +351,7 @@ async fn serve(
                 "error executing command in container: failed to exec in container: failed to start exec \"{:016x}{:016x}\": {oci}",
                 fnv(match target {
                     Target::Docker(c) => c,
-                    Target::Host(_) => "host",
+                    Target::Host(..) => "host",
                 }),
                 fnv(&argv.join(" "))
             )),

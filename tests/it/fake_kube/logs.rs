@@ -146,6 +146,7 @@ pub(super) fn logs(ctx: &Ctx, state: &State, route: &Route, name: &str, q: &Quer
     let text = [component.as_str(), container.as_str(), name]
         .iter()
         .find_map(|k| ctx.scenario[key][*k].as_str().map(String::from))
+        .or_else(|| super::hostjobs::output(name))
         .unwrap_or_else(|| default_logs(&component, previous));
     let mut lines: Vec<&str> = text.lines().collect();
     if let Some(n) = q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {

@@ -36,6 +36,7 @@ mod chart;
 mod controllers;
 mod envrefs;
 mod exec;
+mod hostjobs;
 mod identity;
 mod kubelet;
 mod logs;
