@@ -112,6 +112,8 @@ impl Command {
             Command::Db(DbCommand::Snapshot(args)) => args.json,
             Command::Db(DbCommand::List(flag)) => flag.json,
             Command::Db(DbCommand::Seed(args)) => args.json,
+            Command::Db(DbCommand::Restore(args) | DbCommand::Delete(args)) => args.json,
+            Command::Db(DbCommand::Import(args)) => args.json,
             Command::Db(_) => false,
             Command::Upgrade(args) => args.json,
             Command::Airflow(_) | Command::Shell(_) | Command::Open(_) | Command::Completions(_) => false,
@@ -519,12 +521,20 @@ pub struct DbSnapshotArgs {
 pub struct DbNameArgs {
     /// The snapshot's name (`devflow db list` shows them)
     pub name: String,
+
+    /// Print progress events and the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct DbImportArgs {
     /// The dump file (`pg_dump --format=custom`)
     pub file: PathBuf,
+
+    /// Print progress events and the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,7 @@ pub async fn run(command: &DbCommand, env: &Env, printer: &mut Printer) -> Resul
                 .await
                 .with_context(|| format!("cannot restore snapshot {}", args.name))?;
             printer.done(&format!("Restored {} ({:.1}s to load)", restored.from, restored.seconds));
+            printer.json_result(&restored)?;
         }
         DbCommand::Import(args) => {
             let session = Session::open_made(env, printer)?;
@@ -35,6 +36,7 @@ pub async fn run(command: &DbCommand, env: &Env, printer: &mut Printer) -> Resul
                 .await
                 .with_context(|| format!("cannot import {}", args.file.display()))?;
             printer.done(&format!("Imported {} ({:.1}s to load)", restored.from, restored.seconds));
+            printer.json_result(&restored)?;
         }
         DbCommand::Reset(args) => reset(args, env, printer).await?,
         DbCommand::Seed(args) => {
@@ -53,6 +55,7 @@ pub async fn run(command: &DbCommand, env: &Env, printer: &mut Printer) -> Resul
             let session = Session::open_made(env, printer)?;
             let gone = Snapshots::in_state_dir(session.store.dir()).delete(&args.name)?;
             printer.done(&format!("Deleted snapshot {} ({})", gone.name, database::files::size(gone.bytes)));
+            printer.json_result(&gone)?;
         }
     }
     Ok(())

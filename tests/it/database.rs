@@ -214,6 +214,14 @@ fn a_snapshot_is_restored_with_the_components_stopped_around_it() {
     let listed = listed.json();
     assert_eq!(listed[0]["name"], "before", "{listed}");
     lab.devflow(&["db", "list"]).status(0).stdout_contains("before").run();
+
+    // The same under --json: events on standard error, the result on standard output.
+    let again = lab.devflow(&["db", "restore", "before", "--json"]).status(0).run();
+    contract.document("db_restore", &again);
+    assert!(again.json()["from"].as_str().is_some_and(|f| f.contains("before")), "{}", again.stdout);
+    let deleted = lab.devflow(&["db", "delete", "before", "--json"]).status(0).run();
+    contract.document("db_delete", &deleted);
+    assert_eq!(deleted.json()["name"], "before", "{}", deleted.stdout);
 }
 
 #[test]
