@@ -63,5 +63,7 @@ export DEVFLOW_VENVS
 # Real Airflow 3.2.2 beside them: the version the database tests migrate from to 3.3.2.
 scripts/airflow-venv.sh 3.2.2 >/dev/null
 
+# One layout for everyone's code: merges of parallel work stay small.
+cargo fmt --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
 cargo test --locked "$@"
