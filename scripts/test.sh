@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# devflow's tests on a fresh machine: installs what they need where it is missing, then runs clippy
+# devflow's tests on a fresh machine: installs what they need where it is missing, then checks the layout, runs clippy
 # and the whole suite. It is the README's test command, and CI's (.ci/run calls it).
 #   scripts/test.sh [ARGS...]     ARGS go to `cargo test` (a filter, `-- --nocapture`)
 # Needs: Rust, a running Docker, python3, and for what is missing either root or sudo (Debian or
