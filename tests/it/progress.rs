@@ -119,7 +119,7 @@ fn under_json_a_failed_line_and_verbose_records_are_events_of_the_contract() {
     let up = lab.devflow(&["up", "--no-watch", "--json", "--verbose"]).status(0).run();
     contract.lines("up", &up);
     // Nothing changed, so no create and no upgrade ran; the version checks did.
-    assert!(up.stderr.contains(r#""message":"$ helm version --short  ("#), "{}", up.stderr);
+    assert!(up.stderr.contains(r#""event":"command","message":"helm version --short  ("#), "{}", up.stderr);
     lab.devflow(&["down", "--yes"]).status(0).run();
 }
 
