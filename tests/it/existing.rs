@@ -233,7 +233,11 @@ fn up_push_status_and_down_stay_inside_the_projects_namespace() {
     // This `push` is a new process: it lists the volume first, then sends what differs.
     let unchanged = files(&shared.dags()).len() - 4;
     assert_eq!(pushed["pushed"][0]["full"], true, "{pushed}");
-    assert_eq!(pushed["pushed"][0]["uploaded"].as_u64(), Some(3 + unchanged as u64), "a listing has no hashes: {pushed}");
+    assert_eq!(
+        pushed["pushed"][0]["uploaded"].as_u64(),
+        Some(3 + unchanged as u64),
+        "a listing has no hashes: {pushed}"
+    );
     let mut expected = files(&shared.dags());
     expected.retain(|(name, _)| name != "scratch_notes.py");
     assert_eq!(files(&shared.volume), expected);

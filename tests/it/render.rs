@@ -73,7 +73,9 @@ fn each_part_alone_is_exactly_that_part_of_the_whole() {
     let test = Test::new().production("eks-celery.yaml").file("plugins/acme.py", "");
     let render = ["render", "--json", "--values", "deploy/eks-celery.yaml"];
     let whole = test.devflow(&render).status(0).run().json();
-    for (part, key) in [("cluster", "cluster_config"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")] {
+    for (part, key) in
+        [("cluster", "cluster_config"), ("values", "values"), ("manifests", "manifests"), ("plan", "steps")]
+    {
         let only = [&render[..], &["--only", part]].concat();
         assert_eq!(test.devflow(&only).status(0).run().json(), whole[key], "--only {part}");
     }

@@ -192,7 +192,9 @@ fn wait_for_each<const N: usize>(
     while found.iter().any(Option::is_none) {
         let missing: Vec<&str> = texts.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| *t).collect();
         let line = lines.recv_timeout(each).unwrap_or_else(|_| panic!("no line with {missing:?}"));
-        if let Some(slot) = texts.iter().zip(found.iter_mut()).find(|(t, f)| f.is_none() && line.contains(**t)).map(|(_, f)| f) {
+        if let Some(slot) =
+            texts.iter().zip(found.iter_mut()).find(|(t, f)| f.is_none() && line.contains(**t)).map(|(_, f)| f)
+        {
             *slot = Some(line);
         }
     }

@@ -446,8 +446,7 @@ pub(super) fn job_objects(ctx: &Ctx, state: &State) -> Vec<Value> {
         for (job, pod) in job_pods(ctx, state, r) {
             let (done_at, failed) = pod.job_outcome(ctx).unwrap_or((f64::INFINITY, false));
             let retrying = pod.retrying(ctx);
-            let mut metadata =
-                chart_meta(r, &job.name, job.component, &format!("{}/{}/{}", r.ns, job.name, r.jobs_at));
+            let mut metadata = chart_meta(r, &job.name, job.component, &format!("{}/{}/{}", r.ns, job.name, r.jobs_at));
             let controller_uid = uid(&format!("{}/{}", r.ns, job.name));
             let template_labels =
                 labels([("tier", "airflow"), ("component", job.component), ("release", r.name.as_str())]);
