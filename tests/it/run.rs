@@ -213,6 +213,19 @@ fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
     );
 }
 
+/// The project up on the fake cluster, and a real Airflow standing in for the chart's (the fake
+/// cluster maps no port): on the UI port, with devflow's admin login, reading the project's DAG
+/// folder, where the DAG `dag_id` is written and parsed.
+fn up_with_airflow(lab: &Lab, venv: &std::path::Path, dag_id: &str, source: &str) -> Airflow {
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    std::fs::write(dags.join(format!("{dag_id}.py")), source).unwrap();
+    let airflow = Airflow::start_running_dags_with(venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+    wait_for_dags(&airflow, &[dag_id]);
+    airflow
+}
+
 /// Without --airflow-url, `run` uses this project's Airflow as `watch` does: its URL and
 /// devflow's admin login (the fake cluster maps no port: a real Airflow stands in for the
 /// chart's, on the UI port, reading the project's DAG folder).
@@ -227,18 +240,14 @@ fn run_uses_the_projects_airflow_after_up() {
             "has no Airflow yet\n  `devflow up` starts it; `devflow run --airflow-url URL` uses another one",
         )
         .run();
-    lab.devflow(&["up", "--no-watch"]).status(0).run();
-    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
-    let dags = lab.test().dir().join("dags");
-    std::fs::write(dags.join("pipeline.py"), PIPELINE).unwrap();
-    let airflow = Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
-    wait_for_dags(&airflow, &["pipeline"]);
+    let airflow = up_with_airflow(&lab, &venv, "pipeline", PIPELINE);
+    let password = &airflow.password;
     lab.devflow(&["run", "pipeline", "--conf", r#"{"day": "2025-02-03"}"#])
         .status(0)
         .stdout_contains("transform | transform: day=2025-02-03")
         .stdout_contains("✓ pipeline  manual__")
-        .stdout_lacks(&password)
-        .stderr_lacks(&password)
+        .stdout_lacks(password)
+        .stderr_lacks(password)
         .run();
 }
 
@@ -292,12 +301,7 @@ fn run_shows_each_tasks_kubernetes_executor_pod_and_its_phase() {
     else {
         return;
     };
-    lab.devflow(&["up", "--no-watch"]).status(0).run();
-    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
-    let dags = lab.test().dir().join("dags");
-    std::fs::write(dags.join("podded.py"), PODDED).unwrap();
-    let airflow = Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
-    wait_for_dags(&airflow, &["podded"]);
+    let _airflow = up_with_airflow(&lab, &venv, "podded", PODDED);
     let pod = "podded-wait-x7k2p9q1";
     lab.world.scenario(serde_json::json!({"pods": {pod: {"waiting": "ImagePullBackOff",
         "message": "Back-off pulling image \"apache/airflow:3.3.2\""}}}));
