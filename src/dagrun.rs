@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::airflow::runs::{DagRun, LogRecord, TaskInstance};
 use crate::airflow::{self, Client};
+use crate::kube::taskpods::{TaskPod, TaskPods, Try};
 use crate::ui::{self, Mode, Printer};
 
 /// How often Airflow is asked about the run.
@@ -59,6 +60,8 @@ struct Tracked {
     log_done: bool,
     /// The last shown log lines of the try being read.
     last: VecDeque<String>,
+    /// The KubernetesExecutor's pod of the current try, as last listed.
+    pod: Option<TaskPod>,
 }
 
 /// States in which a try has (or had) a log.
@@ -93,11 +96,19 @@ pub struct Follower<'a> {
     /// Task instances in the order Airflow lists them (the live lines' order).
     order: Vec<Key>,
     started: Instant,
+    /// The KubernetesExecutor's task pods, when the run's Airflow is the project's and uses it.
+    pods: Option<TaskPods>,
 }
 
 impl<'a> Follower<'a> {
     pub fn new(client: &'a mut Client, run: Run) -> Self {
-        Follower { client, run, tasks: BTreeMap::new(), order: Vec::new(), started: Instant::now() }
+        Follower { client, run, tasks: BTreeMap::new(), order: Vec::new(), started: Instant::now(), pods: None }
+    }
+
+    /// Each task's pod shown beside its state.
+    pub fn with_pods(mut self, pods: TaskPods) -> Self {
+        self.pods = Some(pods);
+        self
     }
 
     /// Follows the run until it ends or `stop` is set.
@@ -140,21 +151,47 @@ impl<'a> Follower<'a> {
     fn read(&mut self, printer: &mut Printer) -> Result<DagRun, airflow::Error> {
         let run = self.client.dag_run(&self.run.dag_id, &self.run.run_id)?;
         let instances = self.client.task_instances(&self.run.dag_id, &self.run.run_id)?;
+        let mut pods = self.task_pods(printer);
         for instance in instances {
-            self.update(instance, printer)?;
+            let pod = pods.remove(&(instance.task_id.clone(), instance.map_index, instance.try_number));
+            self.update(instance, pod, printer)?;
         }
         Ok(run)
     }
 
-    /// A task instance as Airflow has it now: its change said, its new log lines shown.
-    fn update(&mut self, instance: TaskInstance, printer: &mut Printer) -> Result<(), airflow::Error> {
+    /// The run's task pods now; when the cluster cannot list them, said once, and the run
+    /// followed without them (Airflow still has every state).
+    fn task_pods(&mut self, printer: &mut Printer) -> BTreeMap<Try, TaskPod> {
+        let Some(pods) = &self.pods else { return BTreeMap::new() };
+        match pods.of_run(&self.run.dag_id, &self.run.run_id) {
+            Ok(pods) => pods,
+            Err(error) => {
+                printer.warn(&format!("cannot list the task pods ({error}); following the run without them"));
+                self.pods = None;
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// A task instance as Airflow has it now, with its pod: its change said (a pod's too), its new
+    /// log lines shown.
+    fn update(
+        &mut self,
+        instance: TaskInstance,
+        pod: Option<TaskPod>,
+        printer: &mut Printer,
+    ) -> Result<(), airflow::Error> {
         let key = (instance.task_id.clone(), instance.map_index);
         let changed = match self.tasks.get(&key) {
             None => {
                 self.order.push(key.clone());
                 true
             }
-            Some(known) => known.instance.state != instance.state || known.instance.try_number != instance.try_number,
+            Some(known) => {
+                known.instance.state != instance.state
+                    || known.instance.try_number != instance.try_number
+                    || (pod.is_some() && known.pod != pod)
+            }
         };
         let tracked = self.tasks.entry(key.clone()).or_insert_with(|| Tracked {
             instance: instance.clone(),
@@ -162,9 +199,11 @@ impl<'a> Follower<'a> {
             seen: 0,
             log_done: false,
             last: VecDeque::new(),
+            pod: None,
         });
         let earlier_try = tracked.log_try;
         tracked.instance = instance;
+        tracked.pod = pod;
         if changed {
             self.say_state(&key, printer);
         }
@@ -228,8 +267,8 @@ impl<'a> Follower<'a> {
     /// A state change: a JSON event, or (in text) nothing more than the live lines redrawn.
     fn say_state(&mut self, key: &Key, printer: &mut Printer) {
         if printer.mode() == Mode::Json {
-            let instance = &self.tasks[key].instance;
-            let event = json!({
+            let Tracked { instance, pod, .. } = &self.tasks[key];
+            let mut event = json!({
                 "event": "task",
                 "task_id": instance.task_id,
                 "map_index": instance.map_index,
@@ -240,6 +279,13 @@ impl<'a> Follower<'a> {
                 "duration": instance.duration,
                 "not_run": self.run.not_run.contains(&key.0),
             });
+            if let Some(pod) = pod {
+                event["pod"] = json!(pod.name);
+                event["pod_phase"] = json!(pod.phase);
+                if let Some(waiting) = &pod.waiting {
+                    event["pod_waiting"] = json!(waiting);
+                }
+            }
             let _ = printer.out(&event.to_string());
         } else {
             let lines = self.live_lines(printer);
@@ -255,7 +301,12 @@ impl<'a> Follower<'a> {
         self.order
             .iter()
             .map(|key| {
-                task_line(&name(key), width, &self.tasks[key].instance, self.run.not_run.contains(&key.0), printer)
+                let Tracked { instance, pod, .. } = &self.tasks[key];
+                let line = task_line(&name(key), width, instance, self.run.not_run.contains(&key.0), printer);
+                match pod {
+                    Some(pod) => format!("{line}  {}", pod_part(pod)),
+                    None => line,
+                }
             })
             .collect()
     }
@@ -357,6 +408,14 @@ fn task_line(name: &str, width: usize, instance: &TaskInstance, not_run: bool, p
     line
 }
 
+/// `pod etl-extract-x1y2 Running`, with why a container waits: `Pending (ImagePullBackOff)`.
+fn pod_part(pod: &TaskPod) -> String {
+    match &pod.waiting {
+        Some(reason) => format!("pod {} {} ({reason})", pod.name, pod.phase),
+        None => format!("pod {} {}", pod.name, pod.phase),
+    }
+}
+
 fn since(time: Option<&str>) -> Option<Duration> {
     let started = time?.parse::<jiff::Timestamp>().ok()?;
     let elapsed = jiff::Timestamp::now().duration_since(started);
@@ -402,6 +461,17 @@ mod tests {
             "- extract  not run (--task)"
         );
         assert_eq!(task_line("extract", 7, &instance(None, 0, None), false, &printer), "· extract  no state");
+    }
+
+    #[test]
+    fn a_task_pod_is_shown_with_its_phase_and_why_it_waits() {
+        let pod = |waiting: Option<&str>| TaskPod {
+            name: "etl-extract-x1y2".into(),
+            phase: if waiting.is_some() { "Pending" } else { "Running" }.into(),
+            waiting: waiting.map(str::to_string),
+        };
+        assert_eq!(pod_part(&pod(None)), "pod etl-extract-x1y2 Running");
+        assert_eq!(pod_part(&pod(Some("ImagePullBackOff"))), "pod etl-extract-x1y2 Pending (ImagePullBackOff)");
     }
 
     #[test]

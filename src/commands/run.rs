@@ -13,6 +13,7 @@ use crate::cli::RunArgs;
 use crate::config::Flags;
 use crate::dagrun::{Follower, Outcome, Run, Triggered};
 use crate::env::Env;
+use crate::kube::taskpods::TaskPods;
 use crate::session::{Follow, Session};
 use crate::ui::{Mode, Printer};
 
@@ -60,23 +61,35 @@ pub fn run(args: &RunArgs, env: &Env, printer: &mut Printer) -> Result<Exit> {
     printer.set_mode(super::json_mode(args.json));
     let trigger = Trigger { conf: conf(args.conf.as_deref(), &env.cwd)?, logical_date: logical_date(args)? };
     // The forward to an existing cluster's Airflow lives until the run is followed to its end.
-    let (mut client, _forward) = match &args.airflow_url {
+    let (mut client, _forward, pods) = match &args.airflow_url {
         Some(url) => {
             let Some(password) = &env.airflow_password else {
                 return Err(RunError::NoPassword { url: url.clone() }.into());
             };
-            (Client::connect(url, &args.username, &password.0)?, None)
+            (Client::connect(url, &args.username, &password.0)?, None, None)
         }
         None => {
             let session = Session::open(env, &Flags::default(), Follow::Made, printer)?;
             let airflow = super::watch::project_airflow(&session, "run", printer)?;
-            (Client::connect(&airflow.url, airflow.user, &airflow.password)?, airflow.forward)
+            let plan = &session.plan;
+            let pods = if plan.runs_task_pods() {
+                let pods = TaskPods::connect(env, &plan.context, &plan.namespace);
+                Some(pods.context("cannot read the KubernetesExecutor's task pods")?)
+            } else {
+                None
+            };
+            (Client::connect(&airflow.url, airflow.user, &airflow.password)?, airflow.forward, pods)
         }
     };
     let stop = super::ctrl_c_flag()?;
     let run = start(&mut client, args, &trigger, printer)?;
     let (dag_id, run_id) = (run.dag_id.clone(), run.run_id.clone());
-    match Follower::new(&mut client, run).follow(printer, &stop)? {
+    let follower = Follower::new(&mut client, run);
+    let mut follower = match pods {
+        Some(pods) => follower.with_pods(pods),
+        None => follower,
+    };
+    match follower.follow(printer, &stop)? {
         Outcome::Finished { state } if state == "success" => Ok(Exit::SUCCESS),
         Outcome::Finished { .. } => Ok(Exit(1)),
         Outcome::Interrupted => {

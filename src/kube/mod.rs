@@ -5,6 +5,7 @@
 pub mod forward;
 mod policy;
 mod scale;
+pub mod taskpods;
 pub mod wait;
 mod workloads;
 

@@ -417,6 +417,11 @@ impl Plan {
         })
     }
 
+    /// The executor runs each task in a pod of its own (alone, or in a comma list, or hybrid).
+    pub fn runs_task_pods(&self) -> bool {
+        self.executor.contains("KubernetesExecutor")
+    }
+
     /// The chart components that load plugins at start, and so restart when a plugin changes.
     pub fn plugin_loaders(&self) -> Vec<&'static str> {
         self.components.iter().copied().filter(|c| *c != "redis").collect()

@@ -213,6 +213,19 @@ fn run_triggers_and_follows_real_airflow_runs_to_their_result() {
     );
 }
 
+/// The project up on the fake cluster, and a real Airflow standing in for the chart's (the fake
+/// cluster maps no port): on the UI port, with devflow's admin login, reading the project's DAG
+/// folder, where the DAG `dag_id` is written and parsed.
+fn up_with_airflow(lab: &Lab, venv: &std::path::Path, dag_id: &str, source: &str) -> Airflow {
+    lab.devflow(&["up", "--no-watch"]).status(0).run();
+    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
+    let dags = lab.test().dir().join("dags");
+    std::fs::write(dags.join(format!("{dag_id}.py")), source).unwrap();
+    let airflow = Airflow::start_running_dags_with(venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
+    wait_for_dags(&airflow, &[dag_id]);
+    airflow
+}
+
 /// Without --airflow-url, `run` uses this project's Airflow as `watch` does: its URL and
 /// devflow's admin login (the fake cluster maps no port: a real Airflow stands in for the
 /// chart's, on the UI port, reading the project's DAG folder).
@@ -227,19 +240,110 @@ fn run_uses_the_projects_airflow_after_up() {
             "has no Airflow yet\n  `devflow up` starts it; `devflow run --airflow-url URL` uses another one",
         )
         .run();
-    lab.devflow(&["up", "--no-watch"]).status(0).run();
-    let password = lab.devflow(&["creds", "--json"]).status(0).run().json()["password"].as_str().unwrap().to_string();
-    let dags = lab.test().dir().join("dags");
-    std::fs::write(dags.join("pipeline.py"), PIPELINE).unwrap();
-    let airflow = Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), lab.port, &password);
-    wait_for_dags(&airflow, &["pipeline"]);
+    let airflow = up_with_airflow(&lab, &venv, "pipeline", PIPELINE);
+    let password = &airflow.password;
     lab.devflow(&["run", "pipeline", "--conf", r#"{"day": "2025-02-03"}"#])
         .status(0)
         .stdout_contains("transform | transform: day=2025-02-03")
         .stdout_contains("✓ pipeline  manual__")
-        .stdout_lacks(&password)
-        .stderr_lacks(&password)
+        .stdout_lacks(password)
+        .stderr_lacks(password)
         .run();
+}
+
+/// One task that lasts long enough for its pod to be seen waiting, then running.
+const PODDED: &str = r#"from airflow.sdk import dag, task
+
+@dag(schedule=None)
+def podded():
+    @task
+    def wait():
+        import time
+        time.sleep(12)
+
+    wait()
+
+podded()
+"#;
+
+/// A KubernetesExecutor worker pod of one try, as cncf-kubernetes `pod_generator.py` makes it:
+/// `construct_pod`'s annotations hold the plain ids, `build_labels_for_k8s_executor_pod`'s labels
+/// the sanitised ones (`make_safe_label_value`: a run id's `:` and `+` dropped, an md5 suffix)
+/// and `kubernetes_executor: "True"`; its container is `base`.
+fn executor_pod(name: &str, dag_id: &str, task_id: &str, run_id: &str, try_number: u32) -> Value {
+    let safe_run_id: String = run_id.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "airflow",
+            "labels": {"dag_id": dag_id, "task_id": task_id, "try_number": try_number.to_string(),
+                "kubernetes_executor": "True", "airflow-worker": "1", "airflow_version": "3.3.2",
+                "run_id": format!("{}-0123abcde", &safe_run_id[..safe_run_id.len().min(53)]),
+                "component": "worker", "release": "airflow"},
+            "annotations": {"dag_id": dag_id, "task_id": task_id, "try_number": try_number.to_string(),
+                "run_id": run_id},
+        },
+        "spec": {"containers": [{"name": "base", "image": "apache/airflow:3.3.2",
+            "args": ["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-path",
+                "/run/secrets/airflow-workload/workload.json"]}]},
+    })
+}
+
+/// Issue 12, item 1: with the KubernetesExecutor, `run` shows each task's pod and its phase, and
+/// why its container waits. The fake cluster holds the task's pod, put there by the test once
+/// the run is triggered (a real Airflow with the LocalExecutor stands in for the chart's and runs
+/// the task itself): first waiting on its image, then running.
+#[test]
+fn run_shows_each_tasks_kubernetes_executor_pod_and_its_phase() {
+    let name = test_name!();
+    let Some(venv) = venv(name) else { return };
+    let Some(lab) = Lab::with_project(name, "provider = \"kind\"", "executor = \"KubernetesExecutor\"", |test| test)
+    else {
+        return;
+    };
+    let _airflow = up_with_airflow(&lab, &venv, "podded", PODDED);
+    let pod = "podded-wait-x7k2p9q1";
+    lab.world.scenario(serde_json::json!({"pods": {pod: {"waiting": "ImagePullBackOff",
+        "message": "Back-off pulling image \"apache/airflow:3.3.2\""}}}));
+
+    let run = lab.devflow(&["run", "podded", "--json"]);
+    let mut child = run.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        assert!(Instant::now() < deadline, "no pod phase came within 120 s:\n{}", seen.join("\n"));
+        let event: Value = serde_json::from_str(&line).unwrap();
+        seen.push(line);
+        if event["event"] == "triggered" {
+            let run_id = event["run_id"].as_str().unwrap();
+            let created = ureq::post(&format!("{}/api/v1/namespaces/airflow/pods", lab.world.kube().url()))
+                .header("Content-Type", "application/json")
+                .send(executor_pod(pod, "podded", "wait", run_id, 1).to_string());
+            assert!(created.is_ok(), "{created:?}");
+        }
+        if event["event"] == "task" && event["pod_waiting"] == "ImagePullBackOff" {
+            assert_eq!((&event["pod"], &event["pod_phase"]), (&Value::from(pod), &Value::from("Pending")), "{event}");
+            lab.world.scenario(serde_json::json!({}));
+        }
+        if event["event"] == "task" && event["pod_phase"] == "Running" {
+            assert!(event.get("pod_waiting").is_none(), "{event}");
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let mut output = child.wait_with_output().unwrap();
+    output.stdout = format!("{}\n", seen.join("\n")).into_bytes();
+    let events = crate::contract::Contract::load().lines("run", &run.check(output));
+    // The pod's changes in order (the fake kubelet, like a real one, may say ContainerCreating
+    // first, when the pod is seen that early); the task's later events keep its pod's last phase.
+    let mut phases: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "task" && e["pod"] == pod)
+        .map(|e| format!("{} {}", e["pod_phase"].as_str().unwrap(), e["pod_waiting"].as_str().unwrap_or("")))
+        .collect();
+    phases.dedup();
+    assert!(phases.ends_with(&["Pending ImagePullBackOff".into(), "Running ".into()]), "{phases:?}");
 }
 
 #[test]
