@@ -316,11 +316,7 @@ fn run_shows_each_tasks_kubernetes_executor_pod_and_its_phase() {
         let event: Value = serde_json::from_str(&line).unwrap();
         seen.push(line);
         if event["event"] == "triggered" {
-            let run_id = event["run_id"].as_str().unwrap();
-            let created = ureq::post(&format!("{}/api/v1/namespaces/airflow/pods", lab.world.kube().url()))
-                .header("Content-Type", "application/json")
-                .send(executor_pod(pod, "podded", "wait", run_id, 1).to_string());
-            assert!(created.is_ok(), "{created:?}");
+            post_pod(&lab, executor_pod(pod, "podded", "wait", event["run_id"].as_str().unwrap(), 1));
         }
         if event["event"] == "task" && event["pod_waiting"] == "ImagePullBackOff" {
             assert_eq!((&event["pod"], &event["pod_phase"]), (&Value::from(pod), &Value::from("Pending")), "{event}");
@@ -344,6 +340,26 @@ fn run_shows_each_tasks_kubernetes_executor_pod_and_its_phase() {
         .collect();
     phases.dedup();
     assert!(phases.ends_with(&["Pending ImagePullBackOff".into(), "Running ".into()]), "{phases:?}");
+
+    // In text, the task's line names its pod (the end's lines are on standard output).
+    let run = lab.devflow(&["run", "podded"]);
+    let mut child = run.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let triggered = lines.by_ref().map_while(Result::ok).find(|l| l.contains("Triggered podded  ")).unwrap();
+    let run_id = triggered.split("Triggered podded  ").nth(1).unwrap().split_whitespace().next().unwrap();
+    let text_pod = "podded-wait-t3xtm0d3";
+    post_pod(&lab, executor_pod(text_pod, "podded", "wait", run_id, 1));
+    lines.for_each(drop);
+    let out = run.check(child.wait_with_output().unwrap());
+    assert!(out.stdout.contains(&format!("  pod {text_pod} Running\n")), "{}", out.stdout);
+}
+
+/// A pod put into the fake cluster, as the KubernetesExecutor creates one.
+fn post_pod(lab: &Lab, pod: Value) {
+    let created = ureq::post(&format!("{}/api/v1/namespaces/airflow/pods", lab.world.kube().url()))
+        .header("Content-Type", "application/json")
+        .send(pod.to_string());
+    assert!(created.is_ok(), "{created:?}");
 }
 
 #[test]
