@@ -226,6 +226,25 @@ fn up_with_airflow(lab: &Lab, venv: &std::path::Path, dag_id: &str, source: &str
     airflow
 }
 
+/// issue 12's "done when", as a new user would: the example DAG `devflow init` writes, run on a
+/// real local Airflow, streams both tasks and the line the second prints, and exits 0.
+#[test]
+fn the_example_dag_init_writes_runs_to_its_end() {
+    let Some(venv) = venv(test_name!()) else { return };
+    let test = Test::empty();
+    test.devflow(&["init"]).status(0).run();
+    let dags = test.dir().join("dags");
+    let airflow =
+        Airflow::start_running_dags_with(&venv, &DEV_SETTINGS, Some(&dags), crate::lifecycle::free_port(), PASSWORD);
+    wait_for_dags(&airflow, &["example_devflow"]);
+    test.devflow(&["run", "example_devflow", "--airflow-url", &airflow.url])
+        .env("AIRFLOW_PASSWORD", PASSWORD)
+        .status(0)
+        .stdout_contains("report | 3 numbers, total 6")
+        .stdout_contains("✓ example_devflow  manual__")
+        .run();
+}
+
 /// Without --airflow-url, `run` uses this project's Airflow as `watch` does: its URL and
 /// devflow's admin login (the fake cluster maps no port: a real Airflow stands in for the
 /// chart's, on the UI port, reading the project's DAG folder).
